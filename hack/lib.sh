@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Shared helpers for the hack/ install scripts. Everything these scripts build or fetch
+# goes into a cache outside the checkout, one directory per component and version, so a
+# fresh clone reuses it and a second run takes seconds.
+set -euo pipefail
+
+FACESEARCH_CACHE="${FACESEARCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/facesearch}"
+export FACESEARCH_CACHE
+
+# Pinned versions: change one here and its cache key changes with it.
+KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.37.2}"
+ETCD_VERSION="${ETCD_VERSION:-v3.7.3}"
+MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+ONNXRUNTIME_VERSION="${ONNXRUNTIME_VERSION:-1.30.0}"
+CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.23.0}"
+FACEPLUGIN_MODELS_VERSION="${FACEPLUGIN_MODELS_VERSION:-0.0.1}"
+DLIB_SOURCE_PACKAGE="${DLIB_SOURCE_PACKAGE:-dlib}"
+
+log() { printf '[hack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[hack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# need_disk_gb N: refuse to start a large build on a nearly full disk.
+need_disk_gb() {
+  mkdir -p "$FACESEARCH_CACHE"
+  local free_kb
+  free_kb=$(df -Pk "$FACESEARCH_CACHE" | awk 'NR==2 {print $4}')
+  if [ "${free_kb:-0}" -lt $(( $1 * 1024 * 1024 )) ]; then
+    die "only $(( free_kb / 1024 )) MB free under $FACESEARCH_CACHE; this step needs about $1 GB (Go module and build caches included)"
+  fi
+}
+
+# done_marker DIR: the file whose presence says DIR is complete. Writing it last means an
+# interrupted install is redone, never half-used.
+done_marker() { echo "$1/.complete"; }
+is_done() { [ -f "$(done_marker "$1")" ]; }
+mark_done() { date -u +%FT%TZ > "$(done_marker "$1")"; }
+
+# npm_fetch PACKAGE@VERSION DEST: the package tarball, unpacked, without running any install
+# script (onnxruntime-node's tries to download CUDA files).
+npm_fetch() {
+  local spec=$1 dest=$2 tmp
+  tmp=$(mktemp -d)
+  log "fetching npm package $spec"
+  (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>"$tmp/npm.err") || { cat "$tmp/npm.err" >&2; die "npm pack $spec failed"; }
+  mkdir -p "$dest"
+  tar -xzf "$tmp"/*.tgz -C "$dest"
+  rm -rf "$tmp"
+}
