@@ -1,0 +1,114 @@
+package face
+
+import (
+	"math"
+	"sort"
+)
+
+// detection is a face box in image pixels.
+type detection struct {
+	x1, y1, x2, y2 float32
+	score          float32
+}
+
+func (d detection) area() float32 { return (d.x2 - d.x1) * (d.y2 - d.y1) }
+
+func iou(a, b detection) float32 {
+	ix := min(a.x2, b.x2) - max(a.x1, b.x1)
+	iy := min(a.y2, b.y2) - max(a.y1, b.y1)
+	if ix <= 0 || iy <= 0 {
+		return 0
+	}
+	inter := ix * iy
+	return inter / (a.area() + b.area() - inter)
+}
+
+// nms keeps the best-scoring box of each overlapping group.
+func nms(ds []detection, thr float32) []detection {
+	sort.Slice(ds, func(i, j int) bool { return ds[i].score > ds[j].score })
+	keep := ds[:0]
+	for _, d := range ds {
+		ok := true
+		for _, k := range keep {
+			if iou(d, k) > thr {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			keep = append(keep, d)
+		}
+	}
+	return keep
+}
+
+// region is a rectangle of the image fed to the detector in one pass.
+type region struct{ x, y, w, h float64 }
+
+// tileScale is how many image pixels one detector pixel covers in a tile: 2 maps a 40 px
+// face to 20 px at the detector's input, well above UltraFace's smallest anchors (10 px).
+const tileScale = 2.0
+
+// detectionRegions is the whole image, plus overlapping tiles when the whole-image pass
+// shrinks the image so much that a 40 px face would fall under the detector's reach.
+// A 640x480 image is one pass; 1920x1080 is the whole image plus 4x3 tiles.
+func detectionRegions(w, h, inW, inH int) []region {
+	rs := []region{{0, 0, float64(w), float64(h)}}
+	if math.Max(float64(w)/float64(inW), float64(h)/float64(inH)) <= tileScale*1.25 {
+		return rs
+	}
+	tw, th := tileScale*float64(inW), tileScale*float64(inH)
+	const overlap = 96 // larger than any face the tiles are there for
+	xs := tileStarts(float64(w), tw, overlap)
+	ys := tileStarts(float64(h), th, overlap)
+	for _, y := range ys {
+		for _, x := range xs {
+			rs = append(rs, region{x, y, math.Min(tw, float64(w)), math.Min(th, float64(h))})
+		}
+	}
+	return rs
+}
+
+func tileStarts(size, tile, overlap float64) []float64 {
+	if size <= tile {
+		return []float64{0}
+	}
+	n := int(math.Ceil((size - overlap) / (tile - overlap)))
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.Round(float64(i) * (size - tile) / float64(n-1))
+	}
+	return out
+}
+
+// decodeUltraFace turns one pass's outputs into boxes in image pixels. In a tile, a box
+// touching an inner edge is dropped: the face is cut there and whole in a neighbour tile.
+func decodeUltraFace(scores, boxes []float32, r region, imgW, imgH int, thr float32, out []detection) []detection {
+	n := len(scores) / 2
+	const edge = 2
+	tile := r.w < float64(imgW) || r.h < float64(imgH)
+	for i := 0; i < n; i++ {
+		s := scores[2*i+1]
+		if s < thr {
+			continue
+		}
+		b := boxes[4*i : 4*i+4]
+		d := detection{
+			x1: float32(r.x + float64(b[0])*r.w), y1: float32(r.y + float64(b[1])*r.h),
+			x2: float32(r.x + float64(b[2])*r.w), y2: float32(r.y + float64(b[3])*r.h),
+			score: s,
+		}
+		if d.x2 <= d.x1 || d.y2 <= d.y1 {
+			continue
+		}
+		if tile {
+			if (r.x > 0 && float64(d.x1) < r.x+edge) || (r.y > 0 && float64(d.y1) < r.y+edge) ||
+				(r.x+r.w < float64(imgW) && float64(d.x2) > r.x+r.w-edge) ||
+				(r.y+r.h < float64(imgH) && float64(d.y2) > r.y+r.h-edge) {
+				continue
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}

@@ -1,0 +1,424 @@
+package face
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+)
+
+// EngineOptions configure NewEngine.
+type EngineOptions struct {
+	// ModelPackDir is the directory holding manifest.json and the ONNX files.
+	ModelPackDir string
+	// ONNXRuntimeLibrary is the path of libonnxruntime.so. Only the first engine of a
+	// process loads it; later engines must name the same file (or leave it empty).
+	ONNXRuntimeLibrary string
+	// IntraOpThreads is ONNX Runtime's thread count per inference; default 1, which gives
+	// the best throughput when MaxConcurrent images are processed at once.
+	IntraOpThreads int
+	// MaxConcurrent bounds how many images are processed at once (one set of sessions
+	// each); default GOMAXPROCS. Callers beyond it wait (or give up with their context).
+	MaxConcurrent int
+}
+
+// Engine detects, aligns and embeds faces. It is safe for use by many goroutines.
+type Engine struct {
+	m       *Manifest
+	workers chan *worker
+	all     []*worker
+	close   sync.Once
+	closed  chan struct{}
+}
+
+// worker owns one session of each network with its tensors and scratch buffers; images are
+// processed by whoever holds a worker, so the pool size is the concurrency bound.
+type worker struct {
+	det, lm, emb *net
+	scratch      []int32
+	grey         [112 * 112]float32
+	dets         []detection
+	warped       similarity // the alignment currently in the embedder's input
+}
+
+// NewEngine loads the model pack and opens MaxConcurrent sets of sessions.
+func NewEngine(opts EngineOptions) (*Engine, error) {
+	m, err := LoadManifest(opts.ModelPackDir)
+	if err != nil {
+		return nil, err
+	}
+	if opts.IntraOpThreads <= 0 {
+		opts.IntraOpThreads = 1
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = runtime.GOMAXPROCS(0)
+	}
+	if opts.ONNXRuntimeLibrary == "" && ortPath != "" {
+		opts.ONNXRuntimeLibrary = ortPath
+	}
+	if err := initORT(opts.ONNXRuntimeLibrary); err != nil {
+		return nil, err
+	}
+	e := &Engine{m: m, workers: make(chan *worker, opts.MaxConcurrent), closed: make(chan struct{})}
+	for i := 0; i < opts.MaxConcurrent; i++ {
+		w, err := newWorker(opts.ModelPackDir, m, opts.IntraOpThreads)
+		if err != nil {
+			e.Close()
+			return nil, err
+		}
+		e.all = append(e.all, w)
+		e.workers <- w
+	}
+	return e, nil
+}
+
+func newWorker(dir string, m *Manifest, threads int) (*worker, error) {
+	w := &worker{}
+	var err error
+	d := m.Detector
+	if w.det, err = newNet(filepath.Join(dir, d.File), 3, d.InputHeight, d.InputWidth, threads, 2); err != nil {
+		return nil, fmt.Errorf("detector: %w", err)
+	}
+	// UltraFace's outputs are scores [1,N,2] and boxes [1,N,4], in either order.
+	if shape := w.det.outs[0].GetShape(); shape[len(shape)-1] == 4 {
+		w.det.outs[0], w.det.outs[1] = w.det.outs[1], w.det.outs[0]
+	}
+	if s, b := w.det.outs[0].GetShape(), w.det.outs[1].GetShape(); s[len(s)-1] != 2 || b[len(b)-1] != 4 || s.FlattenedSize()*2 != b.FlattenedSize() {
+		w.destroy()
+		return nil, fmt.Errorf("detector: outputs %v and %v are not UltraFace's [1,N,2] and [1,N,4]", s, b)
+	}
+	l := m.Landmarks
+	if w.lm, err = newNet(filepath.Join(dir, l.File), 1, l.InputHeight, l.InputWidth, threads, 1); err != nil {
+		w.destroy()
+		return nil, fmt.Errorf("landmarks: %w", err)
+	}
+	if n := w.lm.outs[0].GetShape().FlattenedSize(); n != 136 {
+		w.destroy()
+		return nil, fmt.Errorf("landmarks: output has %d values, want 136 (68 points)", n)
+	}
+	em := m.Embedder
+	if w.emb, err = newNet(filepath.Join(dir, em.File), 3, 112, 112, threads, 1); err != nil {
+		w.destroy()
+		return nil, fmt.Errorf("embedder: %w", err)
+	}
+	if n := w.emb.outs[0].GetShape().FlattenedSize(); n != int64(em.Dimension) {
+		w.destroy()
+		return nil, fmt.Errorf("embedder: output has %d values, manifest says dimension %d", n, em.Dimension)
+	}
+	return w, nil
+}
+
+func (w *worker) destroy() {
+	for _, n := range []*net{w.det, w.lm, w.emb} {
+		if n != nil {
+			n.destroy()
+		}
+	}
+}
+
+// Close releases the sessions, waiting for images in progress. The ONNX Runtime library
+// stays loaded for the process.
+func (e *Engine) Close() error {
+	e.close.Do(func() {
+		close(e.closed)
+		for range e.all {
+			w := <-e.workers
+			w.destroy()
+		}
+	})
+	return nil
+}
+
+// ErrClosed is returned by calls on a closed engine.
+var ErrClosed = errors.New("face engine is closed")
+
+func (e *Engine) acquire(ctx context.Context) (*worker, error) {
+	select {
+	case <-e.closed:
+		return nil, ErrClosed
+	default:
+	}
+	select {
+	case w := <-e.workers:
+		return w, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-e.closed:
+		return nil, ErrClosed
+	}
+}
+
+// FaceModelVersion is the pack's version string; collections are pinned to it.
+func (e *Engine) FaceModelVersion() string { return e.m.FaceModelVersion }
+
+// Dimension is the embedding length.
+func (e *Engine) Dimension() int { return e.m.Embedder.Dimension }
+
+// Manifest is the loaded model pack description.
+func (e *Engine) Manifest() Manifest { return *e.m }
+
+// Similarity maps the cosine of two embeddings to Rekognition's 0..100 Similarity with the
+// pack's calibration.
+func (e *Engine) Similarity(cosine float32) float32 { return e.m.Similarity.similarity(cosine) }
+
+// CosineAtSimilarity is the inverse of Similarity: the smallest cosine whose Similarity is
+// at least similarity, to prune a search at a threshold before mapping scores.
+func (e *Engine) CosineAtSimilarity(similarity float32) float32 {
+	return e.m.Similarity.cosine(similarity)
+}
+
+// stageStats times the pipeline; benchmarks read it, requests ignore it.
+type stageStats struct {
+	decode, detect, landmarks, align, embed time.Duration // wall time per stage
+	detectInfer, landmarksInfer, embedInfer time.Duration // of which ONNX Runtime Run
+	detectRuns, faces, embedded                          int
+}
+
+func (s *stageStats) inference() time.Duration { return s.detectInfer + s.landmarksInfer + s.embedInfer }
+
+// analysed is one detected face before the caller's policy decides what to do with it.
+type analysed struct {
+	detail FaceDetail
+	side   float32
+	align  similarity
+}
+
+const (
+	modeIndex = iota
+	modeSearch
+)
+
+// IndexImage finds the faces in image and embeds up to opts.MaxFaces of them, largest
+// first, as IndexFaces does. Faces refused by opts.QualityFilter (default AUTO) or past
+// MaxFaces are in Unindexed with Rekognition's reasons.
+func (e *Engine) IndexImage(ctx context.Context, image []byte, opts IndexOptions) (*IndexResult, error) {
+	filter, err := parseFilter(opts.QualityFilter, QualityAuto)
+	if err != nil {
+		return nil, err
+	}
+	maxFaces := opts.MaxFaces
+	switch {
+	case maxFaces < 0:
+		return nil, errorf(CodeInvalidParameter, "MaxFaces %d must be at least 1", maxFaces)
+	case maxFaces == 0 || maxFaces > MaxIndexFaces:
+		maxFaces = MaxIndexFaces
+	}
+	var st stageStats
+	res := &IndexResult{}
+	err = e.run(ctx, image, opts.ImageLimits, &st, func(w *worker, img *rgbImage, faces []analysed) error {
+		res.ImageWidth, res.ImageHeight = img.W, img.H
+		for _, f := range faces {
+			if rs := qualityReasons(&f.detail, f.side, filter); len(rs) > 0 {
+				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.detail, Reasons: rs})
+				continue
+			}
+			if len(res.Faces) >= maxFaces {
+				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.detail, Reasons: []Reason{ReasonExceedsMaxFaces}})
+				continue
+			}
+			emb, err := w.embed(img, f.align, e.m, &st)
+			if err != nil {
+				return err
+			}
+			res.Faces = append(res.Faces, Face{Detail: f.detail, Embedding: emb})
+		}
+		return nil
+	}, &res.OrientationCorrection)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// maxReportedFaces is where EXCEEDS_MAX_FACES starts for search (Rekognition's 100).
+const maxReportedFaces = 100
+
+// SearchImage embeds the largest face of image, as SearchFacesByImage and
+// SearchUsersByImage do; the other faces are in Unsearched with FACE_NOT_LARGEST (and
+// EXCEEDS_MAX_FACES past the 100th). Face is nil when there is no face or when the largest
+// is refused by opts.QualityFilter (default NONE); it is then in Unsearched with its reasons.
+func (e *Engine) SearchImage(ctx context.Context, image []byte, opts SearchOptions) (*SearchResult, error) {
+	filter, err := parseFilter(opts.QualityFilter, QualityNone)
+	if err != nil {
+		return nil, err
+	}
+	var st stageStats
+	res := &SearchResult{}
+	err = e.run(ctx, image, opts.ImageLimits, &st, func(w *worker, img *rgbImage, faces []analysed) error {
+		res.ImageWidth, res.ImageHeight = img.W, img.H
+		for i, f := range faces {
+			if i == 0 {
+				if rs := qualityReasons(&f.detail, f.side, filter); len(rs) > 0 {
+					res.Unsearched = append(res.Unsearched, UnindexedFace{Detail: f.detail, Reasons: rs})
+					continue
+				}
+				emb, err := w.embed(img, f.align, e.m, &st)
+				if err != nil {
+					return err
+				}
+				res.Face = &Face{Detail: f.detail, Embedding: emb}
+				continue
+			}
+			rs := []Reason{ReasonFaceNotLargest}
+			if i >= maxReportedFaces {
+				rs = append(rs, ReasonExceedsMaxFaces)
+			}
+			res.Unsearched = append(res.Unsearched, UnindexedFace{Detail: f.detail, Reasons: rs})
+		}
+		return nil
+	}, &res.OrientationCorrection)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// run decodes, detects and analyses every face (landmarks, pose, quality), largest first,
+// then hands them to use while still holding the worker (which embeds).
+func (e *Engine) run(ctx context.Context, data []byte, lim ImageLimits, st *stageStats,
+	use func(w *worker, img *rgbImage, faces []analysed) error, oc *OrientationCorrection) error {
+	w, err := e.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { e.workers <- w }()
+	t := time.Now()
+	img, orient, err := decodeImage(data, lim)
+	st.decode += time.Since(t)
+	if err != nil {
+		return err
+	}
+	defer img.release()
+	w.warped = similarity{}
+	*oc = orient
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	faces, err := w.analyse(ctx, img, e.m, st)
+	if err != nil {
+		return err
+	}
+	return use(w, img, faces)
+}
+
+func (w *worker) analyse(ctx context.Context, img *rgbImage, m *Manifest, st *stageStats) ([]analysed, error) {
+	t := time.Now()
+	d := &m.Detector
+	w.dets = w.dets[:0]
+	for _, r := range detectionRegions(img.W, img.H, d.InputWidth, d.InputHeight) {
+		fillTensor(w.det.in.GetData(), img, r.x, r.y, r.w, r.h, d.InputWidth, d.InputHeight, d, &w.scratch)
+		if err := w.det.run(&st.detectInfer); err != nil {
+			return nil, fmt.Errorf("detector: %w", err)
+		}
+		st.detectRuns++
+		w.dets = decodeUltraFace(w.det.outs[0].GetData(), w.det.outs[1].GetData(), r, img.W, img.H, d.ScoreThreshold, w.dets)
+	}
+	dets := nms(w.dets, d.NMSIoU)
+	// Rekognition orders by size, largest first; ties by score so the order is stable.
+	sort.SliceStable(dets, func(i, j int) bool {
+		ai, aj := dets[i].area(), dets[j].area()
+		if ai != aj {
+			return ai > aj
+		}
+		return dets[i].score > dets[j].score
+	})
+	st.detect += time.Since(t)
+	st.faces += len(dets)
+	faces := make([]analysed, 0, len(dets))
+	W, H := float32(img.W), float32(img.H)
+	for _, det := range dets {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		t = time.Now()
+		pts, err := w.landmarks(img, det, m, st)
+		if err != nil {
+			return nil, err
+		}
+		st.landmarks += time.Since(t)
+		t = time.Now()
+		tr := fitSimilarity(pts, arcfaceTemplate)
+		// The embedder's input doubles as scratch here: quality is measured on the same
+		// aligned crop the embedder will see, and embed rewrites it before running.
+		warpAligned(w.emb.in.GetData(), w.grey[:], img, tr, &m.Embedder)
+		w.warped = tr
+		f := analysed{align: tr, side: min(det.x2-det.x1, det.y2-det.y1)}
+		f.detail = FaceDetail{
+			BoundingBox: BoundingBox{Width: (det.x2 - det.x1) / W, Height: (det.y2 - det.y1) / H, Left: det.x1 / W, Top: det.y1 / H},
+			Confidence:  100 * det.score,
+			Pose:        estimatePose(pts),
+			Quality:     measureQuality(w.grey[:]),
+		}
+		types := [5]LandmarkType{LandmarkEyeLeft, LandmarkEyeRight, LandmarkNose, LandmarkMouthLeft, LandmarkMouthRight}
+		f.detail.Landmarks = make([]Landmark, 5)
+		for i, p := range pts {
+			f.detail.Landmarks[i] = Landmark{Type: types[i], X: float32(p.X) / W, Y: float32(p.Y) / H}
+		}
+		st.align += time.Since(t)
+		faces = append(faces, f)
+	}
+	return faces, nil
+}
+
+func (w *worker) landmarks(img *rgbImage, det detection, m *Manifest, st *stageStats) ([5]point, error) {
+	l := &m.Landmarks
+	x1 := clampF(float64(det.x1), 0, float64(img.W))
+	y1 := clampF(float64(det.y1), 0, float64(img.H))
+	x2 := clampF(float64(det.x2), 0, float64(img.W))
+	y2 := clampF(float64(det.y2), 0, float64(img.H))
+	bw, bh := math.Max(x2-x1, 1), math.Max(y2-y1, 1)
+	fillTensor(w.lm.in.GetData(), img, x1, y1, bw, bh, l.InputWidth, l.InputHeight, l, &w.scratch)
+	if err := w.lm.run(&st.landmarksInfer); err != nil {
+		return [5]point{}, fmt.Errorf("landmarks: %w", err)
+	}
+	out := w.lm.outs[0].GetData()
+	var p [136]float64
+	for i := 0; i < 68; i++ {
+		p[2*i] = x1 + float64(out[2*i])*bw
+		p[2*i+1] = y1 + float64(out[2*i+1])*bh
+	}
+	return fivePoints(p[:]), nil
+}
+
+// embed aligns the face into the embedder's input, runs it and returns the L2-normalised
+// embedding (a new slice the caller owns).
+func (w *worker) embed(img *rgbImage, tr similarity, m *Manifest, st *stageStats) ([]float32, error) {
+	t := time.Now()
+	if tr != w.warped {
+		warpAligned(w.emb.in.GetData(), w.grey[:], img, tr, &m.Embedder)
+		w.warped = tr
+	}
+	if err := w.emb.run(&st.embedInfer); err != nil {
+		return nil, fmt.Errorf("embedder: %w", err)
+	}
+	out := w.emb.outs[0].GetData()
+	v := make([]float32, len(out))
+	var ss float64
+	for _, x := range out {
+		ss += float64(x) * float64(x)
+	}
+	if ss == 0 || math.IsNaN(ss) || math.IsInf(ss, 0) {
+		return nil, fmt.Errorf("embedder returned a degenerate vector")
+	}
+	inv := float32(1 / math.Sqrt(ss))
+	for i, x := range out {
+		v[i] = x * inv
+	}
+	st.embed += time.Since(t)
+	st.embedded++
+	return v, nil
+}
+
+// Cosine is the dot product of two L2-normalised embeddings.
+func Cosine(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}

@@ -1,0 +1,325 @@
+package face
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"sync"
+)
+
+// rgbImage is packed 8-bit RGB, the one layout every later stage reads.
+type rgbImage struct {
+	W, H int
+	Pix  []uint8 // len 3*W*H
+}
+
+var pixPool sync.Pool // of *[]uint8, so a steady request stream reuses image buffers
+
+func getPix(n int) []uint8 {
+	if p, ok := pixPool.Get().(*[]uint8); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]uint8, n)
+}
+
+func (m *rgbImage) release() {
+	if m != nil && m.Pix != nil {
+		p := m.Pix
+		pixPool.Put(&p)
+		m.Pix = nil
+	}
+}
+
+type imageFormat int
+
+const (
+	formatUnknown imageFormat = iota
+	formatJPEG
+	formatPNG
+)
+
+func sniff(data []byte) imageFormat {
+	switch {
+	case len(data) >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF:
+		return formatJPEG
+	case len(data) >= 8 && string(data[:8]) == "\x89PNG\r\n\x1a\n":
+		return formatPNG
+	}
+	return formatUnknown
+}
+
+// decodeImage turns request bytes into an upright RGB image, enforcing Rekognition's limits.
+// Everything that can be checked from the header is checked before pixels are allocated.
+func decodeImage(data []byte, lim ImageLimits) (img *rgbImage, oc OrientationCorrection, err error) {
+	lim = lim.withDefaults()
+	if len(data) == 0 {
+		return nil, "", errorf(CodeInvalidParameter, "image is empty")
+	}
+	if len(data) > lim.MaxBytes {
+		return nil, "", errorf(CodeImageTooLarge, "image is %d bytes, the limit is %d", len(data), lim.MaxBytes)
+	}
+	format := sniff(data)
+	if format == formatUnknown {
+		return nil, "", errorf(CodeInvalidImageFormat, "image is neither JPEG nor PNG")
+	}
+	// The standard decoders are not known to panic, but a request must never take the
+	// process down, so a panic is reported as a bad image.
+	defer func() {
+		if r := recover(); r != nil {
+			img, oc, err = nil, "", errorf(CodeInvalidImageFormat, "image could not be decoded: %v", r)
+		}
+	}()
+	var cfg image.Config
+	if format == formatJPEG {
+		cfg, err = jpeg.DecodeConfig(bytes.NewReader(data))
+	} else {
+		cfg, err = png.DecodeConfig(bytes.NewReader(data))
+	}
+	if err != nil {
+		return nil, "", errorf(CodeInvalidImageFormat, "image header: %v", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > int64(lim.MaxPixels) {
+		return nil, "", errorf(CodeImageTooLarge, "image is %dx%d pixels, the limit is %d pixels", cfg.Width, cfg.Height, lim.MaxPixels)
+	}
+	if cfg.Width < MinImageSide || cfg.Height < MinImageSide {
+		return nil, "", errorf(CodeInvalidParameter, "image is %dx%d pixels, the minimum is %dx%d", cfg.Width, cfg.Height, MinImageSide, MinImageSide)
+	}
+	orientation := 0
+	if format == formatJPEG {
+		orientation = exifOrientation(data)
+	}
+	var m image.Image
+	if format == formatJPEG {
+		m, err = jpeg.Decode(bytes.NewReader(data))
+	} else {
+		m, err = png.Decode(bytes.NewReader(data))
+	}
+	if err != nil {
+		return nil, "", errorf(CodeInvalidImageFormat, "image could not be decoded: %v", err)
+	}
+	b := m.Bounds()
+	if b.Dx() != cfg.Width || b.Dy() != cfg.Height {
+		return nil, "", errorf(CodeInvalidImageFormat, "image header says %dx%d, data %dx%d", cfg.Width, cfg.Height, b.Dx(), b.Dy())
+	}
+	rgb := toRGB(m)
+	if orientation > 1 {
+		r := reorient(rgb, orientation)
+		rgb.release()
+		rgb = r
+	}
+	return rgb, orientationCorrection(orientation), nil
+}
+
+func orientationCorrection(o int) OrientationCorrection {
+	switch o {
+	case 0:
+		return ""
+	case 1, 2:
+		return Rotate0
+	case 3, 4:
+		return Rotate180
+	case 5, 6:
+		return Rotate90
+	default: // 7, 8
+		return Rotate270
+	}
+}
+
+// toRGB converts with fast paths for what the JPEG and PNG decoders return.
+func toRGB(m image.Image) *rgbImage {
+	b := m.Bounds()
+	w, h := b.Dx(), b.Dy()
+	out := &rgbImage{W: w, H: h, Pix: getPix(3 * w * h)}
+	p := out.Pix
+	switch src := m.(type) {
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			yi := src.YOffset(b.Min.X, b.Min.Y+y)
+			o := 3 * w * y
+			for x := 0; x < w; x++ {
+				ci := src.COffset(b.Min.X+x, b.Min.Y+y)
+				r, g, bb := ycbcrToRGB(src.Y[yi+x], src.Cb[ci], src.Cr[ci])
+				p[o], p[o+1], p[o+2] = r, g, bb
+				o += 3
+			}
+		}
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+w]
+			o := 3 * w * y
+			for _, v := range row {
+				p[o], p[o+1], p[o+2] = v, v, v
+				o += 3
+			}
+		}
+	case *image.RGBA:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+4*w]
+			o := 3 * w * y
+			for x := 0; x < w; x++ {
+				p[o], p[o+1], p[o+2] = row[4*x], row[4*x+1], row[4*x+2]
+				o += 3
+			}
+		}
+	case *image.NRGBA:
+		// Transparent pixels count as black, as if composited on black.
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+4*w]
+			o := 3 * w * y
+			for x := 0; x < w; x++ {
+				a := uint32(row[4*x+3])
+				p[o] = uint8(uint32(row[4*x]) * a / 255)
+				p[o+1] = uint8(uint32(row[4*x+1]) * a / 255)
+				p[o+2] = uint8(uint32(row[4*x+2]) * a / 255)
+				o += 3
+			}
+		}
+	default:
+		o := 0
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				r, g, bb, _ := m.At(x, y).RGBA()
+				p[o], p[o+1], p[o+2] = uint8(r>>8), uint8(g>>8), uint8(bb>>8)
+				o += 3
+			}
+		}
+	}
+	return out
+}
+
+// ycbcrToRGB is color.YCbCrToRGB, inlined here because the call through the standard
+// library dominates conversion time otherwise.
+func ycbcrToRGB(y, cb, cr uint8) (uint8, uint8, uint8) {
+	yy1 := int32(y) * 0x10101
+	cb1 := int32(cb) - 128
+	cr1 := int32(cr) - 128
+	r := yy1 + 91881*cr1
+	if uint32(r)&0xff000000 == 0 {
+		r >>= 16
+	} else {
+		r = ^(r >> 31)
+	}
+	g := yy1 - 22554*cb1 - 46802*cr1
+	if uint32(g)&0xff000000 == 0 {
+		g >>= 16
+	} else {
+		g = ^(g >> 31)
+	}
+	b := yy1 + 116130*cb1
+	if uint32(b)&0xff000000 == 0 {
+		b >>= 16
+	} else {
+		b = ^(b >> 31)
+	}
+	return uint8(r), uint8(g), uint8(b)
+}
+
+// reorient applies EXIF orientation o (2..8) so the result is the image as it is meant to
+// be displayed.
+func reorient(src *rgbImage, o int) *rgbImage {
+	w, h := src.W, src.H
+	dw, dh := w, h
+	if o >= 5 {
+		dw, dh = h, w
+	}
+	dst := &rgbImage{W: dw, H: dh, Pix: getPix(3 * dw * dh)}
+	for dy := 0; dy < dh; dy++ {
+		for dx := 0; dx < dw; dx++ {
+			var sx, sy int
+			switch o {
+			case 2:
+				sx, sy = w-1-dx, dy
+			case 3:
+				sx, sy = w-1-dx, h-1-dy
+			case 4:
+				sx, sy = dx, h-1-dy
+			case 5:
+				sx, sy = dy, dx
+			case 6:
+				sx, sy = dy, h-1-dx
+			case 7:
+				sx, sy = w-1-dy, h-1-dx
+			case 8:
+				sx, sy = w-1-dy, dx
+			}
+			si, di := 3*(sy*w+sx), 3*(dy*dw+dx)
+			dst.Pix[di], dst.Pix[di+1], dst.Pix[di+2] = src.Pix[si], src.Pix[si+1], src.Pix[si+2]
+		}
+	}
+	return dst
+}
+
+// exifOrientation reads the Orientation tag (0x0112) of a JPEG's EXIF APP1 segment.
+// It returns 0 when there is none; every offset is bounds-checked (input is untrusted).
+func exifOrientation(data []byte) int {
+	i := 2
+	for i+4 <= len(data) {
+		if data[i] != 0xFF {
+			return 0
+		}
+		marker := data[i+1]
+		if marker == 0xFF { // fill byte
+			i++
+			continue
+		}
+		if marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) || marker == 0x01 {
+			i += 2
+			continue
+		}
+		if marker == 0xDA || marker == 0xD9 { // start of scan: no metadata after it
+			return 0
+		}
+		n := int(binary.BigEndian.Uint16(data[i+2:]))
+		if n < 2 || i+2+n > len(data) {
+			return 0
+		}
+		seg := data[i+4 : i+2+n]
+		if marker == 0xE1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
+			if o := tiffOrientation(seg[6:]); o != 0 {
+				return o
+			}
+		}
+		i += 2 + n
+	}
+	return 0
+}
+
+func tiffOrientation(t []byte) int {
+	if len(t) < 8 {
+		return 0
+	}
+	var bo binary.ByteOrder
+	switch string(t[:2]) {
+	case "II":
+		bo = binary.LittleEndian
+	case "MM":
+		bo = binary.BigEndian
+	default:
+		return 0
+	}
+	ifd := int(bo.Uint32(t[4:]))
+	if ifd < 8 || ifd+2 > len(t) {
+		return 0
+	}
+	count := int(bo.Uint16(t[ifd:]))
+	for k := 0; k < count; k++ {
+		e := ifd + 2 + 12*k
+		if e+12 > len(t) {
+			return 0
+		}
+		if bo.Uint16(t[e:]) == 0x0112 && bo.Uint16(t[e+2:]) == 3 { // SHORT
+			v := int(bo.Uint16(t[e+8:]))
+			if v >= 1 && v <= 8 {
+				return v
+			}
+			return 0
+		}
+	}
+	return 0
+}
+
+// String is for logs and test failures.
+func (m *rgbImage) String() string { return fmt.Sprintf("rgb %dx%d", m.W, m.H) }

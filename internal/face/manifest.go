@@ -1,0 +1,187 @@
+package face
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// Model types this package can run. A model pack names one of each in its manifest.
+const (
+	// DetectorUltraFace: UltraFace ("Ultra-Light-Fast-Generic-Face-Detector") layout: one
+	// input [1,3,H,W], outputs scores [1,N,2] (background, face) and boxes [1,N,4] already
+	// decoded to x1,y1,x2,y2 in 0..1. The RFB-320/640 and slim variants all fit.
+	DetectorUltraFace = "ultraface"
+	// Landmarks68: a network taking a grey crop of the detector box [1,1,H,W] and returning
+	// 136 values, 68 iBUG points as (x, y) fractions of the box.
+	Landmarks68 = "landmark68"
+	// EmbedderArcFace112: any network taking a face aligned to the ArcFace 112x112
+	// five-point template, [1,3,112,112], returning [1,D] (InsightFace ArcFace, OpenCV SFace,
+	// MobileFaceNet); colour order and normalisation come from the manifest.
+	EmbedderArcFace112 = "arcface112"
+)
+
+// ManifestFile is the name of a model pack's manifest inside its directory.
+const ManifestFile = "manifest.json"
+
+// Manifest describes a model pack: which ONNX files to run and how to feed them.
+type Manifest struct {
+	FormatVersion    int              `json:"formatVersion"`
+	FaceModelVersion string           `json:"faceModelVersion"`
+	Description      string           `json:"description,omitempty"`
+	Detector         ModelSpec        `json:"detector"`
+	Landmarks        ModelSpec        `json:"landmarks"`
+	Embedder         ModelSpec        `json:"embedder"`
+	Similarity       SimilaritySpec   `json:"similarity"`
+	Calibration      *CalibrationNote `json:"calibration,omitempty"`
+}
+
+// ModelSpec is one network of the pack.
+type ModelSpec struct {
+	Type        string    `json:"type"`
+	File        string    `json:"file"` // relative to the pack directory
+	InputWidth  int       `json:"inputWidth"`
+	InputHeight int       `json:"inputHeight"`
+	ColorOrder  string    `json:"colorOrder"` // RGB, BGR or GRAY
+	Mean        []float32 `json:"mean"`       // per channel, subtracted from 0..255 pixels
+	Scale       float32   `json:"scale"`      // multiplied after subtracting the mean
+	// Detector only.
+	ScoreThreshold float32 `json:"scoreThreshold,omitempty"`
+	NMSIoU         float32 `json:"nmsIoU,omitempty"`
+	// Embedder only.
+	Dimension int `json:"dimension,omitempty"`
+}
+
+// SimilaritySpec maps cosine similarity to Rekognition's 0..100 Similarity by linear
+// interpolation between points [cosine, similarity], both strictly increasing.
+type SimilaritySpec struct {
+	Points [][2]float32 `json:"points"`
+}
+
+// CalibrationNote records how the similarity points were chosen (free text and numbers,
+// for people; the engine does not read it).
+type CalibrationNote map[string]any
+
+// LoadManifest reads and checks dir/manifest.json.
+func LoadManifest(dir string) (*Manifest, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if err != nil {
+		return nil, fmt.Errorf("model pack: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("model pack %s: %w", dir, err)
+	}
+	if err := m.validate(dir); err != nil {
+		return nil, fmt.Errorf("model pack %s: %w", dir, err)
+	}
+	return &m, nil
+}
+
+func (m *Manifest) validate(dir string) error {
+	if m.FormatVersion != 1 {
+		return fmt.Errorf("formatVersion %d is not supported (want 1)", m.FormatVersion)
+	}
+	if m.FaceModelVersion == "" {
+		return fmt.Errorf("faceModelVersion is empty")
+	}
+	checks := []struct {
+		name, want string
+		spec       *ModelSpec
+		channels   int
+	}{
+		{"detector", DetectorUltraFace, &m.Detector, 3},
+		{"landmarks", Landmarks68, &m.Landmarks, 1},
+		{"embedder", EmbedderArcFace112, &m.Embedder, 3},
+	}
+	for _, c := range checks {
+		s := c.spec
+		if s.Type != c.want {
+			return fmt.Errorf("%s type %q is not supported (supported: %q)", c.name, s.Type, c.want)
+		}
+		if s.File == "" || filepath.IsAbs(s.File) || filepath.Base(s.File) != s.File {
+			return fmt.Errorf("%s file %q must be a file name inside the pack", c.name, s.File)
+		}
+		if _, err := os.Stat(filepath.Join(dir, s.File)); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		if s.InputWidth < 8 || s.InputHeight < 8 || s.InputWidth > 4096 || s.InputHeight > 4096 {
+			return fmt.Errorf("%s input size %dx%d is out of range", c.name, s.InputWidth, s.InputHeight)
+		}
+		wantOrder := map[int][]string{1: {"GRAY"}, 3: {"RGB", "BGR"}}[c.channels]
+		if !contains(wantOrder, s.ColorOrder) {
+			return fmt.Errorf("%s colorOrder %q: want one of %v", c.name, s.ColorOrder, wantOrder)
+		}
+		if len(s.Mean) == 1 {
+			s.Mean = []float32{s.Mean[0], s.Mean[0], s.Mean[0]}
+		}
+		if len(s.Mean) != 3 {
+			return fmt.Errorf("%s mean needs 1 or 3 values", c.name)
+		}
+		if s.Scale == 0 {
+			return fmt.Errorf("%s scale is 0", c.name)
+		}
+	}
+	if m.Embedder.InputWidth != 112 || m.Embedder.InputHeight != 112 {
+		return fmt.Errorf("embedder %s needs 112x112 input", EmbedderArcFace112)
+	}
+	if m.Embedder.Dimension < 1 || m.Embedder.Dimension > 4096 {
+		return fmt.Errorf("embedder dimension %d is out of range", m.Embedder.Dimension)
+	}
+	if m.Detector.ScoreThreshold <= 0 || m.Detector.ScoreThreshold >= 1 {
+		return fmt.Errorf("detector scoreThreshold must be in (0,1)")
+	}
+	if m.Detector.NMSIoU <= 0 || m.Detector.NMSIoU >= 1 {
+		return fmt.Errorf("detector nmsIoU must be in (0,1)")
+	}
+	p := m.Similarity.Points
+	if len(p) < 2 {
+		return fmt.Errorf("similarity needs at least 2 points")
+	}
+	if !sort.SliceIsSorted(p, func(i, j int) bool { return p[i][0] < p[j][0] }) {
+		return fmt.Errorf("similarity points must be sorted by cosine")
+	}
+	for i := 1; i < len(p); i++ {
+		if p[i][0] <= p[i-1][0] || p[i][1] <= p[i-1][1] {
+			return fmt.Errorf("similarity points must be strictly increasing")
+		}
+	}
+	if p[0][0] > -1 || p[len(p)-1][0] < 1 || p[0][1] != 0 || p[len(p)-1][1] != 100 {
+		return fmt.Errorf("similarity points must run from [-1 or less, 0] to [1 or more, 100]")
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// similarity maps by linear interpolation; points are validated as increasing.
+func (s SimilaritySpec) similarity(cos float32) float32 {
+	return interp(s.Points, cos, 0, 1)
+}
+
+func (s SimilaritySpec) cosine(sim float32) float32 {
+	return interp(s.Points, sim, 1, 0)
+}
+
+func interp(p [][2]float32, v float32, in, out int) float32 {
+	if v <= p[0][in] {
+		return p[0][out]
+	}
+	for i := 1; i < len(p); i++ {
+		if v <= p[i][in] {
+			a, b := p[i-1], p[i]
+			t := (v - a[in]) / (b[in] - a[in])
+			return a[out] + t*(b[out]-a[out])
+		}
+	}
+	return p[len(p)-1][out]
+}
