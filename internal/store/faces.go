@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"math"
+	"sort"
+
+	"github.com/google/uuid"
+)
+
+// IndexFaces adds faces of one image. Indexing the same ImageID and ExternalImageID again
+// adds nothing and returns the records already stored. All faces commit together or none.
+func (s *Store) IndexFaces(ctx context.Context, coll string, faces []NewFace, opts IndexFacesOptions) ([]FaceRecord, error) {
+	if len(faces) == 0 {
+		return nil, nil
+	}
+	if len(faces) > 100 {
+		return nil, errorf(ErrInvalidParameter, "at most 100 faces per call")
+	}
+	var out []FaceRecord
+	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+		out = nil
+		e := &entry{}
+		seen := map[string]bool{}
+		for _, f := range faces {
+			if f.ExternalImageID != "" && !externalIDPattern.MatchString(f.ExternalImageID) {
+				return nil, errorf(ErrInvalidParameter, "ExternalImageId %q must match [a-zA-Z0-9_.\\-:]{1,255}", f.ExternalImageID)
+			}
+			if f.ImageID == "" {
+				return nil, errorf(ErrInvalidParameter, "ImageId is required")
+			}
+			if len(f.Embedding) != c.Dimension {
+				return nil, errorf(ErrInvalidParameter, "embedding has %d values, the collection %d", len(f.Embedding), c.Dimension)
+			}
+			k := imageKey(f.ImageID, f.ExternalImageID)
+			if ids, ok := st.byImage[k]; ok {
+				if !seen[k] {
+					for _, id := range ids {
+						out = append(out, st.faces[id].rec)
+					}
+					seen[k] = true
+				}
+				continue
+			}
+			v, err := normalize(f.Embedding)
+			if err != nil {
+				return nil, err
+			}
+			r := FaceRecord{
+				FaceID: uuid.NewString(), ExternalImageID: f.ExternalImageID, ImageID: f.ImageID,
+				BoundingBox: f.BoundingBox, Confidence: f.Confidence, IndexFacesModelVersion: c.FaceModelVersion,
+			}
+			e.Added = append(e.Added, r)
+			e.vectors = append(e.vectors, v)
+			out = append(out, r)
+		}
+		if len(e.Added) == 0 {
+			return nil, nil
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func normalize(v []float32) ([]float32, error) {
+	var n float64
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return nil, errorf(ErrInvalidParameter, "embedding holds NaN or Inf")
+		}
+		n += float64(x) * float64(x)
+	}
+	if n == 0 {
+		return nil, errorf(ErrInvalidParameter, "embedding is zero")
+	}
+	inv := float32(1 / math.Sqrt(n))
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = x * inv
+	}
+	return out, nil
+}
+
+// ListFaces lists faces in FaceId order, optionally those of one user or of given IDs.
+func (s *Store) ListFaces(ctx context.Context, coll string, opts ListFacesOptions) ([]FaceRecord, string, error) {
+	max, err := pageSize(opts.MaxResults, 1000, MaxListResults)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(opts.FaceIDs) > MaxListResults {
+		return nil, "", errorf(ErrInvalidParameter, "at most %d FaceIds", MaxListResults)
+	}
+	after := ""
+	if opts.NextToken != "" {
+		if after, err = decodeToken(opts.NextToken); err != nil {
+			return nil, "", err
+		}
+	}
+	var out []FaceRecord
+	next := ""
+	err = s.read(ctx, coll, func(c *Collection, st *state) error {
+		var ids []string
+		switch {
+		case len(opts.FaceIDs) > 0:
+			for _, id := range opts.FaceIDs {
+				if f := st.faces[id]; f != nil && (opts.UserID == "" || f.rec.UserID == opts.UserID) {
+					ids = append(ids, id)
+				}
+			}
+			sort.Strings(ids)
+		case opts.UserID != "":
+			if u := st.users[opts.UserID]; u != nil {
+				ids = sortedKeys(u.faces)
+			}
+		default:
+			ids = st.sortedFaceIDs()
+		}
+		start := sort.SearchStrings(ids, after)
+		if start < len(ids) && ids[start] == after {
+			start++
+		}
+		for _, id := range ids[start:] {
+			if len(out) == max {
+				next = encodeToken(out[len(out)-1].FaceID)
+				break
+			}
+			out = append(out, st.faces[id].rec)
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// DeleteFaces deletes faces that belong to no user. Their vectors and records stay in
+// storage until Compact runs.
+func (s *Store) DeleteFaces(ctx context.Context, coll string, faceIDs []string) (deleted []string, unsuccessful []FaceFailure, err error) {
+	if len(faceIDs) == 0 || len(faceIDs) > MaxListResults {
+		return nil, nil, errorf(ErrInvalidParameter, "FaceIds must hold 1..%d IDs", MaxListResults)
+	}
+	err = s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+		deleted, unsuccessful = nil, nil
+		e := &entry{}
+		seen := map[string]bool{}
+		for _, id := range faceIDs {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			f := st.faces[id]
+			switch {
+			case f == nil:
+				unsuccessful = append(unsuccessful, FaceFailure{FaceID: id, Reasons: []string{ReasonFaceNotFound}})
+			case f.rec.UserID != "":
+				unsuccessful = append(unsuccessful, FaceFailure{FaceID: id, UserID: f.rec.UserID, Reasons: []string{ReasonAssociatedToAnExistingUser}})
+			default:
+				e.Deleted = append(e.Deleted, id)
+			}
+		}
+		deleted = e.Deleted
+		if len(e.Deleted) == 0 {
+			return nil, nil
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return deleted, unsuccessful, nil
+}

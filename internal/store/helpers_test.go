@@ -1,0 +1,41 @@
+package store_test
+
+import (
+	"context"
+	"io"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+)
+
+type object struct {
+	key  string
+	data []byte
+}
+
+// listAll reads every object under prefix straight from MinIO.
+func listAll(t *testing.T, f *fixture, prefix string) []object {
+	t.Helper()
+	c, err := f.srv.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var out []object
+	for o := range c.ListObjects(ctx, f.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		r, err := c.GetObject(ctx, f.bucket, o.Key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, object{o.Key, data})
+	}
+	return out
+}

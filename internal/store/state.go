@@ -1,0 +1,131 @@
+package store
+
+import (
+	"sort"
+)
+
+type faceState struct {
+	rec FaceRecord
+	vec []float32
+}
+
+type userState struct {
+	token string
+	faces map[string]bool
+}
+
+func (u *userState) status() string {
+	if len(u.faces) == 0 {
+		return UserStatusCreated
+	}
+	return UserStatusActive
+}
+
+// state is a collection's content after commit gen.
+type state struct {
+	gen     uint64
+	faces   map[string]*faceState
+	byImage map[string][]string
+	users   map[string]*userState
+}
+
+func newState() *state {
+	return &state{faces: map[string]*faceState{}, byImage: map[string][]string{}, users: map[string]*userState{}}
+}
+
+func imageKey(imageID, externalImageID string) string { return imageID + "\x00" + externalImageID }
+
+func (st *state) addFace(rec FaceRecord, vec []float32) {
+	st.faces[rec.FaceID] = &faceState{rec: rec, vec: vec}
+	k := imageKey(rec.ImageID, rec.ExternalImageID)
+	st.byImage[k] = append(st.byImage[k], rec.FaceID)
+}
+
+func (st *state) removeFace(id string) {
+	f, ok := st.faces[id]
+	if !ok {
+		return
+	}
+	if f.rec.UserID != "" {
+		if u := st.users[f.rec.UserID]; u != nil {
+			delete(u.faces, id)
+		}
+	}
+	delete(st.faces, id)
+	k := imageKey(f.rec.ImageID, f.rec.ExternalImageID)
+	ids := st.byImage[k]
+	for i, x := range ids {
+		if x == id {
+			ids = append(ids[:i:i], ids[i+1:]...)
+			break
+		}
+	}
+	if len(ids) == 0 {
+		delete(st.byImage, k)
+	} else {
+		st.byImage[k] = ids
+	}
+	// Let the vector's memory go; erasure in storage is Compact's job.
+	for i := range f.vec {
+		f.vec[i] = 0
+	}
+}
+
+// apply applies a commit; it is deterministic, so every process that replays the log gets
+// the same state.
+func (st *state) apply(e *entry) {
+	for i, r := range e.Added {
+		st.addFace(r, e.vectors[i])
+	}
+	for _, id := range e.Deleted {
+		st.removeFace(id)
+	}
+	if e.CreateUser != "" {
+		st.users[e.CreateUser] = &userState{token: e.UserToken, faces: map[string]bool{}}
+	}
+	if e.AssocUser != "" {
+		u := st.users[e.AssocUser]
+		for _, id := range e.Associate {
+			if f := st.faces[id]; f != nil && u != nil {
+				f.rec.UserID = e.AssocUser
+				u.faces[id] = true
+			}
+		}
+		for _, id := range e.Disassociate {
+			if f := st.faces[id]; f != nil && f.rec.UserID == e.AssocUser {
+				f.rec.UserID = ""
+				if u != nil {
+					delete(u.faces, id)
+				}
+			}
+		}
+	}
+	if e.DeleteUser != "" {
+		if u := st.users[e.DeleteUser]; u != nil {
+			for id := range u.faces {
+				if f := st.faces[id]; f != nil {
+					f.rec.UserID = ""
+				}
+			}
+			delete(st.users, e.DeleteUser)
+		}
+	}
+}
+
+func (st *state) sortedFaceIDs() []string {
+	ids := make([]string, 0, len(st.faces))
+	for id := range st.faces {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func (st *state) sortedUserIDs() []string {
+	ids := make([]string, 0, len(st.users))
+	for id := range st.users {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}

@@ -1,0 +1,313 @@
+package store_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/facesearch/facesearch-operator/internal/local"
+	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/testenv"
+)
+
+const dim = 16
+
+func TestMain(m *testing.M) {
+	if os.Getenv(writerEnv) != "" {
+		os.Exit(runWriter())
+	}
+	os.Exit(m.Run())
+}
+
+type fixture struct {
+	srv    *local.MinIOServer
+	bucket string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	srv := testenv.MinIO(t)
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	f := &fixture{srv: srv, bucket: "faces-" + hex.EncodeToString(b)}
+	f.ensureBucket(t)
+	return f
+}
+
+// ensureBucket creates the bucket, retrying while a (re)started MinIO still initialises.
+func (f *fixture) ensureBucket(t testing.TB) {
+	t.Helper()
+	var err error
+	for i := 0; i < 100; i++ {
+		if err = f.store(t).EnsureBucket(context.Background()); err == nil || !store.IsRetryable(err) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// store returns a new Store with its own cache, as another process would have.
+func (f *fixture) store(t testing.TB) *store.Store {
+	t.Helper()
+	c, err := store.NewClient(f.srv.Endpoint, f.srv.AccessKey, f.srv.SecretKey, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store.New(c, f.bucket, "tenant-a", store.Options{SegmentVectors: 7})
+}
+
+// vec is a deterministic unit vector for a seed.
+func vec(seed int) []float32 {
+	v := make([]float32, dim)
+	var n float64
+	for i := range v {
+		x := math.Sin(float64(seed*31+i*7) + 0.5)
+		v[i] = float32(x)
+		n += x * x
+	}
+	for i := range v {
+		v[i] /= float32(math.Sqrt(n))
+	}
+	return v
+}
+
+func face(img int) store.NewFace {
+	return store.NewFace{
+		ExternalImageID: fmt.Sprintf("ext-%d", img), ImageID: fmt.Sprintf("img-%d", img),
+		BoundingBox: store.BoundingBox{Width: 0.5, Height: 0.5, Left: 0.1, Top: 0.2}, Confidence: 99.5,
+		Embedding: vec(img),
+	}
+}
+
+func mustCreate(t *testing.T, s *store.Store, id string) {
+	t.Helper()
+	if _, err := s.CreateCollection(context.Background(), id, store.CreateCollectionOptions{FaceModelVersion: "test-1", Dimension: dim}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	if store.ErrorCode(err) != code {
+		t.Fatalf("got error %v, want code %s", err, code)
+	}
+}
+
+func TestCollections(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.store(t)
+	for _, id := range []string{"c1", "c2", "c3"} {
+		mustCreate(t, s, id)
+	}
+	_, err := s.CreateCollection(ctx, "c2", store.CreateCollectionOptions{FaceModelVersion: "test-1", Dimension: dim})
+	wantCode(t, err, store.ErrResourceAlreadyExists)
+	_, err = s.CreateCollection(ctx, "bad/id", store.CreateCollectionOptions{FaceModelVersion: "test-1", Dimension: dim})
+	wantCode(t, err, store.ErrInvalidParameter)
+
+	var ids []string
+	token := ""
+	for {
+		page, next, err := s.ListCollections(ctx, store.ListOptions{MaxResults: 2, NextToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			ids = append(ids, c.ID)
+		}
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	if !slices.Equal(ids, []string{"c1", "c2", "c3"}) {
+		t.Fatalf("listed %v", ids)
+	}
+	_, _, err = s.ListCollections(ctx, store.ListOptions{NextToken: "!!"})
+	wantCode(t, err, store.ErrInvalidPaginationToken)
+
+	if _, err := s.IndexFaces(ctx, "c2", []store.NewFace{face(1), face(2)}, store.IndexFacesOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.DescribeCollection(ctx, "c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.FaceCount != 2 || d.Dimension != dim || d.FaceModelVersion != "test-1" || d.ARN == "" || d.CreationTimestamp.IsZero() {
+		t.Fatalf("described %+v", d)
+	}
+	if err := s.DeleteCollection(ctx, "c2"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.DescribeCollection(ctx, "c2")
+	wantCode(t, err, store.ErrResourceNotFound)
+	wantCode(t, s.DeleteCollection(ctx, "c2"), store.ErrResourceNotFound)
+	objs := listAll(t, f, "tenant-a/collections/c2/")
+	if len(objs) != 0 {
+		t.Fatalf("objects left after DeleteCollection: %v", objs)
+	}
+	// The ID can be used again, and starts empty.
+	mustCreate(t, s, "c2")
+	d, err = f.store(t).DescribeCollection(ctx, "c2")
+	if err != nil || d.FaceCount != 0 {
+		t.Fatalf("recreated: %+v %v", d, err)
+	}
+}
+
+func TestFacesAndUsers(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.store(t)
+	mustCreate(t, s, "c")
+	recs, err := s.IndexFaces(ctx, "c", []store.NewFace{face(1)}, store.IndexFacesOptions{})
+	if err != nil || len(recs) != 1 || recs[0].FaceID == "" || recs[0].IndexFacesModelVersion != "test-1" {
+		t.Fatalf("indexed %+v %v", recs, err)
+	}
+	// Same image and external ID again: the same record, no duplicate.
+	again, err := f.store(t).IndexFaces(ctx, "c", []store.NewFace{face(1)}, store.IndexFacesOptions{})
+	if err != nil || len(again) != 1 || again[0].FaceID != recs[0].FaceID {
+		t.Fatalf("re-indexed %+v %v", again, err)
+	}
+	bad := face(2)
+	bad.Embedding = bad.Embedding[:3]
+	_, err = s.IndexFaces(ctx, "c", []store.NewFace{bad}, store.IndexFacesOptions{})
+	wantCode(t, err, store.ErrInvalidParameter)
+
+	var ids []string
+	ids = append(ids, recs[0].FaceID)
+	for i := 2; i <= 10; i++ {
+		r, err := s.IndexFaces(ctx, "c", []store.NewFace{face(i)}, store.IndexFacesOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r[0].FaceID)
+	}
+	// Paging through ListFaces returns every face once.
+	var listed []string
+	token := ""
+	for {
+		page, next, err := s.ListFaces(ctx, "c", store.ListFacesOptions{MaxResults: 3, NextToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page {
+			listed = append(listed, r.FaceID)
+		}
+		if next == "" {
+			break
+		}
+		token = next
+	}
+	slices.Sort(listed)
+	want := slices.Clone(ids)
+	slices.Sort(want)
+	if !slices.Equal(listed, want) {
+		t.Fatalf("listed %v, want %v", listed, want)
+	}
+
+	if err := s.CreateUser(ctx, "c", "alice", store.UserOptions{ClientRequestToken: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateUser(ctx, "c", "alice", store.UserOptions{ClientRequestToken: "t1"}); err != nil {
+		t.Fatalf("idempotent CreateUser: %v", err)
+	}
+	wantCode(t, s.CreateUser(ctx, "c", "alice", store.UserOptions{}), store.ErrConflict)
+	if err := s.CreateUser(ctx, "c", "bob", store.UserOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.GetUser(ctx, "c", "alice")
+	if err != nil || u.UserStatus != store.UserStatusCreated {
+		t.Fatalf("user %+v %v", u, err)
+	}
+	// The first face needs no threshold; the next ones must resemble it.
+	res, err := s.AssociateFaces(ctx, "c", "alice", []string{ids[0]}, store.AssociateFacesOptions{})
+	if err != nil || len(res.Associated) != 1 || res.UserStatus != store.UserStatusActive {
+		t.Fatalf("associate %+v %v", res, err)
+	}
+	always := func(float32) float32 { return 100 }
+	never := func(float32) float32 { return 10 }
+	res, err = s.AssociateFaces(ctx, "c", "alice", []string{ids[1], ids[0], "00000000-0000-0000-0000-000000000000"}, store.AssociateFacesOptions{Similarity: never})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, u := range res.Unsuccessful {
+		reasons[u.FaceID] = u.Reasons[0]
+	}
+	if reasons[ids[1]] != store.ReasonLowMatchConfidence || reasons["00000000-0000-0000-0000-000000000000"] != store.ReasonFaceNotFound || !slices.Equal(res.Associated, []string{ids[0]}) {
+		t.Fatalf("associate %+v", res)
+	}
+	res, err = s.AssociateFaces(ctx, "c", "alice", []string{ids[1]}, store.AssociateFacesOptions{Similarity: always})
+	if err != nil || len(res.Associated) != 1 {
+		t.Fatalf("associate %+v %v", res, err)
+	}
+	res, err = s.AssociateFaces(ctx, "c", "bob", []string{ids[1]}, store.AssociateFacesOptions{})
+	if err != nil || len(res.Unsuccessful) != 1 || res.Unsuccessful[0].Reasons[0] != store.ReasonAssociatedToADifferentUser || res.Unsuccessful[0].UserID != "alice" {
+		t.Fatalf("associate to bob %+v %v", res, err)
+	}
+	faces, _, err := s.ListFaces(ctx, "c", store.ListFacesOptions{UserID: "alice"})
+	if err != nil || len(faces) != 2 {
+		t.Fatalf("alice's faces %+v %v", faces, err)
+	}
+	del, unsucc, err := s.DeleteFaces(ctx, "c", []string{ids[0], ids[9], "00000000-0000-0000-0000-000000000001"})
+	if err != nil || !slices.Equal(del, []string{ids[9]}) || len(unsucc) != 2 || unsucc[0].Reasons[0] != store.ReasonAssociatedToAnExistingUser || unsucc[1].Reasons[0] != store.ReasonFaceNotFound {
+		t.Fatalf("delete %v %+v %v", del, unsucc, err)
+	}
+	res, err = s.DisassociateFaces(ctx, "c", "alice", []string{ids[1]}, store.UserOptions{})
+	if err != nil || len(res.Associated) != 1 || res.UserStatus != store.UserStatusActive {
+		t.Fatalf("disassociate %+v %v", res, err)
+	}
+	// Deleting a user frees its faces.
+	if err := s.DeleteUser(ctx, "c", "alice", store.UserOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, s.DeleteUser(ctx, "c", "alice", store.UserOptions{}), store.ErrResourceNotFound)
+	faces, _, err = f.store(t).ListFaces(ctx, "c", store.ListFacesOptions{FaceIDs: []string{ids[0]}})
+	if err != nil || len(faces) != 1 || faces[0].UserID != "" {
+		t.Fatalf("face of a deleted user %+v %v", faces, err)
+	}
+	users, _, err := s.ListUsers(ctx, "c", store.ListOptions{})
+	if err != nil || len(users) != 1 || users[0].UserID != "bob" {
+		t.Fatalf("users %+v %v", users, err)
+	}
+}
+
+func TestUserFaceQuota(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.store(t)
+	mustCreate(t, s, "c")
+	var ids []string
+	for batch := 0; batch < 2; batch++ {
+		var nf []store.NewFace
+		for i := 0; i < 51; i++ {
+			nf = append(nf, face(batch*100+i))
+		}
+		// One image with many faces: same image, distinct external IDs per face.
+		recs, err := s.IndexFaces(ctx, "c", nf, store.IndexFacesOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			ids = append(ids, r.FaceID)
+		}
+	}
+	if err := s.CreateUser(ctx, "c", "u", store.UserOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	always := func(float32) float32 { return 100 }
+	if _, err := s.AssociateFaces(ctx, "c", "u", ids[:100], store.AssociateFacesOptions{Similarity: always}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.AssociateFaces(ctx, "c", "u", ids[100:], store.AssociateFacesOptions{Similarity: always})
+	wantCode(t, err, store.ErrServiceQuotaExceeded)
+}

@@ -1,0 +1,154 @@
+package store
+
+import (
+	"time"
+)
+
+// Rekognition's limits and defaults.
+const (
+	MaxFacesPerUser           = 100
+	MaxFacesPerAssociation    = 100
+	MaxListResults            = 4096
+	MaxListUsersResults       = 500
+	DefaultUserMatchThreshold = 75
+	MaxDimension              = 4096
+)
+
+// User statuses.
+const (
+	UserStatusActive   = "ACTIVE"
+	UserStatusUpdating = "UPDATING"
+	UserStatusCreating = "CREATING"
+	UserStatusCreated  = "CREATED"
+)
+
+// Reasons of unsuccessful face operations.
+const (
+	ReasonFaceNotFound               = "FACE_NOT_FOUND"
+	ReasonAssociatedToADifferentUser = "ASSOCIATED_TO_A_DIFFERENT_USER"
+	ReasonLowMatchConfidence         = "LOW_MATCH_CONFIDENCE"
+	ReasonAssociatedToAnExistingUser = "ASSOCIATED_TO_AN_EXISTING_USER"
+)
+
+// Options configure a Store.
+type Options struct {
+	// RequestTimeout bounds each call to MinIO, so an outage fails fast; default 5s.
+	RequestTimeout time.Duration
+	// ARNPrefix prefixes collection ARNs; default "arn:aws:rekognition:local:000000000000".
+	ARNPrefix string
+	// SegmentVectors is how many vectors compaction puts in one segment; default 65536.
+	SegmentVectors int
+}
+
+// Collection is a collection's fixed description.
+type Collection struct {
+	ID                string    `json:"collectionId"`
+	FaceModelVersion  string    `json:"faceModelVersion"`
+	Dimension         int       `json:"dimension"`
+	CreationTimestamp time.Time `json:"creationTimestamp"`
+	ARN               string    `json:"collectionArn"`
+	// Incarnation tells apart two collections that had the same ID at different times.
+	Incarnation string `json:"incarnation"`
+}
+
+// CollectionDescription is a Collection with its counts.
+type CollectionDescription struct {
+	Collection
+	FaceCount  int64
+	UserCount  int64
+	Generation uint64
+}
+
+// CreateCollectionOptions are the fixed parameters of a new collection.
+type CreateCollectionOptions struct {
+	FaceModelVersion string
+	Dimension        int
+}
+
+// ListOptions page a listing.
+type ListOptions struct {
+	MaxResults int
+	NextToken  string
+}
+
+// BoundingBox is a face's box as ratios of the image's width and height.
+type BoundingBox struct {
+	Width  float32 `json:"width"`
+	Height float32 `json:"height"`
+	Left   float32 `json:"left"`
+	Top    float32 `json:"top"`
+}
+
+// NewFace is a detected face to index.
+type NewFace struct {
+	ExternalImageID string
+	ImageID         string
+	BoundingBox     BoundingBox
+	Confidence      float32
+	// Embedding has the collection's Dimension; it is stored L2-normalised.
+	Embedding []float32
+}
+
+// FaceRecord is a stored face.
+type FaceRecord struct {
+	FaceID                 string      `json:"faceId"`
+	UserID                 string      `json:"userId,omitempty"`
+	ExternalImageID        string      `json:"externalImageId,omitempty"`
+	ImageID                string      `json:"imageId"`
+	BoundingBox            BoundingBox `json:"boundingBox"`
+	Confidence             float32     `json:"confidence"`
+	IndexFacesModelVersion string      `json:"indexFacesModelVersion"`
+}
+
+// IndexFacesOptions are reserved for future use.
+type IndexFacesOptions struct{}
+
+// ListFacesOptions filter and page ListFaces.
+type ListFacesOptions struct {
+	UserID     string
+	FaceIDs    []string
+	MaxResults int
+	NextToken  string
+}
+
+// FaceFailure is a face that DeleteFaces did not delete.
+type FaceFailure struct {
+	FaceID  string
+	UserID  string
+	Reasons []string
+}
+
+// User is a user of a collection.
+type User struct {
+	UserID     string
+	UserStatus string
+}
+
+// UserOptions carry the idempotency token of CreateUser and DeleteUser.
+type UserOptions struct {
+	ClientRequestToken string
+}
+
+// AssociateFacesOptions tune AssociateFaces.
+type AssociateFacesOptions struct {
+	// UserMatchThreshold is the lowest similarity (0-100) of a new face to the user's faces;
+	// 0 means DefaultUserMatchThreshold.
+	UserMatchThreshold float32
+	// Similarity maps a cosine to a similarity 0-100; nil means 100*max(cosine, 0).
+	Similarity func(cosine float32) float32
+}
+
+// FaceAssociationFailure is a face that AssociateFaces or DisassociateFaces left alone.
+type FaceAssociationFailure struct {
+	FaceID     string
+	UserID     string
+	Confidence float32
+	Reasons    []string
+}
+
+// AssociateFacesResult is the answer of AssociateFaces and DisassociateFaces.
+type AssociateFacesResult struct {
+	Associated   []string
+	Unsuccessful []FaceAssociationFailure
+	UserStatus   string
+}

@@ -1,0 +1,223 @@
+package store
+
+import (
+	"context"
+	"sort"
+)
+
+func validUserID(id string) error {
+	if !userIDPattern.MatchString(id) {
+		return errorf(ErrInvalidParameter, "UserId %q must match [a-zA-Z0-9_.\\-:]{1,128}", id)
+	}
+	return nil
+}
+
+// CreateUser creates a user with no faces. Creating it again with the same
+// ClientRequestToken succeeds; otherwise an existing user is a Conflict.
+func (s *Store) CreateUser(ctx context.Context, coll, userID string, opts UserOptions) error {
+	if err := validUserID(userID); err != nil {
+		return err
+	}
+	return s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+		if u := st.users[userID]; u != nil {
+			if opts.ClientRequestToken != "" && u.token == opts.ClientRequestToken {
+				return nil, nil
+			}
+			return nil, errorf(ErrConflict, "user %s already exists", userID)
+		}
+		return &entry{CreateUser: userID, UserToken: opts.ClientRequestToken}, nil
+	})
+}
+
+// DeleteUser disassociates a user's faces and deletes the user.
+func (s *Store) DeleteUser(ctx context.Context, coll, userID string, opts UserOptions) error {
+	if err := validUserID(userID); err != nil {
+		return err
+	}
+	return s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+		if st.users[userID] == nil {
+			return nil, errorf(ErrResourceNotFound, "user %s not found", userID)
+		}
+		return &entry{DeleteUser: userID}, nil
+	})
+}
+
+// GetUser returns a user.
+func (s *Store) GetUser(ctx context.Context, coll, userID string) (*User, error) {
+	var out *User
+	err := s.read(ctx, coll, func(c *Collection, st *state) error {
+		u := st.users[userID]
+		if u == nil {
+			return errorf(ErrResourceNotFound, "user %s not found", userID)
+		}
+		out = &User{UserID: userID, UserStatus: u.status()}
+		return nil
+	})
+	return out, err
+}
+
+// ListUsers lists users in UserId order.
+func (s *Store) ListUsers(ctx context.Context, coll string, opts ListOptions) ([]User, string, error) {
+	max, err := pageSize(opts.MaxResults, MaxListUsersResults, MaxListUsersResults)
+	if err != nil {
+		return nil, "", err
+	}
+	after := ""
+	if opts.NextToken != "" {
+		if after, err = decodeToken(opts.NextToken); err != nil {
+			return nil, "", err
+		}
+	}
+	var out []User
+	next := ""
+	err = s.read(ctx, coll, func(c *Collection, st *state) error {
+		ids := st.sortedUserIDs()
+		start := sort.SearchStrings(ids, after)
+		if start < len(ids) && ids[start] == after {
+			start++
+		}
+		for _, id := range ids[start:] {
+			if len(out) == max {
+				next = encodeToken(out[len(out)-1].UserID)
+				break
+			}
+			out = append(out, User{UserID: id, UserStatus: st.users[id].status()})
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+func dot(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// AssociateFaces adds faces to a user with Rekognition's rules: at most 100 faces per user,
+// a face on one user only, and once the user has faces a new face must reach
+// UserMatchThreshold against the best of them.
+func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs []string, opts AssociateFacesOptions) (*AssociateFacesResult, error) {
+	if err := validUserID(userID); err != nil {
+		return nil, err
+	}
+	if len(faceIDs) == 0 || len(faceIDs) > MaxFacesPerAssociation {
+		return nil, errorf(ErrInvalidParameter, "FaceIds must hold 1..%d IDs", MaxFacesPerAssociation)
+	}
+	threshold := opts.UserMatchThreshold
+	if threshold == 0 {
+		threshold = DefaultUserMatchThreshold
+	}
+	sim := opts.Similarity
+	if sim == nil {
+		sim = func(c float32) float32 { return 100 * max(c, 0) }
+	}
+	var res *AssociateFacesResult
+	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+		u := st.users[userID]
+		if u == nil {
+			return nil, errorf(ErrResourceNotFound, "user %s not found", userID)
+		}
+		res = &AssociateFacesResult{}
+		e := &entry{AssocUser: userID}
+		seen := map[string]bool{}
+		added := 0
+		for _, id := range faceIDs {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			f := st.faces[id]
+			switch {
+			case f == nil:
+				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, Reasons: []string{ReasonFaceNotFound}})
+				continue
+			case f.rec.UserID == userID:
+				res.Associated = append(res.Associated, id) // already there: ignored
+				continue
+			case f.rec.UserID != "":
+				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, UserID: f.rec.UserID, Reasons: []string{ReasonAssociatedToADifferentUser}})
+				continue
+			}
+			if len(u.faces) > 0 {
+				best := float32(-1)
+				for fid := range u.faces {
+					if g := st.faces[fid]; g != nil {
+						best = max(best, dot(f.vec, g.vec))
+					}
+				}
+				if conf := sim(best); conf < threshold {
+					res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, UserID: userID, Confidence: conf, Reasons: []string{ReasonLowMatchConfidence}})
+					continue
+				}
+			}
+			e.Associate = append(e.Associate, id)
+			res.Associated = append(res.Associated, id)
+			added++
+		}
+		if len(u.faces)+added > MaxFacesPerUser {
+			return nil, errorf(ErrServiceQuotaExceeded, "user %s would hold %d faces; at most %d", userID, len(u.faces)+added, MaxFacesPerUser)
+		}
+		res.UserStatus = u.status()
+		if added > 0 {
+			res.UserStatus = UserStatusActive
+			return e, nil
+		}
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// DisassociateFaces removes faces from a user.
+func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, faceIDs []string, opts UserOptions) (*AssociateFacesResult, error) {
+	if err := validUserID(userID); err != nil {
+		return nil, err
+	}
+	if len(faceIDs) == 0 || len(faceIDs) > MaxFacesPerAssociation {
+		return nil, errorf(ErrInvalidParameter, "FaceIds must hold 1..%d IDs", MaxFacesPerAssociation)
+	}
+	var res *AssociateFacesResult
+	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+		u := st.users[userID]
+		if u == nil {
+			return nil, errorf(ErrResourceNotFound, "user %s not found", userID)
+		}
+		res = &AssociateFacesResult{}
+		e := &entry{AssocUser: userID}
+		seen := map[string]bool{}
+		for _, id := range faceIDs {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			f := st.faces[id]
+			switch {
+			case f == nil:
+				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, Reasons: []string{ReasonFaceNotFound}})
+			case f.rec.UserID != userID:
+				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, UserID: f.rec.UserID, Reasons: []string{ReasonAssociatedToADifferentUser}})
+			default:
+				e.Disassociate = append(e.Disassociate, id)
+				res.Associated = append(res.Associated, id)
+			}
+		}
+		remaining := len(u.faces) - len(e.Disassociate)
+		res.UserStatus = UserStatusActive
+		if remaining == 0 {
+			res.UserStatus = UserStatusCreated
+		}
+		if len(e.Disassociate) == 0 {
+			return nil, nil
+		}
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
