@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"io"
+	"math"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -38,4 +39,13 @@ func listAll(t *testing.T, f *fixture, prefix string) []object {
 		out = append(out, object{o.Key, data})
 	}
 	return out
+}
+
+func rawFloat32s(v []float32) []byte {
+	b := make([]byte, 0, 4*len(v))
+	for _, x := range v {
+		u := math.Float32bits(x)
+		b = append(b, byte(u), byte(u>>8), byte(u>>16), byte(u>>24))
+	}
+	return b
 }
