@@ -176,10 +176,12 @@ func (e *Engine) CosineAtSimilarity(similarity float32) float32 {
 type stageStats struct {
 	decode, detect, landmarks, align, embed time.Duration // wall time per stage
 	detectInfer, landmarksInfer, embedInfer time.Duration // of which ONNX Runtime Run
-	detectRuns, faces, embedded                          int
+	detectRuns, faces, embedded             int
 }
 
-func (s *stageStats) inference() time.Duration { return s.detectInfer + s.landmarksInfer + s.embedInfer }
+func (s *stageStats) inference() time.Duration {
+	return s.detectInfer + s.landmarksInfer + s.embedInfer
+}
 
 // analysed is one detected face before the caller's policy decides what to do with it.
 type analysed struct {
