@@ -1,0 +1,447 @@
+package rekognition
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// TargetPrefix is the X-Amz-Target prefix of the Rekognition JSON API.
+const TargetPrefix = "RekognitionService."
+
+// ContentType is the media type of requests and responses.
+const ContentType = "application/x-amz-json-1.1"
+
+// DefaultMaxBodyBytes admits a 5 MiB image as base64 (4/3 * 5 MiB = 6.67 MiB)
+// plus the JSON envelope, with slack.
+const DefaultMaxBodyBytes = 7<<20 + 512<<10
+
+// HandlerOptions configures NewHandler. Zero values select the defaults.
+type HandlerOptions struct {
+	// Credentials verifies AWS Signature Version 4. Nil rejects every request
+	// unless AllowUnauthenticated is set.
+	Credentials CredentialStore
+	// AllowUnauthenticated serves requests without checking signatures (all
+	// collections reachable). For local development and tests only.
+	AllowUnauthenticated bool
+
+	// MaxBodyBytes bounds the request body (default DefaultMaxBodyBytes).
+	// Over the limit: ImageTooLargeException for IndexFaces,
+	// SearchFacesByImage and SearchUsersByImage, InvalidParameterException
+	// for the other operations.
+	MaxBodyBytes int64
+	// MaxClockSkew is how far X-Amz-Date may be from the server clock
+	// (default 5 minutes, as AWS).
+	MaxClockSkew time.Duration
+
+	// RateLimit is the sustained requests per second allowed per access key
+	// (token bucket; default 50, negative = unlimited); RateBurst the bucket
+	// size (default 2*RateLimit). Over it: ThrottlingException.
+	RateLimit float64
+	RateBurst int
+
+	// MaxConcurrent bounds requests being served at once (default 64,
+	// negative = unbounded). A request that finds no free slot within
+	// QueueWait (default 100ms) gets ProvisionedThroughputExceededException.
+	MaxConcurrent int
+	QueueWait     time.Duration
+
+	// RequestTimeout bounds the backend call (default 30s); the context the
+	// Backend gets carries this deadline.
+	RequestTimeout time.Duration
+
+	// IdempotencyTTL is how long a ClientRequestToken's response is kept
+	// (default 1h); IdempotencyMaxEntries bounds the cache (default 10000).
+	IdempotencyTTL        time.Duration
+	IdempotencyMaxEntries int
+
+	// Log, when set, receives internal errors and rejected requests as a
+	// message and key/value pairs (logr style: logger.Info works).
+	Log func(msg string, keysAndValues ...any)
+
+	// Now is the clock (default time.Now); for tests.
+	Now func() time.Time
+}
+
+type handler struct {
+	backend Backend
+	opts    HandlerOptions
+	limiter *rateLimiter
+	sem     chan struct{}
+	idem    *idempotencyCache
+}
+
+// NewHandler returns the http.Handler of the Rekognition JSON 1.1 API:
+// POST / with X-Amz-Target: RekognitionService.<Operation> and a JSON body.
+// Per request, in order: operation lookup, concurrency slot, body limit,
+// SigV4 verification, per-key rate limit, JSON decoding, collection access
+// check, validation, idempotency (ClientRequestToken), backend call with a
+// deadline, JSON response. Errors are sent as AWS JSON 1.1 errors: status
+// 400/403/500, header X-Amzn-ErrorType and body {"__type", "message"}.
+func NewHandler(backend Backend, opts HandlerOptions) http.Handler {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxClockSkew <= 0 {
+		opts.MaxClockSkew = 5 * time.Minute
+	}
+	if opts.RateLimit == 0 {
+		opts.RateLimit = 50
+	}
+	if opts.RateBurst <= 0 {
+		opts.RateBurst = int(2 * opts.RateLimit)
+	}
+	if opts.MaxConcurrent == 0 {
+		opts.MaxConcurrent = 64
+	}
+	if opts.QueueWait <= 0 {
+		opts.QueueWait = 100 * time.Millisecond
+	}
+	if opts.RequestTimeout <= 0 {
+		opts.RequestTimeout = 30 * time.Second
+	}
+	if opts.IdempotencyTTL <= 0 {
+		opts.IdempotencyTTL = time.Hour
+	}
+	if opts.IdempotencyMaxEntries <= 0 {
+		opts.IdempotencyMaxEntries = 10000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &handler{backend: backend, opts: opts}
+	if opts.RateLimit > 0 {
+		h.limiter = newRateLimiter(opts.RateLimit, opts.RateBurst, opts.Now)
+	}
+	if opts.MaxConcurrent > 0 {
+		h.sem = make(chan struct{}, opts.MaxConcurrent)
+	}
+	h.idem = newIdempotencyCache(opts.IdempotencyTTL, opts.IdempotencyMaxEntries, opts.Now)
+	return h
+}
+
+// call is one request in flight.
+type call struct {
+	op    string
+	keyID string
+	cred  Credential
+	authn bool // credentials were checked; cred applies
+	body  []byte
+	reqID string
+}
+
+// opSpec describes one operation.
+type opSpec struct {
+	image bool // takes an Image: body over the limit is ImageTooLargeException
+	run   func(h *handler, ctx context.Context, c *call) ([]byte, error)
+}
+
+var operations = map[string]opSpec{
+	"CreateCollection":   spec(Backend.CreateCollection, func(in *CreateCollectionInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
+	"DescribeCollection": spec(Backend.DescribeCollection, func(in *DescribeCollectionInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
+	"ListCollections":    spec(Backend.ListCollections, func(in *ListCollectionsInput) (*string, *string) { return nil, nil }, false, filterCollections),
+	"DeleteCollection":   spec(Backend.DeleteCollection, func(in *DeleteCollectionInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
+	"IndexFaces":         spec(Backend.IndexFaces, func(in *IndexFacesInput) (*string, *string) { return in.CollectionId, nil }, true, nil),
+	"ListFaces":          spec(Backend.ListFaces, func(in *ListFacesInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
+	"DeleteFaces":        spec(Backend.DeleteFaces, func(in *DeleteFacesInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
+	"CreateUser":         spec(Backend.CreateUser, func(in *CreateUserInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false, nil),
+	"DeleteUser":         spec(Backend.DeleteUser, func(in *DeleteUserInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false, nil),
+	"ListUsers":          spec(Backend.ListUsers, func(in *ListUsersInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
+	"AssociateFaces":     spec(Backend.AssociateFaces, func(in *AssociateFacesInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false, nil),
+	"DisassociateFaces":  spec(Backend.DisassociateFaces, func(in *DisassociateFacesInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false, nil),
+	"SearchFaces":        spec(Backend.SearchFaces, func(in *SearchFacesInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
+	"SearchFacesByImage": spec(Backend.SearchFacesByImage, func(in *SearchFacesByImageInput) (*string, *string) { return in.CollectionId, nil }, true, nil),
+	"SearchUsers":        spec(Backend.SearchUsers, func(in *SearchUsersInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
+	"SearchUsersByImage": spec(Backend.SearchUsersByImage, func(in *SearchUsersByImageInput) (*string, *string) { return in.CollectionId, nil }, true, nil),
+}
+
+// Operations lists the operation names the handler serves.
+func Operations() []string {
+	names := make([]string, 0, len(operations))
+	for n := range operations {
+		names = append(names, n)
+	}
+	return names
+}
+
+type validatable[I any] interface {
+	*I
+	Validate() error
+}
+
+// spec builds the opSpec of one operation. keys returns the request's
+// collection id and ClientRequestToken (nil when the operation has none).
+func spec[I any, O any, PI validatable[I]](
+	method func(Backend, context.Context, *I) (*O, error),
+	keys func(*I) (collection, token *string),
+	image bool,
+	post func(*O, *call),
+) opSpec {
+	return opSpec{image: image, run: func(h *handler, ctx context.Context, c *call) ([]byte, error) {
+		in := new(I)
+		if err := decodeJSON(c.body, in); err != nil {
+			return nil, err
+		}
+		col, tok := keys(in)
+		if c.authn && col != nil && !c.cred.Allows(*col) {
+			return nil, ErrAccessDenied(fmt.Sprintf("User: %s is not authorized to perform: rekognition:%s on resource: collection/%s", c.keyID, c.op, *col))
+		}
+		if err := PI(in).Validate(); err != nil {
+			return nil, err
+		}
+		invoke := func() ([]byte, error) {
+			ctx, cancel := context.WithTimeout(ctx, h.opts.RequestTimeout)
+			defer cancel()
+			out, err := method(h.backend, ctx, in)
+			if err != nil {
+				if ctx.Err() != nil && !isRekognitionError(err) {
+					return nil, ErrInternalServer(fmt.Sprintf("request timed out after %s", h.opts.RequestTimeout))
+				}
+				return nil, err
+			}
+			if out == nil {
+				out = new(O)
+			}
+			if post != nil {
+				post(out, c)
+			}
+			return encodeJSON(out)
+		}
+		if tok == nil || *tok == "" {
+			return invoke()
+		}
+		// Idempotent operation with a token: hash the parameters without it.
+		saved := *tok
+		*tok = ""
+		params, err := json.Marshal(in)
+		*tok = saved
+		if err != nil {
+			return nil, err
+		}
+		key := idemKey{op: c.op, collection: *col, token: saved}
+		return h.idem.do(ctx, key, sha256.Sum256(params), invoke)
+	}}
+}
+
+func isRekognitionError(err error) bool {
+	var e *Error
+	return errors.As(err, &e)
+}
+
+// filterCollections hides from ListCollections the collections a key limited
+// to some collections may not use.
+func filterCollections(out *ListCollectionsOutput, c *call) {
+	if !c.authn || len(c.cred.AllowedCollections) == 0 {
+		return
+	}
+	ids := out.CollectionIds[:0:0]
+	var versions []string
+	for i, id := range out.CollectionIds {
+		if c.cred.Allows(id) {
+			ids = append(ids, id)
+			if i < len(out.FaceModelVersions) {
+				versions = append(versions, out.FaceModelVersions[i])
+			}
+		}
+	}
+	out.CollectionIds, out.FaceModelVersions = ids, versions
+}
+
+func decodeJSON(body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return Errorf(TypeSerialization, "Cannot deserialize member '%s': expected %s, got JSON %s", te.Field, te.Type, te.Value)
+		}
+		return Errorf(TypeSerialization, "Malformed JSON request body: %v", err)
+	}
+	if dec.More() {
+		return Errorf(TypeSerialization, "Malformed JSON request body: data after the top-level object")
+	}
+	return nil
+}
+
+// encodeJSON marshals an output; top-level nil slices become [] as
+// Rekognition sends them (clients index into them without checks).
+func encodeJSON(out any) ([]byte, error) {
+	rv := reflect.ValueOf(out).Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		f := rv.Field(i)
+		if f.Kind() == reflect.Slice && f.IsNil() && f.CanSet() {
+			f.Set(reflect.MakeSlice(f.Type(), 0, 0))
+		}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &call{reqID: newRequestID()}
+	w.Header().Set("X-Amzn-RequestId", c.reqID)
+
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		h.writeError(w, c, Errorf(TypeUnknownOperation, "Method %s is not supported; use POST", r.Method))
+		return
+	}
+	target := r.Header.Get("X-Amz-Target")
+	name, ok := strings.CutPrefix(target, TargetPrefix)
+	spec, known := operations[name]
+	if !ok || !known {
+		h.writeError(w, c, Errorf(TypeUnknownOperation, "Unknown operation %q", target))
+		return
+	}
+	c.op = name
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/x-amz-json-1.") && !strings.HasPrefix(ct, "application/json") {
+		h.writeError(w, c, Errorf(TypeUnknownOperation, "Content-Type %q is not supported; use %s", ct, ContentType))
+		return
+	}
+	if !h.opts.AllowUnauthenticated && r.Header.Get("Authorization") == "" {
+		h.writeError(w, c, newErr(TypeMissingAuthenticationToken, "Missing Authentication Token"))
+		return
+	}
+
+	// Bound the work in flight before buffering a body.
+	if h.sem != nil {
+		select {
+		case h.sem <- struct{}{}:
+		default:
+			t := time.NewTimer(h.opts.QueueWait)
+			select {
+			case h.sem <- struct{}{}:
+				t.Stop()
+			case <-t.C:
+				w.Header().Set("Retry-After", "1")
+				h.writeError(w, c, ErrProvisionedThroughputExceeded(fmt.Sprintf("The server is serving %d requests, its limit; try again later", cap(h.sem))))
+				return
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		defer func() { <-h.sem }()
+	}
+
+	body, err := readBody(r, h.opts.MaxBodyBytes)
+	if err != nil {
+		if errors.Is(err, errBodyTooLarge) {
+			w.Header().Set("Connection", "close")
+			msg := fmt.Sprintf("Request body is larger than %d bytes", h.opts.MaxBodyBytes)
+			if spec.image {
+				h.writeError(w, c, ErrImageTooLarge(msg+"; images given as bytes may be at most 5 MB"))
+			} else {
+				h.writeError(w, c, ErrInvalidParameter(msg))
+			}
+			return
+		}
+		h.writeError(w, c, Errorf(TypeSerialization, "Could not read the request body: %v", err))
+		return
+	}
+	c.body = body
+
+	ctx := r.Context()
+	if !h.opts.AllowUnauthenticated {
+		store := h.opts.Credentials
+		if store == nil {
+			store = StaticCredentials(nil)
+		}
+		keyID, cred, aerr := verifySigV4(r, body, store, h.opts.Now(), h.opts.MaxClockSkew)
+		if aerr != nil {
+			h.writeError(w, c, aerr)
+			return
+		}
+		c.keyID, c.cred, c.authn = keyID, cred, true
+		ctx = context.WithValue(ctx, callerKey{}, keyID)
+		if h.limiter != nil && !h.limiter.allow(keyID) {
+			h.writeError(w, c, ErrThrottling(fmt.Sprintf("Rate exceeded for access key %s (%.0f requests per second, burst %d)", keyID, h.opts.RateLimit, h.opts.RateBurst)))
+			return
+		}
+	}
+
+	resp, err := spec.run(h, ctx, c)
+	if err != nil {
+		h.writeError(w, c, err)
+		return
+	}
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(resp)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(resp)
+}
+
+var errBodyTooLarge = errors.New("request body too large")
+
+func readBody(r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength > max {
+		return nil, errBodyTooLarge
+	}
+	n := r.ContentLength
+	if n < 0 || n > max {
+		n = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, max+1)); err != nil {
+		return nil, err
+	}
+	if int64(buf.Len()) > max {
+		return nil, errBodyTooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+type errorBody struct {
+	Type    string `json:"__type"`
+	Code    string `json:"Code"`
+	Logref  string `json:"Logref,omitempty"`
+	Message string `json:"message"`
+}
+
+func (h *handler) writeError(w http.ResponseWriter, c *call, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			e = ErrInternalServer("request timed out or was canceled")
+		} else {
+			e = ErrInternalServer("Internal server error (request " + c.reqID + ")")
+		}
+		if h.opts.Log != nil {
+			h.opts.Log("internal error", "operation", c.op, "requestId", c.reqID, "error", err.Error())
+		}
+	} else if h.opts.Log != nil && (e.Type == TypeInternalServerError || httpStatus(e.Type) == http.StatusForbidden) {
+		h.opts.Log("request rejected", "operation", c.op, "requestId", c.reqID, "accessKeyId", c.keyID, "type", e.Type, "message", e.Message)
+	}
+	b, _ := json.Marshal(errorBody{Type: e.Type, Code: e.Type, Logref: c.reqID, Message: e.Message})
+	hd := w.Header()
+	hd.Set("Content-Type", ContentType)
+	hd.Set("X-Amzn-ErrorType", e.Type)
+	hd.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(httpStatus(e.Type))
+	w.Write(b)
+}
+
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	s := hex.EncodeToString(b[:])
+	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+}

@@ -1,0 +1,147 @@
+package rekognition
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"math"
+	"sync"
+	"time"
+)
+
+// rateLimiter is a token bucket per access key.
+type rateLimiter struct {
+	rate  float64 // tokens per second
+	burst float64
+	now   func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate float64, burst int, now func() time.Time) *rateLimiter {
+	if burst < 1 {
+		burst = int(math.Max(1, math.Ceil(rate)))
+	}
+	return &rateLimiter{rate: rate, burst: float64(burst), now: now, buckets: make(map[string]*bucket)}
+}
+
+// allow takes a token from key's bucket. The number of buckets is bounded by
+// the number of keys in the CredentialStore: only authenticated keys get here.
+func (l *rateLimiter) allow(key string) bool {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens = math.Min(l.burst, b.tokens+el*l.rate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// idempotencyCache remembers the responses of requests that carry a
+// ClientRequestToken, keyed by (operation, collection, token). It is bounded
+// (least recently inserted entries are evicted first) and entries expire
+// after ttl. Only successful responses are kept: a failed request may be
+// retried with the same token.
+type idempotencyCache struct {
+	ttl time.Duration
+	max int
+	now func() time.Time
+
+	mu      sync.Mutex
+	entries map[idemKey]*list.Element
+	order   *list.List // of *idemEntry, oldest first
+}
+
+type idemKey struct{ op, collection, token string }
+
+type idemEntry struct {
+	key     idemKey
+	params  [sha256.Size]byte
+	done    chan struct{} // closed when the first request finished
+	ok      bool          // the first request succeeded; resp is valid
+	resp    []byte
+	expires time.Time
+}
+
+func newIdempotencyCache(ttl time.Duration, max int, now func() time.Time) *idempotencyCache {
+	return &idempotencyCache{ttl: ttl, max: max, now: now, entries: make(map[idemKey]*list.Element), order: list.New()}
+}
+
+// do returns the cached response for key when params match, fails with
+// IdempotentParameterMismatchException when they don't, and otherwise runs
+// fn (once, even for concurrent requests with the same token) and caches its
+// response if it succeeded.
+func (c *idempotencyCache) do(ctx context.Context, key idemKey, params [sha256.Size]byte, fn func() ([]byte, error)) ([]byte, error) {
+	for {
+		c.mu.Lock()
+		now := c.now()
+		if el, ok := c.entries[key]; ok {
+			e := el.Value.(*idemEntry)
+			if !e.expires.IsZero() && now.After(e.expires) {
+				c.remove(el)
+			} else {
+				c.mu.Unlock()
+				if e.params != params {
+					return nil, ErrIdempotentParameterMismatch("ClientRequestToken " + key.token + " was already used with different parameters")
+				}
+				select {
+				case <-e.done:
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+				if e.ok {
+					return e.resp, nil
+				}
+				continue // the first attempt failed and was removed: try again
+			}
+		}
+		e := &idemEntry{key: key, params: params, done: make(chan struct{})}
+		c.entries[key] = c.order.PushBack(e)
+		for c.order.Len() > c.max {
+			c.remove(c.order.Front())
+		}
+		c.mu.Unlock()
+
+		resp, err := fn()
+
+		c.mu.Lock()
+		if err == nil {
+			e.ok, e.resp, e.expires = true, resp, c.now().Add(c.ttl)
+		} else if el, ok := c.entries[key]; ok && el.Value.(*idemEntry) == e {
+			c.remove(el)
+		}
+		close(e.done)
+		c.mu.Unlock()
+		return resp, err
+	}
+}
+
+func (c *idempotencyCache) remove(el *list.Element) {
+	e := el.Value.(*idemEntry)
+	if cur, ok := c.entries[e.key]; ok && cur == el {
+		delete(c.entries, e.key)
+	}
+	c.order.Remove(el)
+}
+
+func (c *idempotencyCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}
