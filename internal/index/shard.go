@@ -1,0 +1,303 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/google/uuid"
+)
+
+// SearchOptions tune a search.
+type SearchOptions struct {
+	// K is how many faces to return; 0 means 10.
+	K int `json:"k"`
+	// MinCosine drops matches below it.
+	MinCosine float32 `json:"minCosine"`
+	// Exact scans every float32 vector; otherwise the int8 scan with an exact re-rank runs
+	// (or the HNSW graph, for shards that have one).
+	Exact bool `json:"exact"`
+}
+
+// Searcher answers searches: a *Shard in this process, or a remote shard via NewClient.
+type Searcher interface {
+	Search(ctx context.Context, query []float32, opts SearchOptions) ([]Match, error)
+}
+
+// ShardOptions configure a Shard.
+type ShardOptions struct {
+	// Shard and Shards select the faces with store.ShardOf(face, Shards) == Shard.
+	Shard, Shards int
+	// PollInterval is how often Follow looks for new commits; default 200ms.
+	PollInterval time.Duration
+	// Candidates is how many int8 candidates are re-ranked per result wanted; default 10
+	// (at least 100 in all).
+	Candidates int
+	// GraphAbove builds an HNSW graph once the shard holds more vectors than this; 0 means
+	// 1,000,000, negative never.
+	GraphAbove int
+	// Graph tunes the HNSW graph.
+	Graph HNSWOptions
+}
+
+// ErrNotReady is returned by Search before the shard is loaded.
+var ErrNotReady = errors.New("index: shard is not loaded yet")
+
+// Shard is one shard of one collection, in memory, following the store's commits.
+type Shard struct {
+	st   *store.Store
+	coll string
+	opts ShardOptions
+
+	ready atomic.Bool
+	// OnChange, if set, is called after a load or a followed change with the vector count.
+	OnChange func(vectors int, generation uint64)
+
+	mu     sync.RWMutex
+	gen    uint64
+	dim    int
+	ids    []uuid.UUID
+	pos    map[uuid.UUID]int
+	userOf map[uuid.UUID]string
+	f      flat
+	graph  *graphIndex
+}
+
+// NewShard returns a shard of a collection; Load or Run fills it.
+func NewShard(st *store.Store, collection string, opts ShardOptions) *Shard {
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 200 * time.Millisecond
+	}
+	if opts.Candidates <= 0 {
+		opts.Candidates = 10
+	}
+	if opts.GraphAbove == 0 {
+		opts.GraphAbove = 1_000_000
+	}
+	if opts.Shards <= 0 {
+		opts.Shards = 1
+	}
+	return &Shard{st: st, coll: collection, opts: opts}
+}
+
+// NewShardFromVectors builds a ready shard from vectors already in memory (tests, benchmarks).
+func NewShardFromVectors(vs *store.VectorSet, opts ShardOptions) *Shard {
+	s := NewShard(nil, "", opts)
+	s.set(vs)
+	return s
+}
+
+// Ready reports whether the shard has been loaded.
+func (s *Shard) Ready() bool { return s.ready.Load() }
+
+// Len is the number of vectors.
+func (s *Shard) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.ids)
+}
+
+// Generation is the last commit the shard reflects.
+func (s *Shard) Generation() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen
+}
+
+func (s *Shard) set(vs *store.VectorSet) {
+	f := flat{dim: vs.Dimension}
+	f.appendVectors(vs.Vectors)
+	pos := make(map[uuid.UUID]int, len(vs.IDs))
+	for i, id := range vs.IDs {
+		pos[id] = i
+	}
+	s.mu.Lock()
+	s.gen, s.dim, s.ids, s.pos, s.userOf, s.f, s.graph = vs.Generation, vs.Dimension, vs.IDs, pos, vs.UserOf, f, nil
+	n := len(s.ids)
+	if s.opts.GraphAbove > 0 && n > s.opts.GraphAbove {
+		s.graph = buildGraph(&s.f, s.ids, s.opts.Graph)
+	}
+	s.mu.Unlock()
+	s.ready.Store(true)
+	if s.OnChange != nil {
+		s.OnChange(n, vs.Generation)
+	}
+}
+
+// Load reads the shard from the store.
+func (s *Shard) Load(ctx context.Context) error {
+	vs, err := s.st.LoadVectors(ctx, s.coll, store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
+	if err != nil {
+		return fmt.Errorf("while loading shard %d/%d of %s: %w", s.opts.Shard, s.opts.Shards, s.coll, err)
+	}
+	s.set(vs)
+	return nil
+}
+
+// apply applies followed commits.
+func (s *Shard) apply(changes []store.Change) {
+	s.mu.Lock()
+	for _, ch := range changes {
+		if ch.Generation <= s.gen {
+			continue
+		}
+		for i, id := range ch.Added {
+			if _, dup := s.pos[id]; dup {
+				continue
+			}
+			s.pos[id] = len(s.ids)
+			s.ids = append(s.ids, id)
+			s.f.appendVectors(ch.Vectors[i*s.dim : (i+1)*s.dim])
+			if s.graph != nil {
+				s.graph.add(&s.f, s.ids, len(s.ids)-1)
+			}
+		}
+		for _, id := range ch.Deleted {
+			i, ok := s.pos[id]
+			if !ok {
+				continue
+			}
+			last := len(s.ids) - 1
+			if s.graph != nil {
+				s.graph.remove(i, last)
+			}
+			s.f.remove(i)
+			s.ids[i] = s.ids[last]
+			s.pos[s.ids[i]] = i
+			s.ids = s.ids[:last]
+			delete(s.pos, id)
+			delete(s.userOf, id)
+		}
+		for _, id := range ch.Associate {
+			s.userOf[id] = ch.User
+		}
+		for _, id := range ch.Disassociate {
+			if s.userOf[id] == ch.User {
+				delete(s.userOf, id)
+			}
+		}
+		if ch.DeleteUser != "" {
+			for id, u := range s.userOf {
+				if u == ch.DeleteUser {
+					delete(s.userOf, id)
+				}
+			}
+		}
+		s.gen = ch.Generation
+	}
+	n, gen := len(s.ids), s.gen
+	s.mu.Unlock()
+	if s.OnChange != nil {
+		s.OnChange(n, gen)
+	}
+}
+
+// Follow polls the store for new commits every PollInterval until ctx ends; it loads the
+// shard again when compaction folded commits it had not seen. Storage errors are retried.
+func (s *Shard) Follow(ctx context.Context) error {
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		changes, err := s.st.Changes(ctx, s.coll, s.Generation(), store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
+		switch {
+		case err == nil:
+			if len(changes) > 0 {
+				s.apply(changes)
+			}
+		case store.ErrorCode(err) == store.ErrGenerationGone:
+			if err := s.Load(ctx); err != nil && ctx.Err() == nil && !store.IsRetryable(err) {
+				return err
+			}
+		case store.IsRetryable(err) || ctx.Err() != nil:
+			// MinIO is away: keep serving what we have and try again.
+		default:
+			return err
+		}
+	}
+}
+
+// Run loads the shard, retrying while the store is unavailable, then follows it.
+func (s *Shard) Run(ctx context.Context) error {
+	for {
+		err := s.Load(ctx)
+		if err == nil {
+			break
+		}
+		if !store.IsRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+	return s.Follow(ctx)
+}
+
+func normalizeQuery(q []float32) ([]float32, error) {
+	var n float64
+	for _, x := range q {
+		n += float64(x) * float64(x)
+	}
+	if n == 0 || math.IsNaN(n) || math.IsInf(n, 0) {
+		return nil, errors.New("index: the query vector is zero or not finite")
+	}
+	inv := float32(1 / math.Sqrt(n))
+	out := make([]float32, len(q))
+	for i, x := range q {
+		out[i] = x * inv
+	}
+	return out, nil
+}
+
+// Search returns the top K faces by cosine, best first.
+func (s *Shard) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Match, error) {
+	if !s.Ready() {
+		return nil, ErrNotReady
+	}
+	k := opts.K
+	if k <= 0 {
+		k = 10
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(query) != s.dim {
+		return nil, fmt.Errorf("index: the query has %d values, the shard %d", len(query), s.dim)
+	}
+	q, err := normalizeQuery(query)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.ids) == 0 {
+		return nil, nil
+	}
+	var t *topK
+	switch {
+	case opts.Exact:
+		t = s.f.exactTopK(q, k)
+	case s.graph != nil:
+		t = s.graph.search(&s.f, q, k)
+	default:
+		t = s.f.compactTopK(q, k, max(100, k*s.opts.Candidates))
+	}
+	out := make([]Match, 0, len(t.idx))
+	for j, i := range t.idx {
+		if t.scores[j] < opts.MinCosine {
+			continue
+		}
+		id := s.ids[i]
+		out = append(out, Match{FaceID: id.String(), UserID: s.userOf[id], Cosine: t.scores[j]})
+	}
+	return MergeTopK([][]Match{out}, k), nil
+}
