@@ -23,14 +23,26 @@ func iou(a, b detection) float32 {
 	return inter / (a.area() + b.area() - inter)
 }
 
-// nms keeps the best-scoring box of each overlapping group.
+// containment is the share of the smaller box inside the other.
+func containment(a, b detection) float32 {
+	ix := min(a.x2, b.x2) - max(a.x1, b.x1)
+	iy := min(a.y2, b.y2) - max(a.y1, b.y1)
+	if ix <= 0 || iy <= 0 {
+		return 0
+	}
+	return ix * iy / min(a.area(), b.area())
+}
+
+// nms keeps the best-scoring box of each overlapping group. A box mostly inside a better
+// one is dropped too: IoU alone keeps a face-part box inside a face box, and tiles at
+// another scale can produce exactly that.
 func nms(ds []detection, thr float32) []detection {
 	sort.Slice(ds, func(i, j int) bool { return ds[i].score > ds[j].score })
 	keep := ds[:0]
 	for _, d := range ds {
 		ok := true
 		for _, k := range keep {
-			if iou(d, k) > thr {
+			if iou(d, k) > thr || containment(d, k) > 0.7 {
 				ok = false
 				break
 			}

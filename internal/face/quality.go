@@ -16,6 +16,14 @@ func measureQuality(grey []float32) ImageQuality {
 		}
 	}
 	mean := sum / float64(cnt)
+	var vs float64
+	for y := 36; y < 100; y++ {
+		for x := 28; x < 84; x++ {
+			d := float64(grey[y*n+x]) - mean
+			vs += d * d
+		}
+	}
+	contrast := vs/float64(cnt) + 25 // +25: a flat, noise-free patch is not "sharp"
 	// Sharpness: variance of the Laplacian, the usual focus measure, mapped to 0..100 so
 	// that a crisp face is near 100 and a blur of a few pixels falls under 20.
 	var ls, ls2 float64
@@ -31,12 +39,13 @@ func measureQuality(grey []float32) ImageQuality {
 	}
 	lm := ls / float64(cnt)
 	variance := ls2/float64(cnt) - lm*lm
-	sharp := 100 * (1 - math.Exp(-variance/sharpnessScale))
+	// Divided by the face's own contrast, so a dark but crisp face still reads sharp.
+	sharp := 100 * (1 - math.Exp(-variance/contrast/sharpnessScale))
 	return ImageQuality{Brightness: float32(mean / 255 * 100), Sharpness: float32(sharp)}
 }
 
-// sharpnessScale sets the Laplacian variance that maps to 63 sharpness.
-const sharpnessScale = 150
+// sharpnessScale is the Laplacian-to-contrast variance ratio that maps to 63 sharpness.
+const sharpnessScale = 0.2
 
 // filterLevel is the bar one QualityFilter sets. AUTO is MEDIUM, as for Rekognition it is
 // "the service chooses"; NONE has no bar.
@@ -51,8 +60,8 @@ type filterLevel struct {
 }
 
 var filterLevels = map[QualityFilter]filterLevel{
-	QualityLow:    {minConfidence: 60, minSide: 16, minSharpness: 5, minBrightness: 8, maxBrightness: 97, maxAngle: 75, minQuality: 10},
-	QualityMedium: {minConfidence: 75, minSide: 24, minSharpness: 12, minBrightness: 15, maxBrightness: 94, maxAngle: 60, minQuality: 20},
+	QualityLow:    {minConfidence: 60, minSide: 16, minSharpness: 4, minBrightness: 8, maxBrightness: 97, maxAngle: 75, minQuality: 10},
+	QualityMedium: {minConfidence: 75, minSide: 24, minSharpness: 10, minBrightness: 15, maxBrightness: 94, maxAngle: 60, minQuality: 20},
 	QualityHigh:   {minConfidence: 90, minSide: 40, minSharpness: 25, minBrightness: 22, maxBrightness: 90, maxAngle: 45, minQuality: 35},
 }
 

@@ -197,3 +197,10 @@ func Paste(dst *image.RGBA, face image.Image, x, y, size int) {
 	f := Resize(face, size, size)
 	draw.Draw(dst, image.Rect(x, y, x+size, y+size), f, image.Point{}, draw.Src)
 }
+
+// Solid is a w x h image of one colour, a scene with nothing in it.
+func Solid(w, h int, c color.RGBA) *image.RGBA {
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(m, m.Bounds(), image.NewUniform(c), image.Point{}, draw.Src)
+	return m
+}

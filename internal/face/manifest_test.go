@@ -1,0 +1,77 @@
+package face
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/facesearch/facesearch-operator/internal/testenv"
+)
+
+func TestLoadManifest(t *testing.T) {
+	pack := testenv.ModelPack(t)
+	good, err := LoadManifest(pack)
+	if err != nil {
+		t.Fatalf("default pack: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(pack, ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		edit   func(m map[string]any)
+		errHas string
+	}{
+		{"default", func(m map[string]any) {}, ""},
+		{"unsupported detector", func(m map[string]any) { m["detector"].(map[string]any)["type"] = "yunet" }, `detector type "yunet" is not supported`},
+		{"missing file", func(m map[string]any) { m["embedder"].(map[string]any)["file"] = "nope.onnx" }, "nope.onnx"},
+		{"path escape", func(m map[string]any) { m["embedder"].(map[string]any)["file"] = "../fr_feature.onnx" }, "must be a file name"},
+		{"colour order", func(m map[string]any) { m["embedder"].(map[string]any)["colorOrder"] = "RGBA" }, "colorOrder"},
+		{"no version", func(m map[string]any) { m["faceModelVersion"] = "" }, "faceModelVersion"},
+		{"decreasing similarity", func(m map[string]any) {
+			m["similarity"] = map[string]any{"points": [][2]float64{{-1, 0}, {0.5, 90}, {0.4, 95}, {1, 100}}}
+		}, "sorted"},
+		{"similarity not covering", func(m map[string]any) {
+			m["similarity"] = map[string]any{"points": [][2]float64{{0, 0}, {1, 100}}}
+		}, "from [-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(m)
+			dir := t.TempDir()
+			for _, f := range []string{good.Detector.File, good.Landmarks.File, good.Embedder.File} {
+				if err := os.Symlink(filepath.Join(pack, f), filepath.Join(dir, f)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b, _ := json.Marshal(m)
+			if err := os.WriteFile(filepath.Join(dir, ManifestFile), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadManifest(dir)
+			if tt.errHas == "" && err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
+				t.Fatalf("error %v, want one containing %q", err, tt.errHas)
+			}
+		})
+	}
+	// A pack whose ONNX file is not the declared kind fails at NewEngine, not at first use.
+	dir := t.TempDir()
+	for _, f := range []string{good.Detector.File, good.Landmarks.File} {
+		os.Symlink(filepath.Join(pack, f), filepath.Join(dir, f))
+	}
+	os.Symlink(filepath.Join(pack, good.Detector.File), filepath.Join(dir, good.Embedder.File)) // a detector posing as embedder
+	os.WriteFile(filepath.Join(dir, ManifestFile), raw, 0o644)
+	if _, err := NewEngine(EngineOptions{ModelPackDir: dir, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t), MaxConcurrent: 1}); err == nil || !strings.Contains(err.Error(), "embedder") {
+		t.Fatalf("wrong embedder file: %v", err)
+	}
+}
