@@ -262,16 +262,13 @@ func decodeJSON(body []byte, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(v); err != nil {
+	// json.Unmarshal works on the body in place (a Decoder would copy it).
+	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
 			return Errorf(TypeSerialization, "Cannot deserialize member '%s': expected %s, got JSON %s", te.Field, te.Type, te.Value)
 		}
 		return Errorf(TypeSerialization, "Malformed JSON request body: %v", err)
-	}
-	if dec.More() {
-		return Errorf(TypeSerialization, "Malformed JSON request body: data after the top-level object")
 	}
 	return nil
 }
@@ -399,7 +396,9 @@ func readBody(r *http.Request, max int64) ([]byte, error) {
 	if n < 0 || n > max {
 		n = 512
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, n+1))
+	// bytes.Buffer.ReadFrom grows when less than 512 bytes are free: leave
+	// room so that a body of the announced length is read without copying.
+	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead+1))
 	if _, err := buf.ReadFrom(io.LimitReader(r.Body, max+1)); err != nil {
 		return nil, err
 	}
