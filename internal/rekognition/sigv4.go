@@ -65,9 +65,6 @@ func verifySigV4(r *http.Request, body []byte, store CredentialStore, now time.T
 	keyID, scopeDate, region, service := scope[0], scope[1], scope[2], scope[3]
 
 	amzDate := r.Header.Get("X-Amz-Date")
-	if amzDate == "" {
-		amzDate = r.Header.Get("Date")
-	}
 	t, err := time.Parse(amzDateFormat, amzDate)
 	if err != nil {
 		return "", Credential{}, newErr(TypeIncompleteSignature, "Authorization header requires an X-Amz-Date header in the form yyyyMMddTHHmmssZ")
