@@ -80,8 +80,10 @@ func verifySigV4(r *http.Request, body []byte, store CredentialStore, now time.T
 	if scopeDate != t.Format("20060102") {
 		return "", Credential{}, newErr(TypeInvalidSignature, "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '"+scopeDate+"' != '"+t.Format("20060102")+"'")
 	}
-	if d := now.Sub(t); d > maxSkew || d < -maxSkew {
+	if d := now.Sub(t); d > maxSkew {
 		return "", Credential{}, newErr(TypeInvalidSignature, "Signature expired: "+amzDate+" is now earlier than "+now.Add(-maxSkew).UTC().Format(amzDateFormat)+" ("+now.UTC().Format(amzDateFormat)+" - "+maxSkew.String()+".)")
+	} else if d < -maxSkew {
+		return "", Credential{}, newErr(TypeInvalidSignature, "Signature not yet current: "+amzDate+" is still later than "+now.Add(maxSkew).UTC().Format(amzDateFormat)+" ("+now.UTC().Format(amzDateFormat)+" + "+maxSkew.String()+".)")
 	}
 
 	bodyHash := sha256Hex(body)
