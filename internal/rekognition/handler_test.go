@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -876,4 +877,13 @@ type callerBackend struct {
 func (b callerBackend) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
 	b.got <- CallerFromContext(ctx)
 	return &DescribeCollectionOutput{}, nil
+}
+
+func TestOperations(t *testing.T) {
+	want := "AssociateFaces,CreateCollection,CreateUser,DeleteCollection,DeleteFaces,DeleteUser,DescribeCollection,DisassociateFaces,IndexFaces,ListCollections,ListFaces,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
+	ops := Operations()
+	sort.Strings(ops)
+	if got := strings.Join(ops, ","); got != want {
+		t.Fatalf("operations %s", got)
+	}
 }
