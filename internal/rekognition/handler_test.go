@@ -887,3 +887,43 @@ func TestOperations(t *testing.T) {
 		t.Fatalf("operations %s", got)
 	}
 }
+
+// TestConcurrentClients runs SDK clients in parallel through every layer
+// (signatures, rate limiter, semaphore, idempotency cache); run with -race.
+func TestConcurrentClients(t *testing.T) {
+	e := newEnv(t, HandlerOptions{RateLimit: -1, MaxConcurrent: 4, QueueWait: 5 * time.Second})
+	ctx := context.Background()
+	c := e.admin()
+	must(c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("team-a")}))
+	idx := must(c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: []byte("faces:alice")}}))
+	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice")}))
+	must(c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice"), FaceIds: []string{*idx.FaceRecords[0].Face.FaceId}}))
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := e.client(limitedKey, limitedSec)
+			for i := 0; i < 20; i++ {
+				out, err := cl.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: []byte("faces:alice")}})
+				if err == nil && (len(out.UserMatches) != 1 || *out.UserMatches[0].User.UserId != "alice") {
+					err = fmt.Errorf("unexpected matches %+v", out.UserMatches)
+				}
+				if err == nil {
+					_, err = cl.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("team-a"), UserId: aws.String("bob"), ClientRequestToken: aws.String("same-token")})
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
