@@ -199,6 +199,11 @@ const (
 // first, as IndexFaces does. Faces refused by opts.QualityFilter (default AUTO) or past
 // MaxFaces are in Unindexed with Rekognition's reasons.
 func (e *Engine) IndexImage(ctx context.Context, image []byte, opts IndexOptions) (*IndexResult, error) {
+	var st stageStats
+	return e.indexImage(ctx, image, opts, &st)
+}
+
+func (e *Engine) indexImage(ctx context.Context, image []byte, opts IndexOptions, st *stageStats) (*IndexResult, error) {
 	filter, err := parseFilter(opts.QualityFilter, QualityAuto)
 	if err != nil {
 		return nil, err
@@ -210,9 +215,8 @@ func (e *Engine) IndexImage(ctx context.Context, image []byte, opts IndexOptions
 	case maxFaces == 0 || maxFaces > MaxIndexFaces:
 		maxFaces = MaxIndexFaces
 	}
-	var st stageStats
 	res := &IndexResult{}
-	err = e.run(ctx, image, opts.ImageLimits, &st, func(w *worker, img *rgbImage, faces []analysed) error {
+	err = e.run(ctx, image, opts.ImageLimits, st, func(w *worker, img *rgbImage, faces []analysed) error {
 		res.ImageWidth, res.ImageHeight = img.W, img.H
 		for _, f := range faces {
 			if rs := qualityReasons(&f.detail, f.side, filter); len(rs) > 0 {
@@ -223,7 +227,7 @@ func (e *Engine) IndexImage(ctx context.Context, image []byte, opts IndexOptions
 				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.detail, Reasons: []Reason{ReasonExceedsMaxFaces}})
 				continue
 			}
-			emb, err := w.embed(img, f.align, e.m, &st)
+			emb, err := w.embed(img, f.align, e.m, st)
 			if err != nil {
 				return err
 			}
@@ -245,13 +249,17 @@ const maxReportedFaces = 100
 // EXCEEDS_MAX_FACES past the 100th). Face is nil when there is no face or when the largest
 // is refused by opts.QualityFilter (default NONE); it is then in Unsearched with its reasons.
 func (e *Engine) SearchImage(ctx context.Context, image []byte, opts SearchOptions) (*SearchResult, error) {
+	var st stageStats
+	return e.searchImage(ctx, image, opts, &st)
+}
+
+func (e *Engine) searchImage(ctx context.Context, image []byte, opts SearchOptions, st *stageStats) (*SearchResult, error) {
 	filter, err := parseFilter(opts.QualityFilter, QualityNone)
 	if err != nil {
 		return nil, err
 	}
-	var st stageStats
 	res := &SearchResult{}
-	err = e.run(ctx, image, opts.ImageLimits, &st, func(w *worker, img *rgbImage, faces []analysed) error {
+	err = e.run(ctx, image, opts.ImageLimits, st, func(w *worker, img *rgbImage, faces []analysed) error {
 		res.ImageWidth, res.ImageHeight = img.W, img.H
 		for i, f := range faces {
 			if i == 0 {
@@ -259,7 +267,7 @@ func (e *Engine) SearchImage(ctx context.Context, image []byte, opts SearchOptio
 					res.Unsearched = append(res.Unsearched, UnindexedFace{Detail: f.detail, Reasons: rs})
 					continue
 				}
-				emb, err := w.embed(img, f.align, e.m, &st)
+				emb, err := w.embed(img, f.align, e.m, st)
 				if err != nil {
 					return err
 				}

@@ -1,0 +1,154 @@
+package face
+
+import (
+	"context"
+	"image"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/facesearch/facesearch-operator/internal/face/facetest"
+	"github.com/facesearch/facesearch-operator/internal/testenv"
+)
+
+// benchImages are JPEGs made from the example photos: 640x480 from a 3-face PASCAL photo,
+// 1920x1080 from the 24-face group photo (cropped to 16:9), both quality 90.
+func benchImages(b *testing.B) map[string][]byte {
+	b.Helper()
+	small := loadRGBA(b, photoPath(b, "2008_002506.jpg"))
+	group := loadRGBA(b, photoPath(b, "bald_guys.jpg"))
+	w := group.Rect.Dx()
+	h := w * 9 / 16
+	top := (group.Rect.Dy() - h) / 2
+	crop := facetest.ToRGBA(group.SubImage(image.Rect(0, top, w, top+h)))
+	return map[string][]byte{
+		"640x480":   facetest.JPEG(facetest.Resize(small, 640, 480), 90),
+		"1920x1080": facetest.JPEG(facetest.Resize(crop, 1920, 1080), 90),
+	}
+}
+
+func benchEngine(b *testing.B, concurrent int) *Engine {
+	b.Helper()
+	e, err := NewEngine(EngineOptions{ModelPackDir: testenv.ModelPack(b), ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(b), MaxConcurrent: concurrent, IntraOpThreads: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+func ms(d time.Duration, n int) float64 { return float64(d) / float64(n) / 1e6 }
+
+// BenchmarkStages runs IndexImage (every face detected and embedded) one image at a time
+// with one ONNX thread and reports each stage's milliseconds per image, the ONNX Runtime
+// inference time inside them, and end-to-end time over inference time measured in the same
+// run (the overhead the engine adds around the networks).
+func BenchmarkStages(b *testing.B) {
+	e := benchEngine(b, 1)
+	imgs := benchImages(b)
+	for _, name := range []string{"640x480", "1920x1080"} {
+		data := imgs[name]
+		b.Run(name, func(b *testing.B) {
+			var st stageStats
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.indexImage(ctx, data, IndexOptions{QualityFilter: QualityNone}, &st); err != nil {
+					b.Fatal(err)
+				}
+			}
+			total := time.Since(start)
+			b.StopTimer()
+			n := b.N
+			b.ReportMetric(float64(st.faces)/float64(n), "faces/img")
+			b.ReportMetric(float64(st.detectRuns)/float64(n), "detector-passes/img")
+			b.ReportMetric(ms(st.decode, n), "decode-ms")
+			b.ReportMetric(ms(st.detect, n), "detect-ms")
+			b.ReportMetric(ms(st.detectInfer, n), "detect-onnx-ms")
+			b.ReportMetric(ms(st.landmarks, n), "landmarks-ms")
+			b.ReportMetric(ms(st.landmarksInfer, n), "landmarks-onnx-ms")
+			b.ReportMetric(ms(st.align, n), "align+quality-ms")
+			b.ReportMetric(ms(st.embed, n), "embed-ms")
+			b.ReportMetric(ms(st.embedInfer, n), "embed-onnx-ms")
+			b.ReportMetric(ms(st.inference(), n), "onnx-total-ms")
+			b.ReportMetric(float64(total)/float64(st.inference()), "e2e/onnx")
+			b.ReportMetric(float64(total-st.decode)/float64(st.inference()), "e2e-without-decode/onnx")
+		})
+	}
+}
+
+// BenchmarkSearchImage is the search path: the largest face embedded, the others only
+// detected and landmarked.
+func BenchmarkSearchImage(b *testing.B) {
+	e := benchEngine(b, 1)
+	imgs := benchImages(b)
+	for _, name := range []string{"640x480", "1920x1080"} {
+		data := imgs[name]
+		b.Run(name, func(b *testing.B) {
+			var st stageStats
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.searchImage(context.Background(), data, SearchOptions{}, &st); err != nil {
+					b.Fatal(err)
+				}
+			}
+			total := time.Since(start)
+			b.ReportMetric(float64(total)/float64(st.inference()), "e2e/onnx")
+		})
+	}
+}
+
+// BenchmarkThroughput processes images from many goroutines with MaxConcurrent 2 and one
+// ONNX thread each (two images in flight on a 2-core machine) and reports images/s.
+func BenchmarkThroughput(b *testing.B) {
+	e := benchEngine(b, 2)
+	imgs := benchImages(b)
+	for _, name := range []string{"640x480", "1920x1080"} {
+		data := imgs[name]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(2) // a few requests queued per core, as behind an HTTP server
+			var mu sync.Mutex
+			var st stageStats
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				var local stageStats
+				for pb.Next() {
+					if _, err := e.indexImage(context.Background(), data, IndexOptions{QualityFilter: QualityNone}, &local); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+				mu.Lock()
+				st.faces += local.faces
+				mu.Unlock()
+			})
+			el := time.Since(start)
+			b.ReportMetric(float64(b.N)/el.Seconds(), "img/s")
+			b.ReportMetric(float64(st.faces)/el.Seconds(), "faces/s")
+		})
+	}
+}
+
+// BenchmarkDecode is the decode stage alone (JPEG to upright RGB), for the allocation count.
+func BenchmarkDecode(b *testing.B) {
+	imgs := benchImages(b)
+	for _, name := range []string{"640x480", "1920x1080"} {
+		data := imgs[name]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				img, _, err := decodeImage(data, ImageLimits{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				img.release()
+			}
+		})
+	}
+}
