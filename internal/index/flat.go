@@ -38,6 +38,24 @@ func quantize(v []float32, codes []int8) (scale float32) {
 	return m / 127
 }
 
+func newFlat(dim int, vecs []float32) flat {
+	n := len(vecs) / dim
+	f := flat{dim: dim, vecs: vecs, codes: make([]int8, len(vecs)), scales: make([]float32, n)}
+	var wg sync.WaitGroup
+	w := workers(n, 4096)
+	for p := 0; p < w; p++ {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				f.scales[i] = quantize(vecs[i*dim:(i+1)*dim], f.codes[i*dim:(i+1)*dim])
+			}
+		}(n*p/w, n*(p+1)/w)
+	}
+	wg.Wait()
+	return f
+}
+
 func (f *flat) appendVectors(vecs []float32) {
 	f.vecs = append(f.vecs, vecs...)
 	n := len(vecs) / f.dim

@@ -114,17 +114,10 @@ func (g *graphIndex) searchLayer(q *query, eps []cand, ef, level int, vis *visit
 		vis.stamp[e.node] = vis.cur
 		res.push(e.sim, e.node)
 	}
-	for len(cands) > 0 {
-		// pop the best candidate
-		bi := 0
-		for i := range cands {
-			if cands[i].sim > cands[bi].sim {
-				bi = i
-			}
-		}
-		c := cands[bi]
-		cands[bi] = cands[len(cands)-1]
-		cands = cands[:len(cands)-1]
+	h := candHeap(cands)
+	h.init()
+	for len(h) > 0 {
+		c := h.pop()
 		if res.full() && c.sim < res.scores[0] {
 			break
 		}
@@ -136,7 +129,7 @@ func (g *graphIndex) searchLayer(q *query, eps []cand, ef, level int, vis *visit
 			s := g.sim(q, nb)
 			if !res.full() || s > res.scores[0] {
 				res.push(s, nb)
-				cands = append(cands, cand{s, nb})
+				h.push(cand{s, nb})
 			}
 		}
 	}
@@ -160,24 +153,28 @@ func (g *graphIndex) searchLayer(q *query, eps []cand, ef, level int, vis *visit
 // already kept neighbor than to the new node (the paper's heuristic).
 func (g *graphIndex) selectNeighbors(cands []cand, m int) []int32 {
 	out := make([]int32, 0, m)
-	kept := make([]*query, 0, m)
 	for _, c := range cands {
 		if len(out) == m {
 			break
 		}
 		good := true
-		for _, kq := range kept {
-			if g.sim(kq, c.node) > c.sim {
+		for _, k := range out {
+			if g.nodeSim(k, c.node) > c.sim {
 				good = false
 				break
 			}
 		}
 		if good {
 			out = append(out, c.node)
-			kept = append(kept, g.nodeQuery(c.node))
 		}
 	}
 	return out
+}
+
+// nodeSim is the similarity of two nodes.
+func (g *graphIndex) nodeSim(a, b int32) float32 {
+	d := g.dim
+	return float32(dotI8I8(g.codes[int(a)*d:(int(a)+1)*d], g.codes[int(b)*d:(int(b)+1)*d])) * g.scales[a] * g.scales[b]
 }
 
 func (g *graphIndex) nodeQuery(node int32) *query {
@@ -236,22 +233,18 @@ func (g *graphIndex) add(f *flat, _ []uuid.UUID, pos int) {
 	}
 }
 
+// shrink drops a node's least similar link at a level; cheaper than running the neighbour
+// heuristic again on every overflow, which dominated build time.
 func (g *graphIndex) shrink(node int32, level int) {
-	q := g.nodeQuery(node)
-	cs := make([]cand, 0, len(g.links[node][level]))
-	for _, nb := range g.links[node][level] {
-		cs = append(cs, cand{g.sim(q, nb), nb})
-	}
-	slices.SortFunc(cs, func(a, b cand) int {
-		switch {
-		case a.sim > b.sim:
-			return -1
-		case a.sim < b.sim:
-			return 1
+	l := g.links[node][level]
+	worst, ws := 0, float32(math.Inf(1))
+	for i, nb := range l {
+		if s := g.nodeSim(node, nb); s < ws {
+			worst, ws = i, s
 		}
-		return 0
-	})
-	g.links[node][level] = g.selectNeighbors(cs, g.maxLinks(level))
+	}
+	l[worst] = l[len(l)-1]
+	g.links[node][level] = l[:len(l)-1]
 }
 
 // remove records that shard position i was deleted and position last moved into it.
@@ -285,4 +278,56 @@ func (g *graphIndex) search(f *flat, v []float32, k int) *topK {
 		out.push(dot(v, f.vecs[int(p)*d:(int(p)+1)*d]), p)
 	}
 	return out
+}
+
+// candHeap is a max-heap of candidates by similarity.
+type candHeap []cand
+
+func (h candHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h *candHeap) push(c cand) {
+	*h = append(*h, c)
+	s := *h
+	j := len(s) - 1
+	for j > 0 {
+		p := (j - 1) / 2
+		if s[p].sim >= s[j].sim {
+			break
+		}
+		s[p], s[j] = s[j], s[p]
+		j = p
+	}
+}
+
+func (h *candHeap) pop() cand {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	*h = s[:last]
+	h.down(0)
+	return top
+}
+
+func (h candHeap) down(j int) {
+	n := len(h)
+	for {
+		l := 2*j + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && h[r].sim > h[l].sim {
+			m = r
+		}
+		if h[j].sim >= h[m].sim {
+			return
+		}
+		h[j], h[m] = h[m], h[j]
+		j = m
+	}
 }

@@ -78,3 +78,20 @@ func dot(a, b []float32) float32 {
 	dotBatchF32(a, b[:len(a)], out[:])
 	return out[0]
 }
+
+// dotI8I8 is the integer dot product of two int8 vectors.
+func dotI8I8(a, b []int8) int32 {
+	if useAVX2 && len(a)%32 == 0 && len(a) > 0 {
+		_ = b[len(a)-1]
+		return dotI8I8AVX2(&a[0], &b[0], len(a))
+	}
+	return dotI8I8Generic(a, b)
+}
+
+func dotI8I8Generic(a, b []int8) int32 {
+	var s int32
+	for i := range a {
+		s += int32(a[i]) * int32(b[i])
+	}
+	return s
+}

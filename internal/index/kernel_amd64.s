@@ -95,3 +95,36 @@ i8inner:
 i8done:
 	VZEROUPPER
 	RET
+
+// func dotI8I8AVX2(a *int8, b *int8, dim int) int32
+// dim must be a positive multiple of 32.
+TEXT ·dotI8I8AVX2(SB), NOSPLIT, $0-28
+	MOVQ  a+0(FP), SI
+	MOVQ  b+8(FP), DI
+	MOVQ  dim+16(FP), CX
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	XORQ  AX, AX
+
+ii8inner:
+	VPMOVSXBW (SI)(AX*1), Y2
+	VPMOVSXBW 16(SI)(AX*1), Y3
+	VPMOVSXBW (DI)(AX*1), Y4
+	VPMOVSXBW 16(DI)(AX*1), Y5
+	VPMADDWD  Y2, Y4, Y4
+	VPMADDWD  Y3, Y5, Y5
+	VPADDD    Y4, Y0, Y0
+	VPADDD    Y5, Y1, Y1
+	ADDQ      $32, AX
+	CMPQ      AX, CX
+	JL        ii8inner
+
+	VPADDD       Y0, Y1, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD       X0, X1, X0
+	VPHADDD      X0, X0, X0
+	VPHADDD      X0, X0, X0
+	VMOVD        X0, AX
+	MOVL         AX, ret+24(FP)
+	VZEROUPPER
+	RET

@@ -52,6 +52,13 @@ func TestKernelsAgreeWithPortableCode(t *testing.T) {
 					t.Fatalf("int8 dim %d n %d: %d vs %d", dim, n, gi[i], wi[i])
 				}
 			}
+			a8 := make([]int8, dim)
+			for i := range a8 {
+				a8[i] = int8(q16[i])
+			}
+			if got, want := dotI8I8(a8, d8[:dim]), dotI8I8Generic(a8, d8[:dim]); got != want {
+				t.Fatalf("int8 x int8 dim %d: %d vs %d", dim, got, want)
+			}
 		}
 	}
 	// Extremes: every product at its largest magnitude.

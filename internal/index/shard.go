@@ -85,7 +85,8 @@ func NewShard(st *store.Store, collection string, opts ShardOptions) *Shard {
 	return &Shard{st: st, coll: collection, opts: opts}
 }
 
-// NewShardFromVectors builds a ready shard from vectors already in memory (tests, benchmarks).
+// NewShardFromVectors builds a ready shard from vectors already in memory (tests,
+// benchmarks); the shard takes vs over.
 func NewShardFromVectors(vs *store.VectorSet, opts ShardOptions) *Shard {
 	s := NewShard(nil, "", opts)
 	s.set(vs)
@@ -110,8 +111,8 @@ func (s *Shard) Generation() uint64 {
 }
 
 func (s *Shard) set(vs *store.VectorSet) {
-	f := flat{dim: vs.Dimension}
-	f.appendVectors(vs.Vectors)
+	// The shard takes vs's vectors over: no copy of the float32 data.
+	f := newFlat(vs.Dimension, vs.Vectors)
 	pos := make(map[uuid.UUID]int, len(vs.IDs))
 	for i, id := range vs.IDs {
 		pos[id] = i

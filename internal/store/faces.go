@@ -17,6 +17,25 @@ func (s *Store) IndexFaces(ctx context.Context, coll string, faces []NewFace, op
 	if len(faces) > 100 {
 		return nil, errorf(ErrInvalidParameter, "at most 100 faces per call")
 	}
+	return s.indexFaces(ctx, coll, faces)
+}
+
+// MaxImportFaces is the most faces one ImportFaces call commits.
+const MaxImportFaces = 16384
+
+// ImportFaces is IndexFaces for bulk loads (re-indexing, migrations, benchmarks): up to
+// MaxImportFaces faces of any number of images in one commit, with the same rules.
+func (s *Store) ImportFaces(ctx context.Context, coll string, faces []NewFace, opts IndexFacesOptions) ([]FaceRecord, error) {
+	if len(faces) > MaxImportFaces {
+		return nil, errorf(ErrInvalidParameter, "at most %d faces per import", MaxImportFaces)
+	}
+	return s.indexFaces(ctx, coll, faces)
+}
+
+func (s *Store) indexFaces(ctx context.Context, coll string, faces []NewFace) ([]FaceRecord, error) {
+	if len(faces) == 0 {
+		return nil, nil
+	}
 	var out []FaceRecord
 	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
 		out = nil
