@@ -241,6 +241,10 @@ func (e *Engine) indexImage(ctx context.Context, image []byte, opts IndexOptions
 	return res, nil
 }
 
+// maxDetections bounds the faces analysed per image (the smallest beyond it are dropped), so
+// a crafted image full of face-like patterns cannot cost thousands of landmark runs.
+const maxDetections = 300
+
 // maxReportedFaces is where EXCEEDS_MAX_FACES starts for search (Rekognition's 100).
 const maxReportedFaces = 100
 
@@ -337,6 +341,9 @@ func (w *worker) analyse(ctx context.Context, img *rgbImage, m *Manifest, st *st
 		}
 		return dets[i].score > dets[j].score
 	})
+	if len(dets) > maxDetections {
+		dets = dets[:maxDetections]
+	}
 	st.detect += time.Since(t)
 	st.faces += len(dets)
 	faces := make([]analysed, 0, len(dets))

@@ -12,20 +12,19 @@ func fillTensor(dst []float32, img *rgbImage, rx, ry, rw, rh float64, w, h int, 
 	mr, mg, mb := spec.Mean[0], spec.Mean[1], spec.Mean[2]
 	sc := spec.Scale
 	gray := spec.ColorOrder == "GRAY"
-	bgr := spec.ColorOrder == "BGR"
+	// Plane offsets per colour, so the inner loops need no switch.
+	offR, offG, offB := 0, plane, 2*plane
+	if spec.ColorOrder == "BGR" {
+		offR, offB = 2*plane, 0
+	}
 	put := func(i int, r, g, b float32) {
-		switch {
-		case gray:
+		if gray {
 			dst[i] = (0.299*r + 0.587*g + 0.114*b - mr) * sc
-		case bgr:
-			dst[i] = (b - mb) * sc
-			dst[plane+i] = (g - mg) * sc
-			dst[2*plane+i] = (r - mr) * sc
-		default:
-			dst[i] = (r - mr) * sc
-			dst[plane+i] = (g - mg) * sc
-			dst[2*plane+i] = (b - mb) * sc
+			return
 		}
+		dst[offR+i] = (r - mr) * sc
+		dst[offG+i] = (g - mg) * sc
+		dst[offB+i] = (b - mb) * sc
 	}
 	if sx >= 1.5 && sy >= 1.5 {
 		// Area: the column bounds are the same for every row, so compute them once.
