@@ -58,9 +58,6 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = runtime.GOMAXPROCS(0)
 	}
-	if opts.ONNXRuntimeLibrary == "" && ortPath != "" {
-		opts.ONNXRuntimeLibrary = ortPath
-	}
 	if err := initORT(opts.ONNXRuntimeLibrary); err != nil {
 		return nil, err
 	}

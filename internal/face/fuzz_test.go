@@ -35,7 +35,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		img, oc, err := decodeImage(data, ImageLimits{MaxPixels: 4_000_000})
+		img, oc, err := decodeImage(data, ImageLimits{MaxPixels: 1_000_000})
 		if err != nil {
 			if ErrorCode(err) == "" {
 				t.Fatalf("untyped error %v", err)
@@ -43,7 +43,7 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		defer img.release()
-		if img.W < MinImageSide || img.H < MinImageSide || len(img.Pix) != 3*img.W*img.H || img.W*img.H > 4_000_000 {
+		if img.W < MinImageSide || img.H < MinImageSide || len(img.Pix) != 3*img.W*img.H || img.W*img.H > 1_000_000 {
 			t.Fatalf("accepted a bad image: %dx%d, %d bytes of pixels", img.W, img.H, len(img.Pix))
 		}
 		switch oc {

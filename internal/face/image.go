@@ -172,6 +172,65 @@ func toRGB(m image.Image) *rgbImage {
 				o += 3
 			}
 		}
+	case *image.Gray16:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+2*w]
+			o := 3 * w * y
+			for x := 0; x < w; x++ {
+				v := row[2*x] // high byte
+				p[o], p[o+1], p[o+2] = v, v, v
+				o += 3
+			}
+		}
+	case *image.RGBA64:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+8*w]
+			o := 3 * w * y
+			for x := 0; x < w; x++ {
+				p[o], p[o+1], p[o+2] = row[8*x], row[8*x+2], row[8*x+4]
+				o += 3
+			}
+		}
+	case *image.NRGBA64:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+8*w]
+			o := 3 * w * y
+			for x := 0; x < w; x++ {
+				a := uint32(row[8*x+6])
+				p[o] = uint8(uint32(row[8*x]) * a / 255)
+				p[o+1] = uint8(uint32(row[8*x+2]) * a / 255)
+				p[o+2] = uint8(uint32(row[8*x+4]) * a / 255)
+				o += 3
+			}
+		}
+	case *image.Paletted:
+		// Resolve the palette once, not per pixel through color.Color.
+		var lut [256][3]uint8
+		for i, c := range src.Palette {
+			r, g, bb, _ := c.RGBA()
+			lut[i] = [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bb >> 8)}
+		}
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+w]
+			o := 3 * w * y
+			for _, v := range row {
+				c := lut[v]
+				p[o], p[o+1], p[o+2] = c[0], c[1], c[2]
+				o += 3
+			}
+		}
+	case *image.CMYK:
+		for y := 0; y < h; y++ {
+			row := src.Pix[y*src.Stride : y*src.Stride+4*w]
+			o := 3 * w * y
+			for x := 0; x < w; x++ {
+				k := 255 - uint32(row[4*x+3])
+				p[o] = uint8((255 - uint32(row[4*x])) * k / 255)
+				p[o+1] = uint8((255 - uint32(row[4*x+1])) * k / 255)
+				p[o+2] = uint8((255 - uint32(row[4*x+2])) * k / 255)
+				o += 3
+			}
+		}
 	default:
 		genericToRGB(m, p)
 	}

@@ -21,6 +21,9 @@ func initORT(lib string) error {
 	ortMu.Lock()
 	defer ortMu.Unlock()
 	if lib == "" {
+		if ort.IsInitialized() {
+			return nil // a later engine may leave the path to the first one
+		}
 		return fmt.Errorf("ONNX Runtime library path is empty")
 	}
 	abs, err := filepath.Abs(lib)
