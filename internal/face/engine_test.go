@@ -398,3 +398,52 @@ func TestSimilarityCalibration(t *testing.T) {
 		}
 	}
 }
+
+// TestMoreThan100Faces checks Rekognition's limits on a crowd: IndexImage embeds at most
+// 100 faces (the rest EXCEEDS_MAX_FACES) and SearchImage marks faces past the 100th with
+// EXCEEDS_MAX_FACES as well as FACE_NOT_LARGEST.
+func TestMoreThan100Faces(t *testing.T) {
+	e := testEngine(t)
+	j := johns(t)
+	ps := people(j)
+	scene := facetest.Solid(1920, 1080, color.RGBA{100, 100, 100, 255})
+	n := 0
+	for row := 0; row < 10; row++ {
+		for col := 0; col < 12; col++ {
+			crop := loadRGBA(t, j[ps[n%len(ps)]][n%11])
+			size := 80 + (n%7)*2 // distinct sizes, so "largest first" has an answer
+			facetest.Paste(scene, crop, 20+col*158, 10+row*106, size)
+			n++
+		}
+	}
+	data := facetest.JPEG(scene, 92)
+	ir, err := e.IndexImage(context.Background(), data, IndexOptions{QualityFilter: QualityNone, MaxFaces: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := len(ir.Faces) + len(ir.Unindexed)
+	if found < 110 {
+		t.Fatalf("found %d of %d faces", found, n)
+	}
+	if len(ir.Faces) != MaxIndexFaces {
+		t.Errorf("indexed %d faces, want %d", len(ir.Faces), MaxIndexFaces)
+	}
+	for _, u := range ir.Unindexed {
+		if len(u.Reasons) != 1 || u.Reasons[0] != ReasonExceedsMaxFaces {
+			t.Fatalf("unindexed reasons %v", u.Reasons)
+		}
+	}
+	sr, err := e.SearchImage(context.Background(), data, SearchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr.Face == nil || len(sr.Unsearched) != found-1 {
+		t.Fatalf("search: face %v, %d unsearched of %d found", sr.Face != nil, len(sr.Unsearched), found)
+	}
+	for i, u := range sr.Unsearched {
+		exceeds := len(u.Reasons) == 2 && u.Reasons[1] == ReasonExceedsMaxFaces
+		if u.Reasons[0] != ReasonFaceNotLargest || exceeds != (i+1 >= 100) {
+			t.Fatalf("unsearched face %d (the %d-th largest): reasons %v", i, i+2, u.Reasons)
+		}
+	}
+}
