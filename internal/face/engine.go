@@ -187,11 +187,6 @@ type analysed struct {
 	align  similarity
 }
 
-const (
-	modeIndex = iota
-	modeSearch
-)
-
 // IndexImage finds the faces in image and embeds up to opts.MaxFaces of them, largest
 // first, as IndexFaces does. Faces refused by opts.QualityFilter (default AUTO) or past
 // MaxFaces are in Unindexed with Rekognition's reasons.
