@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,7 +31,9 @@ func main() {
 	queries := flag.Int("queries", 100, "queries per measurement")
 	graphN := flag.Int("graph", 100000, "vectors in the HNSW comparison (0 skips it)")
 	loadN := flag.Int("load", 1000000, "vectors written to MinIO and loaded into a shard (0 skips it)")
+	memLimit := flag.Int64("memlimit", 5<<30, "soft heap limit in bytes (the machine is shared)")
 	flag.Parse()
+	debug.SetMemoryLimit(*memLimit)
 	ctx := context.Background()
 	out := os.Stdout
 
@@ -62,16 +65,19 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		before := heapInUse()
 		vs, qs := benchdata.FaceLike(n, *dim, *queries, 42)
+		before := heapInUse() - int64(len(vs.Vectors))*4 - int64(len(vs.IDs))*16
 		set := &benchSet{n: n, qs: qs}
+		var sub *store.VectorSet
 		if *graphN > 0 && n >= *graphN && baseVS == nil {
-			baseVS = set
-			set.sub = benchdata.Subset(vs, *graphN)
+			sub = benchdata.Subset(vs, *graphN)
 		}
 		shard := index.NewShardFromVectors(vs, index.ShardOptions{GraphAbove: -1})
 		vs = nil
 		perM := float64(heapInUse()-before) / float64(n) * 1e6
+		if sub != nil {
+			baseVS, set.sub = set, sub
+		}
 		fB := float64(n) * float64(*dim) * 4
 		cB := float64(n) * float64(*dim+4)
 		exact := measureBytes(ctx, shard, qs, index.SearchOptions{K: 10, Exact: true}, fB)
@@ -96,7 +102,7 @@ func main() {
 		graphs(ctx, out, baseVS, *queries)
 	}
 	base = nil
-	runtime.GC()
+	debug.FreeOSMemory()
 	if *loadN > 0 {
 		load(ctx, out, *loadN, *dim, bw)
 	}
@@ -212,7 +218,8 @@ func graphs(ctx context.Context, out io.Writer, set *benchSet, queries int) {
 	fmt.Fprintf(out, "| exact float32 scan (reference) | - | - | %s | %.0f | 1 | 1.00x |\n", ms(exact.p50), 1/exact.mean.Seconds())
 
 	start := time.Now()
-	own := index.NewShardFromVectors(benchdata.Subset(sub, n), index.ShardOptions{GraphAbove: 1, Graph: index.HNSWOptions{M: 16, EfConstruction: 100, EfSearch: 64}})
+	own := index.NewShardFromVectors(benchdata.Subset(sub, n), index.ShardOptions{GraphAbove: -1, Graph: index.HNSWOptions{M: 16, EfConstruction: 100, EfSearch: 64}})
+	own.BuildGraph()
 	ownBuild := time.Since(start)
 	prev := runtime.GOMAXPROCS(1)
 	om := measure(ctx, own, set.qs, index.SearchOptions{K: 10})
@@ -289,7 +296,7 @@ func load(ctx context.Context, out io.Writer, n, dim int, bw float64) {
 	}
 	compact := time.Since(start)
 	st = nil
-	runtime.GC()
+	debug.FreeOSMemory()
 
 	reader := store.New(c, "bench", "", store.Options{RequestTimeout: 30 * time.Second})
 	before := heapInUse()

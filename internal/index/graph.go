@@ -31,6 +31,7 @@ type graphIndex struct {
 	links    [][][]int32
 	entry    int32
 	maxLevel int
+	nodeID   []uuid.UUID
 	nodePos  []int32 // node -> shard position, -1 once deleted
 	posNode  []int32 // shard position -> node
 	rng      *rand.Rand
@@ -38,7 +39,9 @@ type graphIndex struct {
 	visited  sync.Pool
 }
 
-func buildGraph(f *flat, ids []uuid.UUID, opts HNSWOptions) *graphIndex {
+// buildGraph builds a graph over a copy of a shard's int8 codes, so that it can run
+// without the shard's lock; reconcile then maps it onto the shard as it is by then.
+func buildGraph(dim int, codes []int8, scales []float32, ids []uuid.UUID, opts HNSWOptions) *graphIndex {
 	if opts.M <= 0 {
 		opts.M = 16
 	}
@@ -48,11 +51,34 @@ func buildGraph(f *flat, ids []uuid.UUID, opts HNSWOptions) *graphIndex {
 	if opts.EfSearch <= 0 {
 		opts.EfSearch = 64
 	}
-	g := &graphIndex{opts: opts, dim: f.dim, entry: -1, rng: rand.New(rand.NewPCG(7, 11)), levelMul: 1 / math.Log(float64(opts.M))}
-	for i := 0; i < f.len(); i++ {
-		g.add(f, ids, i)
+	g := &graphIndex{opts: opts, dim: dim, entry: -1, rng: rand.New(rand.NewPCG(7, 11)), levelMul: 1 / math.Log(float64(opts.M))}
+	for i := range ids {
+		g.add(codes[i*dim:(i+1)*dim], scales[i], ids[i], i)
 	}
 	return g
+}
+
+// reconcile maps the graph's nodes onto the shard's current positions: deleted faces'
+// nodes are kept for navigation only, faces added meanwhile are inserted.
+func (g *graphIndex) reconcile(f *flat, ids []uuid.UUID, pos map[uuid.UUID]int) {
+	g.posNode = make([]int32, len(ids))
+	for i := range g.posNode {
+		g.posNode[i] = -1
+	}
+	for node, id := range g.nodeID {
+		if p, ok := pos[id]; ok && g.posNode[p] == -1 {
+			g.nodePos[node] = int32(p)
+			g.posNode[p] = int32(node)
+		} else {
+			g.nodePos[node] = -1
+		}
+	}
+	d := g.dim
+	for p := range g.posNode {
+		if g.posNode[p] == -1 {
+			g.add(f.codes[p*d:(p+1)*d], f.scales[p], ids[p], p)
+		}
+	}
 }
 
 type visitSet struct {
@@ -193,14 +219,18 @@ func (g *graphIndex) maxLinks(level int) int {
 	return g.opts.M
 }
 
-// add inserts the vector at shard position pos.
-func (g *graphIndex) add(f *flat, _ []uuid.UUID, pos int) {
-	d := g.dim
+// add inserts a vector that sits at shard position pos.
+func (g *graphIndex) add(code []int8, scale float32, id uuid.UUID, pos int) {
 	node := int32(len(g.links))
-	g.codes = append(g.codes, f.codes[pos*d:(pos+1)*d]...)
-	g.scales = append(g.scales, f.scales[pos])
+	g.codes = append(g.codes, code...)
+	g.scales = append(g.scales, scale)
+	g.nodeID = append(g.nodeID, id)
 	g.nodePos = append(g.nodePos, int32(pos))
-	g.posNode = append(g.posNode, node)
+	if pos == len(g.posNode) {
+		g.posNode = append(g.posNode, node)
+	} else {
+		g.posNode[pos] = node
+	}
 	level := int(-math.Log(1-g.rng.Float64()) * g.levelMul)
 	g.links = append(g.links, make([][]int32, level+1))
 	if g.entry < 0 {

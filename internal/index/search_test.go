@@ -98,7 +98,8 @@ func TestExactSearchMatchesBruteForce(t *testing.T) {
 func TestCompactAndGraphRecall(t *testing.T) {
 	vs, qs := faceLike(20000, 128, 50, 2)
 	compact := NewShardFromVectors(vs, ShardOptions{GraphAbove: -1})
-	graph := NewShardFromVectors(vs, ShardOptions{GraphAbove: 1})
+	graph := NewShardFromVectors(vs, ShardOptions{GraphAbove: -1})
+	graph.BuildGraph()
 	if graph.graph == nil {
 		t.Fatal("no graph was built")
 	}
@@ -198,5 +199,44 @@ func TestMinCosineAndNotReady(t *testing.T) {
 	}
 	if len(got) != 11 {
 		t.Fatalf("%d matches at or above %v, want 11", len(got), cut)
+	}
+}
+
+// A shard with a graph follows commits: new faces are found, deleted ones never returned.
+func TestGraphFollowsChanges(t *testing.T) {
+	vs, _ := faceLike(3000, 64, 0, 5)
+	extra, _ := faceLike(200, 64, 0, 6)
+	s := NewShardFromVectors(vs, ShardOptions{GraphAbove: -1})
+	deleted := slices.Clone(vs.IDs[:100])
+	// One change before the graph exists (reconcile must pick it up), one after.
+	s.apply([]store.Change{{Generation: 1, Added: extra.IDs[:100], Vectors: extra.Vectors[:100*64], Deleted: deleted[:50]}})
+	s.BuildGraph()
+	s.apply([]store.Change{{Generation: 2, Added: extra.IDs[100:], Vectors: extra.Vectors[100*64:], Deleted: deleted[50:]}})
+	gone := map[string]bool{}
+	for _, id := range deleted {
+		gone[id.String()] = true
+	}
+	for i, id := range extra.IDs {
+		q := extra.Vectors[i*64 : (i+1)*64]
+		m, err := s.Search(context.Background(), q, SearchOptions{K: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m[0].FaceID != id.String() {
+			t.Fatalf("added face %d not found first: %+v", i, m[0])
+		}
+		for _, x := range m {
+			if gone[x.FaceID] {
+				t.Fatalf("deleted face %s returned", x.FaceID)
+			}
+		}
+	}
+	for i := range deleted {
+		m, _ := s.Search(context.Background(), vs.Vectors[i*64:(i+1)*64], SearchOptions{K: 5})
+		for _, x := range m {
+			if gone[x.FaceID] {
+				t.Fatalf("deleted face %s returned", x.FaceID)
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,9 @@ type Shard struct {
 	userOf map[uuid.UUID]string
 	f      flat
 	graph  *graphIndex
+	epoch  uint64 // counts loads: a graph built for an older load is thrown away
+
+	graphMu sync.Mutex // one graph build at a time
 }
 
 // NewShard returns a shard of a collection; Load or Run fills it.
@@ -119,14 +123,40 @@ func (s *Shard) set(vs *store.VectorSet) {
 	}
 	s.mu.Lock()
 	s.gen, s.dim, s.ids, s.pos, s.userOf, s.f, s.graph = vs.Generation, vs.Dimension, vs.IDs, pos, vs.UserOf, f, nil
+	s.epoch++
 	n := len(s.ids)
-	if s.opts.GraphAbove > 0 && n > s.opts.GraphAbove {
-		s.graph = buildGraph(&s.f, s.ids, s.opts.Graph)
-	}
 	s.mu.Unlock()
 	s.ready.Store(true)
 	if s.OnChange != nil {
 		s.OnChange(n, vs.Generation)
+	}
+	if s.opts.GraphAbove > 0 && n > s.opts.GraphAbove {
+		// Ready at once: the int8 scan answers until the graph is built in the background.
+		go s.BuildGraph()
+	}
+}
+
+// BuildGraph builds the shard's HNSW graph now (searches use it once it is there) and
+// returns when it is in place. Loads start it by themselves above ShardOptions.GraphAbove.
+func (s *Shard) BuildGraph() {
+	s.graphMu.Lock()
+	defer s.graphMu.Unlock()
+	s.mu.RLock()
+	if s.graph != nil {
+		s.mu.RUnlock()
+		return
+	}
+	epoch, dim := s.epoch, s.dim
+	codes := slices.Clone(s.f.codes)
+	scales := slices.Clone(s.f.scales)
+	ids := slices.Clone(s.ids)
+	s.mu.RUnlock()
+	g := buildGraph(dim, codes, scales, ids, s.opts.Graph)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch == epoch {
+		g.reconcile(&s.f, s.ids, s.pos)
+		s.graph = g
 	}
 }
 
@@ -155,7 +185,8 @@ func (s *Shard) apply(changes []store.Change) {
 			s.ids = append(s.ids, id)
 			s.f.appendVectors(ch.Vectors[i*s.dim : (i+1)*s.dim])
 			if s.graph != nil {
-				s.graph.add(&s.f, s.ids, len(s.ids)-1)
+				p := len(s.ids) - 1
+				s.graph.add(s.f.codes[p*s.dim:(p+1)*s.dim], s.f.scales[p], id, p)
 			}
 		}
 		for _, id := range ch.Deleted {

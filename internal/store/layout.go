@@ -165,7 +165,9 @@ func encodeSegment(dim int, ids []uuid.UUID, vecs [][]float32) []byte {
 	binary.LittleEndian.PutUint32(b[8:], uint32(len(ids)))
 	for i, id := range ids {
 		b = append(b, id[:]...)
-		b = append(b, float32Bytes(vecs[i])...)
+		for _, x := range vecs[i] {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
+		}
 	}
 	return b
 }

@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"io"
 	"encoding/json"
 	"strings"
 	"unsafe"
 
 	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
 )
 
 // VectorSet is the committed vectors of one shard of a collection, as of Generation.
@@ -97,12 +99,12 @@ func (s *Store) loadVectorsOnce(ctx context.Context, c *Collection, opts LoadVec
 				case <-fctx.Done():
 					return
 				}
-				go func(i int, key string) {
+				go func(i int, key string, size int) {
 					rctx, rcancel := context.WithTimeout(fctx, 20*s.opts.RequestTimeout)
 					defer rcancel()
-					data, err := s.getNoTimeout(rctx, key)
+					data, err := s.getSized(rctx, key, size)
 					chans[i] <- fetched{data, err}
-				}(i, s.snapObject(c, sn, seg.Name))
+				}(i, s.snapObject(c, sn, seg.Name), 12+seg.Count*(16+4*c.Dimension))
 			}
 		}()
 		for i := range sn.Segments {
@@ -298,4 +300,22 @@ func parseIDs(ids []string, opts LoadVectorsOptions) []uuid.UUID {
 		}
 	}
 	return out
+}
+
+// getSized reads an object of a known size into one buffer of that size: no growing copies
+// of segments of a hundred megabytes.
+func (s *Store) getSized(ctx context.Context, key string, size int) ([]byte, error) {
+	o, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(o, buf); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return nil, errorf(ErrCorrupt, "segment %s is shorter than its snapshot says", key)
+		}
+		return nil, err
+	}
+	return buf, nil
 }

@@ -1,0 +1,230 @@
+package index_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/coder/hnsw"
+	"github.com/facesearch/facesearch-operator/internal/index"
+	"github.com/facesearch/facesearch-operator/internal/index/benchdata"
+	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/testenv"
+)
+
+// go test -bench . -run '^$' ./internal/index/ -benchsizes 100000,1000000
+var (
+	benchSizes = flag.String("benchsizes", "100000", "comma-separated shard sizes for BenchmarkSearch")
+	benchGraph = flag.Int("benchgraph", 20000, "vectors for BenchmarkHNSW")
+	benchLoad  = flag.Int("benchload", 100000, "vectors for BenchmarkLoadFromMinIO")
+)
+
+const benchDim = 512
+
+func sizes(b *testing.B) []int {
+	var out []int
+	for _, s := range splitComma(*benchSizes) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+// BenchmarkMemoryBandwidth is the baseline: MB/s of all cores summing 512 MiB.
+func BenchmarkMemoryBandwidth(b *testing.B) {
+	bw := benchdata.NewBandwidth(512 << 20)
+	b.SetBytes(512 << 20)
+	b.ResetTimer()
+	for b.Loop() {
+		bw.Sample()
+	}
+}
+
+// BenchmarkSearch reports MB/s of vectors scanned (compare with BenchmarkMemoryBandwidth)
+// and recall@10 of the int8 form.
+func BenchmarkSearch(b *testing.B) {
+	ctx := context.Background()
+	for _, n := range sizes(b) {
+		vs, qs := benchdata.FaceLike(n, benchDim, 64, 42)
+		shard := index.NewShardFromVectors(vs, index.ShardOptions{GraphAbove: -1})
+		for _, mode := range []struct {
+			name  string
+			opts  index.SearchOptions
+			bytes int64
+		}{
+			{"float32", index.SearchOptions{K: 10, Exact: true}, int64(n) * benchDim * 4},
+			{"int8+rerank", index.SearchOptions{K: 10}, int64(n) * (benchDim + 4)},
+		} {
+			b.Run(fmt.Sprintf("n=%d/%s", n, mode.name), func(b *testing.B) {
+				b.SetBytes(mode.bytes)
+				hits, total := 0, 0
+				i := 0
+				for b.Loop() {
+					q := qs[i%len(qs)]
+					i++
+					got, err := shard.Search(ctx, q, mode.opts)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if !mode.opts.Exact && i <= len(qs) {
+						b.StopTimer()
+						want, _ := shard.Search(ctx, q, index.SearchOptions{K: 10, Exact: true})
+						hits += overlap(got, want)
+						total += len(want)
+						b.StartTimer()
+					}
+				}
+				if total > 0 {
+					b.ReportMetric(float64(hits)/float64(total), "recall@10")
+				}
+			})
+		}
+	}
+}
+
+func overlap(got, want []index.Match) int {
+	w := map[string]bool{}
+	for _, m := range want {
+		w[m.FaceID] = true
+	}
+	n := 0
+	for _, m := range got {
+		if w[m.FaceID] {
+			n++
+		}
+	}
+	return n
+}
+
+// BenchmarkHNSW compares our graph with github.com/coder/hnsw on the same vectors.
+func BenchmarkHNSW(b *testing.B) {
+	ctx := context.Background()
+	n := *benchGraph
+	vs, qs := benchdata.FaceLike(n, benchDim, 64, 43)
+	exact := index.NewShardFromVectors(benchdata.Subset(vs, n), index.ShardOptions{GraphAbove: -1})
+	keyOf := map[string]int{}
+	for i, id := range vs.IDs {
+		keyOf[id.String()] = i
+	}
+	truth := make([]map[int]bool, len(qs))
+	for i, q := range qs {
+		m, _ := exact.Search(ctx, q, index.SearchOptions{K: 10, Exact: true})
+		truth[i] = map[int]bool{}
+		for _, x := range m {
+			truth[i][keyOf[x.FaceID]] = true
+		}
+	}
+	start := time.Now()
+	own := index.NewShardFromVectors(benchdata.Subset(vs, n), index.ShardOptions{GraphAbove: -1})
+	own.BuildGraph()
+	ownBuild := time.Since(start)
+	g := hnsw.NewGraph[int]()
+	g.M, g.EfSearch, g.Distance = 16, 64, hnsw.CosineDistance
+	start = time.Now()
+	for i := 0; i < n; i++ {
+		g.Add(hnsw.MakeNode(i, vs.Vectors[i*benchDim:(i+1)*benchDim]))
+	}
+	coderBuild := time.Since(start)
+	b.Run("ours", func(b *testing.B) {
+		hits, total, i := 0, 0, 0
+		for b.Loop() {
+			m, err := own.Search(ctx, qs[i%len(qs)], index.SearchOptions{K: 10})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, x := range m {
+				if truth[i%len(qs)][keyOf[x.FaceID]] {
+					hits++
+				}
+			}
+			total += 10
+			i++
+		}
+		b.ReportMetric(float64(hits)/float64(total), "recall@10")
+		b.ReportMetric(ownBuild.Seconds(), "build-s")
+	})
+	b.Run("coder-hnsw", func(b *testing.B) {
+		hits, total, i := 0, 0, 0
+		for b.Loop() {
+			for _, x := range g.Search(qs[i%len(qs)], 10) {
+				if truth[i%len(qs)][x.Key] {
+					hits++
+				}
+			}
+			total += 10
+			i++
+		}
+		b.ReportMetric(float64(hits)/float64(total), "recall@10")
+		b.ReportMetric(coderBuild.Seconds(), "build-s")
+	})
+}
+
+// BenchmarkLoadFromMinIO times a shard's load from a real MinIO server (written and
+// compacted once, outside the timer).
+func BenchmarkLoadFromMinIO(b *testing.B) {
+	ctx := context.Background()
+	n := *benchLoad
+	srv := testenv.MinIO(b)
+	c, err := store.NewClient(srv.Endpoint, srv.AccessKey, srv.SecretKey, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := store.New(c, "bench", "", store.Options{RequestTimeout: 30 * time.Second})
+	for i := 0; ; i++ {
+		if err = st.EnsureBucket(ctx); err == nil || i > 100 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.CreateCollection(ctx, "bench", store.CreateCollectionOptions{FaceModelVersion: "bench", Dimension: benchDim}); err != nil {
+		b.Fatal(err)
+	}
+	vs, _ := benchdata.FaceLike(n, benchDim, 0, 7)
+	for lo := 0; lo < n; lo += store.MaxImportFaces {
+		var faces []store.NewFace
+		for i := lo; i < min(n, lo+store.MaxImportFaces); i++ {
+			faces = append(faces, store.NewFace{ImageID: strconv.Itoa(i), Embedding: vs.Vectors[i*benchDim : (i+1)*benchDim]})
+		}
+		if _, err := st.ImportFaces(ctx, "bench", faces, store.IndexFacesOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	vs = nil
+	if err := st.Compact(ctx, "bench"); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(n) * (16 + 4*benchDim))
+	b.ResetTimer()
+	for b.Loop() {
+		shard := index.NewShard(store.New(c, "bench", "", store.Options{RequestTimeout: 30 * time.Second}), "bench", index.ShardOptions{GraphAbove: -1})
+		if err := shard.Load(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if shard.Len() != n {
+			b.Fatalf("loaded %d of %d", shard.Len(), n)
+		}
+	}
+}
