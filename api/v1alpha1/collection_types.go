@@ -1,0 +1,167 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// DeletionPolicy says what happens to a collection's stored faces when its Collection is deleted.
+// +kubebuilder:validation:Enum=Retain;Delete
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyRetain keeps faces, vectors and users in storage.
+	DeletionPolicyRetain DeletionPolicy = "Retain"
+	// DeletionPolicyDelete erases every object of the collection from storage.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+)
+
+// StorageSpec says where a collection's faces, vectors and users are kept.
+type StorageSpec struct {
+	// endpoint is host[:port] of the S3-compatible storage (MinIO), without scheme.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9.\-\[\]:]+$`
+	Endpoint string `json:"endpoint"`
+	// bucket holds the collection; it is created if missing. S3 bucket naming rules apply.
+	// +required
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.\-]*[a-z0-9]$`
+	Bucket string `json:"bucket"`
+	// prefix is prepended to every object key, so that several collections or tenants share a bucket.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9!_.*'()\-]+/)*$`
+	Prefix string `json:"prefix,omitempty"`
+	// credentialsSecretRef names a Secret in the same namespace with the keys accessKey and secretKey.
+	// +required
+	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
+	// tls uses HTTPS to reach the storage.
+	// +optional
+	TLS bool `json:"tls,omitempty"`
+}
+
+// IndexSpec sizes the index workload that holds the collection's vectors in memory.
+type IndexSpec struct {
+	// shards splits the vectors by FaceId hash across this many shards.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	Shards int32 `json:"shards,omitempty"`
+	// replicas of each shard; 0 stops the index (searches then fail with a clear condition).
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=16
+	Replicas int32 `json:"replicas,omitempty"`
+	// resources of each index pod.
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// CollectionSpec is the desired state of a Collection: Rekognition's CreateCollection.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.collectionId) || (has(self.collectionId) && self.collectionId == oldSelf.collectionId)",message="collectionId is immutable"
+type CollectionSpec struct {
+	// collectionId is Rekognition's CollectionId; empty means metadata.name. Immutable.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9_.\-]+$`
+	CollectionID string `json:"collectionId,omitempty"`
+	// storage says where the faces live. Its endpoint, bucket and prefix are immutable:
+	// moving a collection is a copy, not an edit.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.endpoint == oldSelf.endpoint && self.bucket == oldSelf.bucket && (has(self.prefix) ? self.prefix : '') == (has(oldSelf.prefix) ? oldSelf.prefix : '')",message="storage endpoint, bucket and prefix are immutable"
+	Storage StorageSpec `json:"storage"`
+	// faceModelVersion pins the face model pack; vectors of two versions are never compared,
+	// so it is immutable: upgrading means a new collection and re-indexing.
+	// +optional
+	// +kubebuilder:default="faceplugin-1.0"
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.\-]+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="faceModelVersion is immutable; create a new collection to change models"
+	FaceModelVersion string `json:"faceModelVersion,omitempty"`
+	// index sizes the search workload.
+	// +optional
+	// +kubebuilder:default={shards: 1, replicas: 1}
+	Index IndexSpec `json:"index,omitempty"`
+	// deletionPolicy: Retain keeps the stored faces when the Collection is deleted, Delete erases them.
+	// +optional
+	// +kubebuilder:default=Retain
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+}
+
+// CollectionStatus is the observed state of a Collection: Rekognition's DescribeCollection.
+type CollectionStatus struct {
+	// conditions: Ready, StorageReady, IndexReady.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// observedGeneration is the generation last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// collectionId in the store.
+	// +optional
+	CollectionID string `json:"collectionId,omitempty"`
+	// faceModelVersion the collection's vectors were made with.
+	// +optional
+	FaceModelVersion string `json:"faceModelVersion,omitempty"`
+	// faceCount is the number of faces indexed.
+	// +optional
+	FaceCount int64 `json:"faceCount,omitempty"`
+	// userCount is the number of users.
+	// +optional
+	UserCount int64 `json:"userCount,omitempty"`
+	// collectionARN is an ARN-like identifier: arn:facesearch:rekognition:<namespace>::collection/<id>.
+	// +optional
+	CollectionARN string `json:"collectionARN,omitempty"`
+	// endpoint is the in-cluster address of the index.
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+	// creationTimestamp is when the collection was created in the store.
+	// +optional
+	CreationTimestamp *metav1.Time `json:"creationTimestamp,omitempty"`
+}
+
+// Collection is a face collection: faces, users and their vectors, kept in S3-compatible
+// storage and served by an index workload.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=fcol;facecol,categories=facesearch
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Faces",type=integer,JSONPath=`.status.faceCount`
+// +kubebuilder:printcolumn:name="Users",type=integer,JSONPath=`.status.userCount`
+// +kubebuilder:printcolumn:name="Model",type=string,JSONPath=`.status.faceModelVersion`
+// +kubebuilder:printcolumn:name="Shards",type=integer,JSONPath=`.spec.index.shards`,priority=1
+// +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Collection struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state.
+	// +required
+	Spec CollectionSpec `json:"spec"`
+	// status is the observed state.
+	// +optional
+	Status CollectionStatus `json:"status,omitempty"`
+}
+
+// CollectionList is a list of Collections.
+// +kubebuilder:object:root=true
+type CollectionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Collection `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Collection{}, &CollectionList{})
+}

@@ -1,0 +1,114 @@
+package v1alpha1
+
+// QualityFilter is how strictly faces of low quality are filtered out, as Rekognition's
+// QualityFilter: NONE filters nothing, AUTO lets the service choose, LOW, MEDIUM and HIGH
+// raise the bar step by step.
+// +kubebuilder:validation:Enum=NONE;AUTO;LOW;MEDIUM;HIGH
+type QualityFilter string
+
+const (
+	QualityFilterNone   QualityFilter = "NONE"
+	QualityFilterAuto   QualityFilter = "AUTO"
+	QualityFilterLow    QualityFilter = "LOW"
+	QualityFilterMedium QualityFilter = "MEDIUM"
+	QualityFilterHigh   QualityFilter = "HIGH"
+)
+
+// UserStatus is Rekognition's UserStatus.
+// +kubebuilder:validation:Enum=CREATING;CREATED;UPDATING;ACTIVE
+type UserStatus string
+
+const (
+	// UserStatusCreating: the user is being created in the store.
+	UserStatusCreating UserStatus = "CREATING"
+	// UserStatusCreated: the user exists and has no face yet.
+	UserStatusCreated UserStatus = "CREATED"
+	// UserStatusUpdating: associations are in flight.
+	UserStatusUpdating UserStatus = "UPDATING"
+	// UserStatusActive: the user has faces and can be matched.
+	UserStatusActive UserStatus = "ACTIVE"
+)
+
+// CollectionReference names a Collection in the same namespace.
+type CollectionReference struct {
+	// name is the metadata.name of the Collection.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// S3Object names an object in S3-compatible storage, as Rekognition's S3Object.
+type S3Object struct {
+	// bucket holds the object; empty means the Collection's own bucket.
+	// +optional
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[0-9A-Za-z\.\-_]*$`
+	Bucket string `json:"bucket,omitempty"`
+	// name is the object key.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Name string `json:"name"`
+	// version pins an object version when the bucket has versioning on.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1024
+	Version string `json:"version,omitempty"`
+}
+
+// KeySelector names a key of a ConfigMap or Secret in the same namespace.
+type KeySelector struct {
+	// name of the ConfigMap or Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// key within its data (binaryData too, for a ConfigMap).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// ImageSource says where an image is: exactly one of s3Object, configMapKeyRef,
+// secretKeyRef or bytes.
+// +kubebuilder:validation:XValidation:rule="(has(self.s3Object) ? 1 : 0) + (has(self.configMapKeyRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) + (has(self.bytes) ? 1 : 0) == 1",message="exactly one of s3Object, configMapKeyRef, secretKeyRef or bytes must be set"
+type ImageSource struct {
+	// s3Object is an image in S3-compatible storage (at most 15 MB).
+	// +optional
+	S3Object *S3Object `json:"s3Object,omitempty"`
+	// configMapKeyRef is an image held in a ConfigMap key (binaryData).
+	// +optional
+	ConfigMapKeyRef *KeySelector `json:"configMapKeyRef,omitempty"`
+	// secretKeyRef is an image held in a Secret key, for photos that must not sit in a ConfigMap.
+	// +optional
+	SecretKeyRef *KeySelector `json:"secretKeyRef,omitempty"`
+	// bytes is the image inline, base64 in YAML: at most 1 MiB of base64 (768 KiB of image),
+	// so that the object stays well within etcd's size limit. Larger images go in storage.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1048576
+	Bytes []byte `json:"bytes,omitempty"`
+}
+
+// BoundingBox is Rekognition's BoundingBox: ratios of the image width and height, as decimal
+// strings because Kubernetes APIs avoid floats.
+type BoundingBox struct {
+	// width of the box as a ratio of the image width.
+	Width string `json:"width"`
+	// height of the box as a ratio of the image height.
+	Height string `json:"height"`
+	// left is the x of the box's left edge as a ratio of the image width.
+	Left string `json:"left"`
+	// top is the y of the box's top edge as a ratio of the image height.
+	Top string `json:"top"`
+}
+
+// FaceDetail is the part of Rekognition's FaceDetail that status reports.
+type FaceDetail struct {
+	// boundingBox of the face in the image.
+	BoundingBox BoundingBox `json:"boundingBox"`
+	// confidence that this is a face, 0 to 100, as a decimal string.
+	Confidence string `json:"confidence"`
+}

@@ -1,0 +1,58 @@
+package v1alpha1
+
+// Condition types.
+const (
+	// ReadyCondition on a Collection: storage reachable, manifest written, index serving.
+	// On a User: the user exists in the store and its faces are reconciled.
+	ReadyCondition = "Ready"
+	// StorageReadyCondition on a Collection: the credentials Secret is present and the bucket
+	// and the collection's manifest can be read and written.
+	StorageReadyCondition = "StorageReady"
+	// IndexReadyCondition on a Collection: every shard has loaded its vectors.
+	IndexReadyCondition = "IndexReady"
+	// SucceededCondition on a SearchRequest: True once answered, False when it failed.
+	SucceededCondition = "Succeeded"
+)
+
+// Condition reasons, in CamelCase. Failures of a search or an image keep Rekognition's
+// error names without the Exception suffix.
+const (
+	// ObservedReason: the object was seen and is being reconciled.
+	ObservedReason = "Observed"
+	// AvailableReason: everything the condition covers works.
+	AvailableReason = "Available"
+	// CredentialsSecretNotFoundReason: storage.credentialsSecretRef names no Secret, or it lacks a key.
+	CredentialsSecretNotFoundReason = "CredentialsSecretNotFound"
+	// StorageUnavailableReason: the storage endpoint did not answer or refused the credentials.
+	StorageUnavailableReason = "StorageUnavailable"
+	// FaceModelMismatchReason: the stored collection was made with another face model version.
+	FaceModelMismatchReason = "FaceModelMismatch"
+	// FaceModelUnavailableReason: this operator has no model pack for the faceModelVersion.
+	FaceModelUnavailableReason = "FaceModelUnavailable"
+	// IndexProgressingReason: shards are starting or loading.
+	IndexProgressingReason = "IndexProgressing"
+	// IndexScaledToZeroReason: index.replicas is 0.
+	IndexScaledToZeroReason = "IndexScaledToZero"
+	// DeletingReason: the object is being deleted and its data cleaned up.
+	DeletingReason = "Deleting"
+	// CollectionNotFoundReason: collectionRef names no Collection (Rekognition: ResourceNotFound).
+	CollectionNotFoundReason = "CollectionNotFound"
+	// CollectionNotReadyReason: the Collection exists but is not Ready yet.
+	CollectionNotReadyReason = "CollectionNotReady"
+	// FacesIncompleteReason: some images gave no associated face; see unsuccessfulFaceAssociations.
+	FacesIncompleteReason = "FacesIncomplete"
+	// UserConflictReason: another User object already claims this userId in the collection.
+	UserConflictReason = "UserConflict"
+	// CompletedReason: the search ran and status holds its answer.
+	CompletedReason = "Completed"
+	// InvalidImageFormatReason: the image is not a JPEG or PNG that can be decoded.
+	InvalidImageFormatReason = "InvalidImageFormat"
+	// ImageTooLargeReason: the image is over the size or pixel limit.
+	ImageTooLargeReason = "ImageTooLarge"
+	// InvalidS3ObjectReason: the storage object, ConfigMap or Secret key could not be read.
+	InvalidS3ObjectReason = "InvalidS3Object"
+	// InvalidParameterReason: the request cannot be answered as asked.
+	InvalidParameterReason = "InvalidParameter"
+	// InternalErrorReason: an unexpected failure; see the message and the operator's log.
+	InternalErrorReason = "InternalError"
+)

@@ -1,0 +1,131 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// SearchRequestSpec is Rekognition's SearchUsersByImage as an object: who is in this photo?
+// It runs once per generation.
+type SearchRequestSpec struct {
+	// collectionRef names the Collection to search.
+	// +required
+	CollectionRef CollectionReference `json:"collectionRef"`
+	// image to search with; its largest face is used.
+	// +required
+	Image ImageSource `json:"image"`
+	// maxUsers is the most user matches to return (1-500); unset returns every match at or
+	// above the threshold, up to 500.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=500
+	MaxUsers *int32 `json:"maxUsers,omitempty"`
+	// userMatchThreshold is the least similarity (0-100) of a returned match.
+	// +optional
+	// +kubebuilder:default=80
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	UserMatchThreshold int32 `json:"userMatchThreshold,omitempty"`
+	// qualityFilter for the searched face.
+	// +optional
+	// +kubebuilder:default=NONE
+	QualityFilter QualityFilter `json:"qualityFilter,omitempty"`
+	// ttlSecondsAfterFinished deletes the SearchRequest this long after it finished; unset keeps it.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+}
+
+// MatchedUser is Rekognition's MatchedUser.
+type MatchedUser struct {
+	// userId of the matched user.
+	UserID string `json:"userId"`
+	// userStatus of the matched user.
+	// +optional
+	UserStatus UserStatus `json:"userStatus,omitempty"`
+}
+
+// UserMatch is Rekognition's UserMatch.
+type UserMatch struct {
+	// similarity of the searched face to the user's best face, 0 to 100.
+	Similarity string `json:"similarity"`
+	// user that matched.
+	User MatchedUser `json:"user"`
+}
+
+// UnsearchedFace is a face found in the image but not searched, with Rekognition's reasons.
+type UnsearchedFace struct {
+	// faceDetail of the face.
+	FaceDetail FaceDetail `json:"faceDetail"`
+	// reasons, such as FACE_NOT_LARGEST.
+	// +listType=atomic
+	Reasons []string `json:"reasons"`
+}
+
+// SearchRequestStatus is the observed state of a SearchRequest.
+type SearchRequestStatus struct {
+	// conditions: Succeeded (True, or False with the failure's reason).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// observedGeneration is the generation the result answers.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// searchedFace is the face that was searched; absent when the image holds no usable face.
+	// +optional
+	SearchedFace *FaceDetail `json:"searchedFace,omitempty"`
+	// userMatches, best first, at or above the threshold, at most maxUsers.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=500
+	UserMatches []UserMatch `json:"userMatches,omitempty"`
+	// unsearchedFaces are the other faces found.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	UnsearchedFaces []UnsearchedFace `json:"unsearchedFaces,omitempty"`
+	// faceModelVersion of the collection searched.
+	// +optional
+	FaceModelVersion string `json:"faceModelVersion,omitempty"`
+	// startTime is when the search started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// completionTime is when it finished, successfully or not.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+}
+
+// SearchRequest asks who is in a photo: Rekognition's SearchUsersByImage.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=fsearch;fsr,categories=facesearch
+// +kubebuilder:printcolumn:name="Collection",type=string,JSONPath=`.spec.collectionRef.name`
+// +kubebuilder:printcolumn:name="Succeeded",type=string,JSONPath=`.status.conditions[?(@.type=="Succeeded")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Succeeded")].reason`
+// +kubebuilder:printcolumn:name="Top-Match",type=string,JSONPath=`.status.userMatches[0].user.userId`
+// +kubebuilder:printcolumn:name="Similarity",type=string,JSONPath=`.status.userMatches[0].similarity`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type SearchRequest struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired state.
+	// +required
+	Spec SearchRequestSpec `json:"spec"`
+	// status is the observed state.
+	// +optional
+	Status SearchRequestStatus `json:"status,omitempty"`
+}
+
+// SearchRequestList is a list of SearchRequests.
+// +kubebuilder:object:root=true
+type SearchRequestList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []SearchRequest `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&SearchRequest{}, &SearchRequestList{})
+}

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/facesearch/facesearch-operator/internal/index"
+)
+
+func runIndex(args []string) error {
+	fs := flag.NewFlagSet("index", flag.ContinueOnError)
+	var o index.IndexOptions
+	fs.StringVar(&o.CollectionID, "collection", "", "CollectionId to serve")
+	fs.IntVar(&o.Shard, "shard", 0, "this shard's number, from 0")
+	fs.IntVar(&o.Shards, "shards", 1, "how many shards the collection has")
+	fs.StringVar(&o.Endpoint, "storage-endpoint", "", "host:port of the S3-compatible storage")
+	fs.BoolVar(&o.Secure, "storage-tls", false, "use HTTPS to reach the storage")
+	fs.StringVar(&o.Bucket, "bucket", "", "bucket of the collection")
+	fs.StringVar(&o.Prefix, "prefix", "", "key prefix of the collection")
+	fs.StringVar(&o.ListenAddress, "listen", ":8080", "address of the search, health and metrics server")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// Keys come from the environment (a Secret), never from flags that show in ps.
+	o.AccessKey = os.Getenv("FACESEARCH_STORAGE_ACCESS_KEY")
+	o.SecretKey = os.Getenv("FACESEARCH_STORAGE_SECRET_KEY")
+	ctx, stop := signal.NotifyContext(contextBackground(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return index.RunIndex(ctx, o)
+}

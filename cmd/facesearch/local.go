@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/minio/minio-go/v7"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/facesearch/facesearch-operator/controllers"
+	"github.com/facesearch/facesearch-operator/internal/local"
+	"github.com/facesearch/facesearch-operator/internal/search"
+)
+
+func contextBackground() context.Context { return context.Background() }
+
+// runLocal is the embedded default: the whole stack on this machine, with the index shards
+// in-process because a local control plane has no kubelet. Every other path is the cluster's.
+func runLocal(args []string) error {
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	kubeconfig := fs.String("kubeconfig", "bin/local.kubeconfig", "where to write the kubeconfig of the local control plane")
+	dataDir := fs.String("data-dir", "", "MinIO data directory (default: a temporary one, removed on exit)")
+	minioPort := fs.Int("minio-port", 0, "MinIO port on 127.0.0.1 (0: a free one)")
+	accessKey := fs.String("minio-access-key", "facesearch-demo", "MinIO root access key")
+	secretKey := fs.String("minio-secret-key", "facesearch-demo-secret-key", "MinIO root secret key")
+	upload := fs.String("upload", "", "BUCKET=DIR:PREFIX: upload the JPEG and PNG files under DIR to BUCKET under PREFIX before starting")
+	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT and KUBECONFIG lines here once ready")
+	var ef engineFlags
+	ef.bind(fs)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	engines, err := ef.engines()
+	if err != nil {
+		return err
+	}
+	defer engines.Close()
+
+	say("starting MinIO")
+	mio, err := local.StartMinIO(ctx, local.MinIOOptions{Dir: *dataDir, Port: *minioPort, AccessKey: *accessKey, SecretKey: *secretKey})
+	if err != nil {
+		return err
+	}
+	defer mio.Stop()
+	if *upload != "" {
+		if err := uploadTree(ctx, mio, *upload); err != nil {
+			return err
+		}
+	}
+
+	say("starting the local control plane (kube-apiserver, etcd)")
+	cp, err := local.StartControlPlane()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cp.Stop() }()
+	if err := os.MkdirAll(filepath.Dir(*kubeconfig), 0o755); err != nil {
+		return err
+	}
+	if err := cp.WriteKubeconfig(*kubeconfig); err != nil {
+		return err
+	}
+
+	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: newScheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		return err
+	}
+	svc := &search.Service{Engines: engines, Collections: search.NewRegistry()}
+	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: local.NewInProcessIndexes(ctx)}); err != nil {
+		return err
+	}
+	if *envFile != "" {
+		abs, _ := filepath.Abs(*kubeconfig)
+		line := fmt.Sprintf("MINIO_ENDPOINT=%s\nKUBECONFIG=%s\n", mio.Endpoint, abs)
+		if err := os.WriteFile(*envFile, []byte(line), 0o600); err != nil {
+			return err
+		}
+	}
+	say(fmt.Sprintf("ready: kubeconfig %s, MinIO %s", *kubeconfig, mio.Endpoint))
+	return mgr.Start(ctx)
+}
+
+func say(msg string) { fmt.Fprintf(os.Stderr, "facesearch local: %s\n", msg) }
+
+// uploadTree uploads the images under a directory: BUCKET=DIR:PREFIX.
+func uploadTree(ctx context.Context, mio *local.MinIOServer, spec string) error {
+	bucket, rest, ok := strings.Cut(spec, "=")
+	dir, prefix, _ := strings.Cut(rest, ":")
+	if !ok || dir == "" {
+		return fmt.Errorf("--upload wants BUCKET=DIR:PREFIX, got %q", spec)
+	}
+	mc, err := mio.Client()
+	if err != nil {
+		return err
+	}
+	if exists, err := mc.BucketExists(ctx, bucket); err != nil {
+		return err
+	} else if !exists {
+		if err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+			return err
+		}
+	}
+	n := 0
+	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		ext := strings.ToLower(filepath.Ext(path))
+		if ext != ".jpg" && ext != ".jpeg" && ext != ".png" {
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if _, err := mc.FPutObject(ctx, bucket, prefix+filepath.ToSlash(rel), path, minio.PutObjectOptions{}); err != nil {
+			return err
+		}
+		n++
+		return nil
+	})
+	say(fmt.Sprintf("uploaded %d images to s3://%s/%s", n, bucket, prefix))
+	return err
+}

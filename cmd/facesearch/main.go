@@ -1,0 +1,49 @@
+// Command facesearch is the operator's one binary. Its first argument picks the role:
+// manager (the controllers), index (one shard of a collection) or local (the embedded local
+// stack: control plane, MinIO, manager with in-process shards, used by make demo).
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(2)
+	}
+	role, args := os.Args[1], os.Args[2:]
+	var err error
+	switch role {
+	case "manager":
+		err = runManager(args)
+	case "index":
+		err = runIndex(args)
+	case "local":
+		err = runLocal(args)
+	case "-h", "--help", "help":
+		usage()
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "facesearch: unknown role %q\n", role)
+		usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "facesearch %s: %v\n", role, err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprint(os.Stderr, `usage: facesearch <role> [flags]
+
+roles:
+  manager   run the Collection, User and SearchRequest controllers on a cluster
+  index     serve one shard of one collection's vectors
+  local     run the whole stack on this machine: control plane, MinIO, manager, in-process shards
+
+Run "facesearch <role> -h" for a role's flags.
+`)
+}

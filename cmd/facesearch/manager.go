@@ -1,0 +1,75 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/controllers"
+	"github.com/facesearch/facesearch-operator/internal/search"
+	"github.com/facesearch/facesearch-operator/internal/workload"
+)
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(facesearchv1.AddToScheme(s))
+	return s
+}
+
+func runManager(args []string) error {
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the metrics endpoint; 0 disables it")
+	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of the health probes")
+	leaderElect := fs.Bool("leader-elect", false, "elect a leader so that only one manager reconciles")
+	image := fs.String("index-image", os.Getenv("FACESEARCH_IMAGE"), "image of the index pods (this operator's image)")
+	domain := fs.String("cluster-domain", "cluster.local", "the cluster's DNS domain")
+	var ef engineFlags
+	ef.bind(fs)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if *image == "" {
+		return fmt.Errorf("--index-image (or FACESEARCH_IMAGE) is required")
+	}
+	engines, err := ef.engines()
+	if err != nil {
+		return err
+	}
+	defer engines.Close()
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 newScheme(),
+		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress: *probeAddr,
+		LeaderElection:         *leaderElect,
+		LeaderElectionID:       "facesearch-manager.facesearch.io",
+	})
+	if err != nil {
+		return fmt.Errorf("while creating the manager: %w", err)
+	}
+	svc := &search.Service{Engines: engines, Collections: search.NewRegistry()}
+	deployer := &workload.Deployer{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Image: *image, ClusterDomain: *domain}
+	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: deployer}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctrl.SetupSignalHandler())
+}

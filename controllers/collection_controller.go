@@ -1,0 +1,91 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/search"
+	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/workload"
+)
+
+const (
+	// storageRetryAfter is how long to wait after a storage or Secret problem.
+	storageRetryAfter = 10 * time.Second
+	// indexPollAfter is how soon to look again at shards that are still loading.
+	indexPollAfter = 2 * time.Second
+	// countsRefreshAfter keeps faceCount and userCount current while the collection is in use.
+	countsRefreshAfter = 30 * time.Second
+)
+
+// CollectionReconciler reconciles a Collection into its stored manifest and index workload,
+// and publishes it to the search path.
+type CollectionReconciler struct {
+	client.Client
+	Recorder record.EventRecorder
+	Search   *search.Service
+	Indexes  workload.IndexRunner
+	stores   *storeCache
+}
+
+// collectionScope carries what the phases of one reconcile found out.
+type collectionScope struct {
+	col *facesearchv1.Collection
+	// conn is set once the credentials Secret was read.
+	conn workload.StorageConnection
+	// st is set once the storage connection is known.
+	st *store.Store
+	// storageErr is set when the Secret, the bucket or the manifest could not be used.
+	storageErr error
+	// desc is set once the collection exists in the store.
+	desc *store.CollectionDescription
+	// index is set once the index workload was ensured.
+	index *workload.IndexState
+	// indexErr is set when it could not be.
+	indexErr error
+}
+
+// +kubebuilder:rbac:groups=facesearch.io,resources=collections,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=facesearch.io,resources=collections/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=facesearch.io,resources=collections/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// Reconcile brings one Collection closer to its spec.
+func (r *CollectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
+	col := &facesearchv1.Collection{}
+	if err := r.Get(ctx, req.NamespacedName, col); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !col.DeletionTimestamp.IsZero() {
+		return r.reconcileDelete(ctx, col)
+	}
+	if controllerutil.AddFinalizer(col, finalizer) {
+		return ctrl.Result{}, r.Update(ctx, col)
+	}
+
+	before := col.DeepCopy()
+	s := &collectionScope{col: col}
+	defer func() {
+		setCollectionStatus(s)
+		if reterr == nil && s.storageErr == nil && s.indexErr == nil {
+			col.Status.ObservedGeneration = col.Generation
+		}
+		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, col, before))
+	}()
+	return doReconcile(ctx, s, r.reconcileStorage, r.reconcileIndex, r.publish)
+}
+
+// SetupWithManager registers the reconciler; it owns the index workloads it creates.
+func (r *CollectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).For(&facesearchv1.Collection{}).Named("collection").Complete(r)
+}

@@ -1,0 +1,43 @@
+package controllers
+
+import (
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/facesearch/facesearch-operator/internal/search"
+	"github.com/facesearch/facesearch-operator/internal/workload"
+)
+
+// finalizer guards the cleanup of a Collection's index and data and of a User's faces.
+const finalizer = "facesearch.io/finalizer"
+
+// Options are what the controllers need besides the manager.
+type Options struct {
+	Search  *search.Service
+	Indexes workload.IndexRunner
+}
+
+// Setup registers the three reconcilers with a manager.
+func Setup(mgr ctrl.Manager, opts Options) error {
+	c := mgr.GetClient()
+	if err := (&CollectionReconciler{
+		Client: c, Recorder: mgr.GetEventRecorderFor("collection-controller"), //nolint:staticcheck
+		Search: opts.Search, Indexes: opts.Indexes, stores: newStoreCache(),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("while setting up the collection controller: %w", err)
+	}
+	if err := (&UserReconciler{
+		Client: c, Recorder: mgr.GetEventRecorderFor("user-controller"), //nolint:staticcheck
+		Search: opts.Search,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("while setting up the user controller: %w", err)
+	}
+	if err := (&SearchRequestReconciler{
+		Client: c, Recorder: mgr.GetEventRecorderFor("searchrequest-controller"), //nolint:staticcheck
+		Search: opts.Search,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("while setting up the searchrequest controller: %w", err)
+	}
+	return nil
+}

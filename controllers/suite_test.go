@@ -1,0 +1,121 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/minio/minio-go/v7"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/facesearch/facesearch-operator/internal/local"
+	"github.com/facesearch/facesearch-operator/internal/search"
+)
+
+// The suite's real parts: kube-apiserver and etcd (envtest, with the generated CRDs), a MinIO
+// server, and the face engine on the default model pack. One manager, wired as the local
+// stack wires it, runs the controllers for every test.
+var (
+	testCfg     *rest.Config
+	k8sClient   client.Client
+	testMinIO   *local.MinIOServer
+	minioClient *minio.Client
+	searchSvc   *search.Service
+	managerCtx  context.Context
+	// stopManager and startManager let a test restart the manager.
+	stopManager  func()
+	startManager func() error
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) int {
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	fail := func(what string, err error) int { fmt.Fprintf(os.Stderr, "%s: %v\n", what, err); return 1 }
+
+	cp, err := local.StartControlPlane()
+	if err != nil {
+		return fail("starting the control plane", err)
+	}
+	defer func() { _ = cp.Stop() }()
+	testCfg = cp.Config
+
+	testMinIO, err = local.StartMinIO(context.Background(), local.MinIOOptions{})
+	if err != nil {
+		return fail("starting MinIO", err)
+	}
+	defer testMinIO.Stop()
+	if minioClient, err = testMinIO.Client(); err != nil {
+		return fail("MinIO client", err)
+	}
+
+	pack, err := local.DefaultModelPack.Path()
+	if err != nil {
+		return fail("model pack", err)
+	}
+	lib, err := local.ONNXRuntimeLibrary.Path()
+	if err != nil {
+		return fail("ONNX Runtime", err)
+	}
+	engines, err := search.NewEngines(search.EnginesOptions{ModelPackDirs: []string{pack}, ONNXRuntimeLibrary: lib})
+	if err != nil {
+		return fail("face engines", err)
+	}
+	defer engines.Close()
+	searchSvc = &search.Service{Engines: engines, Collections: search.NewRegistry()}
+
+	scheme := newTestScheme()
+	if k8sClient, err = client.New(testCfg, client.Options{Scheme: scheme}); err != nil {
+		return fail("client", err)
+	}
+	shardsCtx, stopShards := context.WithCancel(context.Background())
+	defer stopShards()
+	indexes := local.NewInProcessIndexes(shardsCtx)
+
+	var done chan error
+	startManager = func() error {
+		mgr, err := ctrl.NewManager(testCfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+			// The same controllers are set up again when a test restarts the manager.
+			Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+		if err != nil {
+			return err
+		}
+		if err := Setup(mgr, Options{Search: searchSvc, Indexes: indexes}); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		managerCtx = ctx
+		done = make(chan error, 1)
+		go func() { done <- mgr.Start(ctx) }()
+		stopManager = func() {
+			cancel()
+			if err := <-done; err != nil {
+				fmt.Fprintln(os.Stderr, "manager:", err)
+			}
+		}
+		return nil
+	}
+	if err := startManager(); err != nil {
+		return fail("manager", err)
+	}
+	code := m.Run()
+	stopManager()
+	return code
+}
+
+func zapLevel() zapcoreLevel {
+	if os.Getenv("FACESEARCH_TEST_DEBUG") != "" {
+		return -1
+	}
+	return 2 // errors only: the controllers' info logs drown test output
+}

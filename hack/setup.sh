@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs every external part the project needs (each step is skipped when its cache entry
+# is complete) and writes bin/assets.env: the KEY=VALUE lines that make, tests and the local
+# stack read to find them.
+source "$(dirname "$0")/lib.sh"
+root=$(cd "$(dirname "$0")/.." && pwd)
+start=$(date +%s)
+log "cache: $FACESEARCH_CACHE"
+
+step() { local name=$1; shift; log "setup: $name"; "$@" || die "setup step '$name' failed (see above)"; }
+onnxruntime=$(step onnxruntime bash "$root/hack/install-onnxruntime.sh")
+models=$(step models bash "$root/hack/install-models.sh")
+testfaces=$(step testfaces bash "$root/hack/install-testfaces.sh")
+tools=$(step tools bash "$root/hack/install-tools.sh")
+minio=$(step minio bash "$root/hack/install-minio.sh")
+envtest=$(step envtest bash "$root/hack/install-envtest.sh")
+
+mkdir -p "$root/bin"
+cat > "$root/bin/assets.env" <<ENV
+FACESEARCH_CACHE=$FACESEARCH_CACHE
+FACESEARCH_ONNXRUNTIME=$onnxruntime
+FACESEARCH_MODEL_PACK=$models
+FACESEARCH_TESTFACES=$testfaces
+FACESEARCH_MINIO=$minio
+KUBEBUILDER_ASSETS=$envtest
+CONTROLLER_GEN=$tools/controller-gen
+ENV
+log "setup done in $(( $(date +%s) - start ))s; paths in bin/assets.env"

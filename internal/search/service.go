@@ -1,0 +1,266 @@
+package search
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/facesearch/facesearch-operator/internal/face"
+	"github.com/facesearch/facesearch-operator/internal/index"
+	"github.com/facesearch/facesearch-operator/internal/store"
+)
+
+// MaxUsers is the most user matches a search returns (Rekognition's MaxUsers range is 1-500).
+const MaxUsers = 500
+
+// maxCandidateFaces bounds the faces fetched per shard for one user search: enough for
+// MaxUsers users even when the best ones hold many near-identical faces.
+const maxCandidateFaces = 4096
+
+// imageNamespace makes ImageIds: the same bytes always get the same ImageId, which is how
+// indexing one image twice under one ExternalImageId stores no duplicate.
+var imageNamespace = uuid.MustParse("6f1c8a52-3d7e-4f0b-9a51-2c4e8b7d9f10")
+
+// Service runs Rekognition's operations over the registry's collections.
+type Service struct {
+	Engines     *Engines
+	Collections *Registry
+}
+
+// Image is an image given as bytes or as an object in storage.
+type Image struct {
+	Bytes    []byte
+	S3Object *S3Object
+}
+
+// S3Object names an image in the collection's storage; an empty Bucket is the collection's own.
+type S3Object struct {
+	Bucket, Name, Version string
+}
+
+// IndexFacesOptions are IndexFaces' parameters.
+type IndexFacesOptions struct {
+	ExternalImageID string
+	MaxFaces        int
+	QualityFilter   face.QualityFilter
+}
+
+// IndexedFace is a face stored by IndexFaces, with what the engine saw.
+type IndexedFace struct {
+	Record store.FaceRecord
+	Detail face.FaceDetail
+}
+
+// IndexFacesResult is IndexFaces' answer.
+type IndexFacesResult struct {
+	FaceRecords           []IndexedFace
+	UnindexedFaces        []face.UnindexedFace
+	FaceModelVersion      string
+	OrientationCorrection face.OrientationCorrection
+}
+
+// SearchUsersOptions are SearchUsersByImage's parameters.
+type SearchUsersOptions struct {
+	// UserMatchThreshold is the least similarity returned, 0-100.
+	UserMatchThreshold float32
+	// MaxUsers is the most matches returned; 0 means MaxUsers.
+	MaxUsers      int
+	QualityFilter face.QualityFilter
+}
+
+// UserMatch is one user found, with its similarity (0-100) to the searched face.
+type UserMatch struct {
+	UserID     string
+	UserStatus string
+	Similarity float32
+}
+
+// SearchUsersResult is SearchUsersByImage's answer. SearchedFace is nil when the image
+// holds no usable face, which is not an error.
+type SearchUsersResult struct {
+	SearchedFace     *face.FaceDetail
+	UserMatches      []UserMatch
+	UnsearchedFaces  []face.UnindexedFace
+	FaceModelVersion string
+}
+
+// collection finds a collection and its engine.
+func (s *Service) collection(id string) (*Collection, *face.Engine, error) {
+	c, ok := s.Collections.Get(id)
+	if !ok {
+		return nil, nil, errorf(CodeResourceNotFound, "collection %q not found", id)
+	}
+	eng, err := s.Engines.Get(c.FaceModelVersion)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, eng, nil
+}
+
+// imageBytes returns the image's bytes and the size limit that applies to them.
+func (s *Service) imageBytes(ctx context.Context, c *Collection, img Image) ([]byte, face.ImageLimits, error) {
+	if img.S3Object == nil {
+		if len(img.Bytes) == 0 {
+			return nil, face.ImageLimits{}, errorf(CodeInvalidParameter, "the image has neither Bytes nor S3Object")
+		}
+		return img.Bytes, face.ImageLimits{MaxBytes: face.MaxImageBytes}, nil
+	}
+	data, err := ReadObject(ctx, c.Client, c.Bucket, *img.S3Object)
+	return data, face.ImageLimits{MaxBytes: face.MaxStorageImageBytes}, err
+}
+
+// ReadObject reads an image object of at most face.MaxStorageImageBytes (plus one byte, so
+// that the engine can tell a too-large image from a truncated one).
+func ReadObject(ctx context.Context, client *minio.Client, defaultBucket string, o S3Object) ([]byte, error) {
+	bucket := o.Bucket
+	if bucket == "" {
+		bucket = defaultBucket
+	}
+	opts := minio.GetObjectOptions{VersionID: o.Version}
+	obj, err := client.GetObject(ctx, bucket, o.Name, opts)
+	if err != nil {
+		return nil, &Error{Code: CodeInvalidS3Object, Message: fmt.Sprintf("cannot read s3://%s/%s: %v", bucket, o.Name, err), Err: err}
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(io.LimitReader(obj, face.MaxStorageImageBytes+1))
+	if err != nil {
+		code := CodeInvalidS3Object
+		if resp := minio.ToErrorResponse(err); resp.Code == "" {
+			// Not an S3 answer: the storage did not answer at all.
+			code = store.ErrStorageUnavailable
+		}
+		return nil, &Error{Code: code, Message: fmt.Sprintf("cannot read s3://%s/%s: %v", bucket, o.Name, err), Err: err}
+	}
+	return data, nil
+}
+
+// IndexFaces detects faces in an image and stores up to MaxFaces of them, largest first.
+func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image, opts IndexFacesOptions) (*IndexFacesResult, error) {
+	c, eng, err := s.collection(collectionID)
+	if err != nil {
+		return nil, err
+	}
+	data, limits, err := s.imageBytes(ctx, c, img)
+	if err != nil {
+		return nil, err
+	}
+	res, err := eng.IndexImage(ctx, data, face.IndexOptions{ImageLimits: limits, MaxFaces: opts.MaxFaces, QualityFilter: opts.QualityFilter})
+	if err != nil {
+		return nil, err
+	}
+	out := &IndexFacesResult{UnindexedFaces: res.Unindexed, FaceModelVersion: eng.FaceModelVersion(), OrientationCorrection: res.OrientationCorrection}
+	if len(res.Faces) == 0 {
+		return out, nil
+	}
+	imageID := uuid.NewHash(sha256.New(), imageNamespace, data, 5).String()
+	faces := make([]store.NewFace, len(res.Faces))
+	for i, f := range res.Faces {
+		faces[i] = store.NewFace{
+			ExternalImageID: opts.ExternalImageID, ImageID: imageID,
+			BoundingBox: store.BoundingBox(f.Detail.BoundingBox), Confidence: f.Detail.Confidence,
+			Embedding: f.Embedding,
+		}
+	}
+	records, err := c.Store.IndexFaces(ctx, c.ID, faces, store.IndexFacesOptions{})
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range records {
+		out.FaceRecords = append(out.FaceRecords, IndexedFace{Record: r, Detail: res.Faces[min(i, len(res.Faces)-1)].Detail})
+	}
+	return out, nil
+}
+
+// AssociateFaces adds faces to a user, checking each new face against the user's faces
+// with the collection's calibrated similarity.
+func (s *Service) AssociateFaces(ctx context.Context, collectionID, userID string, faceIDs []string, threshold float32) (*store.AssociateFacesResult, error) {
+	c, eng, err := s.collection(collectionID)
+	if err != nil {
+		return nil, err
+	}
+	return c.Store.AssociateFaces(ctx, c.ID, userID, faceIDs, store.AssociateFacesOptions{UserMatchThreshold: threshold, Similarity: eng.Similarity})
+}
+
+// SearchUsersByImage finds the users whose faces best match the largest face in an image.
+func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, img Image, opts SearchUsersOptions) (*SearchUsersResult, error) {
+	c, eng, err := s.collection(collectionID)
+	if err != nil {
+		return nil, err
+	}
+	data, limits, err := s.imageBytes(ctx, c, img)
+	if err != nil {
+		return nil, err
+	}
+	res, err := eng.SearchImage(ctx, data, face.SearchOptions{ImageLimits: limits, QualityFilter: opts.QualityFilter})
+	if err != nil {
+		return nil, err
+	}
+	out := &SearchUsersResult{UnsearchedFaces: res.Unsearched, FaceModelVersion: eng.FaceModelVersion()}
+	if res.Face == nil {
+		return out, nil
+	}
+	detail := res.Face.Detail
+	out.SearchedFace = &detail
+	maxUsers := opts.MaxUsers
+	if maxUsers <= 0 || maxUsers > MaxUsers {
+		maxUsers = MaxUsers
+	}
+	matches, err := searchShards(ctx, c, res.Face.Embedding, index.SearchOptions{
+		K:         min(maxUsers*store.MaxFacesPerUser, maxCandidateFaces),
+		MinCosine: eng.CosineAtSimilarity(opts.UserMatchThreshold),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Faces not associated with any user cannot make a user match.
+	withUser := matches[:0]
+	for _, m := range matches {
+		if m.UserID != "" {
+			withUser = append(withUser, m)
+		}
+	}
+	for _, u := range index.AggregateUsers(withUser, maxUsers) {
+		sim := eng.Similarity(u.Cosine)
+		if sim < opts.UserMatchThreshold {
+			continue
+		}
+		// A user with faces that match is ACTIVE: only such users have vectors to match.
+		out.UserMatches = append(out.UserMatches, UserMatch{UserID: u.UserID, UserStatus: store.UserStatusActive, Similarity: sim})
+	}
+	sort.SliceStable(out.UserMatches, func(i, j int) bool { return out.UserMatches[i].Similarity > out.UserMatches[j].Similarity })
+	return out, nil
+}
+
+// searchShards fans a query out to every shard at once and merges their top-k exactly.
+func searchShards(ctx context.Context, c *Collection, query []float32, opts index.SearchOptions) ([]index.Match, error) {
+	if !c.Ready || len(c.Shards) == 0 {
+		return nil, errorf(CodeResourceNotReady, "the index of collection %q is not ready yet", c.ID)
+	}
+	lists := make([][]index.Match, len(c.Shards))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, sh := range c.Shards {
+		g.Go(func() error {
+			m, err := sh.Search(gctx, query, opts)
+			if err != nil {
+				return fmt.Errorf("while searching shard %d of collection %q: %w", i, c.ID, err)
+			}
+			lists[i] = m
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		var se *Error
+		if errors.As(err, &se) {
+			return nil, err
+		}
+		return nil, &Error{Code: CodeResourceNotReady, Message: err.Error(), Err: err}
+	}
+	return index.MergeTopK(lists, opts.K), nil
+}
