@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -169,7 +170,10 @@ func (vs *VectorSet) appendSegment(data []byte, opts LoadVectorsOptions) error {
 		if opts.keep(id) {
 			vs.IDs = append(vs.IDs, id)
 			start := len(vs.Vectors)
-			vs.Vectors = append(vs.Vectors, make([]float32, dim)...)
+			if cap(vs.Vectors)-start < dim {
+				vs.Vectors = slices.Grow(vs.Vectors, max(dim, start/4))
+			}
+			vs.Vectors = vs.Vectors[:start+dim] // overwritten below: no clearing
 			src := data[off+16 : off+16+4*dim]
 			if littleEndian {
 				copy(unsafe.Slice((*byte)(unsafe.Pointer(&vs.Vectors[start])), 4*dim), src)
