@@ -74,14 +74,14 @@ func TestInvalidSpecsAreRefused(t *testing.T) {
 		{"userMatchThreshold over 100", with(validUser("high-threshold"), func(u *facesearchv1.User) { u.Spec.UserMatchThreshold = 101 }), "spec.userMatchThreshold"},
 		{"face with two sources", with(validUser("two-sources"), func(u *facesearchv1.User) {
 			u.Spec.Faces[0].Image.ConfigMapKeyRef = &facesearchv1.KeySelector{Name: "cm", Key: "k"}
-		}), "exactly one of s3Object, configMapKeyRef, secretKeyRef or bytes must be set"},
-		{"face with no source", with(validUser("no-source"), func(u *facesearchv1.User) { u.Spec.Faces[0].Image = facesearchv1.ImageSource{} }), "exactly one of"},
+		}), "spec.faces[0].image"},
+		{"face with no source", with(validUser("no-source"), func(u *facesearchv1.User) { u.Spec.Faces[0].Image = facesearchv1.ImageSource{} }), "should have at least 1 properties"},
 		{"101 faces", with(validUser("too-many-faces"), func(u *facesearchv1.User) { u.Spec.Faces = tooMany }), "spec.faces: Too many"},
 		{"unknown quality filter", with(validUser("bad-quality"), func(u *facesearchv1.User) { u.Spec.QualityFilter = "ULTRA" }), `Unsupported value: "ULTRA"`},
 		{"maxUsers over 500", with(validSearchRequest("many-users"), func(s *facesearchv1.SearchRequest) { s.Spec.MaxUsers = ptr.To[int32](501) }), "spec.maxUsers"},
 		{"maxUsers zero", with(validSearchRequest("zero-users"), func(s *facesearchv1.SearchRequest) { s.Spec.MaxUsers = ptr.To[int32](0) }), "spec.maxUsers"},
 		{"negative ttl", with(validSearchRequest("negative-ttl"), func(s *facesearchv1.SearchRequest) { s.Spec.TTLSecondsAfterFinished = ptr.To[int32](-1) }), "spec.ttlSecondsAfterFinished"},
-		{"search image without source", with(validSearchRequest("no-image"), func(s *facesearchv1.SearchRequest) { s.Spec.Image = facesearchv1.ImageSource{} }), "exactly one of"},
+		{"search image without source", with(validSearchRequest("no-image"), func(s *facesearchv1.SearchRequest) { s.Spec.Image = facesearchv1.ImageSource{} }), "spec.image in body should have at least 1 properties"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -73,8 +73,10 @@ type KeySelector struct {
 }
 
 // ImageSource says where an image is: exactly one of s3Object, configMapKeyRef,
-// secretKeyRef or bytes.
-// +kubebuilder:validation:XValidation:rule="(has(self.s3Object) ? 1 : 0) + (has(self.configMapKeyRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) + (has(self.bytes) ? 1 : 0) == 1",message="exactly one of s3Object, configMapKeyRef, secretKeyRef or bytes must be set"
+// secretKeyRef or bytes. (Property counts, not CEL: a CEL rule that touches an object with
+// a bytes field fails to evaluate on the API server for ordinary base64 such as a JPEG's.)
+// +kubebuilder:validation:MinProperties=1
+// +kubebuilder:validation:MaxProperties=1
 type ImageSource struct {
 	// s3Object is an image in S3-compatible storage (at most 15 MB).
 	// +optional
