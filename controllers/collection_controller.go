@@ -5,10 +5,14 @@ import (
 	"errors"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/internal/search"
@@ -85,7 +89,14 @@ func (r *CollectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	return doReconcile(ctx, s, r.reconcileStorage, r.reconcileIndex, r.publish)
 }
 
-// SetupWithManager registers the reconciler; it owns the index workloads it creates.
+// SetupWithManager registers the reconciler. It owns the index workloads it creates, and a
+// User's change brings its Collection's faceCount and userCount up to date.
 func (r *CollectionReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).For(&facesearchv1.Collection{}).Named("collection").Complete(r)
+	return ctrl.NewControllerManagedBy(mgr).For(&facesearchv1.Collection{}).
+		Owns(&appsv1.Deployment{}).
+		Watches(&facesearchv1.User{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+			u := obj.(*facesearchv1.User)
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: u.Namespace, Name: u.Spec.CollectionRef.Name}}}
+		})).
+		Named("collection").Complete(r)
 }
