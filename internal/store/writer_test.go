@@ -70,14 +70,23 @@ func runWriter() int {
 				}
 				return err
 			})
+			associated := true
 			retry(func() error {
 				res, err := s.AssociateFaces(ctx, coll, userOf(i), []string{id}, store.AssociateFacesOptions{Similarity: always})
 				if err == nil && len(res.Associated) != 1 {
+					// Only a face that is deleted anyway may have been deleted by another
+					// writer running the same work.
+					if i%5 == 0 && res.Unsuccessful[0].Reasons[0] == store.ReasonFaceNotFound {
+						associated = false
+						return nil
+					}
 					return fmt.Errorf("not associated: %+v", res)
 				}
 				return err
 			})
-			fmt.Printf("associated %d %s\n", i, id)
+			if associated {
+				fmt.Printf("associated %d %s\n", i, id)
+			}
 		}
 		if i%5 == 0 {
 			if i%3 == 0 {
@@ -254,6 +263,39 @@ func TestCrashSafetyKilledWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	byImage := checkInvariants(t, f, "crash", p)
+	for i := 0; i < writerImages; i++ {
+		if _, ok := byImage[i]; ok != (i%5 != 0) {
+			t.Fatalf("image %d present=%v at the end", i, ok)
+		}
+	}
+}
+
+// Two writer processes run the same work on one collection at once, racing on every
+// commit; one is killed midway and run again. Nothing is lost or duplicated.
+func TestTwoWriterProcesses(t *testing.T) {
+	f := newFixture(t)
+	mustCreate(t, f.store(t), "two")
+	p := &progress{indexed: map[int]string{}, associated: map[int]bool{}}
+	a := startWriter(t, f, "two")
+	b := startWriter(t, f, "two")
+	bDone := make(chan bool, 1)
+	pb := &progress{indexed: map[int]string{}, associated: map[int]bool{}}
+	go func() { bDone <- b.read(t, pb, -1) }()
+	a.read(t, p, 25)
+	a.kill(t)
+	a = startWriter(t, f, "two")
+	if !a.read(t, p, -1) || a.cmd.Wait() != nil {
+		t.Fatal("writer a did not finish")
+	}
+	if !<-bDone || b.cmd.Wait() != nil {
+		t.Fatal("writer b did not finish")
+	}
+	for i, id := range pb.indexed {
+		if p.indexed[i] != id {
+			t.Fatalf("the two writers got different faces for image %d: %s and %s", i, p.indexed[i], id)
+		}
+	}
+	byImage := checkInvariants(t, f, "two", p)
 	for i := 0; i < writerImages; i++ {
 		if _, ok := byImage[i]; ok != (i%5 != 0) {
 			t.Fatalf("image %d present=%v at the end", i, ok)
