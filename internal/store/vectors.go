@@ -79,8 +79,20 @@ func (s *Store) loadVectorsOnce(ctx context.Context, c *Collection, opts LoadVec
 		if opts.Shards > 1 {
 			total = total/opts.Shards + total/(8*opts.Shards) + 16
 		}
-		vs.IDs = make([]uuid.UUID, 0, total)
-		vs.Vectors = make([]float32, 0, total*c.Dimension)
+		// With one shard every segment's place is known: the fetching goroutines decode in
+		// parallel, straight into place. Otherwise decoding filters, in order.
+		inPlace := opts.Shards <= 1
+		starts := make([]int, len(sn.Segments))
+		if inPlace {
+			for i := 1; i < len(sn.Segments); i++ {
+				starts[i] = starts[i-1] + sn.Segments[i-1].Count
+			}
+			vs.IDs = make([]uuid.UUID, total)
+			vs.Vectors = make([]float32, total*c.Dimension)
+		} else {
+			vs.IDs = make([]uuid.UUID, 0, total)
+			vs.Vectors = make([]float32, 0, total*c.Dimension)
+		}
 		// Fetch two segments at a time while decoding in order.
 		type fetched struct {
 			data []byte
@@ -104,6 +116,11 @@ func (s *Store) loadVectorsOnce(ctx context.Context, c *Collection, opts LoadVec
 					rctx, rcancel := context.WithTimeout(fctx, 20*s.opts.RequestTimeout)
 					defer rcancel()
 					data, err := s.getSized(rctx, key, size)
+					if err == nil && inPlace {
+						lo, hi := starts[i], starts[i]+sn.Segments[i].Count
+						err = decodeSegmentInto(data, c.Dimension, vs.IDs[lo:hi], vs.Vectors[lo*c.Dimension:hi*c.Dimension])
+						data = nil
+					}
 					chans[i] <- fetched{data, err}
 				}(i, s.snapObject(c, sn, seg.Name), 12+seg.Count*(16+4*c.Dimension))
 			}
@@ -119,8 +136,10 @@ func (s *Store) loadVectorsOnce(ctx context.Context, c *Collection, opts LoadVec
 			if f.err != nil {
 				return f.err
 			}
-			if err := vs.appendSegment(f.data, opts); err != nil {
-				return err
+			if !inPlace {
+				if err := vs.appendSegment(f.data, opts); err != nil {
+					return err
+				}
 			}
 		}
 		data, err := s.get(ctx, s.snapObject(c, sn, "users.json"))
@@ -180,6 +199,29 @@ func (vs *VectorSet) appendSegment(data []byte, opts LoadVectorsOptions) error {
 			} else {
 				decodeFloat32s(vs.Vectors[start:], src)
 			}
+		}
+		off += 16 + 4*dim
+	}
+	return nil
+}
+
+// decodeSegmentInto decodes a whole segment into ids and vecs, which it must fill exactly.
+func decodeSegmentInto(data []byte, dim int, ids []uuid.UUID, vecs []float32) error {
+	if len(data) < 12 || string(data[:4]) != string(segMagic) || int(leUint32(data[4:])) != dim {
+		return errorf(ErrCorrupt, "bad segment")
+	}
+	n := int(leUint32(data[8:]))
+	if n != len(ids) || len(data) != 12+n*(16+4*dim) {
+		return errorf(ErrCorrupt, "segment does not match its snapshot")
+	}
+	off := 12
+	for i := 0; i < n; i++ {
+		copy(ids[i][:], data[off:off+16])
+		src := data[off+16 : off+16+4*dim]
+		if littleEndian {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&vecs[i*dim])), 4*dim), src)
+		} else {
+			decodeFloat32s(vecs[i*dim:(i+1)*dim], src)
 		}
 		off += 16 + 4*dim
 	}
