@@ -84,7 +84,7 @@ func (r *CollectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		if reterr == nil && s.storageErr == nil && s.indexErr == nil {
 			col.Status.ObservedGeneration = col.Generation
 		}
-		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, col, before))
+		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, col, before, &result))
 	}()
 	return doReconcile(ctx, s, r.reconcileStorage, r.reconcileIndex, r.publish)
 }

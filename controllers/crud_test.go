@@ -54,7 +54,7 @@ func TestCRUD(t *testing.T) {
 			g.Eventually(func(g Gomega) {
 				g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
 				g.Expect(got.(conditionsObject).GetConditions()).NotTo(BeEmpty())
-			}).Should(Succeed())
+			}, waitReady, pollEvery).Should(Succeed())
 
 			// The status subresource takes status writes.
 			g.Eventually(func() error {

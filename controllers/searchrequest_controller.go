@@ -48,7 +48,7 @@ func (r *SearchRequestReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		if reterr == nil {
 			sr.Status.ObservedGeneration = sr.Generation
 		}
-		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, sr, before))
+		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, sr, before, &result))
 	}()
 	now := metav1.Now()
 	if sr.Status.StartTime == nil || sr.Status.ObservedGeneration != sr.Generation {
@@ -56,7 +56,7 @@ func (r *SearchRequestReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		sr.Status.CompletionTime = nil
 	}
 
-	_, coll, err := collectionFor(ctx, r.Client, r.Search, sr.Namespace, sr.Spec.CollectionRef.Name)
+	_, coll, err := collectionFor(ctx, r.Client, r.Search, sr.Namespace, sr.Spec.CollectionRef.Name, true)
 	switch {
 	case apierrors.IsNotFound(err):
 		r.finish(sr, nil, &search.Error{Code: search.CodeResourceNotFound, Message: fmt.Sprintf("collection %s not found", sr.Spec.CollectionRef.Name)})

@@ -63,7 +63,7 @@ func (r *UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 		if reterr == nil && s.blocked == nil {
 			user.Status.ObservedGeneration = user.Generation
 		}
-		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, user, before))
+		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, user, before, &result))
 	}()
 	return doReconcile(ctx, s, r.findCollection, r.checkConflict, r.ensureUser, r.reconcileFaces)
 }
@@ -73,15 +73,16 @@ func (r *UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).For(&facesearchv1.User{}).Named("user").Complete(r)
 }
 
-// collectionFor finds the user's Collection resource and, once it is published, its
-// collection in the search path.
-func collectionFor(ctx context.Context, c client.Client, svc *search.Service, namespace, name string) (*facesearchv1.Collection, *search.Collection, error) {
+// collectionFor finds a Collection resource and, once it is published, its collection in
+// the search path. Writers need the whole Collection Ready; readers (searchOnly) need only
+// its index, which keeps answering from memory while the storage is away.
+func collectionFor(ctx context.Context, c client.Client, svc *search.Service, namespace, name string, searchOnly bool) (*facesearchv1.Collection, *search.Collection, error) {
 	col := &facesearchv1.Collection{}
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, col); err != nil {
 		return nil, nil, err
 	}
 	coll, ok := svc.Collections.Get(col.EffectiveCollectionID())
-	if !ok || !col.IsReady() {
+	if !ok || (searchOnly && !coll.Ready) || (!searchOnly && !col.IsReady()) {
 		return col, nil, nil
 	}
 	return col, coll, nil

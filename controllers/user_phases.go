@@ -22,7 +22,7 @@ const reasonNoFace = "NO_FACE_DETECTED"
 
 func (r *UserReconciler) findCollection(ctx context.Context, s *userScope) (ctrl.Result, bool, error) {
 	name := s.user.Spec.CollectionRef.Name
-	_, coll, err := collectionFor(ctx, r.Client, r.Search, s.user.Namespace, name)
+	_, coll, err := collectionFor(ctx, r.Client, r.Search, s.user.Namespace, name, false)
 	if apierrors.IsNotFound(err) {
 		s.blocked, s.blockedReason = fmt.Errorf("collection %s not found", name), facesearchv1.CollectionNotFoundReason
 		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
@@ -221,7 +221,7 @@ func (r *UserReconciler) reconcileDelete(ctx context.Context, user *facesearchv1
 	if !controllerutil.ContainsFinalizer(user, finalizer) {
 		return ctrl.Result{}, nil
 	}
-	col, coll, err := collectionFor(ctx, r.Client, r.Search, user.Namespace, user.Spec.CollectionRef.Name)
+	col, coll, err := collectionFor(ctx, r.Client, r.Search, user.Namespace, user.Spec.CollectionRef.Name, false)
 	switch {
 	case apierrors.IsNotFound(err):
 		// No collection, nothing stored to clean.

@@ -13,6 +13,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/facesearch/facesearch-operator/controllers"
@@ -80,6 +81,9 @@ func runLocal(args []string) error {
 		return err
 	}
 	svc := &search.Service{Engines: engines, Collections: search.NewRegistry()}
+	if err := search.RegisterMetrics(ctrlmetrics.Registry); err != nil {
+		return err
+	}
 	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: local.NewInProcessIndexes(ctx)}); err != nil {
 		return err
 	}

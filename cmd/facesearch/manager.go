@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
@@ -61,6 +62,9 @@ func runManager(args []string) error {
 		return fmt.Errorf("while creating the manager: %w", err)
 	}
 	svc := &search.Service{Engines: engines, Collections: search.NewRegistry()}
+	if err := search.RegisterMetrics(ctrlmetrics.Registry); err != nil {
+		return err
+	}
 	deployer := &workload.Deployer{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Image: *image, ClusterDomain: *domain}
 	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: deployer}); err != nil {
 		return err

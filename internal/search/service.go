@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
@@ -142,7 +143,8 @@ func ReadObject(ctx context.Context, client *minio.Client, defaultBucket string,
 }
 
 // IndexFaces detects faces in an image and stores up to MaxFaces of them, largest first.
-func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image, opts IndexFacesOptions) (*IndexFacesResult, error) {
+func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image, opts IndexFacesOptions) (_ *IndexFacesResult, err error) {
+	defer func(start time.Time) { observe("IndexFaces", start, err) }(time.Now())
 	c, eng, err := s.collection(collectionID)
 	if err != nil {
 		return nil, err
@@ -189,7 +191,8 @@ func (s *Service) AssociateFaces(ctx context.Context, collectionID, userID strin
 }
 
 // SearchUsersByImage finds the users whose faces best match the largest face in an image.
-func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, img Image, opts SearchUsersOptions) (*SearchUsersResult, error) {
+func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, img Image, opts SearchUsersOptions) (_ *SearchUsersResult, err error) {
+	defer func(start time.Time) { observe("SearchUsersByImage", start, err) }(time.Now())
 	c, eng, err := s.collection(collectionID)
 	if err != nil {
 		return nil, err
@@ -198,10 +201,12 @@ func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, i
 	if err != nil {
 		return nil, err
 	}
+	faceStart := time.Now()
 	res, err := eng.SearchImage(ctx, data, face.SearchOptions{ImageLimits: limits, QualityFilter: opts.QualityFilter})
 	if err != nil {
 		return nil, err
 	}
+	stageDuration.WithLabelValues("face").Observe(time.Since(faceStart).Seconds())
 	out := &SearchUsersResult{UnsearchedFaces: res.Unsearched, FaceModelVersion: eng.FaceModelVersion()}
 	if res.Face == nil {
 		return out, nil
@@ -212,6 +217,7 @@ func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, i
 	if maxUsers <= 0 || maxUsers > MaxUsers {
 		maxUsers = MaxUsers
 	}
+	indexStart := time.Now()
 	matches, err := searchShards(ctx, c, res.Face.Embedding, index.SearchOptions{
 		K:         min(maxUsers*store.MaxFacesPerUser, maxCandidateFaces),
 		MinCosine: eng.CosineAtSimilarity(opts.UserMatchThreshold),
@@ -219,6 +225,7 @@ func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, i
 	if err != nil {
 		return nil, err
 	}
+	stageDuration.WithLabelValues("index").Observe(time.Since(indexStart).Seconds())
 	// Faces not associated with any user cannot make a user match.
 	withUser := matches[:0]
 	for _, m := range matches {
