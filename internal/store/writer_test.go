@@ -138,6 +138,7 @@ func startWriter(t *testing.T, f *fixture, coll string) *writer {
 type progress struct {
 	indexed    map[int]string // image -> FaceId, for images that are never deleted
 	associated map[int]bool
+	conflicts  []string
 }
 
 // read consumes n lines (all if n < 0) and returns whether the writer said "done".
@@ -157,7 +158,8 @@ func (w *writer) read(t *testing.T, p *progress, n int) bool {
 		case "indexed":
 			if i%5 != 0 {
 				if old, ok := p.indexed[i]; ok && old != fields[2] {
-					t.Fatalf("image %d indexed again as %s, was %s", i, fields[2], old)
+					// Reported by checkInvariants: read may run on another goroutine.
+					p.conflicts = append(p.conflicts, fmt.Sprintf("image %d indexed again as %s, was %s", i, fields[2], old))
 				}
 				p.indexed[i] = fields[2]
 			}
@@ -178,6 +180,9 @@ func (w *writer) kill(t *testing.T) {
 // half-written (records and vectors agree, vectors exact), no image indexed twice.
 func checkInvariants(t *testing.T, f *fixture, coll string, p *progress) map[int]string {
 	t.Helper()
+	if len(p.conflicts) > 0 {
+		t.Fatalf("duplicates reported by the writers: %v", p.conflicts)
+	}
 	ctx := context.Background()
 	s := f.store(t)
 	faces, _, err := s.ListFaces(ctx, coll, store.ListFacesOptions{MaxResults: 4096})
@@ -290,6 +295,7 @@ func TestTwoWriterProcesses(t *testing.T) {
 	if !<-bDone || b.cmd.Wait() != nil {
 		t.Fatal("writer b did not finish")
 	}
+	p.conflicts = append(p.conflicts, pb.conflicts...)
 	for i, id := range pb.indexed {
 		if p.indexed[i] != id {
 			t.Fatalf("the two writers got different faces for image %d: %s and %s", i, p.indexed[i], id)
