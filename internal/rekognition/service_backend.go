@@ -1,0 +1,474 @@
+package rekognition
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/facesearch/facesearch-operator/internal/face"
+	"github.com/facesearch/facesearch-operator/internal/search"
+	"github.com/facesearch/facesearch-operator/internal/store"
+)
+
+// CollectionAdmin creates and deletes collections for the endpoint. The operator's
+// implementation makes a Collection resource (so that a collection made here and one
+// declared in Kubernetes are the same thing); tests use one that drives the store and
+// in-process shards directly.
+type CollectionAdmin interface {
+	// CreateCollection makes the collection appear, ready, in the search.Registry before it
+	// returns, or returns an error; ResourceAlreadyExists if it exists.
+	CreateCollection(ctx context.Context, id string, tags map[string]string) error
+	// DeleteCollection deletes the collection with its faces and users; ResourceNotFound if
+	// it is absent.
+	DeleteCollection(ctx context.Context, id string) error
+}
+
+// ServiceBackend is the Backend over the operator's one search path: collections come from
+// the search.Registry (CreateCollection and DeleteCollection through Admin), faces and
+// users from each collection's store, searches from its index shards.
+type ServiceBackend struct {
+	Service *search.Service
+	// Admin creates and deletes collections; nil answers those two operations with
+	// AccessDeniedException (collections are then managed only as Kubernetes resources).
+	Admin CollectionAdmin
+}
+
+var _ Backend = (*ServiceBackend)(nil)
+
+// NewServiceBackend returns a Backend over svc.
+func NewServiceBackend(svc *search.Service, admin CollectionAdmin) *ServiceBackend {
+	return &ServiceBackend{Service: svc, Admin: admin}
+}
+
+// Defaults where the service model leaves the choice to the service.
+const (
+	defaultListCollections = 1000
+	defaultListFaces       = 1000
+)
+
+// MapError turns an error of the search path (search, face, store codes) into the
+// Rekognition error the SDKs decode. Errors that are already an *Error pass through.
+//
+//   - storage outage (StorageUnavailable): InternalServerError with a retry hint. It is a
+//     server fault, and the AWS SDKs retry it on their own (HTTP 500, the standard retryer's
+//     retryable status), without counting it as throttling, which would tell the client to
+//     slow down for a fault that is not its load;
+//   - index still loading or a shard unreachable (ResourceNotReady):
+//     ResourceNotReadyException, Rekognition's type for "the resource isn't ready", which the
+//     SDK decodes as types.ResourceNotReadyException; the caller retries later;
+//   - a collection pinned to a model version whose pack is not installed, a corrupt object
+//     and anything unknown: InternalServerError with a generic message (the cause is logged).
+func MapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *Error
+	if errors.As(err, &re) {
+		return re
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return err // the handler answers these
+	}
+	msg := message(err)
+	switch search.ErrorCode(err) {
+	case search.CodeResourceNotFound: // = store.ErrResourceNotFound
+		return ErrResourceNotFound(msg)
+	case store.ErrResourceAlreadyExists:
+		return ErrResourceAlreadyExists(msg)
+	case store.ErrConflict:
+		return ErrConflict(msg)
+	case store.ErrServiceQuotaExceeded:
+		return ErrServiceQuotaExceeded(msg)
+	case store.ErrInvalidPaginationToken:
+		return ErrInvalidPaginationToken(msg)
+	case search.CodeInvalidParameter: // = store.ErrInvalidParameter = face.CodeInvalidParameter
+		return ErrInvalidParameter(msg)
+	case face.CodeInvalidImageFormat:
+		return ErrInvalidImageFormat(msg)
+	case face.CodeImageTooLarge:
+		return ErrImageTooLarge(msg)
+	case search.CodeInvalidS3Object:
+		return ErrInvalidS3Object(msg)
+	case search.CodeResourceNotReady:
+		return Errorf(TypeResourceNotReady, "The collection's index is not ready yet; retry later")
+	case store.ErrStorageUnavailable:
+		return Errorf(TypeInternalServerError, "The collection storage is unavailable; retry later")
+	}
+	return err // InternalServerError, generic message, cause logged by the handler
+}
+
+// TypeResourceNotReady is Rekognition's ResourceNotReadyException.
+const TypeResourceNotReady = "ResourceNotReadyException"
+
+// message is the text of the innermost coded error, without the code prefix.
+func message(err error) string {
+	var se *search.Error
+	if errors.As(err, &se) {
+		return se.Message
+	}
+	var fe *face.Error
+	if errors.As(err, &fe) {
+		return fe.Message
+	}
+	var ste *store.Error
+	if errors.As(err, &ste) {
+		return ste.Message
+	}
+	return err.Error()
+}
+
+// ---- collections ----
+
+func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollectionInput) (*CreateCollectionOutput, error) {
+	if b.Admin == nil {
+		return nil, ErrAccessDenied("This endpoint does not create collections; declare a Collection resource")
+	}
+	id := *in.CollectionId
+	if err := b.Admin.CreateCollection(ctx, id, in.Tags); err != nil {
+		if store.ErrorCode(err) == store.ErrResourceAlreadyExists {
+			return nil, ErrResourceAlreadyExists(fmt.Sprintf("The collection id: %s already exists", id))
+		}
+		return nil, MapError(err)
+	}
+	d, err := b.Service.DescribeCollection(ctx, id)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	return &CreateCollectionOutput{StatusCode: ptr(int32(200)), CollectionArn: ptr(d.ARN), FaceModelVersion: ptr(d.FaceModelVersion)}, nil
+}
+
+func (b *ServiceBackend) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
+	d, err := b.Service.DescribeCollection(ctx, *in.CollectionId)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	return &DescribeCollectionOutput{
+		FaceCount: ptr(d.FaceCount), UserCount: ptr(d.UserCount),
+		FaceModelVersion: ptr(d.FaceModelVersion), CollectionARN: ptr(d.ARN),
+		CreationTimestamp: &Timestamp{d.CreationTimestamp},
+	}, nil
+}
+
+// collectionTokenPrefix marks ListCollections tokens, so that a token of another listing
+// is refused rather than misread.
+const collectionTokenPrefix = "c:"
+
+func (b *ServiceBackend) ListCollections(ctx context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
+	max := defaultListCollections
+	if in.MaxResults != nil && *in.MaxResults > 0 {
+		max = int(*in.MaxResults)
+	}
+	after := ""
+	if in.NextToken != nil && *in.NextToken != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(*in.NextToken)
+		if err != nil || !strings.HasPrefix(string(raw), collectionTokenPrefix) {
+			return nil, ErrInvalidPaginationToken("Invalid pagination token")
+		}
+		after = strings.TrimPrefix(string(raw), collectionTokenPrefix)
+	}
+	out := &ListCollectionsOutput{CollectionIds: []string{}, FaceModelVersions: []string{}}
+	for _, id := range b.Service.Collections.IDs() { // sorted
+		if after != "" && id <= after {
+			continue
+		}
+		c, ok := b.Service.Collections.Get(id)
+		if !ok {
+			continue // deleted meanwhile
+		}
+		if len(out.CollectionIds) == max {
+			last := out.CollectionIds[len(out.CollectionIds)-1]
+			out.NextToken = ptr(base64.RawURLEncoding.EncodeToString([]byte(collectionTokenPrefix + last)))
+			break
+		}
+		out.CollectionIds = append(out.CollectionIds, id)
+		out.FaceModelVersions = append(out.FaceModelVersions, c.FaceModelVersion)
+	}
+	return out, nil
+}
+
+func (b *ServiceBackend) DeleteCollection(ctx context.Context, in *DeleteCollectionInput) (*DeleteCollectionOutput, error) {
+	if b.Admin == nil {
+		return nil, ErrAccessDenied("This endpoint does not delete collections; delete the Collection resource")
+	}
+	id := *in.CollectionId
+	if err := b.Admin.DeleteCollection(ctx, id); err != nil {
+		if store.ErrorCode(err) == store.ErrResourceNotFound || search.ErrorCode(err) == search.CodeResourceNotFound {
+			return nil, ErrResourceNotFound(fmt.Sprintf("The collection id: %s does not exist", id))
+		}
+		return nil, MapError(err)
+	}
+	return &DeleteCollectionOutput{StatusCode: ptr(int32(200))}, nil
+}
+
+// ---- faces ----
+
+func searchImage(img *Image) search.Image {
+	if img.S3Object != nil {
+		o := img.S3Object
+		return search.Image{S3Object: &search.S3Object{Bucket: deref(o.Bucket), Name: deref(o.Name), Version: deref(o.Version)}}
+	}
+	return search.Image{Bytes: img.Bytes}
+}
+
+func (b *ServiceBackend) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFacesOutput, error) {
+	opts := search.IndexFacesOptions{ExternalImageID: deref(in.ExternalImageId), QualityFilter: face.QualityFilter(in.QualityFilter)}
+	if in.MaxFaces != nil {
+		opts.MaxFaces = int(min(*in.MaxFaces, face.MaxIndexFaces))
+	}
+	res, err := b.Service.IndexFaces(ctx, *in.CollectionId, searchImage(in.Image), opts)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	out := &IndexFacesOutput{
+		FaceRecords: []FaceRecord{}, UnindexedFaces: []UnindexedFace{},
+		FaceModelVersion: ptr(res.FaceModelVersion), OrientationCorrection: string(res.OrientationCorrection),
+	}
+	for _, f := range res.FaceRecords {
+		out.FaceRecords = append(out.FaceRecords, FaceRecord{Face: faceOf(f.Record), FaceDetail: faceDetail(f.Detail)})
+	}
+	for _, u := range res.UnindexedFaces {
+		reasons := make([]Reason, len(u.Reasons))
+		for i, r := range u.Reasons {
+			reasons[i] = Reason(r)
+		}
+		out.UnindexedFaces = append(out.UnindexedFaces, UnindexedFace{Reasons: reasons, FaceDetail: faceDetail(u.Detail)})
+	}
+	return out, nil
+}
+
+func (b *ServiceBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesOutput, error) {
+	c, err := b.Service.Collection(*in.CollectionId)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	opts := store.ListFacesOptions{UserID: deref(in.UserId), FaceIDs: in.FaceIds, MaxResults: defaultListFaces, NextToken: deref(in.NextToken)}
+	if in.MaxResults != nil && *in.MaxResults > 0 {
+		opts.MaxResults = int(*in.MaxResults)
+	}
+	recs, next, err := b.Service.ListFaces(ctx, c.ID, opts)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	out := &ListFacesOutput{Faces: make([]Face, 0, len(recs)), FaceModelVersion: ptr(c.FaceModelVersion)}
+	for _, r := range recs {
+		out.Faces = append(out.Faces, *faceOf(r))
+	}
+	if next != "" {
+		out.NextToken = ptr(next)
+	}
+	return out, nil
+}
+
+func (b *ServiceBackend) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*DeleteFacesOutput, error) {
+	deleted, failed, err := b.Service.DeleteFaces(ctx, *in.CollectionId, in.FaceIds)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	out := &DeleteFacesOutput{DeletedFaces: append([]string{}, deleted...), UnsuccessfulFaceDeletions: []UnsuccessfulFaceDeletion{}}
+	for _, f := range failed {
+		out.UnsuccessfulFaceDeletions = append(out.UnsuccessfulFaceDeletions, UnsuccessfulFaceDeletion{FaceId: ptr(f.FaceID), UserId: optional(f.UserID), Reasons: f.Reasons})
+	}
+	return out, nil
+}
+
+// ---- users ----
+
+func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
+	err := b.Service.CreateUser(ctx, *in.CollectionId, *in.UserId, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
+	if err != nil {
+		if store.ErrorCode(err) == store.ErrConflict {
+			return nil, ErrConflict(fmt.Sprintf("A user with id %s already exists", *in.UserId))
+		}
+		return nil, MapError(err)
+	}
+	return &CreateUserOutput{}, nil
+}
+
+func (b *ServiceBackend) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUserOutput, error) {
+	err := b.Service.DeleteUser(ctx, *in.CollectionId, *in.UserId, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
+	if err != nil {
+		return nil, MapError(err)
+	}
+	return &DeleteUserOutput{}, nil
+}
+
+func (b *ServiceBackend) ListUsers(ctx context.Context, in *ListUsersInput) (*ListUsersOutput, error) {
+	opts := store.ListOptions{NextToken: deref(in.NextToken)}
+	if in.MaxResults != nil {
+		opts.MaxResults = int(*in.MaxResults)
+	}
+	users, next, err := b.Service.ListUsers(ctx, *in.CollectionId, opts)
+	if err != nil {
+		return nil, MapError(err)
+	}
+	out := &ListUsersOutput{Users: make([]User, 0, len(users))}
+	for _, u := range users {
+		out.Users = append(out.Users, User{UserId: ptr(u.UserID), UserStatus: UserStatus(u.UserStatus)})
+	}
+	if next != "" {
+		out.NextToken = ptr(next)
+	}
+	return out, nil
+}
+
+func (b *ServiceBackend) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*AssociateFacesOutput, error) {
+	res, err := b.Service.AssociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, deref(in.UserMatchThreshold))
+	if err != nil {
+		return nil, MapError(err)
+	}
+	out := &AssociateFacesOutput{AssociatedFaces: []AssociatedFace{}, UnsuccessfulFaceAssociations: []UnsuccessfulFaceAssociation{}, UserStatus: UserStatus(res.UserStatus)}
+	for _, id := range res.Associated {
+		out.AssociatedFaces = append(out.AssociatedFaces, AssociatedFace{FaceId: ptr(id)})
+	}
+	for _, f := range res.Unsuccessful {
+		u := UnsuccessfulFaceAssociation{FaceId: ptr(f.FaceID), UserId: optional(f.UserID), Reasons: f.Reasons}
+		for _, r := range f.Reasons {
+			if r == store.ReasonLowMatchConfidence {
+				u.Confidence = ptr(f.Confidence)
+			}
+		}
+		out.UnsuccessfulFaceAssociations = append(out.UnsuccessfulFaceAssociations, u)
+	}
+	return out, nil
+}
+
+func (b *ServiceBackend) DisassociateFaces(ctx context.Context, in *DisassociateFacesInput) (*DisassociateFacesOutput, error) {
+	res, err := b.Service.DisassociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
+	if err != nil {
+		return nil, MapError(err)
+	}
+	out := &DisassociateFacesOutput{DisassociatedFaces: []DisassociatedFace{}, UnsuccessfulFaceDisassociations: []UnsuccessfulFaceDisassociation{}, UserStatus: UserStatus(res.UserStatus)}
+	for _, id := range res.Associated {
+		out.DisassociatedFaces = append(out.DisassociatedFaces, DisassociatedFace{FaceId: ptr(id)})
+	}
+	for _, f := range res.Unsuccessful {
+		out.UnsuccessfulFaceDisassociations = append(out.UnsuccessfulFaceDisassociations, UnsuccessfulFaceDisassociation{FaceId: ptr(f.FaceID), UserId: optional(f.UserID), Reasons: f.Reasons})
+	}
+	return out, nil
+}
+
+// ---- searches ----
+
+func (b *ServiceBackend) SearchFaces(ctx context.Context, in *SearchFacesInput) (*SearchFacesOutput, error) {
+	res, err := b.Service.SearchFaces(ctx, *in.CollectionId, *in.FaceId, search.SearchFacesOptions{
+		FaceMatchThreshold: deref(in.FaceMatchThreshold), MaxFaces: int(deref(in.MaxFaces)),
+	})
+	if err != nil {
+		return nil, MapError(err)
+	}
+	return &SearchFacesOutput{SearchedFaceId: in.FaceId, FaceMatches: faceMatches(res.FaceMatches), FaceModelVersion: ptr(res.FaceModelVersion)}, nil
+}
+
+func (b *ServiceBackend) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageInput) (*SearchFacesByImageOutput, error) {
+	res, err := b.Service.SearchFacesByImage(ctx, *in.CollectionId, searchImage(in.Image), search.SearchFacesOptions{
+		FaceMatchThreshold: deref(in.FaceMatchThreshold), MaxFaces: int(deref(in.MaxFaces)), QualityFilter: face.QualityFilter(in.QualityFilter),
+	})
+	if err != nil {
+		return nil, MapError(err)
+	}
+	out := &SearchFacesByImageOutput{FaceMatches: faceMatches(res.FaceMatches), FaceModelVersion: ptr(res.FaceModelVersion)}
+	if res.SearchedFace != nil {
+		out.SearchedFaceBoundingBox = boundingBox(res.SearchedFace.BoundingBox)
+		out.SearchedFaceConfidence = ptr(res.SearchedFace.Confidence)
+	}
+	return out, nil
+}
+
+func (b *ServiceBackend) SearchUsers(ctx context.Context, in *SearchUsersInput) (*SearchUsersOutput, error) {
+	res, err := b.Service.SearchUsers(ctx, *in.CollectionId, search.SearchUsersByIDOptions{
+		UserID: deref(in.UserId), FaceID: deref(in.FaceId),
+		UserMatchThreshold: deref(in.UserMatchThreshold), MaxUsers: int(deref(in.MaxUsers)),
+	})
+	if err != nil {
+		return nil, MapError(err)
+	}
+	out := &SearchUsersOutput{UserMatches: userMatches(res.UserMatches), FaceModelVersion: ptr(res.FaceModelVersion)}
+	if in.FaceId != nil {
+		out.SearchedFace = &SearchedFace{FaceId: in.FaceId}
+	} else {
+		out.SearchedUser = &SearchedUser{UserId: in.UserId}
+	}
+	return out, nil
+}
+
+func (b *ServiceBackend) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error) {
+	res, err := b.Service.SearchUsersByImage(ctx, *in.CollectionId, searchImage(in.Image), search.SearchUsersOptions{
+		UserMatchThreshold: deref(in.UserMatchThreshold), MaxUsers: int(deref(in.MaxUsers)), QualityFilter: face.QualityFilter(in.QualityFilter),
+	})
+	if err != nil {
+		return nil, MapError(err)
+	}
+	out := &SearchUsersByImageOutput{UserMatches: userMatches(res.UserMatches), FaceModelVersion: ptr(res.FaceModelVersion), UnsearchedFaces: []UnsearchedFace{}}
+	if res.SearchedFace != nil {
+		out.SearchedFace = &SearchedFaceDetails{FaceDetail: faceDetail(*res.SearchedFace)}
+	}
+	for _, u := range res.UnsearchedFaces {
+		reasons := make([]UnsearchedFaceReason, len(u.Reasons))
+		for i, r := range u.Reasons {
+			reasons[i] = UnsearchedFaceReason(r)
+		}
+		out.UnsearchedFaces = append(out.UnsearchedFaces, UnsearchedFace{FaceDetails: faceDetail(u.Detail), Reasons: reasons})
+	}
+	return out, nil
+}
+
+// ---- conversions ----
+
+func faceOf(r store.FaceRecord) *Face {
+	return &Face{
+		FaceId: ptr(r.FaceID), BoundingBox: boundingBox(face.BoundingBox(r.BoundingBox)),
+		ImageId: ptr(r.ImageID), ExternalImageId: optional(r.ExternalImageID),
+		Confidence: ptr(r.Confidence), IndexFacesModelVersion: ptr(r.IndexFacesModelVersion),
+		UserId: optional(r.UserID),
+	}
+}
+
+func boundingBox(b face.BoundingBox) *BoundingBox {
+	return &BoundingBox{Width: ptr(b.Width), Height: ptr(b.Height), Left: ptr(b.Left), Top: ptr(b.Top)}
+}
+
+func faceDetail(d face.FaceDetail) *FaceDetail {
+	out := &FaceDetail{
+		BoundingBox: boundingBox(d.BoundingBox), Confidence: ptr(d.Confidence),
+		Pose:    &Pose{Roll: ptr(d.Pose.Roll), Yaw: ptr(d.Pose.Yaw), Pitch: ptr(d.Pose.Pitch)},
+		Quality: &ImageQuality{Brightness: ptr(d.Quality.Brightness), Sharpness: ptr(d.Quality.Sharpness)},
+	}
+	for _, l := range d.Landmarks {
+		out.Landmarks = append(out.Landmarks, Landmark{Type: string(l.Type), X: ptr(l.X), Y: ptr(l.Y)})
+	}
+	return out
+}
+
+func faceMatches(ms []search.FaceMatch) []FaceMatch {
+	out := make([]FaceMatch, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, FaceMatch{Similarity: ptr(m.Similarity), Face: faceOf(m.Face)})
+	}
+	return out
+}
+
+func userMatches(ms []search.UserMatch) []UserMatch {
+	out := make([]UserMatch, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, UserMatch{Similarity: ptr(m.Similarity), User: &MatchedUser{UserId: ptr(m.UserID), UserStatus: UserStatus(m.UserStatus)}})
+	}
+	return out
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// optional is nil for an empty string, so that the member is left out of the JSON.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
