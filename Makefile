@@ -55,6 +55,26 @@ test: setup verify-generated vet ## Run every test against real parts (envtest, 
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(ASSETS) $(GO) test $(GO_TEST_FLAGS) ./...
 
+##@ Evaluation and benchmarks
+
+.PHONY: eval
+eval: bin/assets.env ## Face engine evaluation on the labelled faces; refreshes docs/face-evaluation.md.
+	$(ASSETS) $(GO) run ./hack/faceeval -o docs/face-evaluation.md
+
+.PHONY: bench
+bench: bin/assets.env ## Go benchmarks of the face engine, the index and SearchRequests end to end.
+	$(ASSETS) $(GO) test -run '^$$' -bench . -benchtime 3s ./internal/face
+	$(ASSETS) $(GO) test ./internal/index/ -run '^$$' -bench . -benchtime 20x -args -benchsizes=100000,1000000 -benchgraph=20000 -benchload=100000
+	$(ASSETS) $(GO) test ./controllers -run '^$$' -bench SearchRequest -benchtime 40x
+
+.PHONY: bench-index
+bench-index: bin/assets.env ## The index benchmark table (about 15 min, < 6 GB of memory).
+	$(ASSETS) $(GO) run ./hack/indexbench
+
+.PHONY: fuzz
+fuzz: ## Fuzz the image decoding path for 5 minutes.
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 5m ./internal/face
+
 ##@ Run
 
 .PHONY: demo

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -27,6 +28,11 @@ const (
 	indexPollAfter = 2 * time.Second
 	// countsRefreshAfter keeps faceCount and userCount current while the collection is in use.
 	countsRefreshAfter = 30 * time.Second
+	// compactionInterval bounds how long a deleted face's bytes stay in storage: compaction
+	// is what erases them for good.
+	compactionInterval = 5 * time.Minute
+	// compactionCommits compacts early once this many commits piled up, to keep loads short.
+	compactionCommits = 256
 )
 
 // CollectionReconciler reconciles a Collection into its stored manifest and index workload,
@@ -37,6 +43,8 @@ type CollectionReconciler struct {
 	Search   *search.Service
 	Indexes  workload.IndexRunner
 	stores   *storeCache
+	// compactions remembers, per collection, the generation and time of the last compaction.
+	compactions sync.Map
 }
 
 // collectionScope carries what the phases of one reconcile found out.
@@ -86,7 +94,7 @@ func (r *CollectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 		}
 		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, col, before, &result))
 	}()
-	return doReconcile(ctx, s, r.reconcileStorage, r.reconcileIndex, r.publish)
+	return doReconcile(ctx, s, r.reconcileStorage, r.reconcileIndex, r.publish, r.reconcileCompaction)
 }
 
 // SetupWithManager registers the reconciler. It owns the index workloads it creates, and a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -131,4 +132,41 @@ func (r *CollectionReconciler) reconcileDelete(ctx context.Context, col *facesea
 	}
 	controllerutil.RemoveFinalizer(col, finalizer)
 	return ctrl.Result{}, r.Update(ctx, col)
+}
+
+// lastCompaction is what the controller remembers of a collection's last compaction.
+type lastCompaction struct {
+	generation uint64
+	at         time.Time
+}
+
+// reconcileCompaction compacts the collection's log when commits piled up or when changes
+// (deletes among them) have waited compactionInterval: until then a deleted face's vector
+// is still in a log object, and biometric data must be erasable for good.
+func (r *CollectionReconciler) reconcileCompaction(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
+	key := s.col.Namespace + "/" + s.col.Name
+	last := lastCompaction{at: time.Now()}
+	if v, ok := r.compactions.Load(key); ok {
+		last = v.(lastCompaction)
+	} else {
+		// First sight (or a restart): count from now, so that a restart never delays by more
+		// than one interval.
+		last.generation = 0
+		r.compactions.Store(key, last)
+	}
+	pending := s.desc.Generation - min(last.generation, s.desc.Generation)
+	due := pending > 0 && (pending >= compactionCommits || time.Since(last.at) >= compactionInterval)
+	if !due {
+		if pending > 0 {
+			return ctrl.Result{RequeueAfter: compactionInterval - time.Since(last.at)}, false, nil
+		}
+		return ctrl.Result{}, false, nil
+	}
+	if err := s.st.Compact(ctx, s.desc.ID); err != nil {
+		log.FromContext(ctx).Error(err, "Compaction failed; will retry", "collectionId", s.desc.ID)
+		return ctrl.Result{RequeueAfter: storageRetryAfter}, false, nil
+	}
+	r.compactions.Store(key, lastCompaction{generation: s.desc.Generation, at: time.Now()})
+	log.FromContext(ctx).Info("Compacted collection", "collectionId", s.desc.ID, "commits", pending)
+	return ctrl.Result{}, false, nil
 }

@@ -38,7 +38,7 @@ const (
 )
 
 // labelledFaces lists the test set: person -> image paths, sorted.
-func labelledFaces(t *testing.T) map[string][]string {
+func labelledFaces(t testing.TB) map[string][]string {
 	t.Helper()
 	dir, err := local.TestFaces.Path()
 	if err != nil {
@@ -58,7 +58,7 @@ func labelledFaces(t *testing.T) map[string][]string {
 }
 
 // newTestNamespace gives each test its own namespace, bucket and collection.
-func newTestNamespace(t *testing.T, g *WithT) string {
+func newTestNamespace(_ testing.TB, g *WithT) string {
 	ctx := context.Background()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "fs-"}}
 	g.Expect(k8sClient.Create(ctx, ns)).To(Succeed())
@@ -85,7 +85,7 @@ func newCollection(ns, name, bucket string, shards int32) *facesearchv1.Collecti
 }
 
 // uploadImage puts a file into the bucket and returns its object name.
-func uploadImage(t *testing.T, bucket, path string) string {
+func uploadImage(t testing.TB, bucket, path string) string {
 	t.Helper()
 	ctx := context.Background()
 	if ok, _ := minioClient.BucketExists(ctx, bucket); !ok {
