@@ -81,6 +81,12 @@ fuzz: ## Fuzz the image decoding path for 5 minutes.
 demo: setup build ## Local control plane + MinIO + index + a real search, printed through kubectl.
 	$(ASSETS) bash hack/demo.sh
 
+API_PORT ?= 8080
+
+.PHONY: run-local
+run-local: setup build ## The local stack in the foreground with the Rekognition API on 127.0.0.1:$(API_PORT).
+	$(ASSETS) bin/facesearch local --api-bind-address 127.0.0.1:$(API_PORT) --kubeconfig bin/local.kubeconfig
+
 .PHONY: help
 help:
 	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-18s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)

@@ -11,7 +11,12 @@ import (
 	"syscall"
 
 	"github.com/minio/minio-go/v7"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -33,9 +38,11 @@ func runLocal(args []string) error {
 	accessKey := fs.String("minio-access-key", "facesearch-demo", "MinIO root access key")
 	secretKey := fs.String("minio-secret-key", "facesearch-demo-secret-key", "MinIO root secret key")
 	upload := fs.String("upload", "", "BUCKET=DIR:PREFIX: upload the JPEG and PNG files under DIR to BUCKET under PREFIX before starting")
-	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT and KUBECONFIG lines here once ready")
+	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT, KUBECONFIG and API_ENDPOINT lines here once ready")
 	var ef engineFlags
 	ef.bind(fs)
+	var af apiFlags
+	af.bind(fs, "127.0.0.1:8080")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -87,15 +94,43 @@ func runLocal(args []string) error {
 	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: local.NewInProcessIndexes(ctx)}); err != nil {
 		return err
 	}
+	// The endpoint's CreateCollection stores new collections in the local MinIO.
+	if err := ensureSecret(ctx, mgr.GetAPIReader(), cp.Config, af.namespace, af.storageSecret, map[string]string{
+		controllers.AccessKeySecretKey: mio.AccessKey, controllers.SecretKeySecretKey: mio.SecretKey,
+	}); err != nil {
+		return err
+	}
+	if af.storageEndpoint == "" {
+		af.storageEndpoint = mio.Endpoint
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- mgr.Start(ctx) }()
+	apiAddr := ""
+	if af.addr != "" {
+		creds, note := environmentCredentials()
+		say(note)
+		api := newAPIEndpoint(&af, svc, mgr.GetClient(), creds, ctrl.Log.WithName("api"))
+		started := make(chan string, 1)
+		go func() { errc <- api.run(ctx, &af, func(addr string) { started <- addr }) }()
+		select {
+		case apiAddr = <-started:
+		case err := <-errc:
+			return err
+		}
+	}
 	if *envFile != "" {
 		abs, _ := filepath.Abs(*kubeconfig)
-		line := fmt.Sprintf("MINIO_ENDPOINT=%s\nKUBECONFIG=%s\n", mio.Endpoint, abs)
+		line := fmt.Sprintf("MINIO_ENDPOINT=%s\nKUBECONFIG=%s\nAPI_ENDPOINT=%s\n", mio.Endpoint, abs, apiAddr)
 		if err := os.WriteFile(*envFile, []byte(line), 0o600); err != nil {
 			return err
 		}
 	}
-	say(fmt.Sprintf("ready: kubeconfig %s, MinIO %s", *kubeconfig, mio.Endpoint))
-	return mgr.Start(ctx)
+	msg := fmt.Sprintf("ready: kubeconfig %s, MinIO %s", *kubeconfig, mio.Endpoint)
+	if apiAddr != "" {
+		msg += fmt.Sprintf(", Rekognition API http://%s", apiAddr)
+	}
+	say(msg)
+	return <-errc
 }
 
 func say(msg string) { fmt.Fprintf(os.Stderr, "facesearch local: %s\n", msg) }
@@ -135,5 +170,19 @@ func uploadTree(ctx context.Context, mio *local.MinIOServer, spec string) error 
 		return nil
 	})
 	say(fmt.Sprintf("uploaded %d images to s3://%s/%s", n, bucket, prefix))
+	return err
+}
+
+// ensureSecret creates or replaces a Secret with the given string data.
+func ensureSecret(ctx context.Context, _ client.Reader, cfg *rest.Config, namespace, name string, data map[string]string) error {
+	c, err := client.New(cfg, client.Options{Scheme: newScheme()})
+	if err != nil {
+		return err
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
+	_, err = controllerutil.CreateOrUpdate(ctx, c, s, func() error {
+		s.StringData = data
+		return nil
+	})
 	return err
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -36,6 +38,8 @@ func runManager(args []string) error {
 	domain := fs.String("cluster-domain", "cluster.local", "the cluster's DNS domain")
 	var ef engineFlags
 	ef.bind(fs)
+	var af apiFlags
+	af.bind(fs, "")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -69,11 +73,32 @@ func runManager(args []string) error {
 	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: deployer}); err != nil {
 		return err
 	}
+	if af.addr != "" {
+		if af.credentialsSecret == "" {
+			return fmt.Errorf("--api-credentials-secret is required with --api-bind-address: the endpoint verifies SigV4 signatures")
+		}
+		ctx := ctrl.SetupSignalHandler()
+		creds, err := watchCredentialsSecret(ctx, mgr.GetAPIReader(), af.namespace, af.credentialsSecret, ctrl.Log.WithName("api"))
+		if err != nil {
+			return err
+		}
+		api := newAPIEndpoint(&af, svc, mgr.GetClient(), creds, ctrl.Log.WithName("api"))
+		// The endpoint runs where the controllers run (the leader): that is where the
+		// collections' shards are published.
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return api.run(ctx, &af, nil) })); err != nil {
+			return err
+		}
+		return startManager(mgr, ctx)
+	}
+	return startManager(mgr, ctrl.SetupSignalHandler())
+}
+
+func startManager(mgr ctrl.Manager, ctx context.Context) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return err
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }

@@ -23,6 +23,9 @@ type SearchOptions struct {
 	// Exact scans every float32 vector; otherwise the int8 scan with an exact re-rank runs
 	// (or the HNSW graph, for shards that have one).
 	Exact bool `json:"exact"`
+	// MinGeneration makes the shard first catch up with the store's commits up to this
+	// generation (the searcher's own writes), waiting at most a couple of seconds.
+	MinGeneration uint64 `json:"minGeneration,omitempty"`
 }
 
 // Searcher answers searches: a *Shard in this process, or a remote shard via NewClient.
@@ -56,6 +59,8 @@ type Shard struct {
 	opts ShardOptions
 
 	ready atomic.Bool
+	// catchMu lets one search at a time pull pending commits (see catchUp).
+	catchMu sync.Mutex
 	// OnChange, if set, is called after a load or a followed change with the vector count.
 	OnChange func(vectors int, generation uint64)
 
@@ -258,6 +263,25 @@ func (s *Shard) Follow(ctx context.Context) error {
 	}
 }
 
+// catchUpWait bounds how long a search waits for commits it was told about.
+const catchUpWait = 2 * time.Second
+
+// catchUp applies the store's changes now, rather than at the next poll, until the shard
+// reflects generation min or catchUpWait passes; a search then answers with what it has.
+func (s *Shard) catchUp(ctx context.Context, min uint64) {
+	s.catchMu.Lock()
+	defer s.catchMu.Unlock()
+	deadline := time.Now().Add(catchUpWait)
+	for s.Generation() < min && time.Now().Before(deadline) && ctx.Err() == nil {
+		changes, err := s.st.Changes(ctx, s.coll, s.Generation(), store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
+		if err == nil && len(changes) > 0 {
+			s.apply(changes)
+			continue
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Run loads the shard, retrying while the store is unavailable, then follows it.
 func (s *Shard) Run(ctx context.Context) error {
 	for {
@@ -297,6 +321,9 @@ func normalizeQuery(q []float32) ([]float32, error) {
 func (s *Shard) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Match, error) {
 	if !s.Ready() {
 		return nil, ErrNotReady
+	}
+	if opts.MinGeneration > s.Generation() {
+		s.catchUp(ctx, opts.MinGeneration)
 	}
 	k := opts.K
 	if k <= 0 {

@@ -250,6 +250,9 @@ func searchShards(ctx context.Context, c *Collection, query []float32, opts inde
 	if !c.Ready || len(c.Shards) == 0 {
 		return nil, errorf(CodeResourceNotReady, "the index of collection %q is not ready yet", c.ID)
 	}
+	// Whatever this process committed must be searchable now: faces just indexed and
+	// associated are found by the very next search, as Rekognition's are.
+	opts.MinGeneration = max(opts.MinGeneration, c.Store.KnownGeneration(c.ID))
 	lists := make([][]index.Match, len(c.Shards))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, sh := range c.Shards {

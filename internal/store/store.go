@@ -366,6 +366,19 @@ func (s *Store) collState(id string) *collState {
 	return cs
 }
 
+// KnownGeneration is the last commit of a collection that this Store has written or read,
+// without any I/O: a searcher waits for its shards to reach it, so that a face this process
+// just indexed is found by the next search (read-your-writes).
+func (s *Store) KnownGeneration(coll string) uint64 {
+	cs := s.collState(coll)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.st == nil {
+		return 0
+	}
+	return cs.st.gen
+}
+
 // sync brings cs up to the last commit. cs.mu must be held.
 func (s *Store) sync(ctx context.Context, id string, cs *collState) error {
 	if err := validCollectionID(id); err != nil {
