@@ -14,6 +14,7 @@ testfaces=$(step testfaces bash "$root/hack/install-testfaces.sh")
 tools=$(step tools bash "$root/hack/install-tools.sh")
 minio=$(step minio bash "$root/hack/install-minio.sh")
 envtest=$(step envtest bash "$root/hack/install-envtest.sh")
+helm=$(step helm bash "$root/hack/install-helm.sh")
 
 mkdir -p "$root/bin"
 cat > "$root/bin/assets.env" <<ENV
@@ -24,5 +25,6 @@ FACESEARCH_TESTFACES=$testfaces
 FACESEARCH_MINIO=$minio
 KUBEBUILDER_ASSETS=$envtest
 CONTROLLER_GEN=$tools/controller-gen
+FACESEARCH_HELM=$helm
 ENV
 log "setup done in $(( $(date +%s) - start ))s; paths in bin/assets.env"
