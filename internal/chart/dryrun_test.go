@@ -1,0 +1,159 @@
+package chart
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/local"
+	"github.com/facesearch/facesearch-operator/internal/workload"
+)
+
+// warnings collects the API server's warning headers; PodSecurity admission answers
+// workload objects that would make violating Pods with warnings, not errors.
+type warnings struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.list = append(w.list, text)
+}
+
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.list
+	w.list = nil
+	return out
+}
+
+// restrictedNamespace is labelled the way install.md tells users to label the operator's
+// and the Collections' namespaces, so PodSecurity admission enforces the restricted profile.
+func restrictedNamespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		"pod-security.kubernetes.io/enforce":         "restricted",
+		"pod-security.kubernetes.io/enforce-version": "latest",
+		"pod-security.kubernetes.io/warn":            "restricted",
+	}}}
+}
+
+// TestDryRunAgainstAPIServer applies every rendered object to a real kube-apiserver (envtest,
+// with the project's CRDs installed) with a server-side dry run, and creates a Pod from every
+// Pod template (the chart's and the operator's index pods) under the restricted profile.
+func TestDryRunAgainstAPIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a kube-apiserver")
+	}
+	cp, err := local.StartControlPlane()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+
+	warn := &warnings{}
+	cfg := rest.CopyConfig(cp.Config)
+	cfg.WarningHandler = warn
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := facesearchv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	// Namespaces are created for real: a dry-run object's namespace must exist.
+	for _, ns := range []string{releaseNamespace, "team-a", "team-b"} {
+		if err := c.Create(ctx, restrictedNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	serviceMonitorInstalled := hasKind(c.RESTMapper(), schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"})
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			applied := 0
+			for _, o := range render(t, v) {
+				name := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+				if o.GetObjectKind().GroupVersionKind().Group == "monitoring.coreos.com" && !serviceMonitorInstalled {
+					t.Logf("skipped %s: the monitoring.coreos.com CRDs are not installed", name)
+					continue
+				}
+				warn.take()
+				if err := c.Patch(ctx, o, client.Apply, client.FieldOwner("facesearch-chart-test"), client.ForceOwnership, client.DryRunAll); err != nil {
+					t.Errorf("server-side dry run of %s: %v", name, err)
+					continue
+				}
+				applied++
+				for _, w := range warn.take() {
+					if strings.Contains(w, "PodSecurity") {
+						t.Errorf("%s: %s", name, w)
+					}
+				}
+				if tpl := podTemplate(t, o); tpl != nil {
+					dryRunPod(ctx, t, c, o.GetNamespace(), name, tpl)
+				}
+			}
+			if applied == 0 {
+				t.Fatal("nothing applied")
+			}
+			t.Logf("%d objects passed the server-side dry run", applied)
+		})
+	}
+
+	// The index pods the operator creates must pass the same profile, in any namespace of
+	// Collections that is labelled like the release namespace.
+	t.Run("operator index Deployment", func(t *testing.T) {
+		col := &facesearchv1.Collection{ObjectMeta: metav1.ObjectMeta{Name: "people", Namespace: "team-a"},
+			Spec: facesearchv1.CollectionSpec{Index: facesearchv1.IndexSpec{Shards: 2, Replicas: 2,
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: mustQuantity("100m")},
+					Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity("1Gi")}}}}}
+		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: workload.ShardName(col, 0), Namespace: col.Namespace}}
+		workload.BuildShardDeployment(dep, col, workload.StorageConnection{Endpoint: "minio.storage.svc:9000", Bucket: "faces", SecretName: "minio-credentials"}, "facesearch/facesearch:0.1.0", 0)
+		assertRestricted(t, "index Deployment", &dep.Spec.Template.Spec)
+		warn.take()
+		if err := c.Create(ctx, dep, client.DryRunAll); err != nil {
+			t.Fatalf("dry run of the index Deployment: %v", err)
+		}
+		for _, w := range warn.take() {
+			if strings.Contains(w, "PodSecurity") {
+				t.Errorf("index Deployment: %s", w)
+			}
+		}
+		dryRunPod(ctx, t, c, col.Namespace, "index Deployment", &dep.Spec.Template)
+	})
+}
+
+// dryRunPod creates a Pod from a template with a dry run; PodSecurity admission rejects it
+// if it breaks the namespace's enforced profile.
+func dryRunPod(ctx context.Context, t *testing.T, c client.Client, namespace, from string, tpl *corev1.PodTemplateSpec) {
+	t.Helper()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "dry-run-", Namespace: namespace, Labels: tpl.Labels}, Spec: *tpl.Spec.DeepCopy()}
+	if err := c.Create(ctx, pod, client.DryRunAll); err != nil {
+		t.Errorf("a Pod from %s fails the restricted profile: %v", from, err)
+	}
+}
+
+func hasKind(m meta.RESTMapper, gvk schema.GroupVersionKind) bool {
+	_, err := m.RESTMapping(gvk.GroupKind(), gvk.Version)
+	return err == nil
+}
