@@ -1,0 +1,72 @@
+package controllers
+
+import (
+	"context"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/store"
+)
+
+// TestDeletionPolicy deletes a Collection of each policy: Delete erases the stored
+// collection, Retain keeps it (and a new Collection on the same storage finds its faces).
+func TestDeletionPolicy(t *testing.T) {
+	for _, policy := range []facesearchv1.DeletionPolicy{facesearchv1.DeletionPolicyDelete, facesearchv1.DeletionPolicyRetain} {
+		t.Run(string(policy), func(t *testing.T) {
+			g := NewWithT(t)
+			ctx := context.Background()
+			ns := newTestNamespace(t, g)
+			bucket := "policy-" + ns
+			faces := labelledFaces(t)
+			col := newCollection(ns, "people", bucket, 1)
+			col.Spec.DeletionPolicy = policy
+			g.Expect(k8sClient.Create(ctx, col)).To(Succeed())
+			u := newUser(ns, "people", "John_Simm", []string{uploadImage(t, bucket, faces["John_Simm"][0])})
+			g.Expect(k8sClient.Create(ctx, u)).To(Succeed())
+			waitCollectionReady(g, col)
+			waitUserReady(g, u, 1)
+			coll, ok := searchSvc.Collections.Get(col.EffectiveCollectionID())
+			g.Expect(ok).To(BeTrue())
+			st := coll.Store
+
+			g.Expect(k8sClient.Delete(ctx, col)).To(Succeed())
+			g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(col), col)) }, waitReady, pollEvery).Should(BeTrue())
+			_, published := searchSvc.Collections.Get(col.EffectiveCollectionID())
+			g.Expect(published).To(BeFalse(), "a deleted Collection must not be searchable")
+			desc, err := st.DescribeCollection(ctx, col.EffectiveCollectionID())
+			if policy == facesearchv1.DeletionPolicyDelete {
+				g.Expect(store.ErrorCode(err)).To(Equal(store.ErrResourceNotFound))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(desc.FaceCount).To(Equal(int64(1)))
+		})
+	}
+}
+
+// TestSearchRequestTTL checks that a finished SearchRequest is removed after
+// ttlSecondsAfterFinished.
+func TestSearchRequestTTL(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newTestNamespace(t, g)
+	col := newCollection(ns, "people", "ttl-"+ns, 1)
+	g.Expect(k8sClient.Create(ctx, col)).To(Succeed())
+	waitCollectionReady(g, col)
+	faces := labelledFaces(t)
+	sr := newSearch(ns, "short-lived", "people", s3Image(uploadImage(t, "ttl-"+ns, faces["John_Simm"][1])))
+	sr.Spec.TTLSecondsAfterFinished = ptr.To[int32](1)
+	g.Expect(k8sClient.Create(ctx, sr)).To(Succeed())
+	g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(sr), sr)) }, waitReady, pollEvery).Should(BeTrue())
+	// And one without a TTL stays.
+	kept := newSearch(ns, "kept", "people", s3Image(uploadImage(t, "ttl-"+ns, faces["John_Simm"][2])))
+	g.Expect(k8sClient.Create(ctx, kept)).To(Succeed())
+	cond := waitFinished(g, kept)
+	g.Expect(cond.Reason).To(Equal(facesearchv1.CompletedReason))
+	g.Consistently(func() error { return k8sClient.Get(ctx, client.ObjectKeyFromObject(kept), kept) }, "2s", pollEvery).Should(Succeed())
+}
