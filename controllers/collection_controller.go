@@ -28,9 +28,9 @@ const (
 	indexPollAfter = 2 * time.Second
 	// countsRefreshAfter keeps faceCount and userCount current while the collection is in use.
 	countsRefreshAfter = 30 * time.Second
-	// compactionInterval bounds how long a deleted face's bytes stay in storage: compaction
-	// is what erases them for good.
-	compactionInterval = 5 * time.Minute
+	// defaultCompactionInterval bounds how long a deleted face's bytes stay in storage:
+	// compaction is what erases them for good.
+	defaultCompactionInterval = 5 * time.Minute
 	// compactionCommits compacts early once this many commits piled up, to keep loads short.
 	compactionCommits = 256
 )
@@ -43,6 +43,8 @@ type CollectionReconciler struct {
 	Search   *search.Service
 	Indexes  workload.IndexRunner
 	stores   *storeCache
+	// CompactionInterval overrides defaultCompactionInterval.
+	CompactionInterval time.Duration
 	// compactions remembers, per collection, the generation and time of the last compaction.
 	compactions sync.Map
 }

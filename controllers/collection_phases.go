@@ -141,7 +141,7 @@ type lastCompaction struct {
 }
 
 // reconcileCompaction compacts the collection's log when commits piled up or when changes
-// (deletes among them) have waited compactionInterval: until then a deleted face's vector
+// (deletes among them) have waited the compaction interval: until then a deleted face's vector
 // is still in a log object, and biometric data must be erasable for good.
 func (r *CollectionReconciler) reconcileCompaction(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
 	key := s.col.Namespace + "/" + s.col.Name
@@ -154,11 +154,15 @@ func (r *CollectionReconciler) reconcileCompaction(ctx context.Context, s *colle
 		last.generation = 0
 		r.compactions.Store(key, last)
 	}
+	interval := r.CompactionInterval
+	if interval <= 0 {
+		interval = defaultCompactionInterval
+	}
 	pending := s.desc.Generation - min(last.generation, s.desc.Generation)
-	due := pending > 0 && (pending >= compactionCommits || time.Since(last.at) >= compactionInterval)
+	due := pending > 0 && (pending >= compactionCommits || time.Since(last.at) >= interval)
 	if !due {
 		if pending > 0 {
-			return ctrl.Result{RequeueAfter: compactionInterval - time.Since(last.at)}, false, nil
+			return ctrl.Result{RequeueAfter: interval - time.Since(last.at)}, false, nil
 		}
 		return ctrl.Result{}, false, nil
 	}

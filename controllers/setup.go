@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -16,6 +17,8 @@ const finalizer = "facesearch.io/finalizer"
 type Options struct {
 	Search  *search.Service
 	Indexes workload.IndexRunner
+	// CompactionInterval is the longest a deleted face's bytes stay in storage (default 5m).
+	CompactionInterval time.Duration
 }
 
 // Setup registers the three reconcilers with a manager.
@@ -23,7 +26,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	c := mgr.GetClient()
 	if err := (&CollectionReconciler{
 		Client: c, Recorder: mgr.GetEventRecorderFor("collection-controller"), //nolint:staticcheck
-		Search: opts.Search, Indexes: opts.Indexes, stores: newStoreCache(),
+		Search: opts.Search, Indexes: opts.Indexes, stores: newStoreCache(), CompactionInterval: opts.CompactionInterval,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("while setting up the collection controller: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"k8s.io/client-go/rest"
@@ -90,7 +91,7 @@ func runSuite(m *testing.M) int {
 		if err != nil {
 			return err
 		}
-		if err := Setup(mgr, Options{Search: searchSvc, Indexes: indexes}); err != nil {
+		if err := Setup(mgr, Options{Search: searchSvc, Indexes: indexes, CompactionInterval: testCompactionInterval}); err != nil {
 			return err
 		}
 		ctx, cancel := context.WithCancel(context.Background())
@@ -112,6 +113,9 @@ func runSuite(m *testing.M) int {
 	stopManager()
 	return code
 }
+
+// testCompactionInterval makes erasure observable within a test.
+const testCompactionInterval = 2 * time.Second
 
 func zapLevel() zapcoreLevel {
 	if os.Getenv("FACESEARCH_TEST_DEBUG") != "" {
