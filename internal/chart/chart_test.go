@@ -189,8 +189,9 @@ func TestRenderedManager(t *testing.T) {
 		"defaults": {
 			args: []string{"manager", "--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
 				"--index-image=facesearch/facesearch:0.1.0", "--api-bind-address=:8443",
-				"--api-credentials-secret=facesearch-system/facesearch-api-keys"},
-			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/opt/facesearch/models/faceplugin-1.0",
+				"--api-credentials-secret=facesearch-api-keys", "--api-storage-endpoint=minio.minio.svc:9000",
+				"--api-storage-bucket=faces", "--api-storage-secret=facesearch-storage", "--api-storage-tls=false"},
+			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/opt/facesearch/models/faceplugin-1.0", "POD_NAMESPACE": "fieldRef:metadata.namespace",
 				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
 			apiService:   true,
 			indexPolices: []string{releaseNamespace},
@@ -198,7 +199,8 @@ func TestRenderedManager(t *testing.T) {
 		"production": {
 			args: []string{"manager", "--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
 				"--index-image=facesearch/facesearch:0.1.0-test", "--api-bind-address=:9443",
-				"--api-tls-cert-file=/etc/facesearch/api-tls/tls.crt", "--api-tls-key-file=/etc/facesearch/api-tls/tls.key"},
+				"--api-tls-cert=/etc/facesearch/api-tls/tls.crt", "--api-tls-key=/etc/facesearch/api-tls/tls.key",
+				"--api-storage-endpoint=minio.storage.svc:9000", "--api-storage-bucket=faces-prod"},
 			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/models/faceplugin-1.0",
 				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
 			initCount:    1,
@@ -229,9 +231,13 @@ func TestRenderedManager(t *testing.T) {
 			if c.Args[0] != "manager" {
 				t.Errorf("first arg is %q, want the manager role", c.Args[0])
 			}
+			assertFlagsDefined(t, "manager", c.Args[1:])
 			env := map[string]string{}
 			for _, e := range c.Env {
 				env[e.Name] = e.Value
+				if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+					env[e.Name] = "fieldRef:" + e.ValueFrom.FieldRef.FieldPath
+				}
 			}
 			for k, val := range w.env {
 				if env[k] != val {

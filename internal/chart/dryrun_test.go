@@ -130,6 +130,7 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: workload.ShardName(col, 0), Namespace: col.Namespace}}
 		workload.BuildShardDeployment(dep, col, workload.StorageConnection{Endpoint: "minio.storage.svc:9000", Bucket: "faces", SecretName: "minio-credentials"}, "facesearch/facesearch:0.1.0", 0)
 		assertRestricted(t, "index Deployment", &dep.Spec.Template.Spec)
+		assertFlagsDefined(t, "index", dep.Spec.Template.Spec.Containers[0].Args[1:])
 		warn.take()
 		if err := c.Create(ctx, dep, client.DryRunAll); err != nil {
 			t.Fatalf("dry run of the index Deployment: %v", err)
