@@ -66,43 +66,50 @@ app.kubernetes.io/component: index
 {{- join "," $dirs }}
 {{- end }}
 
-{{/* NetworkPolicy peers for the storage: cidrs, or a selector pair, or nothing (any). */}}
-{{- define "facesearch.storagePeers" -}}
+{{/* NetworkPolicy egress rule to the storage: cidrs, or a selector pair, or any destination
+on the storage ports. */}}
+{{- define "facesearch.storageEgressRule" -}}
 {{- $s := .Values.networkPolicy.storage }}
+{{- $peers := list }}
 {{- if $s.cidrs }}
-to:
 {{- range $s.cidrs }}
-  - ipBlock:
-      cidr: {{ . }}
+{{- $peers = append $peers (dict "ipBlock" (dict "cidr" .)) }}
 {{- end }}
 {{- else if or $s.namespaceSelector $s.podSelector }}
-to:
-  - {{- with $s.namespaceSelector }}
-    namespaceSelector:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
-    {{- with $s.podSelector }}
-    podSelector:
-      {{- toYaml . | nindent 6 }}
-    {{- end }}
+{{- $peer := dict }}
+{{- with $s.namespaceSelector }}{{ $_ := set $peer "namespaceSelector" . }}{{ end }}
+{{- with $s.podSelector }}{{ $_ := set $peer "podSelector" . }}{{ end }}
+{{- $peers = append $peers $peer }}
 {{- end }}
-ports:
-{{- range $s.ports }}
-  - protocol: TCP
-    port: {{ . }}
+{{- include "facesearch.egressRule" (dict "peers" $peers "ports" $s.ports "protocols" (list "TCP")) }}
 {{- end }}
+
+{{/* NetworkPolicy egress rule to the API server. */}}
+{{- define "facesearch.apiServerEgressRule" -}}
+{{- $peers := list }}
+{{- range .Values.networkPolicy.apiServer.cidrs }}
+{{- $peers = append $peers (dict "ipBlock" (dict "cidr" .)) }}
+{{- end }}
+{{- include "facesearch.egressRule" (dict "peers" $peers "ports" .Values.networkPolicy.apiServer.ports "protocols" (list "TCP")) }}
 {{- end }}
 
 {{/* Egress to the cluster DNS, which every pod needs to resolve Service names. */}}
-{{- define "facesearch.dnsEgress" -}}
-to:
-  - namespaceSelector: {}
-    podSelector:
-      matchLabels:
-        k8s-app: kube-dns
-ports:
-  - protocol: UDP
-    port: 53
-  - protocol: TCP
-    port: 53
+{{- define "facesearch.dnsEgressRule" -}}
+{{- $dns := dict "namespaceSelector" (dict) "podSelector" (dict "matchLabels" (dict "k8s-app" "kube-dns")) }}
+{{- include "facesearch.egressRule" (dict "peers" (list $dns) "ports" (list 53) "protocols" (list "UDP" "TCP")) }}
+{{- end }}
+
+{{/* egressRule renders one rule as a one-item YAML list: peers (none: any destination),
+ports, protocols. */}}
+{{- define "facesearch.egressRule" -}}
+{{- $rule := dict }}
+{{- with .peers }}{{ $_ := set $rule "to" . }}{{ end }}
+{{- $ports := list }}
+{{- range $port := .ports }}
+{{- range $.protocols }}
+{{- $ports = append $ports (dict "protocol" . "port" (int $port)) }}
+{{- end }}
+{{- end }}
+{{- $_ := set $rule "ports" $ports }}
+{{- list $rule | toYaml }}
 {{- end }}
