@@ -19,9 +19,9 @@ RUN apt-get update \
 WORKDIR /src
 ENV FACESEARCH_CACHE=/cache CGO_ENABLED=1
 COPY go.mod go.sum ./
-RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
-RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     make build && ./bin/facesearch --help
 # Stage the runtime files at the fixed paths the image and the Helm chart use.
 RUN mkdir -p /out/lib /out/models \
