@@ -3,8 +3,10 @@ package rekognition
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"image/color"
 	"math/rand/v2"
 	"path/filepath"
@@ -25,6 +27,24 @@ import (
 )
 
 func imageBytes(b []byte) *types.Image { return &types.Image{Bytes: b} }
+
+// hugePNGHeader is a PNG that claims w x h pixels and holds no pixel data: the engine must
+// refuse it from its header, before decoding.
+func hugePNGHeader(w, h uint32) []byte {
+	chunk := func(typ string, data []byte) []byte {
+		var b bytes.Buffer
+		_ = binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.WriteString(typ)
+		b.Write(data)
+		_ = binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+		return b.Bytes()
+	}
+	ihdr := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, w), h)
+	ihdr = append(ihdr, 8, 2, 0, 0, 0) // 8-bit RGB
+	out := []byte("\x89PNG\r\n\x1a\n")
+	out = append(out, chunk("IHDR", ihdr)...)
+	return append(out, chunk("IEND", nil)...)
+}
 
 // wantErr fails unless err decodes, through the SDK, to the error type of target.
 func wantErr[T error](t *testing.T, what string, err error) T {
@@ -390,6 +410,8 @@ func TestServiceBackendSDK(t *testing.T) {
 	wantErr[*types.InvalidS3ObjectException](t, "IndexFaces missing object", err)
 	_, err = c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String(coll), Image: imageBytes([]byte("this is not an image at all"))})
 	wantErr[*types.InvalidImageFormatException](t, "IndexFaces text", err)
+	_, err = c.SearchFacesByImage(ctx, &rek.SearchFacesByImageInput{CollectionId: aws.String(coll), Image: imageBytes(hugePNGHeader(10000, 10000))})
+	wantErr[*types.ImageTooLargeException](t, "SearchFacesByImage 100 Mpx", err)
 	_, err = c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("nope"), Image: imageBytes(blank)})
 	wantErr[*types.ResourceNotFoundException](t, "SearchUsersByImage unknown collection", err)
 
@@ -443,6 +465,12 @@ func TestServiceBackendSDK(t *testing.T) {
 		ise := wantErr[*types.InternalServerError](t, "ListUsers with MinIO down", err)
 		if !strings.Contains(ise.ErrorMessage(), "retry") {
 			t.Fatalf("message: %q", ise.ErrorMessage())
+		}
+		// Searching by image needs only the engine and the shards, which hold their vectors
+		// in memory: it goes on answering while the storage is away.
+		out, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String(coll), Image: imageBytes(readFile(t, people[p0][4]))})
+		if err != nil || len(out.UserMatches) == 0 || aws.ToString(out.UserMatches[0].User.UserId) != p0 {
+			t.Fatalf("SearchUsersByImage with MinIO down: %v %+v", err, out)
 		}
 	})
 }
