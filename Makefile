@@ -8,6 +8,9 @@ BIN := bin/facesearch
 # Every recipe that needs the external parts loads their paths from here.
 ASSETS := set -a; source bin/assets.env; set +a;
 GO_TEST_FLAGS ?= -timeout 45m
+HELM_CHART := charts/facesearch
+# What make generate manifests writes; CI fails when any of it is stale.
+GENERATED := api config/crd config/rbac $(HELM_CHART)/crds $(HELM_CHART)/files docs/api-reference.md
 
 .PHONY: all
 all: build
@@ -28,15 +31,18 @@ generate: bin/assets.env ## Generate deepcopy code.
 	$(ASSETS) "$$CONTROLLER_GEN" object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: bin/assets.env ## Generate CRDs and RBAC from the markers.
+manifests: bin/assets.env ## Generate CRDs and RBAC from the markers, with their copies in the chart and the API reference.
 	$(ASSETS) "$$CONTROLLER_GEN" rbac:roleName=manager-role crd paths=./... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	cp config/crd/bases/*.yaml $(HELM_CHART)/crds/
+	cp config/rbac/role.yaml $(HELM_CHART)/files/manager-role.yaml
+	$(GO) run ./hack/apidocs -out docs/api-reference.md
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when a generated file is stale.
-	@if [ -n "$$(git status --porcelain -- api config/crd config/rbac)" ]; then \
+	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		echo "generated files are stale: run make generate manifests and commit"; \
-		git status --porcelain -- api config/crd config/rbac; git diff --stat -- api config; exit 1; fi
+		git status --porcelain -- $(GENERATED); git diff --stat -- $(GENERATED); exit 1; fi
 
 .PHONY: fmt
 fmt:
@@ -51,9 +57,18 @@ build: ## Build the facesearch binary.
 	$(GO) build -o $(BIN) ./cmd/facesearch
 
 .PHONY: test
-test: setup verify-generated vet ## Run every test against real parts (envtest, MinIO, ONNX models).
+test: setup verify-generated vet helm-lint ## Run every test against real parts (envtest, MinIO, ONNX models).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(ASSETS) $(GO) test $(GO_TEST_FLAGS) ./...
+
+##@ Release
+
+.PHONY: helm-lint
+helm-lint: bin/assets.env ## helm lint --strict and helm template, with the default and the production values.
+	$(ASSETS) for values in "" $(HELM_CHART)/ci/production-values.yaml; do \
+		"$$FACESEARCH_HELM" lint --strict $(HELM_CHART) $${values:+--values $$values}; \
+		"$$FACESEARCH_HELM" template fs $(HELM_CHART) --namespace facesearch-system $${values:+--values $$values} >/dev/null; \
+	done
 
 ##@ Evaluation and benchmarks
 

@@ -125,13 +125,26 @@ func (s *MinIOServer) waitReady(ctx context.Context, timeout time.Duration) erro
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// The health probe can answer before the object layer is initialised ("Server not
+			// initialized yet"): ready means an S3 call works.
+			if resp.StatusCode == http.StatusOK && s.answersS3(ctx) {
 				return nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("minio at %s was not ready within %s", s.Endpoint, timeout)
+}
+
+func (s *MinIOServer) answersS3(ctx context.Context) bool {
+	c, err := s.Client()
+	if err != nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = c.ListBuckets(ctx)
+	return err == nil
 }
 
 // Client returns a minio-go client for the server with its root credentials.

@@ -218,21 +218,11 @@ func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, i
 		maxUsers = MaxUsers
 	}
 	indexStart := time.Now()
-	matches, err := searchShards(ctx, c, res.Face.Embedding, index.SearchOptions{
-		K:         min(maxUsers*store.MaxFacesPerUser, maxCandidateFaces),
-		MinCosine: eng.CosineAtSimilarity(opts.UserMatchThreshold),
-	})
+	withUser, err := userCandidates(ctx, c, res.Face.Embedding, maxUsers, eng.CosineAtSimilarity(opts.UserMatchThreshold))
 	if err != nil {
 		return nil, err
 	}
 	stageDuration.WithLabelValues("index").Observe(time.Since(indexStart).Seconds())
-	// Faces not associated with any user cannot make a user match.
-	withUser := matches[:0]
-	for _, m := range matches {
-		if m.UserID != "" {
-			withUser = append(withUser, m)
-		}
-	}
 	for _, u := range index.AggregateUsers(withUser, maxUsers) {
 		sim := eng.Similarity(u.Cosine)
 		if sim < opts.UserMatchThreshold {
@@ -243,6 +233,34 @@ func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, i
 	}
 	sort.SliceStable(out.UserMatches, func(i, j int) bool { return out.UserMatches[i].Similarity > out.UserMatches[j].Similarity })
 	return out, nil
+}
+
+// userCandidates returns the best-matching faces that belong to users, enough to rank
+// maxUsers users. It asks the shards for few faces first (re-ranking thousands of
+// candidates per query is what a large collection cannot afford) and asks for more only
+// when the faces found were all above the threshold yet named fewer than maxUsers users:
+// one user's many faces may have filled the page.
+func userCandidates(ctx context.Context, c *Collection, query []float32, maxUsers int, minCosine float32) ([]index.Match, error) {
+	k := min(max(maxUsers*4, 40), maxCandidateFaces)
+	for {
+		matches, err := searchShards(ctx, c, query, index.SearchOptions{K: k, MinCosine: minCosine})
+		if err != nil {
+			return nil, err
+		}
+		// Faces not associated with any user cannot make a user match.
+		withUser := matches[:0]
+		users := map[string]bool{}
+		for _, m := range matches {
+			if m.UserID != "" {
+				withUser = append(withUser, m)
+				users[m.UserID] = true
+			}
+		}
+		if len(users) >= maxUsers || len(matches) < k || k >= maxCandidateFaces {
+			return withUser, nil
+		}
+		k = min(k*4, maxCandidateFaces)
+	}
 }
 
 // searchShards fans a query out to every shard at once and merges their top-k exactly.
