@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/index"
 )
@@ -20,6 +21,7 @@ func runIndex(args []string) error {
 	fs.StringVar(&o.Bucket, "bucket", "", "bucket of the collection")
 	fs.StringVar(&o.Prefix, "prefix", "", "key prefix of the collection")
 	fs.StringVar(&o.ListenAddress, "listen", ":8080", "address of the search, health and metrics server")
+	fs.DurationVar(&o.DrainDelay, "drain-delay", 5*time.Second, "on shutdown, how long readiness fails before the server stops")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

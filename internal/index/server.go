@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,9 @@ type SearchResponse struct {
 type ServerOptions struct {
 	// Registry receives the metrics; nil means a new registry of the server's own.
 	Registry *prometheus.Registry
+	// Draining, when set and true, makes /readyz fail so that Services stop sending work
+	// while searches in flight finish (graceful shutdown).
+	Draining *atomic.Bool
 }
 
 // Metrics are the index role's Prometheus metrics.
@@ -83,6 +87,10 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !shard.Ready() {
 			http.Error(w, "loading", http.StatusServiceUnavailable)
+			return
+		}
+		if opts.Draining != nil && opts.Draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")
@@ -182,6 +190,9 @@ type IndexOptions struct {
 	Shard, Shards                  int
 	// ListenAddress is where the HTTP server listens, e.g. ":8080".
 	ListenAddress string
+	// DrainDelay is how long readiness fails before the server stops on shutdown, so that
+	// Services stop routing here first (the index role uses 5s; 0 in tests).
+	DrainDelay time.Duration
 	// Shard tuning; Shard and Shards above win over ShardOptions' own.
 	ShardOptions ShardOptions
 }
@@ -199,7 +210,8 @@ func RunIndex(ctx context.Context, opts IndexOptions) error {
 	so := opts.ShardOptions
 	so.Shard, so.Shards = opts.Shard, opts.Shards
 	shard := NewShard(st, opts.CollectionID, so)
-	srv := &http.Server{Addr: opts.ListenAddress, Handler: NewServer(shard, ServerOptions{}), ReadHeaderTimeout: 10 * time.Second}
+	var draining atomic.Bool
+	srv := &http.Server{Addr: opts.ListenAddress, Handler: NewServer(shard, ServerOptions{Draining: &draining}), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -214,9 +226,15 @@ func RunIndex(ctx context.Context, opts IndexOptions) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
-	cancel()
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Stop taking work first: fail readiness, give endpoints time to drop this pod, then
+	// let the searches in flight finish before the shard stops following the store.
+	draining.Store(true)
+	if runErr == nil {
+		time.Sleep(opts.DrainDelay)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer scancel()
 	_ = srv.Shutdown(sctx)
+	cancel()
 	return runErr
 }
