@@ -49,7 +49,7 @@ func BenchmarkSearchRequest(b *testing.B) {
 		g.Expect(k8sClient.Create(ctx, u)).To(Succeed())
 		waitUserReady(g, u, enrolFaces)
 	}
-	coll, _ := searchSvc.Collections.Get(col.EffectiveCollectionID())
+	coll, _ := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 	importSyntheticFaces(b, coll, benchCollectionFaces-2*enrolFaces)
 	g.Eventually(func() int {
 		n := 0

@@ -103,7 +103,7 @@ func (r *CollectionReconciler) reconcileDelete(ctx context.Context, col *facesea
 		return ctrl.Result{}, nil
 	}
 	id := col.EffectiveCollectionID()
-	r.Search.Collections.Delete(id)
+	r.Search.Collections.InNamespace(col.Namespace).Delete(id)
 	if err := r.Indexes.RemoveIndex(ctx, col); err != nil {
 		return ctrl.Result{}, fmt.Errorf("while removing the index: %w", err)
 	}

@@ -34,7 +34,7 @@ func TestDeletingAUserErasesTheirFace(t *testing.T) {
 	waitCollectionReady(g, col)
 	waitUserReady(g, keep, 1)
 	waitUserReady(g, gone, 1)
-	coll, _ := searchSvc.Collections.Get(col.EffectiveCollectionID())
+	coll, _ := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 
 	vs, err := coll.Store.LoadVectors(ctx, coll.ID, store.LoadVectorsOptions{Shard: 0, Shards: 1})
 	g.Expect(err).NotTo(HaveOccurred())

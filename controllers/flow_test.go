@@ -311,7 +311,7 @@ func TestUserEditsAndDeletion(t *testing.T) {
 		return k8sClient.Update(ctx, u)
 	}).Should(Succeed())
 	waitUserReady(g, u, 2)
-	coll, ok := searchSvc.Collections.Get(col.EffectiveCollectionID())
+	coll, ok := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 	g.Expect(ok).To(BeTrue())
 	recs, _, err := coll.Store.ListFaces(ctx, coll.ID, store.ListFacesOptions{FaceIDs: []string{removed.FaceID}})
 	g.Expect(err).NotTo(HaveOccurred())

@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -30,13 +32,13 @@ func TestDeletionPolicy(t *testing.T) {
 			g.Expect(k8sClient.Create(ctx, u)).To(Succeed())
 			waitCollectionReady(g, col)
 			waitUserReady(g, u, 1)
-			coll, ok := searchSvc.Collections.Get(col.EffectiveCollectionID())
+			coll, ok := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 			g.Expect(ok).To(BeTrue())
 			st := coll.Store
 
 			g.Expect(k8sClient.Delete(ctx, col)).To(Succeed())
 			g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(col), col)) }, waitReady, pollEvery).Should(BeTrue())
-			_, published := searchSvc.Collections.Get(col.EffectiveCollectionID())
+			_, published := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 			g.Expect(published).To(BeFalse(), "a deleted Collection must not be searchable")
 			desc, err := st.DescribeCollection(ctx, col.EffectiveCollectionID())
 			if policy == facesearchv1.DeletionPolicyDelete {
@@ -69,4 +71,38 @@ func TestSearchRequestTTL(t *testing.T) {
 	cond := waitFinished(g, kept)
 	g.Expect(cond.Reason).To(Equal(facesearchv1.CompletedReason))
 	g.Consistently(func() error { return k8sClient.Get(ctx, client.ObjectKeyFromObject(kept), kept) }, "2s", pollEvery).Should(Succeed())
+}
+
+// TestSameCollectionIdInTwoNamespaces: CollectionIds are unique per namespace, as resource
+// names are. Two teams' "people" collections must not see each other's users.
+func TestSameCollectionIdInTwoNamespaces(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	faces := labelledFaces(t)
+	nsFor := map[string]string{}
+	for _, person := range []string{"John_Salley", "John_Savage"} {
+		ns := newTestNamespace(t, g)
+		nsFor[person] = ns
+		bucket := "twins-" + ns
+		col := newCollection(ns, "people", bucket, 1)
+		g.Expect(k8sClient.Create(ctx, col)).To(Succeed())
+		u := newUser(ns, "people", person, []string{uploadImage(t, bucket, faces[person][0]), uploadImage(t, bucket, faces[person][1])})
+		g.Expect(k8sClient.Create(ctx, u)).To(Succeed())
+		waitCollectionReady(g, col)
+		waitUserReady(g, u, 2)
+	}
+	for person, ns := range nsFor {
+		for _, probe := range []string{"John_Salley", "John_Savage"} {
+			sr := newSearch(ns, "probe-"+strings.ToLower(strings.ReplaceAll(probe, "_", "-")), "people", s3Image(uploadImage(t, "twins-"+ns, faces[probe][6])))
+			g.Expect(k8sClient.Create(ctx, sr)).To(Succeed())
+			cond := waitFinished(g, sr)
+			g.Expect(cond.Status).To(Equal(metav1.ConditionTrue), cond.Message)
+			if probe == person {
+				g.Expect(sr.Status.UserMatches).NotTo(BeEmpty())
+				g.Expect(sr.Status.UserMatches[0].User.UserID).To(Equal(person))
+			} else {
+				g.Expect(sr.Status.UserMatches).To(BeEmpty(), "namespace %s found %s, who is enrolled in another namespace", ns, probe)
+			}
+		}
+	}
 }

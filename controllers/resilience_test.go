@@ -88,7 +88,7 @@ func TestManagerRestartDuringEnrolment(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx, u)).To(Succeed())
 
 	// Stop as soon as the first face is in the store, before the user is complete.
-	coll, ok := searchSvc.Collections.Get(col.EffectiveCollectionID())
+	coll, ok := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 	g.Expect(ok).To(BeTrue())
 	g.Eventually(func() int {
 		recs, _, _ := coll.Store.ListFaces(ctx, coll.ID, store.ListFacesOptions{})

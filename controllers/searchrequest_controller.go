@@ -78,7 +78,7 @@ func (r *SearchRequestReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		if sr.Spec.MaxUsers != nil {
 			maxUsers = int(*sr.Spec.MaxUsers)
 		}
-		res, err = r.Search.SearchUsersByImage(ctx, coll.ID, img, search.SearchUsersOptions{
+		res, err = r.Search.InNamespace(sr.Namespace).SearchUsersByImage(ctx, coll.ID, img, search.SearchUsersOptions{
 			UserMatchThreshold: float32(sr.Spec.UserMatchThreshold), MaxUsers: maxUsers,
 			QualityFilter: face.QualityFilter(sr.Spec.QualityFilter),
 		})

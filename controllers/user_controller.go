@@ -81,7 +81,7 @@ func collectionFor(ctx context.Context, c client.Client, svc *search.Service, na
 	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, col); err != nil {
 		return nil, nil, err
 	}
-	coll, ok := svc.Collections.Get(col.EffectiveCollectionID())
+	coll, ok := svc.Collections.InNamespace(namespace).Get(col.EffectiveCollectionID())
 	if !ok || (searchOnly && !coll.Ready) || (!searchOnly && !col.IsReady()) {
 		return col, nil, nil
 	}

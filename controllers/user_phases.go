@@ -114,7 +114,7 @@ func (r *UserReconciler) reconcileFaces(ctx context.Context, s *userScope) (ctrl
 		nameOf[faceID] = f.Name
 	}
 	if len(newFaces) > 0 {
-		res, err := r.Search.AssociateFaces(ctx, coll.ID, userID, newFaces, float32(s.user.Spec.UserMatchThreshold))
+		res, err := r.Search.InNamespace(s.user.Namespace).AssociateFaces(ctx, coll.ID, userID, newFaces, float32(s.user.Spec.UserMatchThreshold))
 		if err != nil {
 			return ctrl.Result{}, true, fmt.Errorf("while associating faces: %w", err)
 		}
@@ -163,7 +163,7 @@ func (r *UserReconciler) indexUserFace(ctx context.Context, s *userScope, f face
 		}
 		return "", nil, err
 	}
-	res, err := r.Search.IndexFaces(ctx, s.coll.ID, img, search.IndexFacesOptions{
+	res, err := r.Search.InNamespace(s.user.Namespace).IndexFaces(ctx, s.coll.ID, img, search.IndexFacesOptions{
 		ExternalImageID: f.Name, MaxFaces: 1, QualityFilter: face.QualityFilter(s.user.Spec.QualityFilter),
 	})
 	if err != nil {

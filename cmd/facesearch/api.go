@@ -65,6 +65,8 @@ type apiEndpoint struct {
 // newAPIEndpoint builds the handler over the shared search path; CreateCollection and
 // DeleteCollection make and delete Collection resources through c.
 func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rekognition.CredentialStore, log logr.Logger) *apiEndpoint {
+	// The endpoint sees the collections of its namespace, as CollectionIds are unique there.
+	svc = svc.InNamespace(f.namespace)
 	var admin rekognition.CollectionAdmin
 	if f.storageEndpoint != "" {
 		admin = &controllers.CollectionAdmin{Client: c, Search: svc, Namespace: f.namespace, Storage: facesearchv1.StorageSpec{

@@ -2,6 +2,7 @@ package search
 
 import (
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/minio/minio-go/v7"
@@ -15,7 +16,8 @@ import (
 type Collection struct {
 	// ID is the Rekognition CollectionId.
 	ID string
-	// Namespace and Name of the Collection resource, for messages.
+	// Namespace and Name of the Collection resource. CollectionIds are unique per namespace
+	// only, as resource names are.
 	Namespace, Name string
 	// FaceModelVersion the collection is pinned to.
 	FaceModelVersion string
@@ -29,44 +31,61 @@ type Collection struct {
 	Ready  bool
 }
 
-// Registry maps CollectionIds to Collections. It is safe for concurrent use.
+// Registry maps CollectionIds to Collections, within one namespace: the same CollectionId
+// may exist in two namespaces. A Registry and the views that InNamespace returns share one
+// map; each view sees its own namespace. It is safe for concurrent use.
 type Registry struct {
+	shared    *registryMap
+	namespace string
+}
+
+type registryMap struct {
 	mu sync.RWMutex
-	m  map[string]*Collection
+	m  map[string]*Collection // namespace + "/" + CollectionId
 }
 
-// NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{m: map[string]*Collection{}} }
+// NewRegistry returns an empty registry, viewing the namespace "".
+func NewRegistry() *Registry { return &Registry{shared: &registryMap{m: map[string]*Collection{}}} }
 
-// Put publishes or replaces a collection.
+// InNamespace is the view of the same registry for one namespace.
+func (r *Registry) InNamespace(namespace string) *Registry {
+	return &Registry{shared: r.shared, namespace: namespace}
+}
+
+func key(namespace, id string) string { return namespace + "/" + id }
+
+// Put publishes or replaces a collection, in its own Namespace.
 func (r *Registry) Put(c *Collection) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.m[c.ID] = c
+	r.shared.mu.Lock()
+	defer r.shared.mu.Unlock()
+	r.shared.m[key(c.Namespace, c.ID)] = c
 }
 
-// Get finds a collection by CollectionId.
+// Get finds a collection of this view's namespace by CollectionId.
 func (r *Registry) Get(id string) (*Collection, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	c, ok := r.m[id]
+	r.shared.mu.RLock()
+	defer r.shared.mu.RUnlock()
+	c, ok := r.shared.m[key(r.namespace, id)]
 	return c, ok
 }
 
-// Delete forgets a collection.
+// Delete forgets a collection of this view's namespace.
 func (r *Registry) Delete(id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.m, id)
+	r.shared.mu.Lock()
+	defer r.shared.mu.Unlock()
+	delete(r.shared.m, key(r.namespace, id))
 }
 
-// IDs lists the CollectionIds, sorted.
+// IDs lists the CollectionIds of this view's namespace, sorted.
 func (r *Registry) IDs() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	ids := make([]string, 0, len(r.m))
-	for id := range r.m {
-		ids = append(ids, id)
+	r.shared.mu.RLock()
+	defer r.shared.mu.RUnlock()
+	prefix := r.namespace + "/"
+	var ids []string
+	for k := range r.shared.m {
+		if id, ok := strings.CutPrefix(k, prefix); ok {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	return ids

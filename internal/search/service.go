@@ -35,6 +35,12 @@ type Service struct {
 	Collections *Registry
 }
 
+// InNamespace is the service for the collections of one namespace: the controllers use the
+// namespace of the object they reconcile, the HTTP endpoint its configured one.
+func (s *Service) InNamespace(namespace string) *Service {
+	return &Service{Engines: s.Engines, Collections: s.Collections.InNamespace(namespace)}
+}
+
 // Image is an image given as bytes or as an object in storage.
 type Image struct {
 	Bytes    []byte
