@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"os"
 	"os/signal"
@@ -28,7 +29,7 @@ func runIndex(args []string) error {
 	// Keys come from the environment (a Secret), never from flags that show in ps.
 	o.AccessKey = os.Getenv("FACESEARCH_STORAGE_ACCESS_KEY")
 	o.SecretKey = os.Getenv("FACESEARCH_STORAGE_SECRET_KEY")
-	ctx, stop := signal.NotifyContext(contextBackground(), syscall.SIGTERM, syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return index.RunIndex(ctx, o)
 }

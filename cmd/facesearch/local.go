@@ -26,8 +26,6 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
 
-func contextBackground() context.Context { return context.Background() }
-
 // runLocal is the embedded default: the whole stack on this machine, with the index shards
 // in-process because a local control plane has no kubelet. Every other path is the cluster's.
 func runLocal(args []string) error {
