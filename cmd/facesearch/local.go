@@ -5,10 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
@@ -28,7 +26,7 @@ import (
 
 // runLocal is the embedded default: the whole stack on this machine, with the index shards
 // in-process because a local control plane has no kubelet. Every other path is the cluster's.
-func runLocal(args []string) error {
+func runLocal(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	kubeconfig := fs.String("kubeconfig", "bin/local.kubeconfig", "where to write the kubeconfig of the local control plane")
 	dataDir := fs.String("data-dir", "", "MinIO data directory (default: a temporary one, removed on exit)")
@@ -47,8 +45,6 @@ func runLocal(args []string) error {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 
 	engines, err := ef.engines()
 	if err != nil {

@@ -4,8 +4,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
@@ -21,7 +24,9 @@ func main() {
 	case "index":
 		err = runIndex(args)
 	case "local":
-		err = runLocal(args)
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		err = runLocal(ctx, args)
+		stop()
 	case "-h", "--help", "help":
 		usage()
 		return

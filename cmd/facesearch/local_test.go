@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/rekognition"
+	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/testenv"
+)
+
+// TestLocalStackServesOneTruth runs the local role as make run-local does and talks to it
+// with the AWS SDK and a Kubernetes client at once: a collection created through the
+// endpoint is a Collection resource, one declared as a resource answers the endpoint, and a
+// face enrolled through the endpoint is found by the next search.
+func TestLocalStackServesOneTruth(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDLOCALSTACKTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "local-stack-secret")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runLocal(ctx, []string{"--api-bind-address", "127.0.0.1:0", "--kubeconfig", filepath.Join(dir, "kubeconfig"),
+			"--env-file", filepath.Join(dir, "env"), "--zap-log-level", "error"})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("the local stack ended with %v", err)
+		}
+	}()
+	env := map[string]string{}
+	for deadline := time.Now().Add(3 * time.Minute); len(env) == 0; {
+		if data, err := os.ReadFile(filepath.Join(dir, "env")); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				env[k] = v
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the local stack ended before it was ready: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the local stack was not ready within 3 minutes")
+		}
+	}
+
+	sdk := rekognition.New(rekognition.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + env["API_ENDPOINT"]),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCALSTACKTEST", "local-stack-secret", "")})
+	cfg, err := clientcmd.BuildConfigFromFlags("", env["KUBECONFIG"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8s, err := client.New(cfg, client.Options{Scheme: newScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Through the endpoint: the collection becomes a resource.
+	if _, err := sdk.CreateCollection(ctx, &rekognition.CreateCollectionInput{CollectionId: aws.String("Front_Desk")}); err != nil {
+		t.Fatal(err)
+	}
+	var cols facesearchv1.CollectionList
+	if err := k8s.List(ctx, &cols, client.InNamespace("default")); err != nil {
+		t.Fatal(err)
+	}
+	if len(cols.Items) != 1 || cols.Items[0].Spec.CollectionID != "Front_Desk" || !cols.Items[0].IsReady() {
+		t.Fatalf("CreateCollection made no ready Collection resource: %+v", cols.Items)
+	}
+	_, err = sdk.CreateCollection(ctx, &rekognition.CreateCollectionInput{CollectionId: aws.String("Front_Desk")})
+	var exists *types.ResourceAlreadyExistsException
+	if !errors.As(err, &exists) {
+		t.Fatalf("a second CreateCollection: want ResourceAlreadyExistsException, got %v", err)
+	}
+
+	// Through Kubernetes: a declared collection answers the endpoint.
+	declared := &facesearchv1.Collection{
+		ObjectMeta: metav1.ObjectMeta{Name: "declared", Namespace: "default"},
+		Spec: facesearchv1.CollectionSpec{Storage: cols.Items[0].Spec.Storage, Index: facesearchv1.IndexSpec{Shards: 1, Replicas: 1}},
+	}
+	declared.Spec.Storage.CredentialsSecretRef = corev1.LocalObjectReference{Name: cols.Items[0].Spec.Storage.CredentialsSecretRef.Name}
+	if err := k8s.Create(ctx, declared); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		out, err := sdk.DescribeCollection(ctx, &rekognition.DescribeCollectionInput{CollectionId: aws.String("declared")})
+		if err == nil && aws.ToString(out.FaceModelVersion) == "faceplugin-1.0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the declared collection never answered DescribeCollection: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// Enrol through the endpoint and search at once.
+	files, _ := filepath.Glob(filepath.Join(testenv.TestFaces(t), "johns", "John_Schneider", "*.jpg"))
+	sort.Strings(files)
+	var faceIDs []string
+	for _, f := range files[:2] {
+		img, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := sdk.IndexFaces(ctx, &rekognition.IndexFacesInput{CollectionId: aws.String("Front_Desk"), Image: &types.Image{Bytes: img},
+			ExternalImageId: aws.String(filepath.Base(f)), MaxFaces: aws.Int32(1)})
+		if err != nil || len(out.FaceRecords) != 1 {
+			t.Fatalf("IndexFaces %s: %v", f, err)
+		}
+		faceIDs = append(faceIDs, aws.ToString(out.FaceRecords[0].Face.FaceId))
+	}
+	if _, err := sdk.CreateUser(ctx, &rekognition.CreateUserInput{CollectionId: aws.String("Front_Desk"), UserId: aws.String("schneider")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdk.AssociateFaces(ctx, &rekognition.AssociateFacesInput{CollectionId: aws.String("Front_Desk"), UserId: aws.String("schneider"), FaceIds: faceIDs}); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := os.ReadFile(files[8])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sdk.SearchUsersByImage(ctx, &rekognition.SearchUsersByImageInput{CollectionId: aws.String("Front_Desk"), Image: &types.Image{Bytes: probe}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.UserMatches) == 0 || aws.ToString(res.UserMatches[0].User.UserId) != "schneider" {
+		t.Fatalf("the search right after enrolment found %+v, want schneider", res.UserMatches)
+	}
+
+	// Deleting through the endpoint deletes the resource.
+	if _, err := sdk.DeleteCollection(ctx, &rekognition.DeleteCollectionInput{CollectionId: aws.String("Front_Desk")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.List(ctx, &cols, client.InNamespace("default")); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cols.Items {
+		if c.Spec.CollectionID == "Front_Desk" {
+			t.Fatalf("DeleteCollection left the Collection resource %s", c.Name)
+		}
+	}
+}
