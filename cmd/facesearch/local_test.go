@@ -92,7 +92,7 @@ func TestLocalStackServesOneTruth(t *testing.T) {
 	// Through Kubernetes: a declared collection answers the endpoint.
 	declared := &facesearchv1.Collection{
 		ObjectMeta: metav1.ObjectMeta{Name: "declared", Namespace: "default"},
-		Spec: facesearchv1.CollectionSpec{Storage: cols.Items[0].Spec.Storage, Index: facesearchv1.IndexSpec{Shards: 1, Replicas: 1}},
+		Spec:       facesearchv1.CollectionSpec{Storage: cols.Items[0].Spec.Storage, Index: facesearchv1.IndexSpec{Shards: 1, Replicas: 1}},
 	}
 	declared.Spec.Storage.CredentialsSecretRef = corev1.LocalObjectReference{Name: cols.Items[0].Spec.Storage.CredentialsSecretRef.Name}
 	if err := k8s.Create(ctx, declared); err != nil {
