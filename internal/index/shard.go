@@ -210,21 +210,7 @@ func (s *Shard) apply(changes []store.Change) {
 			delete(s.pos, id)
 			delete(s.userOf, id)
 		}
-		for _, id := range ch.Associate {
-			s.userOf[id] = ch.User
-		}
-		for _, id := range ch.Disassociate {
-			if s.userOf[id] == ch.User {
-				delete(s.userOf, id)
-			}
-		}
-		if ch.DeleteUser != "" {
-			for id, u := range s.userOf {
-				if u == ch.DeleteUser {
-					delete(s.userOf, id)
-				}
-			}
-		}
+		ch.ApplyUsers(s.userOf)
 		s.gen = ch.Generation
 	}
 	n, gen := len(s.ids), s.gen

@@ -173,15 +173,7 @@ type SearchFacesResult struct {
 // SearchFacesByImage finds the stored faces most similar to the largest face in an image.
 // An image with no usable face is InvalidParameter, as in Rekognition.
 func (s *Service) SearchFacesByImage(ctx context.Context, collectionID string, img Image, opts SearchFacesOptions) (*SearchFacesResult, error) {
-	c, eng, err := s.collection(collectionID)
-	if err != nil {
-		return nil, err
-	}
-	data, limits, err := s.imageBytes(ctx, c, img)
-	if err != nil {
-		return nil, err
-	}
-	res, err := eng.SearchImage(ctx, data, face.SearchOptions{ImageLimits: limits, QualityFilter: opts.QualityFilter})
+	c, eng, res, err := s.largestFace(ctx, collectionID, img, opts.QualityFilter)
 	if err != nil {
 		return nil, err
 	}

@@ -199,20 +199,10 @@ func (s *Service) AssociateFaces(ctx context.Context, collectionID, userID strin
 // SearchUsersByImage finds the users whose faces best match the largest face in an image.
 func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, img Image, opts SearchUsersOptions) (_ *SearchUsersResult, err error) {
 	defer func(start time.Time) { observe("SearchUsersByImage", start, err) }(time.Now())
-	c, eng, err := s.collection(collectionID)
+	c, eng, res, err := s.largestFace(ctx, collectionID, img, opts.QualityFilter)
 	if err != nil {
 		return nil, err
 	}
-	data, limits, err := s.imageBytes(ctx, c, img)
-	if err != nil {
-		return nil, err
-	}
-	faceStart := time.Now()
-	res, err := eng.SearchImage(ctx, data, face.SearchOptions{ImageLimits: limits, QualityFilter: opts.QualityFilter})
-	if err != nil {
-		return nil, err
-	}
-	stageDuration.WithLabelValues("face").Observe(time.Since(faceStart).Seconds())
 	out := &SearchUsersResult{UnsearchedFaces: res.Unsearched, FaceModelVersion: eng.FaceModelVersion()}
 	if res.Face == nil {
 		return out, nil
@@ -239,6 +229,26 @@ func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, i
 	}
 	sort.SliceStable(out.UserMatches, func(i, j int) bool { return out.UserMatches[i].Similarity > out.UserMatches[j].Similarity })
 	return out, nil
+}
+
+// largestFace finds the collection and runs the engine of its model version on an image:
+// the first half of every search by image.
+func (s *Service) largestFace(ctx context.Context, collectionID string, img Image, qf face.QualityFilter) (*Collection, *face.Engine, *face.SearchResult, error) {
+	c, eng, err := s.collection(collectionID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	data, limits, err := s.imageBytes(ctx, c, img)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	start := time.Now()
+	res, err := eng.SearchImage(ctx, data, face.SearchOptions{ImageLimits: limits, QualityFilter: qf})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	stageDuration.WithLabelValues("face").Observe(time.Since(start).Seconds())
+	return c, eng, res, nil
 }
 
 // userCandidates returns the best-matching faces that belong to users, enough to rank

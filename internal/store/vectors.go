@@ -261,21 +261,7 @@ func (vs *VectorSet) Apply(changes []Change) {
 				delete(vs.UserOf, id)
 			}
 		}
-		for _, id := range ch.Associate {
-			vs.UserOf[id] = ch.User
-		}
-		for _, id := range ch.Disassociate {
-			if vs.UserOf[id] == ch.User {
-				delete(vs.UserOf, id)
-			}
-		}
-		if ch.DeleteUser != "" {
-			for id, u := range vs.UserOf {
-				if u == ch.DeleteUser {
-					delete(vs.UserOf, id)
-				}
-			}
-		}
+		ch.ApplyUsers(vs.UserOf)
 		vs.Generation = ch.Generation
 	}
 }
@@ -364,4 +350,24 @@ func (s *Store) getSized(ctx context.Context, key string, size int) ([]byte, err
 		return nil, err
 	}
 	return buf, nil
+}
+
+// ApplyUsers applies the change's associations, disassociations and user deletion to a
+// face -> user map (a VectorSet's or a shard's).
+func (ch Change) ApplyUsers(userOf map[uuid.UUID]string) {
+	for _, id := range ch.Associate {
+		userOf[id] = ch.User
+	}
+	for _, id := range ch.Disassociate {
+		if userOf[id] == ch.User {
+			delete(userOf, id)
+		}
+	}
+	if ch.DeleteUser != "" {
+		for id, u := range userOf {
+			if u == ch.DeleteUser {
+				delete(userOf, id)
+			}
+		}
+	}
 }
