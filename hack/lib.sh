@@ -46,3 +46,29 @@ npm_fetch() {
   tar -xzf "$tmp"/*.tgz -C "$dest"
   rm -rf "$tmp"
 }
+
+# debian_source_fetch PACKAGE DIR: downloads Debian's source package (orig tarballs and
+# Debian diff) into DIR through a private apt configuration with deb-src entries derived from
+# this machine's own sources, so that no system file is changed and no mirror is named here.
+debian_source_fetch() {
+  local pkg=$1 dir=$2 apt
+  apt=$(mktemp -d)
+  mkdir -p "$apt/lists/partial" "$apt/etc/sources.list.d" "$dir"
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    sed -E 's/^Types:.*/Types: deb-src/' "$f" > "$apt/etc/sources.list.d/$(basename "$f")"
+  done
+  if [ -f /etc/apt/sources.list ]; then
+    grep -E '^deb ' /etc/apt/sources.list | sed 's/^deb /deb-src /' > "$apt/etc/sources.list" || true
+  else
+    : > "$apt/etc/sources.list"
+  fi
+  local opts=(-o "Dir::Etc::SourceList=$apt/etc/sources.list" -o "Dir::Etc::SourceParts=$apt/etc/sources.list.d"
+              -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o APT::Sandbox::User=root)
+  log "reading Debian source index for $pkg"
+  apt-get "${opts[@]}" update -qq >/dev/null 2>"$apt/err" || { cat "$apt/err" >&2; rm -rf "$apt"; die "apt-get update for deb-src failed"; }
+  (cd "$dir" && apt-get "${opts[@]}" source --download-only -qq "$pkg" >/dev/null 2>"$apt/err") ||
+    { cat "$apt/err" >&2; rm -rf "$apt"; die "apt-get source $pkg failed"; }
+  rm -rf "$apt"
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fetches dlib's public-domain (CC0) face models from Debian's dlib source package (its
+# orig-dlib-models tarball) into $FACESEARCH_CACHE/dlib-models/<ver>:
+# dlib_face_recognition_resnet_model_v1.dat, shape_predictor_5_face_landmarks.dat, LICENSE
+# and README.md. The 68-point predictor is left out: it is not free for commercial use.
+# Prints the directory.
+source "$(dirname "$0")/lib.sh"
+
+base="$FACESEARCH_CACHE/dlib-models"
+if [ -f "$base/current" ] && is_done "$(cat "$base/current")"; then cat "$base/current"; exit 0; fi
+need_disk_gb 1
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+debian_source_fetch "$DLIB_SOURCE_PACKAGE" "$tmp/src"
+models=$(ls "$tmp"/src/*.orig-dlib-models.tar.* 2>/dev/null | head -1 || true)
+[ -n "$models" ] || die "Debian's $DLIB_SOURCE_PACKAGE source package has no orig-dlib-models tarball"
+ver=$(basename "$models" | sed -E 's/^[^_]+_([^_]+)\.orig-dlib-models\.tar\..*/\1/')
+out="$base/$ver"
+mkdir -p "$out"
+files=(dlib_face_recognition_resnet_model_v1.dat shape_predictor_5_face_landmarks.dat LICENSE README.md)
+tar -xf "$models" -C "$tmp" --wildcards "${files[@]/#/*/}"
+for f in "${files[@]}"; do
+  src=$(find "$tmp" -name "$f" -path '*models*' | head -1)
+  [ -n "$src" ] || die "the dlib models tarball lacks $f"
+  cp "$src" "$out/$f"
+done
+mark_done "$out"
+echo "$out" > "$base/current"
+log "dlib models ready in $out"
+echo "$out"
