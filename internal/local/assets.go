@@ -27,6 +27,8 @@ var (
 	DefaultModelPack = Asset{Env: "FACESEARCH_MODEL_PACK", Glob: "models/faceplugin-1.0-*/manifest.json", Install: "hack/install-models.sh"}
 	// TestFaces is the directory of labelled test faces (johns/, faces/).
 	TestFaces = Asset{Env: "FACESEARCH_TESTFACES", Glob: "testfaces/*/johns", Install: "hack/install-testfaces.sh"}
+	// DlibModels is the directory of dlib's CC0 face models (.dat files).
+	DlibModels = Asset{Env: "FACESEARCH_DLIB_MODELS", Glob: "dlib-models/*/shape_predictor_5_face_landmarks.dat", Install: "hack/install-dlib-models.sh"}
 	// EnvtestAssets is the directory holding kube-apiserver, etcd and kubectl.
 	EnvtestAssets = Asset{Env: "KUBEBUILDER_ASSETS", Glob: "envtest/*/kube-apiserver", Install: "hack/install-envtest.sh"}
 )
@@ -59,7 +61,7 @@ func (a Asset) Path() (string, error) {
 	sort.Strings(matches)
 	p := matches[len(matches)-1]
 	switch a.Env {
-	case DefaultModelPack.Env, TestFaces.Env, EnvtestAssets.Env:
+	case DefaultModelPack.Env, TestFaces.Env, EnvtestAssets.Env, DlibModels.Env:
 		// The glob names a file inside the directory; TestFaces' names a subdirectory.
 		p = filepath.Dir(p)
 	}

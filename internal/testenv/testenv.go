@@ -45,3 +45,6 @@ func ModelPack(t testing.TB) string { return Path(t, local.DefaultModelPack) }
 
 // TestFaces is the directory holding johns/ (5 people x 11 crops) and faces/ (photos).
 func TestFaces(t testing.TB) string { return Path(t, local.TestFaces) }
+
+// DlibModels is the directory of dlib's .dat model files.
+func DlibModels(t testing.TB) string { return Path(t, local.DlibModels) }
