@@ -247,7 +247,7 @@ func transformBilinear(in view, t affine, rows, cols int, dst []uint8) {
 					tl, tr := float64(p[k]), float64(p[3+k])
 					bl, br := float64(p2[k]), float64(p2[3+k])
 					// dlib's expression, rounded step by step and truncated to 8 bits.
-					top := float64((1-tb)*float64(float64((1-lr)*tl)+float64(lr*tr)))
+					top := float64((1 - tb) * float64(float64((1-lr)*tl)+float64(lr*tr)))
 					bot := float64(tb * float64(float64((1-lr)*bl)+float64(lr*br)))
 					dst[o+k] = uint8(top + bot)
 				}
