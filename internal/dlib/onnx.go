@@ -54,11 +54,11 @@ const (
 	valueInfoName = 1
 	valueInfoType = 2
 
-	typeTensor       = 1
-	typeTensorElem   = 1
-	typeTensorShape  = 2
-	shapeDim         = 1
-	dimValue         = 1
+	typeTensor      = 1
+	typeTensorElem  = 1
+	typeTensorShape = 2
+	shapeDim        = 1
+	dimValue        = 1
 )
 
 // The IR version and default-domain operator set of the models written: both long

@@ -192,7 +192,7 @@ func (n *FaceResNet) layerIndex(fwd int) int { return len(n.Layers) - fwd }
 func (n *FaceResNet) read(d *Reader) error {
 	// add_loss_layer: version, loss details, then the network from the output inwards.
 	if err := d.Version("add_loss_layer", 1); err != nil {
-		return err
+		return fmt.Errorf("add_loss_layer version: %w", err)
 	}
 	if err := expectName(d, "loss", "loss_metric_2"); err != nil {
 		return err
