@@ -26,7 +26,10 @@ func (s chw) onnx() []int64 { return []int64{1, int64(s[0]), int64(s[1]), int64(
 // windowOut is dlib's (and ONNX's default floor-mode) output length of a window op.
 func windowOut(in, window, stride, pad int) int { return 1 + (in+2*pad-window)/stride }
 
-// ONNX encodes the network as an ONNX model (IR 8, opset 13). Each con_ is folded with the
+// ONNX encodes the network as an ONNX model (IR 8, opset 13). Its input "chip" is float32
+// [1,3,150,150], planar RGB with raw pixel values 0..255: the mean subtraction and /256 of
+// dlib's input layer are in the graph, so callers need not know dlib's means. Its output
+// "descriptor" is float32 [1,128], dlib's descriptor as is. Each con_ is folded with the
 // affine_ after it into one Conv (weights scaled by gamma, bias b*gamma+beta, in float64),
 // which ONNX Runtime would otherwise fuse itself; add_prev's zero-padding of the smaller
 // tensor becomes Pad at the end of each dimension that differs.
