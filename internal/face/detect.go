@@ -9,6 +9,9 @@ import (
 type detection struct {
 	x1, y1, x2, y2 float32
 	score          float32
+	// kps are BlazeFace's six keypoints in image pixels (blazeRightEye...); zero for
+	// detectors without keypoints.
+	kps [6]point
 }
 
 func (d detection) area() float32 { return (d.x2 - d.x1) * (d.y2 - d.y1) }

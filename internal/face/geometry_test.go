@@ -101,7 +101,7 @@ func TestDetectionRegions(t *testing.T) {
 }
 
 func TestNMS(t *testing.T) {
-	d := func(x1, y1, x2, y2, s float32) detection { return detection{x1, y1, x2, y2, s} }
+	d := func(x1, y1, x2, y2, s float32) detection { return detection{x1: x1, y1: y1, x2: x2, y2: y2, score: s} }
 	tests := []struct {
 		name string
 		in   []detection
