@@ -3,6 +3,7 @@ package dlib
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // ChipDetails is dlib's chip_details: the region of the source image a chip is cut from (a
@@ -152,6 +153,33 @@ func ExtractChip(img *Image, d ChipDetails, dst []uint8) {
 		return
 	}
 
+	pl := planChip(img.W, img.H, d)
+	var in view
+	if !pl.bb.empty() {
+		in = view{img.Pix[pl.bb.t*src.stride+3*pl.bb.l:], src.stride, pl.bb.r - pl.bb.l + 1, pl.bb.b - pl.bb.t + 1}
+	}
+	var sc *chipScratch
+	if pl.level >= 0 {
+		sc = scratchPool.Get().(*chipScratch)
+		defer scratchPool.Put(sc)
+		for i := 0; i <= pl.level; i++ {
+			in = pyramidDown(in, &sc.tmp, &sc.level[i%2])
+		}
+	}
+	transformBilinear(in, pl.tform, d.Rows, d.Cols, dst)
+}
+
+// chipPlan is how extract_image_chip cuts a rotated or scaled chip: the crop of the image
+// it works in (bb), the pyramid_down<2> level of that crop it samples (-1: the crop itself,
+// k: k+1 halvings) and the transform from chip pixels to that level's pixels.
+type chipPlan struct {
+	bb    irect
+	level int
+	tform affine
+}
+
+func planChip(w, h int, d ChipDetails) chipPlan {
+	loc := drect{d.Left, d.Top, d.Right, d.Bottom}
 	size := float64(d.Rows * d.Cols)
 	depth := 0
 	grow := 2.0
@@ -173,28 +201,20 @@ func ExtractChip(img *Image, d ChipDetails, dst []uint8) {
 	}
 	g := drect{
 		math.Max(rr.l-grow, 0), math.Max(rr.t-grow, 0),
-		math.Min(rr.r+grow, float64(img.W-1)), math.Min(rr.b+grow, float64(img.H-1)),
+		math.Min(rr.r+grow, float64(w-1)), math.Min(rr.b+grow, float64(h-1)),
 	}
-	bb := irect{0, 0, -1, -1}
+	pl := chipPlan{bb: irect{0, 0, -1, -1}, level: -1}
 	if gi := g.round(); !gi.empty() {
-		bb = gi
-	}
-	var base view
-	if !bb.empty() {
-		base = view{img.Pix[bb.t*src.stride+3*bb.l:], src.stride, bb.r - bb.l + 1, bb.b - bb.t + 1}
+		pl.bb = gi
 	}
 
-	rect := drect{loc.l - float64(bb.l), loc.t - float64(bb.t), loc.r - float64(bb.l), loc.b - float64(bb.t)}
-	level := -1
+	rect := drect{loc.l - float64(pl.bb.l), loc.t - float64(pl.bb.t), loc.r - float64(pl.bb.l), loc.b - float64(pl.bb.t)}
 	for rect.down().area() > size {
-		level++
+		pl.level++
 		rect = rect.down()
 	}
-	level = min(level, depth-1)
-	in := base
-	for i := 0; i <= level; i++ {
-		in = pyramidDown(in)
-	}
+	// dlib built depth levels; the translated rectangle cannot need more.
+	pl.level = min(pl.level, depth-1)
 
 	cx, cy = rect.center()
 	ax, ay := rot.about(cx, cy, rect.l, rect.t)
@@ -202,9 +222,17 @@ func ExtractChip(img *Image, d ChipDetails, dst []uint8) {
 	qx, qy := rot.about(cx, cy, rect.l, rect.b)
 	q := [2][3]float64{{ax, bx, qx}, {ay, by, qy}}
 	pi := chipCornersPinv(d.Rows, d.Cols)
-	t := affineFromPinv(&q, &pi)
-	transformBilinear(in, t, d.Rows, d.Cols, dst)
+	pl.tform = affineFromPinv(&q, &pi)
+	return pl
 }
+
+// chipScratch holds the pyramid's buffers between calls.
+type chipScratch struct {
+	tmp   []uint16
+	level [2][]uint8
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(chipScratch) }}
 
 // chip150Pinv is pinv of the 150x150 chip's corners (0,0), (149,0), (0,149) over a row of
 // ones as dlib 19.24 computes it (LAPACK's SVD). With it the chip's sample positions match
@@ -280,13 +308,13 @@ func copyChip(src view, loc irect, d ChipDetails, dst []uint8) {
 // pyramidDown is dlib's pyramid_down<2> for RGB images: a separable [1 4 6 4 1] filter in
 // 16-bit integers, keeping every other row and column, and dividing by 256 (truncating). The
 // output is (h-3)/2 x (w-3)/2; inputs of 8 pixels or fewer either way give an empty image.
-func pyramidDown(in view) view {
+func pyramidDown(in view, tmpBuf *[]uint16, outBuf *[]uint8) view {
 	if in.h <= 8 || in.w <= 8 {
 		return view{}
 	}
 	tw := (in.w - 3) / 2
 	ow, oh := tw, (in.h-3)/2
-	tmp := make([]uint16, in.h*tw*3)
+	tmp := grow(tmpBuf, in.h*tw*3)
 	for r := 0; r < in.h; r++ {
 		row := in.pix[r*in.stride:]
 		t := tmp[r*tw*3:]
@@ -297,7 +325,7 @@ func pyramidDown(in view) view {
 			}
 		}
 	}
-	out := view{make([]uint8, oh*ow*3), 3 * ow, ow, oh}
+	out := view{grow(outBuf, oh*ow*3), 3 * ow, ow, oh}
 	n := tw * 3
 	dr := 0
 	for r := 2; r < in.h-2; r += 2 {
@@ -311,4 +339,13 @@ func pyramidDown(in view) view {
 		dr++
 	}
 	return out
+}
+
+// grow returns (*buf)[:n], reallocating when it is too small.
+func grow[T any](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
+	}
+	*buf = (*buf)[:n]
+	return *buf
 }

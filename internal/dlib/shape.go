@@ -33,9 +33,24 @@ type cascade struct {
 	leaves  []float32 // ntrees*(nsplits+1)*2*NumParts
 }
 
+// split sends a tree walk left when feature idx1 minus feature idx2 exceeds the threshold.
+// Features are whole intensities, so for the difference d, d > thresh exactly when
+// d > floor(thresh): the threshold is kept as that integer, clamped to [-256, 255] (the
+// differences lie in [-255, 255]), which lets the walk run without branches.
 type split struct {
-	idx1, idx2 int32
-	thresh     float32
+	idx1, idx2 uint16
+	thresh     int16
+}
+
+func newSplit(i1, i2 int64, thresh float32) split {
+	t := math.Floor(float64(thresh))
+	switch {
+	case math.IsNaN(t) || t > 255:
+		t = 255 // never left, as dlib's comparison with NaN
+	case t < -256:
+		t = -256
+	}
+	return split{uint16(i1), uint16(i2), int16(t)}
 }
 
 // LoadShapePredictor reads a shape predictor file such as shape_predictor_5_face_landmarks.dat.
@@ -217,7 +232,7 @@ func readForest(d *Reader, c *cascade) error {
 			if err != nil {
 				return err
 			}
-			c.splits = append(c.splits, split{int32(i1), int32(i2), th})
+			c.splits = append(c.splits, newSplit(i1, i2, th))
 		}
 		nl, err := d.Uint(maxSplits + 1)
 		if err != nil {
@@ -291,11 +306,12 @@ func (sp *ShapePredictor) shape(img *Image, box Rect) [2 * NumParts]float32 {
 		panic(err)
 	}
 	cur := sp.initial
-	var stack [1024]float32
+	var stack [1024]int32
 	feats := stack[:]
 	if sp.maxPixels > len(stack) {
-		feats = make([]float32, sp.maxPixels)
+		feats = make([]int32, sp.maxPixels)
 	}
+	var leafStack [1024]int32
 	u := unnormalizer(box)
 	for ci := range sp.cascades {
 		c := &sp.cascades[ci]
@@ -315,7 +331,7 @@ func (sp *ShapePredictor) shape(img *Image, box Rect) [2 * NumParts]float32 {
 			ix, iy := int(math.Floor(x+0.5)), int(math.Floor(y+0.5))
 			if ix >= 0 && iy >= 0 && ix < img.W && iy < img.H {
 				o := 3 * (iy*img.W + ix)
-				f[i] = float32((uint(img.Pix[o]) + uint(img.Pix[o+1]) + uint(img.Pix[o+2])) / 3)
+				f[i] = int32((uint(img.Pix[o]) + uint(img.Pix[o+1]) + uint(img.Pix[o+2])) / 3)
 			} else {
 				f[i] = 0
 			}
@@ -324,19 +340,23 @@ func (sp *ShapePredictor) shape(img *Image, box Rect) [2 * NumParts]float32 {
 		nl := ns + 1
 		stride := nl * 2 * NumParts
 		ntrees := len(c.leaves) / stride
+		leafs := leafStack[:0]
+		// Walk every tree first and add the leaves after: the walks do not depend on each
+		// other, so the processor overlaps them, and the leaf loads then have known addresses.
 		for t := 0; t < ntrees; t++ {
 			sp := c.splits[t*ns : t*ns+ns]
 			j := 0
 			for j < ns {
 				s := &sp[j]
-				if f[s.idx1]-f[s.idx2] > s.thresh {
-					j = 2*j + 1
-				} else {
-					j = 2*j + 2
-				}
+				// Left (2j+1) when the difference exceeds the threshold, else right (2j+2),
+				// without a branch: which child is taken is unpredictable.
+				j = 2*j + 2 + int((int32(s.thresh)-(f[s.idx1]-f[s.idx2]))>>31)
 			}
-			leaf := c.leaves[t*stride+(j-ns)*2*NumParts:]
-			leaf = leaf[:2*NumParts]
+			leafs = append(leafs, int32(t*stride+(j-ns)*2*NumParts))
+		}
+		// dlib adds the leaves in tree order; float addition is not associative, so keep it.
+		for _, o := range leafs {
+			leaf := (*[2 * NumParts]float32)(c.leaves[o : o+2*NumParts])
 			for k := range cur {
 				cur[k] += leaf[k]
 			}
