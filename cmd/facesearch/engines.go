@@ -18,7 +18,7 @@ type engineFlags struct {
 }
 
 func (f *engineFlags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&f.modelPacks, "model-packs", os.Getenv("FACESEARCH_MODEL_PACKS"), "comma-separated model pack directories (default: the installed default pack)")
+	fs.StringVar(&f.modelPacks, "model-packs", os.Getenv("FACESEARCH_MODEL_PACKS"), "comma-separated model pack directories (default: every pack installed in the cache)")
 	fs.StringVar(&f.onnxRuntime, "onnxruntime-library", "", "path of libonnxruntime.so (default: $FACESEARCH_ONNXRUNTIME or the installed one)")
 	fs.IntVar(&f.threads, "inference-threads", 1, "ONNX Runtime intra-op threads per inference")
 	fs.IntVar(&f.concurrent, "max-concurrent-inferences", 0, "bound on inferences at once (0: the number of CPUs)")
@@ -27,11 +27,11 @@ func (f *engineFlags) bind(fs *flag.FlagSet) {
 func (f *engineFlags) engines() (*search.Engines, error) {
 	packs := strings.FieldsFunc(f.modelPacks, func(r rune) bool { return r == ',' })
 	if len(packs) == 0 {
-		p, err := local.DefaultModelPack.Path()
+		p, err := local.InstalledModelPacks()
 		if err != nil {
 			return nil, err
 		}
-		packs = []string{p}
+		packs = p
 	}
 	lib := f.onnxRuntime
 	if lib == "" {

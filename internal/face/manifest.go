@@ -3,6 +3,7 @@ package face
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,14 +15,52 @@ const (
 	// input [1,3,H,W], outputs scores [1,N,2] (background, face) and boxes [1,N,4] already
 	// decoded to x1,y1,x2,y2 in 0..1. The RFB-320/640 and slim variants all fit.
 	DetectorUltraFace = "ultraface"
+	// DetectorBlazeFace: MediaPipe's BlazeFace, input [1,S,S,3] (NHWC), outputs per anchor
+	// a score logit and 16 regressors (box and 6 keypoints), in two heads.
+	DetectorBlazeFace = "blazeface"
 	// Landmarks68: a network taking a grey crop of the detector box [1,1,H,W] and returning
 	// 136 values, 68 iBUG points as (x, y) fractions of the box.
 	Landmarks68 = "landmark68"
+	// LandmarksDlib5: dlib's 5-point shape predictor (a regression-tree cascade in dlib's
+	// .dat format, run in Go): two corners of each eye and the bottom of the nose.
+	LandmarksDlib5 = "dlib-shape-predictor-5"
 	// EmbedderArcFace112: any network taking a face aligned to the ArcFace 112x112
 	// five-point template, [1,3,112,112], returning [1,D] (InsightFace ArcFace, OpenCV SFace,
 	// MobileFaceNet); colour order and normalisation come from the manifest.
 	EmbedderArcFace112 = "arcface112"
+	// EmbedderDlibResNet150: dlib's face recognition ResNet converted to ONNX, fed dlib's
+	// 150x150 face chip (get_face_chip_details with the manifest's chipPadding) as
+	// [1,3,150,150] RGB; it returns the 128-d descriptor.
+	EmbedderDlibResNet150 = "dlib-resnet150"
 )
+
+// modelKind is what the engine needs of one model type.
+type modelKind struct {
+	stage    string
+	channels int    // 1 or 3; 0 for models that are not networks with an image input
+	size     int    // required square input size, 0 if any
+	pairs    string // the landmarks type this detector or embedder needs, "" if any
+}
+
+var modelKinds = map[string]modelKind{
+	DetectorUltraFace:     {stage: "detector", channels: 3},
+	DetectorBlazeFace:     {stage: "detector", channels: 3},
+	Landmarks68:           {stage: "landmarks", channels: 1},
+	LandmarksDlib5:        {stage: "landmarks"},
+	EmbedderArcFace112:    {stage: "embedder", channels: 3, size: 112},
+	EmbedderDlibResNet150: {stage: "embedder", channels: 3, size: 150, pairs: LandmarksDlib5},
+}
+
+func supported(stage string) []string {
+	var out []string
+	for t, k := range modelKinds {
+		if k.stage == stage {
+			out = append(out, t)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 // ManifestFile is the name of a model pack's manifest inside its directory.
 const ManifestFile = "manifest.json"
@@ -52,6 +91,13 @@ type ModelSpec struct {
 	NMSIoU         float32 `json:"nmsIoU,omitempty"`
 	// Embedder only.
 	Dimension int `json:"dimension,omitempty"`
+	// ChipPadding is dlib's face chip padding (0.25 for its face ResNet); dlib-resnet150 only.
+	ChipPadding float64 `json:"chipPadding,omitempty"`
+	// BoxScale and BoxShiftY map the detector's box to the box a dlib shape predictor was
+	// trained on (dlib's own detectors frame faces differently): the box is scaled about its
+	// centre by BoxScale and moved down by BoxShiftY times its height. Landmarks only.
+	BoxScale  float64 `json:"boxScale,omitempty"`
+	BoxShiftY float64 `json:"boxShiftY,omitempty"`
 }
 
 // SimilaritySpec maps cosine similarity to Rekognition's 0..100 Similarity by linear
@@ -87,45 +133,27 @@ func (m *Manifest) validate(dir string) error {
 	if m.FaceModelVersion == "" {
 		return fmt.Errorf("faceModelVersion is empty")
 	}
-	checks := []struct {
-		name, want string
-		spec       *ModelSpec
-		channels   int
-	}{
-		{"detector", DetectorUltraFace, &m.Detector, 3},
-		{"landmarks", Landmarks68, &m.Landmarks, 1},
-		{"embedder", EmbedderArcFace112, &m.Embedder, 3},
-	}
-	for _, c := range checks {
-		s := c.spec
-		if s.Type != c.want {
-			return fmt.Errorf("%s type %q is not supported (supported: %q)", c.name, s.Type, c.want)
-		}
-		if s.File == "" || filepath.IsAbs(s.File) || filepath.Base(s.File) != s.File {
-			return fmt.Errorf("%s file %q must be a file name inside the pack", c.name, s.File)
-		}
-		if _, err := os.Stat(filepath.Join(dir, s.File)); err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
-		}
-		if s.InputWidth < 8 || s.InputHeight < 8 || s.InputWidth > 4096 || s.InputHeight > 4096 {
-			return fmt.Errorf("%s input size %dx%d is out of range", c.name, s.InputWidth, s.InputHeight)
-		}
-		wantOrder := map[int][]string{1: {"GRAY"}, 3: {"RGB", "BGR"}}[c.channels]
-		if !contains(wantOrder, s.ColorOrder) {
-			return fmt.Errorf("%s colorOrder %q: want one of %v", c.name, s.ColorOrder, wantOrder)
-		}
-		if len(s.Mean) == 1 {
-			s.Mean = []float32{s.Mean[0], s.Mean[0], s.Mean[0]}
-		}
-		if len(s.Mean) != 3 {
-			return fmt.Errorf("%s mean needs 1 or 3 values", c.name)
-		}
-		if s.Scale == 0 {
-			return fmt.Errorf("%s scale is 0", c.name)
+	for _, c := range []struct {
+		stage string
+		spec  *ModelSpec
+	}{{"detector", &m.Detector}, {"landmarks", &m.Landmarks}, {"embedder", &m.Embedder}} {
+		if err := c.spec.validate(dir, c.stage); err != nil {
+			return err
 		}
 	}
-	if m.Embedder.InputWidth != 112 || m.Embedder.InputHeight != 112 {
-		return fmt.Errorf("embedder %s needs 112x112 input", EmbedderArcFace112)
+	if want := modelKinds[m.Embedder.Type].pairs; want != "" && m.Landmarks.Type != want {
+		return fmt.Errorf("embedder %s needs landmarks of type %q, not %q", m.Embedder.Type, want, m.Landmarks.Type)
+	}
+	if m.Embedder.Type == EmbedderDlibResNet150 && (m.Embedder.ChipPadding < 0 || m.Embedder.ChipPadding > 1) {
+		return fmt.Errorf("embedder chipPadding %v is out of range [0,1]", m.Embedder.ChipPadding)
+	}
+	if m.Landmarks.Type == LandmarksDlib5 {
+		if m.Landmarks.BoxScale == 0 {
+			m.Landmarks.BoxScale = 1
+		}
+		if m.Landmarks.BoxScale < 0.5 || m.Landmarks.BoxScale > 2 || math.Abs(m.Landmarks.BoxShiftY) > 0.5 {
+			return fmt.Errorf("landmarks boxScale %v or boxShiftY %v is out of range", m.Landmarks.BoxScale, m.Landmarks.BoxShiftY)
+		}
 	}
 	if m.Embedder.Dimension < 1 || m.Embedder.Dimension > 4096 {
 		return fmt.Errorf("embedder dimension %d is out of range", m.Embedder.Dimension)
@@ -150,6 +178,43 @@ func (m *Manifest) validate(dir string) error {
 	}
 	if p[0][0] > -1 || p[len(p)-1][0] < 1 || p[0][1] != 0 || p[len(p)-1][1] != 100 {
 		return fmt.Errorf("similarity points must run from [-1 or less, 0] to [1 or more, 100]")
+	}
+	return nil
+}
+
+// validate checks one model of the pack against what its type needs.
+func (s *ModelSpec) validate(dir, stage string) error {
+	kind, ok := modelKinds[s.Type]
+	if !ok || kind.stage != stage {
+		return fmt.Errorf("%s type %q is not supported (supported: %q)", stage, s.Type, supported(stage))
+	}
+	if s.File == "" || filepath.IsAbs(s.File) || filepath.Base(s.File) != s.File {
+		return fmt.Errorf("%s file %q must be a file name inside the pack", stage, s.File)
+	}
+	if _, err := os.Stat(filepath.Join(dir, s.File)); err != nil {
+		return fmt.Errorf("%s: %w", stage, err)
+	}
+	if kind.channels == 0 {
+		return nil // not an image network: no input geometry or normalisation
+	}
+	if s.InputWidth < 8 || s.InputHeight < 8 || s.InputWidth > 4096 || s.InputHeight > 4096 {
+		return fmt.Errorf("%s input size %dx%d is out of range", stage, s.InputWidth, s.InputHeight)
+	}
+	if kind.size != 0 && (s.InputWidth != kind.size || s.InputHeight != kind.size) {
+		return fmt.Errorf("%s %s needs %dx%d input", stage, s.Type, kind.size, kind.size)
+	}
+	wantOrder := map[int][]string{1: {"GRAY"}, 3: {"RGB", "BGR"}}[kind.channels]
+	if !contains(wantOrder, s.ColorOrder) {
+		return fmt.Errorf("%s colorOrder %q: want one of %v", stage, s.ColorOrder, wantOrder)
+	}
+	if len(s.Mean) == 1 {
+		s.Mean = []float32{s.Mean[0], s.Mean[0], s.Mean[0]}
+	}
+	if len(s.Mean) != 3 {
+		return fmt.Errorf("%s mean needs 1 or 3 values", stage)
+	}
+	if s.Scale == 0 {
+		return fmt.Errorf("%s scale is 0", stage)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func TestLoadManifest(t *testing.T) {
 		errHas string
 	}{
 		{"default", func(m map[string]any) {}, ""},
-		{"unsupported detector", func(m map[string]any) { m["detector"].(map[string]any)["type"] = "yunet" }, `detector type "yunet" is not supported`},
+		{"unsupported detector", func(m map[string]any) { m["detector"].(map[string]any)["type"] = "yunet" }, `detector type "yunet" is not supported (supported: ["blazeface" "ultraface"])`},
 		{"missing file", func(m map[string]any) { m["embedder"].(map[string]any)["file"] = "nope.onnx" }, "nope.onnx"},
 		{"path escape", func(m map[string]any) { m["embedder"].(map[string]any)["file"] = "../fr_feature.onnx" }, "must be a file name"},
 		{"colour order", func(m map[string]any) { m["embedder"].(map[string]any)["colorOrder"] = "RGBA" }, "colorOrder"},

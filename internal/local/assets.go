@@ -1,6 +1,7 @@
 package local
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,8 @@ var (
 	ONNXRuntimeLibrary = Asset{Env: "FACESEARCH_ONNXRUNTIME", Glob: "onnxruntime/*/libonnxruntime.so", Install: "hack/install-onnxruntime.sh"}
 	// DefaultModelPack is the directory of the default face model pack.
 	DefaultModelPack = Asset{Env: "FACESEARCH_MODEL_PACK", Glob: "models/faceplugin-1.0-*/manifest.json", Install: "hack/install-models.sh"}
+	// DlibBlazeFacePack is the directory of the licence-clean model pack dlib-blazeface-1.0.
+	DlibBlazeFacePack = Asset{Env: "FACESEARCH_DLIB_BLAZEFACE_PACK", Glob: "models/dlib-blazeface-1.0-*/manifest.json", Install: "hack/install-models.sh dlib-blazeface-1.0"}
 	// TestFaces is the directory of labelled test faces (johns/, faces/).
 	TestFaces = Asset{Env: "FACESEARCH_TESTFACES", Glob: "testfaces/*/johns", Install: "hack/install-testfaces.sh"}
 	// DlibModels is the directory of dlib's CC0 face models (.dat files).
@@ -61,9 +64,53 @@ func (a Asset) Path() (string, error) {
 	sort.Strings(matches)
 	p := matches[len(matches)-1]
 	switch a.Env {
-	case DefaultModelPack.Env, TestFaces.Env, EnvtestAssets.Env, DlibModels.Env:
+	case DefaultModelPack.Env, DlibBlazeFacePack.Env, TestFaces.Env, EnvtestAssets.Env, DlibModels.Env:
 		// The glob names a file inside the directory; TestFaces' names a subdirectory.
 		p = filepath.Dir(p)
 	}
 	return p, nil
+}
+
+// InstalledModelPacks lists every model pack in the cache, the newest directory of each
+// FaceModelVersion, the default pack first.
+func InstalledModelPacks() ([]string, error) {
+	def, err := DefaultModelPack.Path()
+	if err != nil {
+		return nil, err
+	}
+	version := func(dir string) string {
+		var m struct {
+			FaceModelVersion string `json:"faceModelVersion"`
+		}
+		raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+		if err != nil || json.Unmarshal(raw, &m) != nil {
+			return ""
+		}
+		return m.FaceModelVersion
+	}
+	manifests, _ := filepath.Glob(filepath.Join(CacheDir(), "models", "*", "manifest.json"))
+	sort.Strings(manifests)
+	newest := map[string]string{} // FaceModelVersion -> directory
+	for _, m := range manifests {
+		dir := filepath.Dir(m)
+		if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
+			continue // an interrupted install
+		}
+		if v := version(dir); v != "" {
+			newest[v] = dir
+		}
+	}
+	out := []string{def}
+	defVersion := version(def)
+	versions := make([]string, 0, len(newest))
+	for v := range newest {
+		if v != defVersion {
+			versions = append(versions, v)
+		}
+	}
+	sort.Strings(versions)
+	for _, v := range versions {
+		out = append(out, newest[v])
+	}
+	return out, nil
 }

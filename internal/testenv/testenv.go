@@ -46,5 +46,8 @@ func ModelPack(t testing.TB) string { return Path(t, local.DefaultModelPack) }
 // TestFaces is the directory holding johns/ (5 people x 11 crops) and faces/ (photos).
 func TestFaces(t testing.TB) string { return Path(t, local.TestFaces) }
 
+// DlibBlazeFacePack is the directory of the dlib-blazeface-1.0 model pack.
+func DlibBlazeFacePack(t testing.TB) string { return Path(t, local.DlibBlazeFacePack) }
+
 // DlibModels is the directory of dlib's .dat model files.
 func DlibModels(t testing.TB) string { return Path(t, local.DlibModels) }
