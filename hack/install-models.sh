@@ -29,7 +29,7 @@ faceplugin-1.0)
 dlib-blazeface-1.0)
   dlibdir=$(bash "$root/hack/install-dlib-models.sh")
   # The converted model depends on the converter: key the pack by its sources too.
-  converter=$(cd "$root" && cat internal/dlib/serialize.go internal/dlib/resnet.go internal/dlib/onnx.go hack/dlib2onnx/main.go | sha256sum | cut -c1-12)
+  converter=$(cd "$root" && cat $(ls internal/dlib/*.go | grep -v _test.go) hack/dlib2onnx/main.go | sha256sum | cut -c1-12)
   out="$FACESEARCH_CACHE/models/$pack-$(basename "$dlibdir")_blazeface$BLAZEFACE_VERSION.$converter"
   if ! is_done "$out"; then
     need_disk_gb 1

@@ -14,7 +14,12 @@ import (
 )
 
 func TestSamePersonScoresAboveThreshold(t *testing.T) {
-	e := testEngine(t)
+	for _, e := range packEngines(t) {
+		t.Run(e.FaceModelVersion(), func(t *testing.T) { testSamePerson(t, e) })
+	}
+}
+
+func testSamePerson(t *testing.T, e *Engine) {
 	ctx := context.Background()
 	j := johns(t)
 	ps := people(j)
@@ -55,7 +60,20 @@ func TestSamePersonScoresAboveThreshold(t *testing.T) {
 }
 
 func TestEmbeddingShape(t *testing.T) {
-	e := testEngine(t)
+	tests := []struct {
+		engine    *Engine
+		version   string
+		dimension int
+	}{
+		{testEngine(t), "faceplugin-1.0", 512},
+		{dlibEngine(t), "dlib-blazeface-1.0", 128},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version, func(t *testing.T) { testEmbeddingShape(t, tt.engine, tt.version, tt.dimension) })
+	}
+}
+
+func testEmbeddingShape(t *testing.T, e *Engine, version string, dimension int) {
 	j := johns(t)
 	r, err := e.IndexImage(context.Background(), readFile(t, j[people(j)[0]][0]), IndexOptions{})
 	if err != nil {
@@ -65,7 +83,7 @@ func TestEmbeddingShape(t *testing.T) {
 		t.Fatalf("want one indexed face in a face crop, got %d (+%d unindexed)", len(r.Faces), len(r.Unindexed))
 	}
 	f := r.Faces[0]
-	if len(f.Embedding) != e.Dimension() || e.Dimension() != 512 {
+	if len(f.Embedding) != e.Dimension() || e.Dimension() != dimension {
 		t.Fatalf("embedding has %d values, Dimension %d", len(f.Embedding), e.Dimension())
 	}
 	var n float64
@@ -86,7 +104,7 @@ func TestEmbeddingShape(t *testing.T) {
 	if len(d.Landmarks) != 5 || d.Landmarks[0].X >= d.Landmarks[1].X || d.Landmarks[2].Y >= d.Landmarks[3].Y {
 		t.Errorf("landmarks %+v: want eyes left to right above the mouth", d.Landmarks)
 	}
-	if e.FaceModelVersion() != "faceplugin-1.0" {
+	if e.FaceModelVersion() != version {
 		t.Errorf("FaceModelVersion %q", e.FaceModelVersion())
 	}
 }

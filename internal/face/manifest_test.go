@@ -12,6 +12,7 @@ import (
 
 func TestLoadManifest(t *testing.T) {
 	pack := testenv.ModelPack(t)
+	dlibPack := testenv.DlibBlazeFacePack(t)
 	good, err := LoadManifest(pack)
 	if err != nil {
 		t.Fatalf("default pack: %v", err)
@@ -37,6 +38,56 @@ func TestLoadManifest(t *testing.T) {
 		{"similarity not covering", func(m map[string]any) {
 			m["similarity"] = map[string]any{"points": [][2]float64{{0, 0}, {1, 100}}}
 		}, "from [-1"},
+		{"dlib embedder without dlib landmarks", func(m map[string]any) {
+			e := m["embedder"].(map[string]any)
+			e["type"], e["inputWidth"], e["inputHeight"], e["chipPadding"] = EmbedderDlibResNet150, 150, 150, 0.25
+		}, `needs landmarks of type "dlib-shape-predictor-5"`},
+		{"dlib embedder at 112", func(m map[string]any) {
+			m["embedder"].(map[string]any)["type"] = EmbedderDlibResNet150
+		}, "needs 150x150 input"},
+		{"BlazeFace detector", func(m map[string]any) { m["detector"].(map[string]any)["type"] = DetectorBlazeFace }, ""},
+	}
+	dlibRaw, err := os.ReadFile(filepath.Join(dlibPack, ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dlibTests := []struct {
+		name   string
+		edit   func(m map[string]any)
+		errHas string
+	}{
+		{"dlib pack", func(m map[string]any) {}, ""},
+		{"chip padding", func(m map[string]any) { m["embedder"].(map[string]any)["chipPadding"] = 2 }, "chipPadding 2 is out of range"},
+		{"box scale", func(m map[string]any) { m["landmarks"].(map[string]any)["boxScale"] = 3 }, "boxScale 3"},
+		{"shape predictor missing", func(m map[string]any) { m["landmarks"].(map[string]any)["file"] = "nope.dat" }, "nope.dat"},
+		{"unknown landmarks", func(m map[string]any) { m["landmarks"].(map[string]any)["type"] = "dlib-shape-predictor-68" }, `landmarks type "dlib-shape-predictor-68" is not supported`},
+	}
+	for _, tt := range dlibTests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m map[string]any
+			if err := json.Unmarshal(dlibRaw, &m); err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(m)
+			dir := t.TempDir()
+			ents, _ := os.ReadDir(dlibPack)
+			for _, e := range ents {
+				if e.Name() != ManifestFile {
+					os.Symlink(filepath.Join(dlibPack, e.Name()), filepath.Join(dir, e.Name()))
+				}
+			}
+			b, _ := json.Marshal(m)
+			if err := os.WriteFile(filepath.Join(dir, ManifestFile), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadManifest(dir)
+			if tt.errHas == "" && err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
+				t.Fatalf("error %v, want one containing %q", err, tt.errHas)
+			}
+		})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
