@@ -162,7 +162,15 @@ func similarity(g *WithT, s string) float64 {
 // TestSearchFindsTheRightPerson is the mission through the API server: a Collection, Users
 // enrolled from labelled photos, and SearchRequests with photos not used for enrolment. The
 // right user must be the top match and a stranger must match nobody at the default threshold.
+// TestSearchFindsTheRightPerson enrols people and searches for them with SearchRequests, in
+// a collection of each model pack.
 func TestSearchFindsTheRightPerson(t *testing.T) {
+	for _, version := range []string{"faceplugin-1.0", "dlib-blazeface-1.0"} {
+		t.Run(version, func(t *testing.T) { testSearchFindsTheRightPerson(t, version) })
+	}
+}
+
+func testSearchFindsTheRightPerson(t *testing.T, version string) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newTestNamespace(t, g)
@@ -176,6 +184,7 @@ func TestSearchFindsTheRightPerson(t *testing.T) {
 	stranger, enrolled := people[len(people)-1], people[:len(people)-1]
 
 	col := newCollection(ns, "people", bucket, 2)
+	col.Spec.FaceModelVersion = version
 	g.Expect(k8sClient.Create(ctx, col)).To(Succeed())
 	users := map[string]*facesearchv1.User{}
 	for _, p := range enrolled {
@@ -204,7 +213,7 @@ func TestSearchFindsTheRightPerson(t *testing.T) {
 			g.Expect(sr.Status.UserMatches).NotTo(BeEmpty(), "%s not found from %s", p, f)
 			g.Expect(sr.Status.UserMatches[0].User.UserID).To(Equal(p), "searched %s", f)
 			g.Expect(similarity(g, sr.Status.UserMatches[0].Similarity)).To(BeNumerically(">=", 80))
-			g.Expect(sr.Status.FaceModelVersion).To(Equal("faceplugin-1.0"))
+			g.Expect(sr.Status.FaceModelVersion).To(Equal(version))
 		}
 	}
 
@@ -222,6 +231,7 @@ func TestSearchFindsTheRightPerson(t *testing.T) {
 		g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(col), col)).To(Succeed())
 		g.Expect(col.Status.UserCount).To(Equal(int64(len(enrolled))))
 		g.Expect(col.Status.FaceCount).To(Equal(int64(len(enrolled) * enrolFaces)))
+		g.Expect(col.Status.FaceModelVersion).To(Equal(version))
 	}, waitReady, pollEvery).Should(Succeed())
 }
 

@@ -60,15 +60,15 @@ func runSuite(m *testing.M) int {
 		return fail("MinIO client", err)
 	}
 
-	pack, err := local.DefaultModelPack.Path()
+	packs, err := local.InstalledModelPacks()
 	if err != nil {
-		return fail("model pack", err)
+		return fail("model packs", err)
 	}
 	lib, err := local.ONNXRuntimeLibrary.Path()
 	if err != nil {
 		return fail("ONNX Runtime", err)
 	}
-	engines, err := search.NewEngines(search.EnginesOptions{ModelPackDirs: []string{pack}, ONNXRuntimeLibrary: lib})
+	engines, err := search.NewEngines(search.EnginesOptions{ModelPackDirs: packs, ONNXRuntimeLibrary: lib})
 	if err != nil {
 		return fail("face engines", err)
 	}
