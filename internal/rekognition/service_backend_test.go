@@ -20,6 +20,7 @@ import (
 	guuid "github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/face/facetest"
 	"github.com/facesearch/facesearch-operator/internal/search"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -66,9 +67,19 @@ func personOf(externalImageID string) string {
 }
 
 // TestServiceBackendSDK runs every operation through the real AWS SDK client against the
-// endpoint over the real search path: MinIO, the face models, in-process shards.
+// endpoint over the real search path: MinIO, the face models, in-process shards; once with
+// each model pack.
 func TestServiceBackendSDK(t *testing.T) {
-	e := newSvcEnv(t, 2)
+	for _, pack := range []string{testenv.ModelPack(t), testenv.DlibBlazeFacePack(t)} {
+		m, err := face.LoadManifest(pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(m.FaceModelVersion, func(t *testing.T) { testServiceBackendSDK(t, newSvcEnvPack(t, 2, pack)) })
+	}
+}
+
+func testServiceBackendSDK(t *testing.T, e *svcEnv) {
 	c := e.sdk()
 	ctx := context.Background()
 	const coll = "people"

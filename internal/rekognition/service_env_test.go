@@ -157,6 +157,13 @@ type svcEnv struct {
 
 func newSvcEnv(t testing.TB, shards int) *svcEnv {
 	t.Helper()
+	return newSvcEnvPack(t, shards, testenv.ModelPack(t))
+}
+
+// newSvcEnvPack is newSvcEnv with the model pack in dir; collections created through the
+// endpoint get its FaceModelVersion.
+func newSvcEnvPack(t testing.TB, shards int, pack string) *svcEnv {
+	t.Helper()
 	ctx := context.Background()
 	mn := testenv.MinIO(t)
 	client, err := mn.Client()
@@ -176,7 +183,7 @@ func newSvcEnv(t testing.TB, shards int) *svcEnv {
 		}
 	}
 	engines, err := search.NewEngines(search.EnginesOptions{
-		ModelPackDirs:      []string{testenv.ModelPack(t)},
+		ModelPackDirs:      []string{pack},
 		ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t),
 		IntraOpThreads:     1, MaxConcurrent: 2,
 	})
