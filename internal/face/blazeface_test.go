@@ -28,7 +28,12 @@ func newTestBlazeFace(t testing.TB, size int) *blazeFaceDetector {
 	if err := initORT(testenv.ONNXRuntimeLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
-	d, err := newBlazeFaceDetector(blazeModel(t, size), size, 1, 0.6, 0.3)
+	// The dlib-blazeface-1.0 pack's threshold for the 256 model; 0.6 for the 128 one.
+	thr := float32(0.6)
+	if size == 256 {
+		thr = 0.55
+	}
+	d, err := newBlazeFaceDetector(blazeModel(t, size), size, 1, thr, 0.3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,11 +216,16 @@ func TestWeightedNMS(t *testing.T) {
 		{"one", []detection{box(0, 0, 10, 10, .9)}, []detection{box(0, 0, 10, 10, .9)}},
 		{"disjoint stay apart", []detection{box(0, 0, 10, 10, .6), box(20, 20, 30, 30, .8)},
 			[]detection{box(20, 20, 30, 30, .8), box(0, 0, 10, 10, .6)}},
-		// IoU 0.47: blended 3:1, the best score kept.
-		{"overlapping blend by score", []detection{box(0, 0, 10, 10, .9), box(2, 2, 12, 12, .3)},
-			[]detection{box(0.5, 0.5, 10.5, 10.5, .9)}},
-		{"equal scores average", []detection{box(0, 0, 10, 10, .5), box(0, 2, 10, 12, .5)},
-			[]detection{box(0, 1, 10, 11, .5)}},
+		// IoU 0.47: blended 3:2, the best score kept.
+		{"overlapping blend by score", []detection{box(0, 0, 10, 10, .9), box(2, 2, 12, 12, .6)},
+			[]detection{box(0.8, 0.8, 10.8, 10.8, .9)}},
+		// Under blazeBlendScore a member is absorbed but does not move the box.
+		{"weak member absorbed, not blended", []detection{box(0, 0, 10, 10, .9), box(2, 2, 12, 12, .3)},
+			[]detection{box(0, 0, 10, 10, .9)}},
+		{"equal scores average", []detection{box(0, 0, 10, 10, .7), box(0, 2, 10, 12, .7)},
+			[]detection{box(0, 1, 10, 11, .7)}},
+		{"weak seed alone", []detection{box(0, 0, 10, 10, .5), box(0, 2, 10, 12, .5)},
+			[]detection{box(0, 0, 10, 10, .5)}},
 		// IoU 0.18 is under the 0.3 threshold.
 		{"slight overlap kept", []detection{box(0, 0, 10, 10, .9), box(7, 0, 17, 10, .8)},
 			[]detection{box(0, 0, 10, 10, .9), box(7, 0, 17, 10, .8)}},
@@ -226,6 +236,15 @@ func TestWeightedNMS(t *testing.T) {
 		// (0,0,10,10) holds most of it, so it goes.
 		{"blended box absorbs a neighbour group", []detection{box(-2, 0, 8, 10, .9), box(2, 0, 12, 10, .9), box(5, 0, 13, 10, .8)},
 			[]detection{box(0, 0, 10, 10, .9)}},
+		// A weak box over a third of a better face's edge is a face part; at 0.7 it is a
+		// neighbour and stays.
+		{"weak partial face dropped", []detection{box(0, 0, 10, 10, .9), box(6, 3, 14, 11, .55)},
+			[]detection{box(0, 0, 10, 10, .9)}},
+		{"strong neighbour kept", []detection{box(0, 0, 10, 10, .9), box(6, 3, 14, 11, .7)},
+			[]detection{box(0, 0, 10, 10, .9), box(6, 3, 14, 11, .7)}},
+		// A box over the gap between two faces, a quarter on each.
+		{"straddling box dropped", []detection{box(0, 0, 10, 10, .9), box(12, 0, 22, 10, .85), box(6, 0, 16, 10, .8)},
+			[]detection{box(0, 0, 10, 10, .9), box(12, 0, 22, 10, .85)}},
 		{"chain groups around the best", []detection{box(0, 0, 10, 10, .5), box(3, 0, 13, 10, .9), box(6, 0, 16, 10, .5)},
 			[]detection{box(3, 0, 13, 10, .9)}},
 	}
@@ -286,8 +305,9 @@ func TestBlazeFaceJohns(t *testing.T) {
 }
 
 // TestBlazeFaceRecall measures both models on dlib's annotated photos (43 faces, 35-110 px,
-// in 360-500 px photos). Measured at threshold 0.6: the 128 model with its tiles (13 runs
-// a photo) found all 43 with 2 extra boxes; the 256 model in one run found 42 with none.
+// in 360-500 px photos). Measured: the 128 model at threshold 0.6 with its tiles (13 runs
+// a photo) found all 43 with 2 extra boxes; the 256 model at the pack's 0.55 with its
+// tiles (3 runs a photo) found all 43 with none (42 in one run at 0.6).
 func TestBlazeFaceRecall(t *testing.T) {
 	photos := annotatedPhotos(t)
 	tests := []struct {
@@ -296,7 +316,7 @@ func TestBlazeFaceRecall(t *testing.T) {
 		minFound, maxFP int
 	}{
 		{128, 0.6, 41, 4},
-		{256, 0.6, 40, 2},
+		{256, 0.55, 42, 1},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.size), func(t *testing.T) {
