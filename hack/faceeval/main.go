@@ -107,11 +107,15 @@ type summary struct {
 	recall, recallTotal, fp      int
 	worstRecall                  int
 	small, smallTotal            int
-	lat                          latency
+	lat                          [3]latency // labelled crops, example photos, 1920x1080 scenes
 }
 
-// latency is the median wall time per stage of SearchImage, in milliseconds, over a set of images.
-type latency struct{ decode, detect, landmarks, align, embed, total float64 }
+// latency is the median wall time per stage of SearchImage, in milliseconds, over a set of
+// images, and the median number of faces detected.
+type latency struct{ decode, detect, landmarks, align, embed, total, faces float64 }
+
+// latencySets names the image sets latency is measured on.
+var latencySets = [3]string{"150x150 crops", "example photos", "1920x1080 scenes"}
 
 func run(packList, lib, facesDir, outPath string) error {
 	var err error
@@ -164,7 +168,7 @@ func run(packList, lib, facesDir, outPath string) error {
 	fmt.Fprintf(w, "- Verification: every degraded probe against every other clean face: %d genuine and %d impostor pairs, so the smallest measurable FAR is 1/%d = %.2g%%; TAR is given at FAR 1%% and at FAR 0 (threshold just above the highest impostor score, which is what 1/%d supports).\n", nGen, nImp, nImp, 100/float64(nImp), nImp)
 	fmt.Fprintf(w, "- Rank-1: the nearest other clean face has the probe's identity (leave-one-out). A probe whose face is not found counts as a failure in both.\n")
 	fmt.Fprintf(w, "- Detection: %d annotated faces in %d PASCAL VOC photos from dlib's `examples/faces` (training.xml + testing.xml). A detection matches a box when its centre is within half the box size of the box centre and its size is within 0.5x-2x; FP counts detections matching no box (QualityFilter NONE).\n", countBoxes(photos), len(photos))
-	fmt.Fprintf(w, "- Latency: median wall time per stage of one SearchImage call (largest face embedded, the others detected and landmarked), one image at a time, one ONNX Runtime thread, over the %d labelled crops and the %d photos; ratios are to the first pack, measured in the same run.\n\n", len(samples), len(photos))
+	fmt.Fprintf(w, "- Latency: median wall time per stage of one SearchImage call (largest face embedded, the others detected and landmarked), one image at a time, one ONNX Runtime thread, three passes over each set: the %d labelled crops, the %d example photos (about 500x375, up to 24 faces), ten 1920x1080 scenes with one 40 px face; \"faces\" is the median detected. Ratios are to the first pack, measured in the same run.\n\n", len(samples), len(photos))
 	fmt.Fprintf(w, "## Side by side\n\n")
 	fmt.Fprintf(w, "| Model pack | Faces found | TAR @ FAR 0 | TAR / FAR at Similarity 80 | Rank-1 | Worst degraded TAR at 80 / rank-1 | Detection recall / FP | Worst degraded recall | Small faces (40 px in 1080p) |\n")
 	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|\n")
@@ -173,11 +177,13 @@ func run(packList, lib, facesDir, outPath string) error {
 			pct(s.tarFAR0), pct(s.tar80), pct(s.far80), pct(s.rank1), pct(s.worstTAR80), pct(s.worstRank1),
 			s.recall, s.recallTotal, s.fp, s.worstRecall, s.recallTotal, s.small, s.smallTotal)
 	}
-	fmt.Fprintf(w, "\n| Model pack | decode ms | detect ms | landmarks ms | align + quality ms | embed ms | total ms | total vs `%s` |\n", sums[0].version)
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
-	for _, s := range sums {
-		l := s.lat
-		fmt.Fprintf(w, "| `%s` | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx |\n", s.version, l.decode, l.detect, l.landmarks, l.align, l.embed, l.total, l.total/sums[0].lat.total)
+	fmt.Fprintf(w, "\n| Images | Model pack | faces | decode ms | detect ms | landmarks ms | align + quality ms | embed ms | total ms | total vs `%s` |\n", sums[0].version)
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
+	for k, set := range latencySets {
+		for _, s := range sums {
+			l := s.lat[k]
+			fmt.Fprintf(w, "| %s | `%s` | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx |\n", set, s.version, l.faces, l.decode, l.detect, l.landmarks, l.align, l.embed, l.total, l.total/sums[0].lat[k].total)
+		}
 	}
 	fmt.Fprintf(w, "\n%s", sections.String())
 	fmt.Fprintf(w, "\nRan in %s on %d CPUs.\n", time.Since(start).Round(time.Second), runtime.NumCPU())
@@ -302,30 +308,42 @@ func evalPack(eng *face.Engine, samples []sample, photos []photo, w io.Writer) (
 	return sum, nil
 }
 
-// stageLatency is the median per stage over three passes of every crop and photo.
-func stageLatency(ctx context.Context, eng *face.Engine, samples []sample, photos []photo) (latency, error) {
-	var inputs [][]byte
+// stageLatency is the median per stage over three passes of each image set: the labelled
+// crops, the example photos, and ten 1920x1080 scenes with one small face each.
+func stageLatency(ctx context.Context, eng *face.Engine, samples []sample, photos []photo) ([3]latency, error) {
+	var sets [3][][]byte
 	for _, s := range samples {
-		inputs = append(inputs, s.raw)
+		sets[0] = append(sets[0], s.raw)
 	}
 	for _, p := range photos {
-		inputs = append(inputs, p.raw)
+		sets[1] = append(sets[1], p.raw)
 	}
-	var dec, det, lm, al, emb, tot []float64
-	for pass := 0; pass < 3; pass++ {
-		for _, in := range inputs {
-			t := time.Now()
-			_, st, err := eng.SearchImageTimed(ctx, in, face.SearchOptions{})
-			if err != nil {
-				return latency{}, err
+	bg := smallFaceScene(photos)
+	for i, s := range samples[:10] {
+		scene := facetest.ToRGBA(bg)
+		facetest.Paste(scene, s.img, 60+(i*347)%1780, 60+(i*211)%940, 50)
+		sets[2] = append(sets[2], facetest.JPEG(scene, 90))
+	}
+	var out [3]latency
+	msOf := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	for k, inputs := range sets {
+		var dec, det, lm, al, emb, tot, faces []float64
+		for pass := 0; pass < 3; pass++ {
+			for _, in := range inputs {
+				t := time.Now()
+				_, st, err := eng.SearchImageTimed(ctx, in, face.SearchOptions{})
+				if err != nil {
+					return out, err
+				}
+				total := time.Since(t)
+				dec, det, lm = append(dec, msOf(st.Decode)), append(det, msOf(st.Detect)), append(lm, msOf(st.Landmarks))
+				al, emb, tot = append(al, msOf(st.Align)), append(emb, msOf(st.Embed)), append(tot, msOf(total))
+				faces = append(faces, float64(st.Faces))
 			}
-			total := time.Since(t)
-			msOf := func(d time.Duration) float64 { return float64(d) / 1e6 }
-			dec, det, lm = append(dec, msOf(st.Decode)), append(det, msOf(st.Detect)), append(lm, msOf(st.Landmarks))
-			al, emb, tot = append(al, msOf(st.Align)), append(emb, msOf(st.Embed)), append(tot, msOf(total))
 		}
+		out[k] = latency{median(dec), median(det), median(lm), median(al), median(emb), median(tot), median(faces)}
 	}
-	return latency{median(dec), median(det), median(lm), median(al), median(emb), median(tot)}, nil
+	return out, nil
 }
 
 func median(v []float64) float64 {
@@ -508,13 +526,18 @@ func detectionRecall(ctx context.Context, eng *face.Engine, photos []photo, d de
 	return hit, fp, total
 }
 
+// smallFaceScene is a 1920x1080 background: an example photo stretched and blurred so its
+// own faces, now large and soft, do not count.
+func smallFaceScene(photos []photo) *image.RGBA {
+	bg := facetest.Canvas(photos[0].img, 1920, 1080)
+	bg = facetest.Blur(facetest.Scale(bg, 0.25), 3)
+	return facetest.Resize(bg, 1920, 1080)
+}
+
 // smallFaces pastes each labelled face at 40x40 into a 1920x1080 scene, one face per
 // scene at a position that varies, and counts how many are found where they were put.
 func smallFaces(ctx context.Context, eng *face.Engine, samples []sample, photos []photo) (int, int, int, int, error) {
-	bg := facetest.Canvas(photos[0].img, 1920, 1080)
-	// Blur the stretched photo so its own faces, now large and soft, do not count.
-	bg = facetest.Blur(facetest.Scale(bg, 0.25), 3)
-	bg = facetest.Resize(bg, 1920, 1080)
+	bg := smallFaceScene(photos)
 	// The scene's own (blurred) content may hold face-like blobs; those are counted once
 	// on the empty scene and reported apart from the pasted faces.
 	base, err := eng.IndexImage(ctx, facetest.JPEG(bg, 90), face.IndexOptions{QualityFilter: face.QualityNone})
