@@ -68,6 +68,11 @@ func MapError(err error) error {
 	if errors.As(err, &re) {
 		return re
 	}
+	// A storage call that timed out is an outage, though it wraps DeadlineExceeded: the
+	// store bounds each call itself, so the caller's request may still have time left.
+	if search.ErrorCode(err) == store.ErrStorageUnavailable && !errors.Is(err, context.Canceled) {
+		return Errorf(TypeInternalServerError, "The collection storage is unavailable; retry later")
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return err // the handler answers these
 	}
@@ -93,8 +98,6 @@ func MapError(err error) error {
 		return ErrInvalidS3Object(msg)
 	case search.CodeResourceNotReady:
 		return Errorf(TypeResourceNotReady, "The collection's index is not ready yet; retry later")
-	case store.ErrStorageUnavailable:
-		return Errorf(TypeInternalServerError, "The collection storage is unavailable; retry later")
 	}
 	return err // InternalServerError, generic message, cause logged by the handler
 }

@@ -485,3 +485,32 @@ func testServiceBackendSDK(t *testing.T, e *svcEnv) {
 		}
 	})
 }
+
+func TestMapErrorStorageTimeouts(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantType string // "" when the handler answers the raw error
+		wantMsg  string
+	}{
+		{"storage refused", &store.Error{Code: store.ErrStorageUnavailable, Message: "while reading", Err: errors.New("connection refused")}, TypeInternalServerError, "retry later"},
+		{"storage call timed out", &store.Error{Code: store.ErrStorageUnavailable, Message: "while reading the manifest", Err: context.DeadlineExceeded}, TypeInternalServerError, "retry later"},
+		{"caller went away during a storage call", &store.Error{Code: store.ErrStorageUnavailable, Message: "while reading (canceled)", Err: context.Canceled}, "", ""},
+		{"request deadline", fmt.Errorf("searching: %w", context.DeadlineExceeded), "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := MapError(tt.err)
+			var re *Error
+			if !errors.As(got, &re) {
+				if tt.wantType != "" {
+					t.Fatalf("got raw %v, want %s", got, tt.wantType)
+				}
+				return
+			}
+			if re.Type != tt.wantType || !strings.Contains(re.Message, tt.wantMsg) {
+				t.Fatalf("got %s %q, want %s containing %q", re.Type, re.Message, tt.wantType, tt.wantMsg)
+			}
+		})
+	}
+}
