@@ -383,7 +383,7 @@ func (w *worker) analyse(ctx context.Context, img *rgbImage, e *Engine, st *stag
 		var f analysed
 		if m.Landmarks.Type == LandmarksDlib5 {
 			f.parts = e.dlibParts(img, det)
-			f.points = fromDlibParts(f.parts, det)
+			f.points = fromDlibParts(f.parts)
 		} else if f.points, err = w.landmarks(img, det, m, st); err != nil {
 			return nil, err
 		}
