@@ -87,8 +87,10 @@ bench-index: bin/assets.env ## The index benchmark table (about 15 min, < 6 GB o
 	$(ASSETS) $(GO) run ./hack/indexbench
 
 .PHONY: fuzz
-fuzz: ## Fuzz the image decoding path for 5 minutes.
+fuzz: ## Fuzz the image decoding path for 5 minutes and dlib's model readers for 1 minute each.
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 5m ./internal/face
+	$(GO) test -run '^$$' -fuzz '^FuzzReadShapePredictor$$' -fuzztime 1m ./internal/dlib
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFaceResNet$$' -fuzztime 1m ./internal/dlib
 
 ##@ Run
 
