@@ -29,12 +29,26 @@ func benchImages(b *testing.B) map[string][]byte {
 
 func benchEngine(b *testing.B, concurrent int) *Engine {
 	b.Helper()
-	e, err := NewEngine(EngineOptions{ModelPackDir: testenv.ModelPack(b), ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(b), MaxConcurrent: concurrent, IntraOpThreads: 1})
+	return benchEngineOf(b, testenv.ModelPack(b), concurrent)
+}
+
+func benchEngineOf(b *testing.B, pack string, concurrent int) *Engine {
+	b.Helper()
+	e, err := NewEngine(EngineOptions{ModelPackDir: pack, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(b), MaxConcurrent: concurrent, IntraOpThreads: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Close() })
 	return e
+}
+
+// benchPacks runs fn once per model pack, as a sub-benchmark named by its FaceModelVersion,
+// so that both packs are measured in the same run.
+func benchPacks(b *testing.B, concurrent int, fn func(b *testing.B, e *Engine)) {
+	for _, pack := range []string{testenv.ModelPack(b), testenv.DlibBlazeFacePack(b)} {
+		e := benchEngineOf(b, pack, concurrent)
+		b.Run(e.FaceModelVersion(), func(b *testing.B) { fn(b, e) })
+	}
 }
 
 func ms(d time.Duration, n int) float64 { return float64(d) / float64(n) / 1e6 }
@@ -43,8 +57,9 @@ func ms(d time.Duration, n int) float64 { return float64(d) / float64(n) / 1e6 }
 // with one ONNX thread and reports each stage's milliseconds per image, the ONNX Runtime
 // inference time inside them, and end-to-end time over inference time measured in the same
 // run (the overhead the engine adds around the networks).
-func BenchmarkStages(b *testing.B) {
-	e := benchEngine(b, 1)
+func BenchmarkStages(b *testing.B) { benchPacks(b, 1, benchStages) }
+
+func benchStages(b *testing.B, e *Engine) {
 	imgs := benchImages(b)
 	for _, name := range []string{"640x480", "1920x1080"} {
 		data := imgs[name]
@@ -81,8 +96,9 @@ func BenchmarkStages(b *testing.B) {
 
 // BenchmarkSearchImage is the search path: the largest face embedded, the others only
 // detected and landmarked.
-func BenchmarkSearchImage(b *testing.B) {
-	e := benchEngine(b, 1)
+func BenchmarkSearchImage(b *testing.B) { benchPacks(b, 1, benchSearchImage) }
+
+func benchSearchImage(b *testing.B, e *Engine) {
 	imgs := benchImages(b)
 	for _, name := range []string{"640x480", "1920x1080"} {
 		data := imgs[name]
@@ -104,8 +120,9 @@ func BenchmarkSearchImage(b *testing.B) {
 
 // BenchmarkThroughput processes images from many goroutines with MaxConcurrent 2 and one
 // ONNX thread each (two images in flight on a 2-core machine) and reports images/s.
-func BenchmarkThroughput(b *testing.B) {
-	e := benchEngine(b, 2)
+func BenchmarkThroughput(b *testing.B) { benchPacks(b, 2, benchThroughput) }
+
+func benchThroughput(b *testing.B, e *Engine) {
 	imgs := benchImages(b)
 	for _, name := range []string{"640x480", "1920x1080"} {
 		data := imgs[name]
