@@ -338,7 +338,18 @@ func TestParameterErrors(t *testing.T) {
 }
 
 func TestConcurrentUseMatchesSequential(t *testing.T) {
-	pack, lib := testenv.ModelPack(t), testenv.ONNXRuntimeLibrary(t)
+	// The dlib pack's workers share one shape predictor: it must be safe to run at once.
+	for _, pack := range []string{testenv.ModelPack(t), testenv.DlibBlazeFacePack(t)} {
+		m, err := LoadManifest(pack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Run(m.FaceModelVersion, func(t *testing.T) { testConcurrentUse(t, pack) })
+	}
+}
+
+func testConcurrentUse(t *testing.T, pack string) {
+	lib := testenv.ONNXRuntimeLibrary(t)
 	// A second engine in the same process: the runtime is initialised once and shared.
 	e, err := NewEngine(EngineOptions{ModelPackDir: pack, ONNXRuntimeLibrary: lib, MaxConcurrent: 2, IntraOpThreads: 1})
 	if err != nil {
