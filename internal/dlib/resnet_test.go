@@ -2,7 +2,6 @@ package dlib
 
 import (
 	"bytes"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -157,30 +156,16 @@ func convertFaceResNet(t *testing.T) []byte {
 }
 
 // loadChip reads a golden 150x150 chip as the ONNX input: planar R, G, B, values 0..255.
-func loadChip(t *testing.T, path string) []float32 {
+func loadChip(t *testing.T, name string) []float32 {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	b := img.Bounds()
-	if b.Dx() != ChipSize || b.Dy() != ChipSize {
-		t.Fatalf("%s is %dx%d, want %dx%d", path, b.Dx(), b.Dy(), ChipSize, ChipSize)
+	w, h, rgb := readChipPNG(t, name)
+	if w != ChipSize || h != ChipSize {
+		t.Fatalf("%s is %dx%d, want %dx%d", name, w, h, ChipSize, ChipSize)
 	}
 	const plane = ChipSize * ChipSize
 	out := make([]float32, 3*plane)
-	for y := range ChipSize {
-		for x := range ChipSize {
-			// 16-bit RGBA of an opaque 8-bit image: the top byte is the pixel.
-			r, g, bl, _ := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			i := y*ChipSize + x
-			out[i], out[plane+i], out[2*plane+i] = float32(r>>8), float32(g>>8), float32(bl>>8)
-		}
+	for i := 0; i < plane; i++ {
+		out[i], out[plane+i], out[2*plane+i] = float32(rgb[3*i]), float32(rgb[3*i+1]), float32(rgb[3*i+2])
 	}
 	return out
 }
@@ -235,7 +220,7 @@ func TestFaceResNetONNXMatchesDlib(t *testing.T) {
 		if !f.DescriptorFromPNG {
 			t.Fatalf("face %d (%s): the golden descriptor is not of the chip file's pixels", i, f.Image)
 		}
-		copy(in.GetData(), loadChip(t, filepath.Join("testdata", "golden", f.ChipFile)))
+		copy(in.GetData(), loadChip(t, f.ChipFile))
 		start := time.Now()
 		if err := sess.Run(); err != nil {
 			t.Fatal(err)

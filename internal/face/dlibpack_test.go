@@ -7,30 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"testing"
 
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
 
-var (
-	dlibOnce   sync.Once
-	dlibShared *Engine
-	dlibErr    error
-)
-
-// dlibEngine is one engine of the licence-clean pack shared by the tests of this package.
-func dlibEngine(t testing.TB) *Engine {
-	t.Helper()
-	pack, lib := testenv.DlibBlazeFacePack(t), testenv.ONNXRuntimeLibrary(t)
-	dlibOnce.Do(func() {
-		dlibShared, dlibErr = NewEngine(EngineOptions{ModelPackDir: pack, ONNXRuntimeLibrary: lib, MaxConcurrent: 2})
-	})
-	if dlibErr != nil {
-		t.Fatalf("NewEngine(dlib-blazeface-1.0): %v", dlibErr)
-	}
-	return dlibShared
-}
+// dlibEngine is the licence-clean pack's shared engine.
+func dlibEngine(t testing.TB) *Engine { return sharedEngine(t, testenv.DlibBlazeFacePack(t)) }
 
 // packEngines is one engine per installed model pack, for tests that hold for every pack.
 func packEngines(t testing.TB) []*Engine { return []*Engine{testEngine(t), dlibEngine(t)} }

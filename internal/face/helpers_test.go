@@ -13,24 +13,30 @@ import (
 )
 
 var (
-	sharedOnce sync.Once
-	shared     *Engine
-	sharedErr  error
+	sharedMu      sync.Mutex
+	sharedEngines = map[string]*Engine{} // by pack directory
 )
 
-// testEngine is one engine shared by the tests of this package (sessions take a while to
-// open); tests that need their own options make their own.
-func testEngine(t testing.TB) *Engine {
+// sharedEngine is one engine per model pack shared by the tests of this package (sessions
+// take a while to open); tests that need their own options make their own.
+func sharedEngine(t testing.TB, pack string) *Engine {
 	t.Helper()
-	pack, lib := testenv.ModelPack(t), testenv.ONNXRuntimeLibrary(t)
-	sharedOnce.Do(func() {
-		shared, sharedErr = NewEngine(EngineOptions{ModelPackDir: pack, ONNXRuntimeLibrary: lib, MaxConcurrent: 2})
-	})
-	if sharedErr != nil {
-		t.Fatalf("NewEngine: %v", sharedErr)
+	lib := testenv.ONNXRuntimeLibrary(t)
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if e, ok := sharedEngines[pack]; ok {
+		return e
 	}
-	return shared
+	e, err := NewEngine(EngineOptions{ModelPackDir: pack, ONNXRuntimeLibrary: lib, MaxConcurrent: 2})
+	if err != nil {
+		t.Fatalf("NewEngine(%s): %v", filepath.Base(pack), err)
+	}
+	sharedEngines[pack] = e
+	return e
 }
+
+// testEngine is the default pack's shared engine.
+func testEngine(t testing.TB) *Engine { return sharedEngine(t, testenv.ModelPack(t)) }
 
 // johns returns the labelled crops: person name -> files, sorted.
 func johns(t testing.TB) map[string][]string {

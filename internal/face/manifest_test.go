@@ -10,9 +10,57 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
 
+// manifestEdit changes a pack's manifest; errHas is what LoadManifest must then say ("" for
+// no error).
+type manifestEdit struct {
+	name   string
+	edit   func(m map[string]any)
+	errHas string
+}
+
+// checkManifestEdits loads pack's manifest after each edit, in a copy of the pack whose model
+// files are links to the originals.
+func checkManifestEdits(t *testing.T, pack string, tests []manifestEdit) {
+	raw, err := os.ReadFile(filepath.Join(pack, ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m map[string]any
+			if err := json.Unmarshal(raw, &m); err != nil {
+				t.Fatal(err)
+			}
+			tt.edit(m)
+			dir := t.TempDir()
+			for _, e := range ents {
+				if e.Name() != ManifestFile {
+					if err := os.Symlink(filepath.Join(pack, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			b, _ := json.Marshal(m)
+			if err := os.WriteFile(filepath.Join(dir, ManifestFile), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadManifest(dir)
+			if tt.errHas == "" && err != nil {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
+				t.Fatalf("error %v, want one containing %q", err, tt.errHas)
+			}
+		})
+	}
+}
+
 func TestLoadManifest(t *testing.T) {
 	pack := testenv.ModelPack(t)
-	dlibPack := testenv.DlibBlazeFacePack(t)
 	good, err := LoadManifest(pack)
 	if err != nil {
 		t.Fatalf("default pack: %v", err)
@@ -21,11 +69,7 @@ func TestLoadManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name   string
-		edit   func(m map[string]any)
-		errHas string
-	}{
+	checkManifestEdits(t, pack, []manifestEdit{
 		{"default", func(m map[string]any) {}, ""},
 		{"unsupported detector", func(m map[string]any) { m["detector"].(map[string]any)["type"] = "yunet" }, `detector type "yunet" is not supported (supported: ["blazeface" "ultraface"])`},
 		{"missing file", func(m map[string]any) { m["embedder"].(map[string]any)["file"] = "nope.onnx" }, "nope.onnx"},
@@ -46,75 +90,14 @@ func TestLoadManifest(t *testing.T) {
 			m["embedder"].(map[string]any)["type"] = EmbedderDlibResNet150
 		}, "needs 150x150 input"},
 		{"BlazeFace detector", func(m map[string]any) { m["detector"].(map[string]any)["type"] = DetectorBlazeFace }, ""},
-	}
-	dlibRaw, err := os.ReadFile(filepath.Join(dlibPack, ManifestFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dlibTests := []struct {
-		name   string
-		edit   func(m map[string]any)
-		errHas string
-	}{
+	})
+	checkManifestEdits(t, testenv.DlibBlazeFacePack(t), []manifestEdit{
 		{"dlib pack", func(m map[string]any) {}, ""},
 		{"chip padding", func(m map[string]any) { m["embedder"].(map[string]any)["chipPadding"] = 2 }, "chipPadding 2 is out of range"},
 		{"box scale", func(m map[string]any) { m["landmarks"].(map[string]any)["boxScale"] = 3 }, "boxScale 3"},
 		{"shape predictor missing", func(m map[string]any) { m["landmarks"].(map[string]any)["file"] = "nope.dat" }, "nope.dat"},
 		{"unknown landmarks", func(m map[string]any) { m["landmarks"].(map[string]any)["type"] = "dlib-shape-predictor-68" }, `landmarks type "dlib-shape-predictor-68" is not supported`},
-	}
-	for _, tt := range dlibTests {
-		t.Run(tt.name, func(t *testing.T) {
-			var m map[string]any
-			if err := json.Unmarshal(dlibRaw, &m); err != nil {
-				t.Fatal(err)
-			}
-			tt.edit(m)
-			dir := t.TempDir()
-			ents, _ := os.ReadDir(dlibPack)
-			for _, e := range ents {
-				if e.Name() != ManifestFile {
-					os.Symlink(filepath.Join(dlibPack, e.Name()), filepath.Join(dir, e.Name()))
-				}
-			}
-			b, _ := json.Marshal(m)
-			if err := os.WriteFile(filepath.Join(dir, ManifestFile), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			_, err := LoadManifest(dir)
-			if tt.errHas == "" && err != nil {
-				t.Fatalf("unexpected error %v", err)
-			}
-			if tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
-				t.Fatalf("error %v, want one containing %q", err, tt.errHas)
-			}
-		})
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var m map[string]any
-			if err := json.Unmarshal(raw, &m); err != nil {
-				t.Fatal(err)
-			}
-			tt.edit(m)
-			dir := t.TempDir()
-			for _, f := range []string{good.Detector.File, good.Landmarks.File, good.Embedder.File} {
-				if err := os.Symlink(filepath.Join(pack, f), filepath.Join(dir, f)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			b, _ := json.Marshal(m)
-			if err := os.WriteFile(filepath.Join(dir, ManifestFile), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			_, err := LoadManifest(dir)
-			if tt.errHas == "" && err != nil {
-				t.Fatalf("unexpected error %v", err)
-			}
-			if tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
-				t.Fatalf("error %v, want one containing %q", err, tt.errHas)
-			}
-		})
-	}
+	})
 	// A pack whose ONNX file is not the declared kind fails at NewEngine, not at first use.
 	dir := t.TempDir()
 	for _, f := range []string{good.Detector.File, good.Landmarks.File} {
