@@ -346,7 +346,8 @@ func TestBlazeFaceRecall(t *testing.T) {
 }
 
 // TestBlazeFaceRegions: small images are one pass; larger ones add tile levels whose
-// overlap keeps every face of at least minFace whole in some region within the model's reach.
+// overlap keeps every face of at least minFace whole in some region within the model's
+// reach, in as few passes as that rule allows.
 func TestBlazeFaceRegions(t *testing.T) {
 	for _, size := range []int{128, 256} {
 		d := &blazeFaceDetector{size: size, minFace: blazeMinFace}
@@ -375,6 +376,12 @@ func TestBlazeFaceRegions(t *testing.T) {
 				}
 			}
 			t.Logf("%d: %dx%d: %d regions", size, w, h, len(rs))
+			// The 256 model's passes: 1920x1080 is 1 + 2x2 + 5x3 (the intermediate level
+			// lets the finest one overlap less and drop a row; 1 + 6x4 without it).
+			want := map[[2]int]int{{150, 150}: 1, {500, 375}: 3, {640, 480}: 5, {1920, 1080}: 20, {4000, 3000}: 25}
+			if n, ok := want[wh]; ok && size == 256 && len(rs) != n {
+				t.Errorf("256: %dx%d: %d regions, want %d", w, h, len(rs), n)
+			}
 		}
 	}
 }
