@@ -39,12 +39,13 @@ type modelKind struct {
 	stage    string
 	channels int    // 1 or 3; 0 for models that are not networks with an image input
 	size     int    // required square input size, 0 if any
+	square   bool   // the input must be square (any size the code accepts)
 	pairs    string // the landmarks type this detector or embedder needs, "" if any
 }
 
 var modelKinds = map[string]modelKind{
 	DetectorUltraFace:     {stage: "detector", channels: 3},
-	DetectorBlazeFace:     {stage: "detector", channels: 3},
+	DetectorBlazeFace:     {stage: "detector", channels: 3, square: true},
 	Landmarks68:           {stage: "landmarks", channels: 1},
 	LandmarksDlib5:        {stage: "landmarks"},
 	EmbedderArcFace112:    {stage: "embedder", channels: 3, size: 112},
@@ -202,6 +203,9 @@ func (s *ModelSpec) validate(dir, stage string) error {
 	}
 	if kind.size != 0 && (s.InputWidth != kind.size || s.InputHeight != kind.size) {
 		return fmt.Errorf("%s %s needs %dx%d input", stage, s.Type, kind.size, kind.size)
+	}
+	if kind.square && s.InputWidth != s.InputHeight {
+		return fmt.Errorf("%s %s needs a square input, not %dx%d", stage, s.Type, s.InputWidth, s.InputHeight)
 	}
 	wantOrder := map[int][]string{1: {"GRAY"}, 3: {"RGB", "BGR"}}[kind.channels]
 	if !contains(wantOrder, s.ColorOrder) {

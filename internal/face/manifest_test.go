@@ -89,12 +89,17 @@ func TestLoadManifest(t *testing.T) {
 		{"dlib embedder at 112", func(m map[string]any) {
 			m["embedder"].(map[string]any)["type"] = EmbedderDlibResNet150
 		}, "needs 150x150 input"},
-		{"BlazeFace detector", func(m map[string]any) { m["detector"].(map[string]any)["type"] = DetectorBlazeFace }, ""},
+		{"BlazeFace detector", func(m map[string]any) {
+			d := m["detector"].(map[string]any)
+			d["type"], d["inputWidth"], d["inputHeight"] = DetectorBlazeFace, 256, 256
+		}, ""},
+		{"BlazeFace detector at 320x240", func(m map[string]any) { m["detector"].(map[string]any)["type"] = DetectorBlazeFace }, "needs a square input, not 320x240"},
 	})
 	checkManifestEdits(t, testenv.DlibBlazeFacePack(t), []manifestEdit{
 		{"dlib pack", func(m map[string]any) {}, ""},
 		{"chip padding", func(m map[string]any) { m["embedder"].(map[string]any)["chipPadding"] = 2 }, "chipPadding 2 is out of range"},
 		{"box scale", func(m map[string]any) { m["landmarks"].(map[string]any)["boxScale"] = 3 }, "boxScale 3"},
+		{"BlazeFace not square", func(m map[string]any) { m["detector"].(map[string]any)["inputHeight"] = 128 }, "needs a square input, not 256x128"},
 		{"shape predictor missing", func(m map[string]any) { m["landmarks"].(map[string]any)["file"] = "nope.dat" }, "nope.dat"},
 		{"unknown landmarks", func(m map[string]any) { m["landmarks"].(map[string]any)["type"] = "dlib-shape-predictor-68" }, `landmarks type "dlib-shape-predictor-68" is not supported`},
 	})
