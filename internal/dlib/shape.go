@@ -278,11 +278,9 @@ func (sp *ShapePredictor) Trees() int {
 // read 0. It does not allocate when the model has at most 1024 feature pixels per cascade
 // (dlib's have 500).
 func (sp *ShapePredictor) Predict(img *Image, box Rect) [NumParts]Point {
-	var p [NumParts]Point
-	s := sp.shape(img, box)
+	p := sp.PredictUnrounded(img, box)
 	for i := range p {
-		x, y := unnormalize(box, s[2*i], s[2*i+1])
-		p[i] = Point{math.Floor(x + 0.5), math.Floor(y + 0.5)}
+		p[i] = Point{math.Floor(p[i].X + 0.5), math.Floor(p[i].Y + 0.5)}
 	}
 	return p
 }
