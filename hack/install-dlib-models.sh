@@ -8,10 +8,9 @@ source "$(dirname "$0")/lib.sh"
 
 base="$FACESEARCH_CACHE/dlib-models"
 if [ -f "$base/current" ] && is_done "$(cat "$base/current")"; then cat "$base/current"; exit 0; fi
-need_disk_gb 1
+src=$(bash "$(dirname "$0")/install-dlib-source.sh")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-debian_source_fetch "$DLIB_SOURCE_PACKAGE" "$tmp/src"
-models=$(ls "$tmp"/src/*.orig-dlib-models.tar.* 2>/dev/null | head -1 || true)
+models=$(ls "$src"/*.orig-dlib-models.tar.* 2>/dev/null | head -1 || true)
 [ -n "$models" ] || die "Debian's $DLIB_SOURCE_PACKAGE source package has no orig-dlib-models tarball"
 ver=$(basename "$models" | sed -E 's/^[^_]+_([^_]+)\.orig-dlib-models\.tar\..*/\1/')
 out="$base/$ver"
@@ -19,9 +18,9 @@ mkdir -p "$out"
 files=(dlib_face_recognition_resnet_model_v1.dat shape_predictor_5_face_landmarks.dat LICENSE README.md)
 tar -xf "$models" -C "$tmp" --wildcards "${files[@]/#/*/}"
 for f in "${files[@]}"; do
-  src=$(find "$tmp" -name "$f" -path '*models*' | head -1)
-  [ -n "$src" ] || die "the dlib models tarball lacks $f"
-  cp "$src" "$out/$f"
+  found=$(find "$tmp" -name "$f" -path '*models*' | head -1)
+  [ -n "$found" ] || die "the dlib models tarball lacks $f"
+  cp "$found" "$out/$f"
 done
 mark_done "$out"
 echo "$out" > "$base/current"

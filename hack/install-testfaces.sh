@@ -6,10 +6,10 @@ source "$(dirname "$0")/lib.sh"
 
 base="$FACESEARCH_CACHE/testfaces"
 if [ -f "$base/current" ] && is_done "$(cat "$base/current")"; then cat "$base/current"; exit 0; fi
-need_disk_gb 1
+src=$(bash "$(dirname "$0")/install-dlib-source.sh")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-debian_source_fetch "$DLIB_SOURCE_PACKAGE" "$tmp/src"
-orig=$(ls "$tmp"/src/*.orig.tar.* | head -1)
+mkdir -p "$tmp/src"
+orig=$(ls "$src"/*.orig.tar.* | head -1)
 ver=$(basename "$orig" | sed -E 's/^[^_]+_([^_]+)\.orig\.tar\..*/\1/')
 out="$base/dlib-$ver"
 mkdir -p "$out"
