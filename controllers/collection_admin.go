@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
-	"github.com/facesearch/facesearch-operator/internal/rekognition"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
 
@@ -38,8 +38,6 @@ type CollectionAdmin struct {
 	// Timeout bounds how long CreateCollection waits for the collection to be ready.
 	Timeout time.Duration
 }
-
-var _ rekognition.CollectionAdmin = (*CollectionAdmin)(nil)
 
 var notNameChars = regexp.MustCompile(`[^a-z0-9-]+`)
 
@@ -75,7 +73,7 @@ func (a *CollectionAdmin) CreateCollection(ctx context.Context, id string, tags 
 		return err
 	}
 	if existing != nil {
-		return rekognition.ErrResourceAlreadyExists(fmt.Sprintf("The collection id: %s already exists", id))
+		return errs.New(errs.ResourceAlreadyExists, "The collection id: %s already exists", id)
 	}
 	col := &facesearchv1.Collection{
 		ObjectMeta: metav1.ObjectMeta{Name: resourceName(id), Namespace: a.Namespace,
@@ -93,7 +91,7 @@ func (a *CollectionAdmin) CreateCollection(ctx context.Context, id string, tags 
 	}
 	if err := a.Client.Create(ctx, col); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return rekognition.ErrResourceAlreadyExists(fmt.Sprintf("The collection id: %s already exists", id))
+			return errs.New(errs.ResourceAlreadyExists, "The collection id: %s already exists", id)
 		}
 		return fmt.Errorf("while creating Collection %s: %w", col.Name, err)
 	}
@@ -119,7 +117,7 @@ func (a *CollectionAdmin) DeleteCollection(ctx context.Context, id string) error
 		return err
 	}
 	if col == nil {
-		return rekognition.ErrResourceNotFound(fmt.Sprintf("The collection id: %s does not exist", id))
+		return errs.New(errs.ResourceNotFound, "The collection id: %s does not exist", id)
 	}
 	if err := a.Client.Delete(ctx, col); client.IgnoreNotFound(err) != nil {
 		return err

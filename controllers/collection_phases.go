@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/search"
 	"github.com/facesearch/facesearch-operator/internal/store"
 )
@@ -33,8 +33,7 @@ func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collecti
 	}
 	s.st = st
 	if !r.Search.Engines.Has(col.Spec.FaceModelVersion) {
-		s.storageErr = &search.Error{Code: search.CodeFaceModelUnavailable,
-			Message: fmt.Sprintf("this operator has no model pack for faceModelVersion %q (it has %v)", col.Spec.FaceModelVersion, r.Search.Engines.Versions())}
+		s.storageErr = errs.New(errs.FaceModelUnavailable, "this operator has no model pack for faceModelVersion %q (it has %v)", col.Spec.FaceModelVersion, r.Search.Engines.Versions())
 		return ctrl.Result{}, true, nil
 	}
 	if err := st.EnsureBucket(ctx); err != nil {
@@ -43,14 +42,14 @@ func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collecti
 	}
 	id := col.EffectiveCollectionID()
 	desc, err := st.DescribeCollection(ctx, id)
-	if store.ErrorCode(err) == store.ErrResourceNotFound {
+	if errs.Is(err, errs.ResourceNotFound) {
 		eng, gerr := r.Search.Engines.Get(col.Spec.FaceModelVersion)
 		if gerr != nil {
 			s.storageErr = gerr
 			return ctrl.Result{}, true, nil
 		}
 		_, err = st.CreateCollection(ctx, id, store.CreateCollectionOptions{FaceModelVersion: col.Spec.FaceModelVersion, Dimension: eng.Dimension()})
-		if err == nil || store.ErrorCode(err) == store.ErrResourceAlreadyExists {
+		if err == nil || errs.Is(err, errs.ResourceAlreadyExists) {
 			r.Recorder.Eventf(col, corev1.EventTypeNormal, "CollectionCreated", "Created collection %s in s3://%s/%s", id, conn.Bucket, conn.Prefix)
 			desc, err = st.DescribeCollection(ctx, id)
 		}
@@ -60,8 +59,7 @@ func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collecti
 		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
 	}
 	if desc.FaceModelVersion != col.Spec.FaceModelVersion {
-		s.storageErr = &search.Error{Code: facesearchv1.FaceModelMismatchReason,
-			Message: fmt.Sprintf("the stored collection %s was made with faceModelVersion %q, not %q", id, desc.FaceModelVersion, col.Spec.FaceModelVersion)}
+		s.storageErr = errs.New(errs.FaceModelMismatch, "the stored collection %s was made with faceModelVersion %q, not %q", id, desc.FaceModelVersion, col.Spec.FaceModelVersion)
 		return ctrl.Result{}, true, nil
 	}
 	s.desc = desc
@@ -109,9 +107,8 @@ func (r *CollectionReconciler) reconcileDelete(ctx context.Context, col *facesea
 	}
 	if col.Spec.DeletionPolicy == facesearchv1.DeletionPolicyDelete {
 		conn, err := storageConnection(ctx, r.Client, col)
-		var se *errSecret
 		switch {
-		case errors.As(err, &se):
+		case errs.Is(err, errs.CredentialsNotFound):
 			// Without credentials nothing can be erased; say so and let the object go rather
 			// than block namespace deletion forever.
 			r.Recorder.Eventf(col, corev1.EventTypeWarning, "DataRetained", "Could not erase collection %s: %v", id, err)
@@ -122,7 +119,7 @@ func (r *CollectionReconciler) reconcileDelete(ctx context.Context, col *facesea
 			if err == nil {
 				err = st.DeleteCollection(ctx, id)
 			}
-			if err != nil && store.ErrorCode(err) != store.ErrResourceNotFound {
+			if err != nil && !errs.Is(err, errs.ResourceNotFound) {
 				r.Recorder.Eventf(col, corev1.EventTypeWarning, "EraseFailed", "Erasing collection %s failed, will retry: %v", id, err)
 				return ctrl.Result{RequeueAfter: storageRetryAfter}, nil
 			}

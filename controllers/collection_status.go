@@ -1,12 +1,9 @@
 package controllers
 
 import (
-	"errors"
-
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
-	"github.com/facesearch/facesearch-operator/internal/search"
 )
 
 // setCollectionStatus derives every status field and condition from what the phases found.
@@ -38,18 +35,10 @@ func setStorageReadyCondition(s *collectionScope) {
 	setCondition(s.col, facesearchv1.StorageReadyCondition, metav1.ConditionFalse, storageReason(s.storageErr), errText(s.storageErr))
 }
 
+// storageReason: whatever stops the storage phase without a code of its own is the storage
+// (or the API server behind the Secret) not answering.
 func storageReason(err error) string {
-	var se *errSecret
-	if errors.As(err, &se) {
-		return facesearchv1.CredentialsSecretNotFoundReason
-	}
-	switch search.ErrorCode(err) {
-	case search.CodeFaceModelUnavailable:
-		return facesearchv1.FaceModelUnavailableReason
-	case facesearchv1.FaceModelMismatchReason:
-		return facesearchv1.FaceModelMismatchReason
-	}
-	return facesearchv1.StorageUnavailableReason
+	return reasonFor(err, facesearchv1.StorageUnavailableReason)
 }
 
 func setIndexReadyCondition(s *collectionScope) {

@@ -12,6 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/workload"
 )
@@ -22,11 +23,6 @@ const (
 	SecretKeySecretKey = "secretKey"
 )
 
-// errSecret marks a missing or incomplete credentials Secret.
-type errSecret struct{ msg string }
-
-func (e *errSecret) Error() string { return e.msg }
-
 // storageConnection reads the credentials Secret named by the Collection.
 func storageConnection(ctx context.Context, c client.Client, col *facesearchv1.Collection) (workload.StorageConnection, error) {
 	s := col.Spec.Storage
@@ -34,13 +30,13 @@ func storageConnection(ctx context.Context, c client.Client, col *facesearchv1.C
 	key := client.ObjectKey{Namespace: col.Namespace, Name: s.CredentialsSecretRef.Name}
 	if err := c.Get(ctx, key, secret); err != nil {
 		if client.IgnoreNotFound(err) == nil {
-			return workload.StorageConnection{}, &errSecret{fmt.Sprintf("Secret %s not found", key.Name)}
+			return workload.StorageConnection{}, errs.New(errs.CredentialsNotFound, "Secret %s not found", key.Name)
 		}
 		return workload.StorageConnection{}, fmt.Errorf("while reading Secret %s: %w", key.Name, err)
 	}
 	ak, sk := string(secret.Data[AccessKeySecretKey]), string(secret.Data[SecretKeySecretKey])
 	if ak == "" || sk == "" {
-		return workload.StorageConnection{}, &errSecret{fmt.Sprintf("Secret %s lacks %s or %s", key.Name, AccessKeySecretKey, SecretKeySecretKey)}
+		return workload.StorageConnection{}, errs.New(errs.CredentialsNotFound, "Secret %s lacks %s or %s", key.Name, AccessKeySecretKey, SecretKeySecretKey)
 	}
 	return workload.StorageConnection{
 		Endpoint: s.Endpoint, Bucket: s.Bucket, Prefix: s.Prefix, TLS: s.TLS,

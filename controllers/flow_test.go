@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/store"
 )
@@ -331,7 +332,7 @@ func TestUserEditsAndDeletion(t *testing.T) {
 	g.Expect(k8sClient.Delete(ctx, u)).To(Succeed())
 	g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(u), u)) }, waitReady, pollEvery).Should(BeTrue())
 	_, err = coll.Store.GetUser(ctx, coll.ID, person)
-	g.Expect(store.ErrorCode(err)).To(Equal(store.ErrResourceNotFound))
+	g.Expect(errs.CodeOf(err)).To(Equal(errs.ResourceNotFound))
 	all, _, err := coll.Store.ListFaces(ctx, coll.ID, store.ListFacesOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(all).To(BeEmpty())

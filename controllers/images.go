@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
 
@@ -45,7 +46,7 @@ func imageFrom(ctx context.Context, c client.Client, namespace string, src faces
 		}
 		return search.Image{}, imageRefError("Secret", ref, nil)
 	}
-	return search.Image{}, &search.Error{Code: search.CodeInvalidParameter, Message: "the image has no source"}
+	return search.Image{}, errs.New(errs.InvalidParameter, "the image has no source")
 }
 
 func imageRefError(kind string, ref *facesearchv1.KeySelector, err error) error {
@@ -53,5 +54,5 @@ func imageRefError(kind string, ref *facesearchv1.KeySelector, err error) error 
 		// The API server failed, not the reference: retry rather than report a bad image.
 		return fmt.Errorf("while reading %s %s: %w", kind, ref.Name, err)
 	}
-	return &search.Error{Code: search.CodeInvalidS3Object, Message: fmt.Sprintf("%s %s has no key %q", kind, ref.Name, ref.Key)}
+	return errs.New(errs.InvalidS3Object, "%s %s has no key %q", kind, ref.Name, ref.Key)
 }

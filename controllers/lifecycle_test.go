@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
-	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // TestDeletionPolicy deletes a Collection of each policy: Delete erases the stored
@@ -42,7 +42,7 @@ func TestDeletionPolicy(t *testing.T) {
 			g.Expect(published).To(BeFalse(), "a deleted Collection must not be searchable")
 			desc, err := st.DescribeCollection(ctx, col.EffectiveCollectionID())
 			if policy == facesearchv1.DeletionPolicyDelete {
-				g.Expect(store.ErrorCode(err)).To(Equal(store.ErrResourceNotFound))
+				g.Expect(errs.CodeOf(err)).To(Equal(errs.ResourceNotFound))
 				return
 			}
 			g.Expect(err).NotTo(HaveOccurred())

@@ -51,7 +51,7 @@ func TestStorageOutage(t *testing.T) {
 		c := meta.FindStatusCondition(sr.Status.Conditions, facesearchv1.SucceededCondition)
 		g.Expect(c).NotTo(BeNil())
 		g.Expect(c.Status).To(Equal(metav1.ConditionUnknown))
-		g.Expect(c.Reason).To(Equal(store.ErrStorageUnavailable))
+		g.Expect(c.Reason).To(Equal(facesearchv1.StorageUnavailableReason))
 	}, waitReady, pollEvery).Should(Succeed())
 	g.Consistently(func() int32 {
 		_ = k8sClient.Get(ctx, client.ObjectKeyFromObject(u2), u2)

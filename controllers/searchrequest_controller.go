@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
@@ -59,7 +60,7 @@ func (r *SearchRequestReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	_, coll, err := collectionFor(ctx, r.Client, r.Search, sr.Namespace, sr.Spec.CollectionRef.Name, true)
 	switch {
 	case apierrors.IsNotFound(err):
-		r.finish(sr, nil, &search.Error{Code: search.CodeResourceNotFound, Message: fmt.Sprintf("collection %s not found", sr.Spec.CollectionRef.Name)})
+		r.finish(sr, nil, errs.New(errs.ResourceNotFound, "collection %s not found", sr.Spec.CollectionRef.Name))
 		return ctrl.Result{}, nil
 	case err != nil:
 		return ctrl.Result{}, err
@@ -69,7 +70,7 @@ func (r *SearchRequestReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 
 	img, err := imageFrom(ctx, r.Client, sr.Namespace, sr.Spec.Image)
-	if err != nil && search.ErrorCode(err) == search.CodeInternal {
+	if err != nil && errs.CodeOf(err) == errs.Internal {
 		return ctrl.Result{}, err
 	}
 	var res *search.SearchUsersResult
@@ -83,8 +84,8 @@ func (r *SearchRequestReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 			QualityFilter: face.QualityFilter(sr.Spec.QualityFilter),
 		})
 	}
-	if err != nil && search.IsRetryable(err) {
-		setCondition(sr, facesearchv1.SucceededCondition, metav1.ConditionUnknown, search.ErrorCode(err), err.Error())
+	if err != nil && errs.IsRetryable(err) {
+		setCondition(sr, facesearchv1.SucceededCondition, metav1.ConditionUnknown, reasonFor(err, facesearchv1.InternalErrorReason), err.Error())
 		log.FromContext(ctx).Info("Search will be retried", "reason", err.Error())
 		return ctrl.Result{RequeueAfter: storageRetryAfter}, nil
 	}
@@ -97,9 +98,9 @@ func (r *SearchRequestReconciler) finish(sr *facesearchv1.SearchRequest, res *se
 	now := metav1.Now()
 	sr.Status.CompletionTime = &now
 	if err != nil {
-		code := search.ErrorCode(err)
-		setCondition(sr, facesearchv1.SucceededCondition, metav1.ConditionFalse, failureReason(code), err.Error())
-		r.Recorder.Eventf(sr, corev1.EventTypeWarning, failureReason(code), "Search failed: %v", err)
+		reason := reasonFor(err, facesearchv1.InternalErrorReason)
+		setCondition(sr, facesearchv1.SucceededCondition, metav1.ConditionFalse, reason, err.Error())
+		r.Recorder.Eventf(sr, corev1.EventTypeWarning, reason, "Search failed: %v", err)
 		return
 	}
 	sr.Status.FaceModelVersion = res.FaceModelVersion
@@ -135,19 +136,6 @@ func (r *SearchRequestReconciler) finish(sr *facesearchv1.SearchRequest, res *se
 	}
 	setCondition(sr, facesearchv1.SucceededCondition, metav1.ConditionTrue, facesearchv1.CompletedReason, msg)
 	r.Recorder.Event(sr, corev1.EventTypeNormal, facesearchv1.CompletedReason, msg)
-}
-
-// failureReason maps a search error code onto a condition reason.
-func failureReason(code string) string {
-	switch code {
-	case search.CodeResourceNotFound:
-		return facesearchv1.CollectionNotFoundReason
-	case face.CodeInvalidImageFormat, face.CodeImageTooLarge, search.CodeInvalidS3Object, search.CodeInvalidParameter:
-		return code
-	case search.CodeFaceModelUnavailable:
-		return facesearchv1.FaceModelUnavailableReason
-	}
-	return facesearchv1.InternalErrorReason
 }
 
 func faceDetail(d face.FaceDetail) facesearchv1.FaceDetail {

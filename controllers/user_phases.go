@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/search"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -59,8 +60,8 @@ func (r *UserReconciler) checkConflict(ctx context.Context, s *userScope) (ctrl.
 
 func (r *UserReconciler) ensureUser(ctx context.Context, s *userScope) (ctrl.Result, bool, error) {
 	err := s.coll.Store.CreateUser(ctx, s.coll.ID, s.user.Spec.UserID, store.UserOptions{})
-	switch store.ErrorCode(err) {
-	case "", store.ErrResourceAlreadyExists, store.ErrConflict:
+	switch errs.CodeOf(err) {
+	case "", errs.ResourceAlreadyExists, errs.Conflict:
 		return ctrl.Result{}, false, nil
 	}
 	return ctrl.Result{}, true, fmt.Errorf("while creating user %s: %w", s.user.Spec.UserID, err)
@@ -158,8 +159,8 @@ func (r *UserReconciler) indexUserFace(ctx context.Context, s *userScope, f face
 	}
 	img, err := imageFrom(ctx, r.Client, s.user.Namespace, f.Image)
 	if err != nil {
-		if code := search.ErrorCode(err); code != search.CodeInternal {
-			return fail(err.Error(), code)
+		if code := errs.CodeOf(err); code != errs.Internal {
+			return fail(err.Error(), string(code))
 		}
 		return "", nil, err
 	}
@@ -167,10 +168,10 @@ func (r *UserReconciler) indexUserFace(ctx context.Context, s *userScope, f face
 		ExternalImageID: f.Name, MaxFaces: 1, QualityFilter: face.QualityFilter(s.user.Spec.QualityFilter),
 	})
 	if err != nil {
-		if search.IsRetryable(err) {
+		if errs.IsRetryable(err) {
 			return "", nil, fmt.Errorf("while indexing %s: %w", f.Name, err)
 		}
-		return fail(err.Error(), search.ErrorCode(err))
+		return fail(err.Error(), string(errs.CodeOf(err)))
 	}
 	if len(res.FaceRecords) == 0 {
 		if len(res.UnindexedFaces) > 0 {
@@ -245,7 +246,7 @@ func (r *UserReconciler) eraseUser(ctx context.Context, coll *search.Collection,
 	if err != nil {
 		return err
 	}
-	if err := coll.Store.DeleteUser(ctx, coll.ID, user.Spec.UserID, store.UserOptions{}); err != nil && store.ErrorCode(err) != store.ErrResourceNotFound {
+	if err := coll.Store.DeleteUser(ctx, coll.ID, user.Spec.UserID, store.UserOptions{}); err != nil && !errs.Is(err, errs.ResourceNotFound) {
 		return err
 	}
 	ids := make([]string, len(faces))

@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"testing"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face/facetest"
 )
 
@@ -66,28 +67,28 @@ func TestDecodeErrors(t *testing.T) {
 		name string
 		data []byte
 		lim  ImageLimits
-		code string
+		code errs.Code
 	}{
-		{"empty", nil, ImageLimits{}, CodeInvalidParameter},
-		{"text", []byte("hello, this is not an image"), ImageLimits{}, CodeInvalidImageFormat},
-		{"gif", gif, ImageLimits{}, CodeInvalidImageFormat},
-		{"truncated jpeg", valid[:len(valid)/2], ImageLimits{}, CodeInvalidImageFormat},
-		{"jpeg header only", valid[:20], ImageLimits{}, CodeInvalidImageFormat},
-		{"over 5 MB", tooBig, ImageLimits{}, CodeImageTooLarge},
+		{"empty", nil, ImageLimits{}, errs.InvalidParameter},
+		{"text", []byte("hello, this is not an image"), ImageLimits{}, errs.InvalidImageFormat},
+		{"gif", gif, ImageLimits{}, errs.InvalidImageFormat},
+		{"truncated jpeg", valid[:len(valid)/2], ImageLimits{}, errs.InvalidImageFormat},
+		{"jpeg header only", valid[:20], ImageLimits{}, errs.InvalidImageFormat},
+		{"over 5 MB", tooBig, ImageLimits{}, errs.ImageTooLarge},
 		// From storage the 15 MB limit applies: the size passes and the trailing zeros
 		// after the image's end marker are ignored by the decoder.
 		{"over 5 MB from storage", tooBig, ImageLimits{MaxBytes: MaxStorageImageBytes}, ""},
-		{"png bomb", pngHeaderOnly(60000, 60000), ImageLimits{}, CodeImageTooLarge},
-		{"jpeg bomb", jpegClaiming(t, 65000, 65000), ImageLimits{}, CodeImageTooLarge},
-		{"over pixel cap", pngOf(200, 200), ImageLimits{MaxPixels: 30000}, CodeImageTooLarge},
-		{"too small", pngOf(79, 200), ImageLimits{}, CodeInvalidParameter},
+		{"png bomb", pngHeaderOnly(60000, 60000), ImageLimits{}, errs.ImageTooLarge},
+		{"jpeg bomb", jpegClaiming(t, 65000, 65000), ImageLimits{}, errs.ImageTooLarge},
+		{"over pixel cap", pngOf(200, 200), ImageLimits{MaxPixels: 30000}, errs.ImageTooLarge},
+		{"too small", pngOf(79, 200), ImageLimits{}, errs.InvalidParameter},
 		{"smallest", pngOf(80, 80), ImageLimits{}, ""},
-		{"png broken data", pngHeaderOnly(100, 100), ImageLimits{}, CodeInvalidImageFormat},
+		{"png broken data", pngHeaderOnly(100, 100), ImageLimits{}, errs.InvalidImageFormat},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			img, _, err := decodeImage(tt.data, tt.lim)
-			if got := ErrorCode(err); got != tt.code {
+			if got := errs.CodeOf(err); got != tt.code {
 				t.Fatalf("code %q (err %v), want %q", got, err, tt.code)
 			}
 			if tt.code == "" && (img == nil || img.W < MinImageSide) {

@@ -16,7 +16,7 @@
 //
 // IndexImage and SearchImage apply Rekognition's policies on top (largest first, MaxFaces,
 // QualityFilter, FACE_NOT_LARGEST). Similarity maps cosine to Rekognition's 0-100 scale
-// with the pack's calibration. Bad input gives *Error with a Rekognition exception code.
+// with the pack's calibration. Bad input gives an *errs.Error with a Rekognition exception code.
 //
 // An Engine is safe for concurrent use: it holds MaxConcurrent workers, each with its own
 // ONNX sessions and buffers, and a call waits for a free worker (or its context).

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/dlib"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // EngineOptions configure NewEngine.
@@ -229,7 +230,7 @@ func (e *Engine) indexImage(ctx context.Context, image []byte, opts IndexOptions
 	maxFaces := opts.MaxFaces
 	switch {
 	case maxFaces < 0:
-		return nil, errorf(CodeInvalidParameter, "MaxFaces %d must be at least 1", maxFaces)
+		return nil, errs.New(errs.InvalidParameter, "MaxFaces %d must be at least 1", maxFaces)
 	case maxFaces == 0 || maxFaces > MaxIndexFaces:
 		maxFaces = MaxIndexFaces
 	}

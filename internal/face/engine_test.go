@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face/facetest"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
@@ -319,20 +320,20 @@ func TestParameterErrors(t *testing.T) {
 	img := readFile(t, j[people(j)[0]][0])
 	ctx := context.Background()
 	_, err := e.IndexImage(ctx, img, IndexOptions{MaxFaces: -1})
-	if ErrorCode(err) != CodeInvalidParameter {
+	if errs.CodeOf(err) != errs.InvalidParameter {
 		t.Errorf("MaxFaces -1: %v", err)
 	}
 	_, err = e.IndexImage(ctx, img, IndexOptions{QualityFilter: "BEST"})
-	if ErrorCode(err) != CodeInvalidParameter {
+	if errs.CodeOf(err) != errs.InvalidParameter {
 		t.Errorf("QualityFilter BEST: %v", err)
 	}
 	_, err = e.SearchImage(ctx, []byte("GIF89a"), SearchOptions{})
-	if ErrorCode(err) != CodeInvalidImageFormat {
+	if errs.CodeOf(err) != errs.InvalidImageFormat {
 		t.Errorf("GIF: %v", err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err = e.SearchImage(cctx, img, SearchOptions{}); !errors.Is(err, context.Canceled) || ErrorCode(err) != "" {
+	if _, err = e.SearchImage(cctx, img, SearchOptions{}); !errors.Is(err, context.Canceled) || errs.As(err) != nil {
 		t.Errorf("cancelled context: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"testing"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face/facetest"
 )
 
@@ -37,7 +38,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, oc, err := decodeImage(data, ImageLimits{MaxPixels: 1_000_000})
 		if err != nil {
-			if ErrorCode(err) == "" {
+			if errs.As(err) == nil {
 				t.Fatalf("untyped error %v", err)
 			}
 			return

@@ -8,6 +8,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"sync"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // rgbImage is packed 8-bit RGB, the one layout every later stage reads.
@@ -56,20 +58,20 @@ func sniff(data []byte) imageFormat {
 func decodeImage(data []byte, lim ImageLimits) (img *rgbImage, oc OrientationCorrection, err error) {
 	lim = lim.withDefaults()
 	if len(data) == 0 {
-		return nil, "", errorf(CodeInvalidParameter, "image is empty")
+		return nil, "", errs.New(errs.InvalidParameter, "image is empty")
 	}
 	if len(data) > lim.MaxBytes {
-		return nil, "", errorf(CodeImageTooLarge, "image is %d bytes, the limit is %d", len(data), lim.MaxBytes)
+		return nil, "", errs.New(errs.ImageTooLarge, "image is %d bytes, the limit is %d", len(data), lim.MaxBytes)
 	}
 	format := sniff(data)
 	if format == formatUnknown {
-		return nil, "", errorf(CodeInvalidImageFormat, "image is neither JPEG nor PNG")
+		return nil, "", errs.New(errs.InvalidImageFormat, "image is neither JPEG nor PNG")
 	}
 	// The standard decoders are not known to panic, but a request must never take the
 	// process down, so a panic is reported as a bad image.
 	defer func() {
 		if r := recover(); r != nil {
-			img, oc, err = nil, "", errorf(CodeInvalidImageFormat, "image could not be decoded: %v", r)
+			img, oc, err = nil, "", errs.New(errs.InvalidImageFormat, "image could not be decoded: %v", r)
 		}
 	}()
 	var cfg image.Config
@@ -79,13 +81,13 @@ func decodeImage(data []byte, lim ImageLimits) (img *rgbImage, oc OrientationCor
 		cfg, err = png.DecodeConfig(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, "", errorf(CodeInvalidImageFormat, "image header: %v", err)
+		return nil, "", errs.New(errs.InvalidImageFormat, "image header: %v", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > int64(lim.MaxPixels) {
-		return nil, "", errorf(CodeImageTooLarge, "image is %dx%d pixels, the limit is %d pixels", cfg.Width, cfg.Height, lim.MaxPixels)
+		return nil, "", errs.New(errs.ImageTooLarge, "image is %dx%d pixels, the limit is %d pixels", cfg.Width, cfg.Height, lim.MaxPixels)
 	}
 	if cfg.Width < MinImageSide || cfg.Height < MinImageSide {
-		return nil, "", errorf(CodeInvalidParameter, "image is %dx%d pixels, the minimum is %dx%d", cfg.Width, cfg.Height, MinImageSide, MinImageSide)
+		return nil, "", errs.New(errs.InvalidParameter, "image is %dx%d pixels, the minimum is %dx%d", cfg.Width, cfg.Height, MinImageSide, MinImageSide)
 	}
 	orientation := 0
 	if format == formatJPEG {
@@ -98,11 +100,11 @@ func decodeImage(data []byte, lim ImageLimits) (img *rgbImage, oc OrientationCor
 		m, err = png.Decode(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, "", errorf(CodeInvalidImageFormat, "image could not be decoded: %v", err)
+		return nil, "", errs.New(errs.InvalidImageFormat, "image could not be decoded: %v", err)
 	}
 	b := m.Bounds()
 	if b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		return nil, "", errorf(CodeInvalidImageFormat, "image header says %dx%d, data %dx%d", cfg.Width, cfg.Height, b.Dx(), b.Dy())
+		return nil, "", errs.New(errs.InvalidImageFormat, "image header says %dx%d, data %dx%d", cfg.Width, cfg.Height, b.Dx(), b.Dy())
 	}
 	rgb := toRGB(m)
 	if orientation > 1 {

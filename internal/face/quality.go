@@ -1,6 +1,10 @@
 package face
 
-import "math"
+import (
+	"math"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
+)
 
 // measureQuality computes Rekognition-style Brightness and Sharpness (0..100) on the
 // aligned grey crop, inside the face (the template's eyes-to-chin area), so background and
@@ -75,7 +79,7 @@ func parseFilter(f QualityFilter, def QualityFilter) (QualityFilter, error) {
 		return f, nil
 	}
 	if _, ok := filterLevels[f]; !ok {
-		return "", errorf(CodeInvalidParameter, "QualityFilter %q is not one of NONE, AUTO, LOW, MEDIUM, HIGH", f)
+		return "", errs.New(errs.InvalidParameter, "QualityFilter %q is not one of NONE, AUTO, LOW, MEDIUM, HIGH", f)
 	}
 	return f, nil
 }

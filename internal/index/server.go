@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // SearchRequest is the body of POST /search.
@@ -100,17 +102,13 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 		start := time.Now()
 		var req SearchRequest
 		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, "InvalidParameter", err.Error())
+			writeError(w, errs.New(errs.InvalidParameter, "the search request does not decode: %v", err))
 			return
 		}
 		gen := shard.Generation()
 		matches, err := shard.Search(r.Context(), req.Vector, req.SearchOptions)
-		switch {
-		case errors.Is(err, ErrNotReady):
-			writeError(w, http.StatusServiceUnavailable, "NotReady", err.Error())
-			return
-		case err != nil:
-			writeError(w, http.StatusBadRequest, "InvalidParameter", err.Error())
+		if err != nil {
+			writeError(w, err)
 			return
 		}
 		if matches == nil {
@@ -123,30 +121,31 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 	return mux
 }
 
+// errorBody is an *errs.Error on the wire, so that the caller's search path sees the code
+// and retryability the shard saw.
 type errorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code      errs.Code `json:"code"`
+	Message   string    `json:"message"`
+	Retryable bool      `json:"retryable"`
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string) {
+// statusOf is the HTTP status a shard answers an error code with.
+func statusOf(code errs.Code) int {
+	switch code {
+	case errs.ResourceNotReady:
+		return http.StatusServiceUnavailable
+	case errs.InvalidParameter:
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := errs.CodeOf(err)
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(errorBody{code, msg})
+	w.WriteHeader(statusOf(code))
+	json.NewEncoder(w).Encode(errorBody{Code: code, Message: errs.Message(err), Retryable: errs.IsRetryable(err)})
 }
-
-// RemoteError is a failed search on a remote shard.
-type RemoteError struct {
-	StatusCode int
-	Code       string
-	Message    string
-}
-
-func (e *RemoteError) Error() string {
-	return fmt.Sprintf("index shard answered %d %s: %s", e.StatusCode, e.Code, e.Message)
-}
-
-// Retryable reports whether another replica or a later try may succeed.
-func (e *RemoteError) Retryable() bool { return e.StatusCode >= 500 }
 
 type client struct {
 	url  string
@@ -167,13 +166,19 @@ func (c *client) Search(ctx context.Context, query []float32, opts SearchOptions
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("while searching %s: %w", c.url, err)
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		// A shard that cannot be reached is, to the search path, one that is not ready.
+		return nil, errs.Wrap(errs.ResourceNotReady, err, "index shard %s is unreachable", c.url)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		var eb errorBody
-		_ = json.NewDecoder(resp.Body).Decode(&eb)
-		return nil, &RemoteError{StatusCode: resp.StatusCode, Code: eb.Code, Message: eb.Message}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&eb); err != nil || eb.Code == "" {
+			return nil, errs.New(errs.ResourceNotReady, "index shard %s answered %s", c.url, resp.Status)
+		}
+		return nil, &errs.Error{Code: eb.Code, Message: eb.Message, Retryable: eb.Retryable}
 	}
 	var sr SearchResponse
 	if err := json.NewDecoder(resp.Body).Decode(&sr); err != nil {

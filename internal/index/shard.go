@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -10,8 +9,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/google/uuid"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
+	"github.com/facesearch/facesearch-operator/internal/store"
 )
 
 // SearchOptions tune a search.
@@ -50,7 +51,7 @@ type ShardOptions struct {
 }
 
 // ErrNotReady is returned by Search before the shard is loaded.
-var ErrNotReady = errors.New("index: shard is not loaded yet")
+var ErrNotReady = errs.New(errs.ResourceNotReady, "the index shard is not loaded yet")
 
 // Shard is one shard of one collection, in memory, following the store's commits.
 type Shard struct {
@@ -237,11 +238,11 @@ func (s *Shard) Follow(ctx context.Context) error {
 			if len(changes) > 0 {
 				s.apply(changes)
 			}
-		case store.ErrorCode(err) == store.ErrGenerationGone:
-			if err := s.Load(ctx); err != nil && ctx.Err() == nil && !store.IsRetryable(err) {
+		case errs.Is(err, errs.GenerationGone):
+			if err := s.Load(ctx); err != nil && ctx.Err() == nil && !errs.IsRetryable(err) {
 				return err
 			}
-		case store.IsRetryable(err) || ctx.Err() != nil:
+		case errs.IsRetryable(err) || ctx.Err() != nil:
 			// MinIO is away: keep serving what we have and try again.
 		default:
 			return err
@@ -275,7 +276,7 @@ func (s *Shard) Run(ctx context.Context) error {
 		if err == nil {
 			break
 		}
-		if !store.IsRetryable(err) || ctx.Err() != nil {
+		if !errs.IsRetryable(err) || ctx.Err() != nil {
 			return err
 		}
 		select {
@@ -293,7 +294,7 @@ func normalizeQuery(q []float32) ([]float32, error) {
 		n += float64(x) * float64(x)
 	}
 	if n == 0 || math.IsNaN(n) || math.IsInf(n, 0) {
-		return nil, errors.New("index: the query vector is zero or not finite")
+		return nil, errs.New(errs.InvalidParameter, "the query vector is zero or not finite")
 	}
 	inv := float32(1 / math.Sqrt(n))
 	out := make([]float32, len(q))
@@ -318,7 +319,7 @@ func (s *Shard) Search(ctx context.Context, query []float32, opts SearchOptions)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if len(query) != s.dim {
-		return nil, fmt.Errorf("index: the query has %d values, the shard %d", len(query), s.dim)
+		return nil, errs.New(errs.InvalidParameter, "the query has %d values, the shard %d", len(query), s.dim)
 	}
 	q, err := normalizeQuery(query)
 	if err != nil {

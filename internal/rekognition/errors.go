@@ -1,9 +1,12 @@
 package rekognition
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // Error is an error with an Amazon Rekognition error type. A Backend returns
@@ -78,6 +81,64 @@ func ErrServiceQuotaExceeded(msg string) *Error  { return newErr(TypeServiceQuot
 func ErrThrottling(msg string) *Error            { return newErr(TypeThrottling, msg) }
 func ErrIdempotentParameterMismatch(msg string) *Error {
 	return newErr(TypeIdempotentParameterMismatch, msg)
+}
+
+// TypeResourceNotReady is Rekognition's ResourceNotReadyException.
+const TypeResourceNotReady = "ResourceNotReadyException"
+
+// errorTypes is the one table from the project's error codes to Rekognition's error types. A
+// code that is not here (Internal, Corrupt, FaceModelUnavailable...) is a server fault:
+// InternalServerError with a generic message, its cause logged.
+var errorTypes = map[errs.Code]string{
+	errs.ResourceNotFound:       TypeResourceNotFound,
+	errs.ResourceAlreadyExists:  TypeResourceAlreadyExists,
+	errs.Conflict:               TypeConflict,
+	errs.ServiceQuotaExceeded:   TypeServiceQuotaExceeded,
+	errs.InvalidParameter:       TypeInvalidParameter,
+	errs.InvalidPaginationToken: TypeInvalidPaginationToken,
+	errs.InvalidImageFormat:     TypeInvalidImageFormat,
+	errs.ImageTooLarge:          TypeImageTooLarge,
+	errs.InvalidS3Object:        TypeInvalidS3Object,
+	// Rekognition's type for "the resource isn't ready": the caller retries later.
+	errs.ResourceNotReady: TypeResourceNotReady,
+	// A storage outage is a server fault, and the SDKs retry a 500 on their own without
+	// counting it as throttling, which would tell the client to slow down for a fault that
+	// is not its load.
+	errs.StorageUnavailable: TypeInternalServerError,
+}
+
+// fixedMessages replace the cause's text where it would tell the client about the inside.
+var fixedMessages = map[errs.Code]string{
+	errs.ResourceNotReady:   "The collection's index is not ready yet; retry later",
+	errs.StorageUnavailable: "The collection storage is unavailable; retry later",
+}
+
+// MapError turns an error of the search path into the Rekognition error the SDKs decode.
+// An *Error passes through; a context error is left to the handler (it answers a timeout);
+// an error with no code in the table stays as it is and becomes InternalServerError.
+func MapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *Error
+	if errors.As(err, &re) {
+		return re
+	}
+	code := errs.CodeOf(err)
+	// A storage call that timed out is an outage, though it wraps DeadlineExceeded: the
+	// store bounds each call itself, so the caller's request may still have time left.
+	if errors.Is(err, context.Canceled) || (code != errs.StorageUnavailable && errors.Is(err, context.DeadlineExceeded)) {
+		return err
+	}
+	t, ok := errorTypes[code]
+	if !ok {
+		return err
+	}
+	msg, ok := fixedMessages[code]
+	if !ok {
+		msg = errs.Message(err)
+	}
+	return newErr(t, msg)
 }
 
 // IsType reports whether err is (or wraps) an *Error of type t.

@@ -205,6 +205,7 @@ func spec[I any, O any, PI validatable[I]](
 			defer cancel()
 			out, err := method(h.backend, ctx, in)
 			if err != nil {
+				err = MapError(err)
 				if ctx.Err() != nil && !isRekognitionError(err) {
 					return nil, ErrInternalServer(fmt.Sprintf("request timed out after %s", h.opts.RequestTimeout))
 				}

@@ -3,10 +3,10 @@ package rekognition
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/search"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -48,80 +48,6 @@ const (
 	defaultListFaces       = 1000
 )
 
-// MapError turns an error of the search path (search, face, store codes) into the
-// Rekognition error the SDKs decode. Errors that are already an *Error pass through.
-//
-//   - storage outage (StorageUnavailable): InternalServerError with a retry hint. It is a
-//     server fault, and the AWS SDKs retry it on their own (HTTP 500, the standard retryer's
-//     retryable status), without counting it as throttling, which would tell the client to
-//     slow down for a fault that is not its load;
-//   - index still loading or a shard unreachable (ResourceNotReady):
-//     ResourceNotReadyException, Rekognition's type for "the resource isn't ready", which the
-//     SDK decodes as types.ResourceNotReadyException; the caller retries later;
-//   - a collection pinned to a model version whose pack is not installed, a corrupt object
-//     and anything unknown: InternalServerError with a generic message (the cause is logged).
-func MapError(err error) error {
-	if err == nil {
-		return nil
-	}
-	var re *Error
-	if errors.As(err, &re) {
-		return re
-	}
-	// A storage call that timed out is an outage, though it wraps DeadlineExceeded: the
-	// store bounds each call itself, so the caller's request may still have time left.
-	if search.ErrorCode(err) == store.ErrStorageUnavailable && !errors.Is(err, context.Canceled) {
-		return Errorf(TypeInternalServerError, "The collection storage is unavailable; retry later")
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return err // the handler answers these
-	}
-	msg := message(err)
-	switch search.ErrorCode(err) {
-	case search.CodeResourceNotFound: // = store.ErrResourceNotFound
-		return ErrResourceNotFound(msg)
-	case store.ErrResourceAlreadyExists:
-		return ErrResourceAlreadyExists(msg)
-	case store.ErrConflict:
-		return ErrConflict(msg)
-	case store.ErrServiceQuotaExceeded:
-		return ErrServiceQuotaExceeded(msg)
-	case store.ErrInvalidPaginationToken:
-		return ErrInvalidPaginationToken(msg)
-	case search.CodeInvalidParameter: // = store.ErrInvalidParameter = face.CodeInvalidParameter
-		return ErrInvalidParameter(msg)
-	case face.CodeInvalidImageFormat:
-		return ErrInvalidImageFormat(msg)
-	case face.CodeImageTooLarge:
-		return ErrImageTooLarge(msg)
-	case search.CodeInvalidS3Object:
-		return ErrInvalidS3Object(msg)
-	case search.CodeResourceNotReady:
-		return Errorf(TypeResourceNotReady, "The collection's index is not ready yet; retry later")
-	}
-	return err // InternalServerError, generic message, cause logged by the handler
-}
-
-// TypeResourceNotReady is Rekognition's ResourceNotReadyException.
-const TypeResourceNotReady = "ResourceNotReadyException"
-
-// message is the text of the innermost coded error, without the code prefix.
-func message(err error) string {
-	var se *search.Error
-	if errors.As(err, &se) {
-		return se.Message
-	}
-	var fe *face.Error
-	if errors.As(err, &fe) {
-		return fe.Message
-	}
-	var ste *store.Error
-	if errors.As(err, &ste) {
-		return ste.Message
-	}
-	return err.Error()
-}
-
 // ---- collections ----
 
 func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollectionInput) (*CreateCollectionOutput, error) {
@@ -130,14 +56,14 @@ func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollect
 	}
 	id := *in.CollectionId
 	if err := b.Admin.CreateCollection(ctx, id, in.Tags); err != nil {
-		if store.ErrorCode(err) == store.ErrResourceAlreadyExists {
+		if errs.Is(err, errs.ResourceAlreadyExists) {
 			return nil, ErrResourceAlreadyExists(fmt.Sprintf("The collection id: %s already exists", id))
 		}
-		return nil, MapError(err)
+		return nil, err
 	}
 	d, err := b.Service.DescribeCollection(ctx, id)
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	return &CreateCollectionOutput{StatusCode: ptr(int32(200)), CollectionArn: ptr(d.ARN), FaceModelVersion: ptr(d.FaceModelVersion)}, nil
 }
@@ -145,7 +71,7 @@ func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollect
 func (b *ServiceBackend) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
 	d, err := b.Service.DescribeCollection(ctx, *in.CollectionId)
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	return &DescribeCollectionOutput{
 		FaceCount: ptr(d.FaceCount), UserCount: ptr(d.UserCount),
@@ -197,10 +123,10 @@ func (b *ServiceBackend) DeleteCollection(ctx context.Context, in *DeleteCollect
 	}
 	id := *in.CollectionId
 	if err := b.Admin.DeleteCollection(ctx, id); err != nil {
-		if store.ErrorCode(err) == store.ErrResourceNotFound || search.ErrorCode(err) == search.CodeResourceNotFound {
+		if errs.Is(err, errs.ResourceNotFound) {
 			return nil, ErrResourceNotFound(fmt.Sprintf("The collection id: %s does not exist", id))
 		}
-		return nil, MapError(err)
+		return nil, err
 	}
 	return &DeleteCollectionOutput{StatusCode: ptr(int32(200))}, nil
 }
@@ -222,7 +148,7 @@ func (b *ServiceBackend) IndexFaces(ctx context.Context, in *IndexFacesInput) (*
 	}
 	res, err := b.Service.IndexFaces(ctx, *in.CollectionId, searchImage(in.Image), opts)
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	out := &IndexFacesOutput{
 		FaceRecords: []FaceRecord{}, UnindexedFaces: []UnindexedFace{},
@@ -244,7 +170,7 @@ func (b *ServiceBackend) IndexFaces(ctx context.Context, in *IndexFacesInput) (*
 func (b *ServiceBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesOutput, error) {
 	c, err := b.Service.Collection(*in.CollectionId)
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	opts := store.ListFacesOptions{UserID: deref(in.UserId), FaceIDs: in.FaceIds, MaxResults: defaultListFaces, NextToken: deref(in.NextToken)}
 	if in.MaxResults != nil && *in.MaxResults > 0 {
@@ -252,7 +178,7 @@ func (b *ServiceBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*Li
 	}
 	recs, next, err := b.Service.ListFaces(ctx, c.ID, opts)
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	out := &ListFacesOutput{Faces: make([]Face, 0, len(recs)), FaceModelVersion: ptr(c.FaceModelVersion)}
 	for _, r := range recs {
@@ -267,7 +193,7 @@ func (b *ServiceBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*Li
 func (b *ServiceBackend) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*DeleteFacesOutput, error) {
 	deleted, failed, err := b.Service.DeleteFaces(ctx, *in.CollectionId, in.FaceIds)
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	out := &DeleteFacesOutput{DeletedFaces: append([]string{}, deleted...), UnsuccessfulFaceDeletions: []UnsuccessfulFaceDeletion{}}
 	for _, f := range failed {
@@ -281,10 +207,10 @@ func (b *ServiceBackend) DeleteFaces(ctx context.Context, in *DeleteFacesInput) 
 func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
 	err := b.Service.CreateUser(ctx, *in.CollectionId, *in.UserId, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
 	if err != nil {
-		if store.ErrorCode(err) == store.ErrConflict {
+		if errs.Is(err, errs.Conflict) {
 			return nil, ErrConflict(fmt.Sprintf("A user with id %s already exists", *in.UserId))
 		}
-		return nil, MapError(err)
+		return nil, err
 	}
 	return &CreateUserOutput{}, nil
 }
@@ -292,7 +218,7 @@ func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*
 func (b *ServiceBackend) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUserOutput, error) {
 	err := b.Service.DeleteUser(ctx, *in.CollectionId, *in.UserId, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	return &DeleteUserOutput{}, nil
 }
@@ -304,7 +230,7 @@ func (b *ServiceBackend) ListUsers(ctx context.Context, in *ListUsersInput) (*Li
 	}
 	users, next, err := b.Service.ListUsers(ctx, *in.CollectionId, opts)
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	out := &ListUsersOutput{Users: make([]User, 0, len(users))}
 	for _, u := range users {
@@ -319,7 +245,7 @@ func (b *ServiceBackend) ListUsers(ctx context.Context, in *ListUsersInput) (*Li
 func (b *ServiceBackend) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*AssociateFacesOutput, error) {
 	res, err := b.Service.AssociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, deref(in.UserMatchThreshold))
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	out := &AssociateFacesOutput{AssociatedFaces: []AssociatedFace{}, UnsuccessfulFaceAssociations: []UnsuccessfulFaceAssociation{}, UserStatus: UserStatus(res.UserStatus)}
 	for _, id := range res.Associated {
@@ -340,7 +266,7 @@ func (b *ServiceBackend) AssociateFaces(ctx context.Context, in *AssociateFacesI
 func (b *ServiceBackend) DisassociateFaces(ctx context.Context, in *DisassociateFacesInput) (*DisassociateFacesOutput, error) {
 	res, err := b.Service.DisassociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	out := &DisassociateFacesOutput{DisassociatedFaces: []DisassociatedFace{}, UnsuccessfulFaceDisassociations: []UnsuccessfulFaceDisassociation{}, UserStatus: UserStatus(res.UserStatus)}
 	for _, id := range res.Associated {
@@ -359,7 +285,7 @@ func (b *ServiceBackend) SearchFaces(ctx context.Context, in *SearchFacesInput) 
 		FaceMatchThreshold: deref(in.FaceMatchThreshold), MaxFaces: int(deref(in.MaxFaces)),
 	})
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	return &SearchFacesOutput{SearchedFaceId: in.FaceId, FaceMatches: faceMatches(res.FaceMatches), FaceModelVersion: ptr(res.FaceModelVersion)}, nil
 }
@@ -369,7 +295,7 @@ func (b *ServiceBackend) SearchFacesByImage(ctx context.Context, in *SearchFaces
 		FaceMatchThreshold: deref(in.FaceMatchThreshold), MaxFaces: int(deref(in.MaxFaces)), QualityFilter: face.QualityFilter(in.QualityFilter),
 	})
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	out := &SearchFacesByImageOutput{FaceMatches: faceMatches(res.FaceMatches), FaceModelVersion: ptr(res.FaceModelVersion)}
 	if res.SearchedFace != nil {
@@ -385,7 +311,7 @@ func (b *ServiceBackend) SearchUsers(ctx context.Context, in *SearchUsersInput) 
 		UserMatchThreshold: deref(in.UserMatchThreshold), MaxUsers: int(deref(in.MaxUsers)),
 	})
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	out := &SearchUsersOutput{UserMatches: userMatches(res.UserMatches), FaceModelVersion: ptr(res.FaceModelVersion)}
 	if in.FaceId != nil {
@@ -401,7 +327,7 @@ func (b *ServiceBackend) SearchUsersByImage(ctx context.Context, in *SearchUsers
 		UserMatchThreshold: deref(in.UserMatchThreshold), MaxUsers: int(deref(in.MaxUsers)), QualityFilter: face.QualityFilter(in.QualityFilter),
 	})
 	if err != nil {
-		return nil, MapError(err)
+		return nil, err
 	}
 	out := &SearchUsersByImageOutput{UserMatches: userMatches(res.UserMatches), FaceModelVersion: ptr(res.FaceModelVersion), UnsearchedFaces: []UnsearchedFace{}}
 	if res.SearchedFace != nil {

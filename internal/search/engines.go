@@ -5,6 +5,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face"
 )
 
@@ -63,7 +64,7 @@ func (e *Engines) Get(version string) (*face.Engine, error) {
 	}
 	dir, ok := e.packs[version]
 	if !ok {
-		return nil, errorf(CodeFaceModelUnavailable, "no model pack for FaceModelVersion %q (installed: %v)", version, e.Versions())
+		return nil, errs.New(errs.FaceModelUnavailable, "no model pack for FaceModelVersion %q (installed: %v)", version, e.Versions())
 	}
 	eng, err := face.NewEngine(face.EngineOptions{
 		ModelPackDir: dir, ONNXRuntimeLibrary: e.opts.ONNXRuntimeLibrary,

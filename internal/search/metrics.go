@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // Metrics of the search path, registered by the roles that serve it.
@@ -34,7 +36,7 @@ func RegisterMetrics(reg prometheus.Registerer) error {
 
 // observe records an operation's duration with the code of its outcome ("" is OK).
 func observe(operation string, start time.Time, err error) {
-	code := ErrorCode(err)
+	code := string(errs.CodeOf(err))
 	if code == "" {
 		code = "OK"
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -28,7 +29,7 @@ const DefaultMaxFaces = 80
 func (s *Service) Collection(id string) (*Collection, error) {
 	c, ok := s.Collections.Get(id)
 	if !ok {
-		return nil, errorf(CodeResourceNotFound, "The collection id: %s does not exist", id)
+		return nil, errs.New(errs.ResourceNotFound, "The collection id: %s does not exist", id)
 	}
 	return c, nil
 }
@@ -178,7 +179,7 @@ func (s *Service) SearchFacesByImage(ctx context.Context, collectionID string, i
 		return nil, err
 	}
 	if res.Face == nil {
-		return nil, errorf(CodeInvalidParameter, "There are no faces in the image. Should be at least 1.")
+		return nil, errs.New(errs.InvalidParameter, "There are no faces in the image. Should be at least 1.")
 	}
 	matches, err := faceMatches(ctx, c, eng, res.Face.Embedding, "", opts)
 	if err != nil {
@@ -200,7 +201,7 @@ func (s *Service) SearchFaces(ctx context.Context, collectionID, faceID string, 
 	}
 	v, ok := vecs[faceID]
 	if !ok {
-		return nil, errorf(CodeResourceNotFound, "The face id: %s does not exist", faceID)
+		return nil, errs.New(errs.ResourceNotFound, "The face id: %s does not exist", faceID)
 	}
 	matches, err := faceMatches(ctx, c, eng, v, faceID, opts)
 	if err != nil {
@@ -301,7 +302,7 @@ func (s *Service) SearchUsers(ctx context.Context, collectionID string, opts Sea
 		return nil, err
 	}
 	if opts.FaceID != "" && vecs[opts.FaceID] == nil {
-		return nil, errorf(CodeResourceNotFound, "The face id: %s does not exist", opts.FaceID)
+		return nil, errs.New(errs.ResourceNotFound, "The face id: %s does not exist", opts.FaceID)
 	}
 	maxUsers := opts.MaxUsers
 	if maxUsers <= 0 || maxUsers > MaxUsers {

@@ -3,7 +3,6 @@ package search
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -102,7 +102,7 @@ type SearchUsersResult struct {
 func (s *Service) collection(id string) (*Collection, *face.Engine, error) {
 	c, ok := s.Collections.Get(id)
 	if !ok {
-		return nil, nil, errorf(CodeResourceNotFound, "collection %q not found", id)
+		return nil, nil, errs.New(errs.ResourceNotFound, "collection %q not found", id)
 	}
 	eng, err := s.Engines.Get(c.FaceModelVersion)
 	if err != nil {
@@ -115,7 +115,7 @@ func (s *Service) collection(id string) (*Collection, *face.Engine, error) {
 func (s *Service) imageBytes(ctx context.Context, c *Collection, img Image) ([]byte, face.ImageLimits, error) {
 	if img.S3Object == nil {
 		if len(img.Bytes) == 0 {
-			return nil, face.ImageLimits{}, errorf(CodeInvalidParameter, "the image has neither Bytes nor S3Object")
+			return nil, face.ImageLimits{}, errs.New(errs.InvalidParameter, "the image has neither Bytes nor S3Object")
 		}
 		return img.Bytes, face.ImageLimits{MaxBytes: face.MaxImageBytes}, nil
 	}
@@ -133,17 +133,17 @@ func ReadObject(ctx context.Context, client *minio.Client, defaultBucket string,
 	opts := minio.GetObjectOptions{VersionID: o.Version}
 	obj, err := client.GetObject(ctx, bucket, o.Name, opts)
 	if err != nil {
-		return nil, &Error{Code: CodeInvalidS3Object, Message: fmt.Sprintf("cannot read s3://%s/%s: %v", bucket, o.Name, err), Err: err}
+		return nil, errs.Wrap(errs.InvalidS3Object, err, "cannot read s3://%s/%s", bucket, o.Name)
 	}
 	defer obj.Close()
 	data, err := io.ReadAll(io.LimitReader(obj, face.MaxStorageImageBytes+1))
 	if err != nil {
-		code := CodeInvalidS3Object
+		code := errs.InvalidS3Object
 		if resp := minio.ToErrorResponse(err); resp.Code == "" {
 			// Not an S3 answer: the storage did not answer at all.
-			code = store.ErrStorageUnavailable
+			code = errs.StorageUnavailable
 		}
-		return nil, &Error{Code: code, Message: fmt.Sprintf("cannot read s3://%s/%s: %v", bucket, o.Name, err), Err: err}
+		return nil, errs.Wrap(code, err, "cannot read s3://%s/%s", bucket, o.Name)
 	}
 	return data, nil
 }
@@ -282,7 +282,7 @@ func userCandidates(ctx context.Context, c *Collection, query []float32, maxUser
 // searchShards fans a query out to every shard at once and merges their top-k exactly.
 func searchShards(ctx context.Context, c *Collection, query []float32, opts index.SearchOptions) ([]index.Match, error) {
 	if !c.Ready || len(c.Shards) == 0 {
-		return nil, errorf(CodeResourceNotReady, "the index of collection %q is not ready yet", c.ID)
+		return nil, errs.New(errs.ResourceNotReady, "the index of collection %q is not ready yet", c.ID)
 	}
 	// Whatever this process committed must be searchable now: faces just indexed and
 	// associated are found by the very next search, as Rekognition's are.
@@ -300,11 +300,10 @@ func searchShards(ctx context.Context, c *Collection, query []float32, opts inde
 		})
 	}
 	if err := g.Wait(); err != nil {
-		var se *Error
-		if errors.As(err, &se) {
+		if errs.As(err) != nil || ctx.Err() != nil {
 			return nil, err
 		}
-		return nil, &Error{Code: CodeResourceNotReady, Message: err.Error(), Err: err}
+		return nil, errs.Wrap(errs.ResourceNotReady, err, "collection %q: a shard failed", c.ID)
 	}
 	return index.MergeTopK(lists, opts.K), nil
 }

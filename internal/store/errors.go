@@ -3,65 +3,43 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
-// Error codes. They follow Rekognition's error types where Rekognition has one.
+// Error codes the store returns; transitional names for internal/errs' codes.
 const (
-	ErrResourceNotFound       = "ResourceNotFound"
-	ErrResourceAlreadyExists  = "ResourceAlreadyExists"
-	ErrConflict               = "Conflict"
-	ErrServiceQuotaExceeded   = "ServiceQuotaExceeded"
-	ErrInvalidParameter       = "InvalidParameter"
-	ErrInvalidPaginationToken = "InvalidPaginationToken"
-	// ErrStorageUnavailable means MinIO could not be reached or failed; retry later.
-	ErrStorageUnavailable = "StorageUnavailable"
-	// ErrGenerationGone means the commits after a generation were folded into a snapshot by
-	// compaction: a follower must load the collection again.
-	ErrGenerationGone = "GenerationGone"
-	// ErrCorrupt means an object of the collection could not be decoded.
-	ErrCorrupt = "Corrupt"
+	ErrResourceNotFound       = errs.ResourceNotFound
+	ErrResourceAlreadyExists  = errs.ResourceAlreadyExists
+	ErrConflict               = errs.Conflict
+	ErrServiceQuotaExceeded   = errs.ServiceQuotaExceeded
+	ErrInvalidParameter       = errs.InvalidParameter
+	ErrInvalidPaginationToken = errs.InvalidPaginationToken
+	ErrStorageUnavailable     = errs.StorageUnavailable
+	ErrGenerationGone         = errs.GenerationGone
+	ErrCorrupt                = errs.Corrupt
 )
 
-// Error is the one error type of the package.
-type Error struct {
-	Code      string
-	Message   string
-	Retryable bool
-	// Err is the cause, if any.
-	Err error
-}
+// Error is the one error type of the project.
+type Error = errs.Error
 
-func (e *Error) Error() string {
-	if e.Err != nil {
-		return e.Code + ": " + e.Message + ": " + e.Err.Error()
-	}
-	return e.Code + ": " + e.Message
-}
-
-func (e *Error) Unwrap() error { return e.Err }
-
-// ErrorCode returns the Code of a *Error in err's chain, or "" if there is none.
-func ErrorCode(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
+// ErrorCode returns the code of an *errs.Error in err's chain, or "" if there is none.
+func ErrorCode(err error) errs.Code {
+	if e := errs.As(err); e != nil {
 		return e.Code
 	}
 	return ""
 }
 
-// IsRetryable reports whether err is a *Error that is worth retrying.
-func IsRetryable(err error) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Retryable
-}
+// IsRetryable reports whether err is an *errs.Error that is worth retrying.
+func IsRetryable(err error) bool { return errs.As(err) != nil && errs.IsRetryable(err) }
 
-func errorf(code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+func errorf(code errs.Code, format string, args ...any) *Error {
+	return errs.New(code, format, args...)
 }
 
 // storageError wraps an error from minio-go; what cannot be told apart from an outage is
@@ -77,7 +55,7 @@ func storageError(op string, err error) error {
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case resp.StatusCode == http.StatusForbidden:
-		return &Error{Code: "AccessDenied", Message: "while " + op, Err: err}
+		return &Error{Code: errs.AccessDenied, Message: "while " + op, Err: err}
 	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
 		return &Error{Code: ErrCorrupt, Message: "while " + op, Err: err}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
@@ -95,7 +96,7 @@ func mustCreate(t *testing.T, s *store.Store, id string) {
 	}
 }
 
-func wantCode(t *testing.T, err error, code string) {
+func wantCode(t *testing.T, err error, code errs.Code) {
 	t.Helper()
 	if store.ErrorCode(err) != code {
 		t.Fatalf("got error %v, want code %s", err, code)
