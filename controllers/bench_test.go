@@ -50,7 +50,7 @@ func BenchmarkSearchRequest(b *testing.B) {
 		waitUserReady(g, u, enrolFaces)
 	}
 	coll, _ := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
-	importSyntheticFaces(b, coll, benchCollectionFaces-2*enrolFaces)
+	importSyntheticFaces(b, storedCollection(col), coll.ID, benchCollectionFaces-2*enrolFaces)
 	g.Eventually(func() int {
 		n := 0
 		for _, sh := range coll.Shards {
@@ -115,7 +115,7 @@ func runSearchRequest(g *WithT, ns, name, object string) {
 }
 
 // importSyntheticFaces fills a collection with random unit vectors, in bulk commits.
-func importSyntheticFaces(tb testing.TB, coll *search.Collection, n int) {
+func importSyntheticFaces(tb testing.TB, st *store.Store, collectionID string, n int) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for done := 0; done < n; {
 		batch := make([]store.NewFace, min(store.MaxImportFaces, n-done))
@@ -132,7 +132,7 @@ func importSyntheticFaces(tb testing.TB, coll *search.Collection, n int) {
 			batch[i] = store.NewFace{ExternalImageID: fmt.Sprintf("synthetic-%d", done+i), ImageID: fmt.Sprintf("00000000-0000-4000-8000-%012d", done+i),
 				BoundingBox: store.BoundingBox{Width: 0.5, Height: 0.5, Left: 0.25, Top: 0.25}, Confidence: 99, Embedding: v}
 		}
-		if _, err := coll.Store.ImportFaces(context.Background(), coll.ID, batch, store.IndexFacesOptions{}); err != nil {
+		if _, err := st.ImportFaces(context.Background(), collectionID, batch, store.IndexFacesOptions{}); err != nil {
 			tb.Fatal(err)
 		}
 		done += len(batch)

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -11,7 +10,6 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -42,7 +40,6 @@ type CollectionReconciler struct {
 	Recorder record.EventRecorder
 	Search   *search.Service
 	Indexes  workload.IndexRunner
-	stores   *storeCache
 	// CompactionInterval overrides defaultCompactionInterval.
 	CompactionInterval time.Duration
 	// compactions remembers, per collection, the generation and time of the last compaction.
@@ -53,9 +50,7 @@ type CollectionReconciler struct {
 type collectionScope struct {
 	col *facesearchv1.Collection
 	// conn is set once the credentials Secret was read.
-	conn workload.StorageConnection
-	// st is set once the storage connection is known.
-	st *store.Store
+	conn *store.Connection
 	// storageErr is set when the Secret, the bucket or the manifest could not be used.
 	storageErr error
 	// desc is set once the collection exists in the store.
@@ -64,6 +59,10 @@ type collectionScope struct {
 	index *workload.IndexState
 	// indexErr is set when it could not be.
 	indexErr error
+	// deleting is set while a deletion waits or its erasure fails: why.
+	deleting error
+	// deletingReason goes with deleting.
+	deletingReason string
 }
 
 // +kubebuilder:rbac:groups=facesearch.io,resources=collections,verbs=get;list;watch;create;update;patch;delete
@@ -74,28 +73,24 @@ type collectionScope struct {
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
-// Reconcile brings one Collection closer to its spec.
+// Reconcile brings one Collection closer to its spec, or erases it once deleted.
 func (r *CollectionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
 	col := &facesearchv1.Collection{}
 	if err := r.Get(ctx, req.NamespacedName, col); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !col.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, col)
+	if added, err := ensureFinalizer(ctx, r.Client, col); added || err != nil {
+		return ctrl.Result{}, err
 	}
-	if controllerutil.AddFinalizer(col, finalizer) {
-		return ctrl.Result{}, r.Update(ctx, col)
-	}
-
 	before := col.DeepCopy()
 	s := &collectionScope{col: col}
 	defer func() {
 		setCollectionStatus(s)
-		if reterr == nil && s.storageErr == nil && s.indexErr == nil {
-			col.Status.ObservedGeneration = col.Generation
-		}
-		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, col, before, &result))
+		reterr = finishReconcile(ctx, r.Client, col, before, &result, reterr)
 	}()
+	if !col.DeletionTimestamp.IsZero() {
+		return doReconcile(ctx, s, r.stopServing, r.eraseData, r.releaseCollection)
+	}
 	return doReconcile(ctx, s, r.reconcileStorage, r.reconcileIndex, r.publish, r.reconcileCompaction)
 }
 

@@ -6,18 +6,18 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/search"
-	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/workload"
 )
 
-// reconcileStorage reads the credentials, makes sure the bucket and the collection's
-// manifest exist, and checks that the stored collection uses the spec's model version.
+// reconcileStorage reads the credentials, and has the search path make sure the bucket and
+// the collection's manifest exist with the spec's model version.
 func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
 	col := s.col
 	conn, err := storageConnection(ctx, r.Client, col)
@@ -25,42 +25,19 @@ func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collecti
 		s.storageErr = err
 		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
 	}
-	s.conn = conn
-	st, _, err := r.stores.get(conn)
-	if err != nil {
-		s.storageErr = err
-		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
-	}
-	s.st = st
-	if !r.Search.Engines.Has(col.Spec.FaceModelVersion) {
-		s.storageErr = errs.New(errs.FaceModelUnavailable, "this operator has no model pack for faceModelVersion %q (it has %v)", col.Spec.FaceModelVersion, r.Search.Engines.Versions())
-		return ctrl.Result{}, true, nil
-	}
-	if err := st.EnsureBucket(ctx); err != nil {
-		s.storageErr = err
-		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
-	}
+	s.conn = &conn
 	id := col.EffectiveCollectionID()
-	desc, err := st.DescribeCollection(ctx, id)
-	if errs.Is(err, errs.ResourceNotFound) {
-		eng, gerr := r.Search.Engines.Get(col.Spec.FaceModelVersion)
-		if gerr != nil {
-			s.storageErr = gerr
-			return ctrl.Result{}, true, nil
-		}
-		_, err = st.CreateCollection(ctx, id, store.CreateCollectionOptions{FaceModelVersion: col.Spec.FaceModelVersion, Dimension: eng.Dimension()})
-		if err == nil || errs.Is(err, errs.ResourceAlreadyExists) {
-			r.Recorder.Eventf(col, corev1.EventTypeNormal, "CollectionCreated", "Created collection %s in s3://%s/%s", id, conn.Bucket, conn.Prefix)
-			desc, err = st.DescribeCollection(ctx, id)
-		}
-	}
+	desc, created, err := r.Search.InNamespace(col.Namespace).EnsureCollection(ctx, conn, id, col.Spec.FaceModelVersion)
 	if err != nil {
 		s.storageErr = err
-		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
-	}
-	if desc.FaceModelVersion != col.Spec.FaceModelVersion {
-		s.storageErr = errs.New(errs.FaceModelMismatch, "the stored collection %s was made with faceModelVersion %q, not %q", id, desc.FaceModelVersion, col.Spec.FaceModelVersion)
+		if errs.IsRetryable(err) {
+			return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
+		}
+		// A missing model pack or a model mismatch waits for a change of spec or operator.
 		return ctrl.Result{}, true, nil
+	}
+	if created {
+		r.Recorder.Eventf(col, corev1.EventTypeNormal, "CollectionCreated", "Created collection %s in s3://%s/%s", id, conn.Bucket, conn.Prefix)
 	}
 	s.desc = desc
 	return ctrl.Result{}, false, nil
@@ -68,7 +45,7 @@ func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collecti
 
 // reconcileIndex runs the collection's shards as the spec asks.
 func (r *CollectionReconciler) reconcileIndex(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
-	state, err := r.Indexes.EnsureIndex(ctx, s.col, s.st, s.conn)
+	state, err := r.Indexes.EnsureIndex(ctx, workload.IndexSpecOf(s.col, *s.conn))
 	if err != nil {
 		s.indexErr = err
 		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
@@ -81,54 +58,12 @@ func (r *CollectionReconciler) reconcileIndex(ctx context.Context, s *collection
 }
 
 // publish makes the collection searchable through the one search path.
-func (r *CollectionReconciler) publish(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
-	_, mc, err := r.stores.get(s.conn)
-	if err != nil {
-		return ctrl.Result{}, true, err
-	}
-	r.Search.Collections.Put(&search.Collection{
-		ID: s.col.EffectiveCollectionID(), Namespace: s.col.Namespace, Name: s.col.Name,
-		FaceModelVersion: s.desc.FaceModelVersion, Store: s.st, Client: mc, Bucket: s.conn.Bucket,
-		Shards: s.index.Shards, Ready: s.index.Ready,
-	})
-	return ctrl.Result{}, false, nil
-}
-
-// reconcileDelete stops the index, erases the data if the policy says so, then lets the
-// Collection go.
-func (r *CollectionReconciler) reconcileDelete(ctx context.Context, col *facesearchv1.Collection) (ctrl.Result, error) {
-	if !controllerutil.ContainsFinalizer(col, finalizer) {
-		return ctrl.Result{}, nil
-	}
-	id := col.EffectiveCollectionID()
-	r.Search.Collections.InNamespace(col.Namespace).Delete(id)
-	if err := r.Indexes.RemoveIndex(ctx, col); err != nil {
-		return ctrl.Result{}, fmt.Errorf("while removing the index: %w", err)
-	}
-	if col.Spec.DeletionPolicy == facesearchv1.DeletionPolicyDelete {
-		conn, err := storageConnection(ctx, r.Client, col)
-		switch {
-		case errs.Is(err, errs.CredentialsNotFound):
-			// Without credentials nothing can be erased; say so and let the object go rather
-			// than block namespace deletion forever.
-			r.Recorder.Eventf(col, corev1.EventTypeWarning, "DataRetained", "Could not erase collection %s: %v", id, err)
-		case err != nil:
-			return ctrl.Result{}, err
-		default:
-			st, _, err := r.stores.get(conn)
-			if err == nil {
-				err = st.DeleteCollection(ctx, id)
-			}
-			if err != nil && !errs.Is(err, errs.ResourceNotFound) {
-				r.Recorder.Eventf(col, corev1.EventTypeWarning, "EraseFailed", "Erasing collection %s failed, will retry: %v", id, err)
-				return ctrl.Result{RequeueAfter: storageRetryAfter}, nil
-			}
-			r.Recorder.Eventf(col, corev1.EventTypeNormal, "CollectionErased", "Erased collection %s from storage", id)
-			log.FromContext(ctx).Info("Erased collection", "collectionId", id)
-		}
-	}
-	controllerutil.RemoveFinalizer(col, finalizer)
-	return ctrl.Result{}, r.Update(ctx, col)
+func (r *CollectionReconciler) publish(_ context.Context, s *collectionScope) (ctrl.Result, bool, error) {
+	err := r.Search.InNamespace(s.col.Namespace).Publish(search.Collection{
+		ID: s.col.EffectiveCollectionID(), Name: s.col.Name, ARN: s.col.ARN(),
+		FaceModelVersion: s.desc.FaceModelVersion, Shards: s.index.Shards, Ready: s.index.Ready,
+	}, *s.conn)
+	return ctrl.Result{}, err != nil, err
 }
 
 // lastCompaction is what the controller remembers of a collection's last compaction.
@@ -148,7 +83,6 @@ func (r *CollectionReconciler) reconcileCompaction(ctx context.Context, s *colle
 	} else {
 		// First sight (or a restart): count from now, so that a restart never delays by more
 		// than one interval.
-		last.generation = 0
 		r.compactions.Store(key, last)
 	}
 	interval := r.CompactionInterval
@@ -163,11 +97,54 @@ func (r *CollectionReconciler) reconcileCompaction(ctx context.Context, s *colle
 		}
 		return ctrl.Result{}, false, nil
 	}
-	if err := s.st.Compact(ctx, s.desc.ID); err != nil {
+	if err := r.Search.InNamespace(s.col.Namespace).Compact(ctx, s.desc.ID); err != nil {
 		log.FromContext(ctx).Error(err, "Compaction failed; will retry", "collectionId", s.desc.ID)
 		return ctrl.Result{RequeueAfter: storageRetryAfter}, false, nil
 	}
 	r.compactions.Store(key, lastCompaction{generation: s.desc.Generation, at: time.Now()})
 	log.FromContext(ctx).Info("Compacted collection", "collectionId", s.desc.ID, "commits", pending)
 	return ctrl.Result{}, false, nil
+}
+
+// stopServing takes the collection out of the search path and stops its index: searches
+// must stop before the data goes.
+func (r *CollectionReconciler) stopServing(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
+	r.Search.InNamespace(s.col.Namespace).Unpublish(s.col.EffectiveCollectionID())
+	if err := r.Indexes.RemoveIndex(ctx, types.NamespacedName{Namespace: s.col.Namespace, Name: s.col.Name}); err != nil {
+		return ctrl.Result{}, true, fmt.Errorf("while removing the index: %w", err)
+	}
+	r.compactions.Delete(s.col.Namespace + "/" + s.col.Name)
+	return ctrl.Result{}, false, nil
+}
+
+// eraseData erases the stored collection when deletionPolicy is Delete; a failure keeps the
+// Collection (and says why) until a retry succeeds.
+func (r *CollectionReconciler) eraseData(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
+	col, id := s.col, s.col.EffectiveCollectionID()
+	if col.Spec.DeletionPolicy != facesearchv1.DeletionPolicyDelete {
+		return ctrl.Result{}, false, nil
+	}
+	conn, err := storageConnection(ctx, r.Client, col)
+	switch {
+	case errs.Is(err, errs.CredentialsNotFound):
+		// Without credentials nothing can be erased; say so and let the object go rather
+		// than block namespace deletion forever.
+		r.Recorder.Eventf(col, corev1.EventTypeWarning, "DataRetained", "Could not erase collection %s: %v", id, err)
+		return ctrl.Result{}, false, nil
+	case err != nil:
+		return ctrl.Result{}, true, err
+	}
+	if err := r.Search.InNamespace(col.Namespace).EraseCollection(ctx, conn, id); err != nil {
+		s.deleting, s.deletingReason = fmt.Errorf("erasing collection %s failed, will retry: %w", id, err), facesearchv1.EraseFailedReason
+		r.Recorder.Eventf(col, corev1.EventTypeWarning, facesearchv1.EraseFailedReason, "Erasing collection %s failed, will retry: %v", id, err)
+		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
+	}
+	r.Recorder.Eventf(col, corev1.EventTypeNormal, "CollectionErased", "Erased collection %s from storage", id)
+	log.FromContext(ctx).Info("Erased collection", "collectionId", id)
+	return ctrl.Result{}, false, nil
+}
+
+// releaseCollection lets the deleted Collection go: the last step of its deletion.
+func (r *CollectionReconciler) releaseCollection(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
+	return ctrl.Result{}, false, removeFinalizer(ctx, r.Client, s.col)
 }

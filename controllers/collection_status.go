@@ -9,6 +9,11 @@ import (
 // setCollectionStatus derives every status field and condition from what the phases found.
 func setCollectionStatus(s *collectionScope) {
 	col := s.col
+	if !col.DeletionTimestamp.IsZero() {
+		setDeletingCondition(s.col, s.deleting, s.deletingReason)
+		setCondition(col, facesearchv1.ReadyCondition, metav1.ConditionFalse, facesearchv1.DeletingReason, "the collection is being deleted")
+		return
+	}
 	col.Status.CollectionID = col.EffectiveCollectionID()
 	col.Status.CollectionARN = col.ARN()
 	if s.desc != nil {
@@ -68,6 +73,16 @@ func setCollectionReadyCondition(s *collectionScope) {
 		}
 	}
 	setCondition(s.col, facesearchv1.ReadyCondition, metav1.ConditionTrue, facesearchv1.AvailableReason, "collection is searchable")
+}
+
+// setDeletingCondition says why a deletion waits, for any kind: a person sees why an object
+// is stuck in deletion without reading events.
+func setDeletingCondition(obj statusObject, waiting error, reason string) {
+	if waiting == nil {
+		setCondition(obj, facesearchv1.DeletingCondition, metav1.ConditionTrue, facesearchv1.DeletingReason, "cleaning up")
+		return
+	}
+	setCondition(obj, facesearchv1.DeletingCondition, metav1.ConditionTrue, reason, waiting.Error())
 }
 
 func errText(err error) string {

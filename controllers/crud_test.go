@@ -53,7 +53,7 @@ func TestCRUD(t *testing.T) {
 			// The controller observes every new object and says so in a condition.
 			g.Eventually(func(g Gomega) {
 				g.Expect(k8sClient.Get(ctx, key, got)).To(Succeed())
-				g.Expect(got.(conditionsObject).GetConditions()).NotTo(BeEmpty())
+				g.Expect(got.(statusObject).GetConditions()).NotTo(BeEmpty())
 			}, waitReady, pollEvery).Should(Succeed())
 
 			// The status subresource takes status writes.

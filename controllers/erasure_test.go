@@ -36,7 +36,7 @@ func TestDeletingAUserErasesTheirFace(t *testing.T) {
 	waitUserReady(g, gone, 1)
 	coll, _ := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 
-	vs, err := coll.Store.LoadVectors(ctx, coll.ID, store.LoadVectorsOptions{Shard: 0, Shards: 1})
+	vs, err := storedCollection(col).LoadVectors(ctx, coll.ID, store.LoadVectorsOptions{Shard: 0, Shards: 1})
 	g.Expect(err).NotTo(HaveOccurred())
 	secret := vectorBytes(vs, gone.Status.AssociatedFaces[0].FaceID)
 	kept := vectorBytes(vs, keep.Status.AssociatedFaces[0].FaceID)

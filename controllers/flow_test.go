@@ -25,8 +25,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/assets"
 	"github.com/facesearch/facesearch-operator/internal/errs"
-	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/store"
 )
 
@@ -41,7 +41,7 @@ const (
 // labelledFaces lists the test set: person -> image paths, sorted.
 func labelledFaces(t testing.TB) map[string][]string {
 	t.Helper()
-	dir, err := local.TestFaces.Path()
+	dir, err := assets.TestFaces.Path()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +83,12 @@ func newCollection(ns, name, bucket string, shards int32) *facesearchv1.Collecti
 			DeletionPolicy: facesearchv1.DeletionPolicyDelete,
 		},
 	}
+}
+
+// storedCollection opens a collection's storage as a reader (or writer) of its own, apart
+// from the operator's: what it sees is what is stored.
+func storedCollection(col *facesearchv1.Collection) *store.Store {
+	return store.New(minioClient, col.Spec.Storage.Bucket, col.Spec.Storage.Prefix, store.Options{})
 }
 
 // uploadImage puts a file into the bucket and returns its object name.
@@ -324,16 +330,17 @@ func TestUserEditsAndDeletion(t *testing.T) {
 	waitUserReady(g, u, 2)
 	coll, ok := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 	g.Expect(ok).To(BeTrue())
-	recs, _, err := coll.Store.ListFaces(ctx, coll.ID, store.ListFacesOptions{FaceIDs: []string{removed.FaceID}})
+	st := storedCollection(col)
+	recs, _, err := st.ListFaces(ctx, coll.ID, store.ListFacesOptions{FaceIDs: []string{removed.FaceID}})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(recs).To(BeEmpty(), "face %s of the removed image is still stored", removed.FaceID)
 
 	// Deleting the User deletes the user and every face it had.
 	g.Expect(k8sClient.Delete(ctx, u)).To(Succeed())
 	g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(u), u)) }, waitReady, pollEvery).Should(BeTrue())
-	_, err = coll.Store.GetUser(ctx, coll.ID, person)
+	_, err = st.GetUser(ctx, coll.ID, person)
 	g.Expect(errs.CodeOf(err)).To(Equal(errs.ResourceNotFound))
-	all, _, err := coll.Store.ListFaces(ctx, coll.ID, store.ListFacesOptions{})
+	all, _, err := st.ListFaces(ctx, coll.ID, store.ListFacesOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(all).To(BeEmpty())
 }

@@ -32,9 +32,9 @@ func TestDeletionPolicy(t *testing.T) {
 			g.Expect(k8sClient.Create(ctx, u)).To(Succeed())
 			waitCollectionReady(g, col)
 			waitUserReady(g, u, 1)
-			coll, ok := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
+			_, ok := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 			g.Expect(ok).To(BeTrue())
-			st := coll.Store
+			st := storedCollection(col)
 
 			g.Expect(k8sClient.Delete(ctx, col)).To(Succeed())
 			g.Eventually(func() bool { return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(col), col)) }, waitReady, pollEvery).Should(BeTrue())

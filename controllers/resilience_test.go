@@ -90,8 +90,9 @@ func TestManagerRestartDuringEnrolment(t *testing.T) {
 	// Stop as soon as the first face is in the store, before the user is complete.
 	coll, ok := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
 	g.Expect(ok).To(BeTrue())
+	st := storedCollection(col)
 	g.Eventually(func() int {
-		recs, _, _ := coll.Store.ListFaces(ctx, coll.ID, store.ListFacesOptions{})
+		recs, _, _ := st.ListFaces(ctx, coll.ID, store.ListFacesOptions{})
 		return len(recs)
 	}, waitReady, 10*time.Millisecond).Should(BeNumerically(">=", 1))
 	stopManager()
@@ -100,7 +101,7 @@ func TestManagerRestartDuringEnrolment(t *testing.T) {
 	g.Expect(startManager()).To(Succeed())
 
 	waitUserReady(g, u, 6)
-	recs, _, err := coll.Store.ListFaces(ctx, coll.ID, store.ListFacesOptions{})
+	recs, _, err := st.ListFaces(ctx, coll.ID, store.ListFacesOptions{})
 	g.Expect(err).NotTo(HaveOccurred())
 	perImage := map[string]int{}
 	for _, r := range recs {

@@ -10,9 +10,6 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/workload"
 )
 
-// finalizer guards the cleanup of a Collection's index and data and of a User's faces.
-const finalizer = "facesearch.io/finalizer"
-
 // Options are what the controllers need besides the manager.
 type Options struct {
 	Search  *search.Service
@@ -26,7 +23,7 @@ func Setup(mgr ctrl.Manager, opts Options) error {
 	c := mgr.GetClient()
 	if err := (&CollectionReconciler{
 		Client: c, Recorder: mgr.GetEventRecorderFor("collection-controller"), //nolint:staticcheck
-		Search: opts.Search, Indexes: opts.Indexes, stores: newStoreCache(), CompactionInterval: opts.CompactionInterval,
+		Search: opts.Search, Indexes: opts.Indexes, CompactionInterval: opts.CompactionInterval,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("while setting up the collection controller: %w", err)
 	}

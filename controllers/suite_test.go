@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/facesearch/facesearch-operator/internal/assets"
 	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
@@ -60,11 +61,11 @@ func runSuite(m *testing.M) int {
 		return fail("MinIO client", err)
 	}
 
-	packs, err := local.InstalledModelPacks()
+	packs, err := assets.InstalledModelPacks()
 	if err != nil {
 		return fail("model packs", err)
 	}
-	lib, err := local.ONNXRuntimeLibrary.Path()
+	lib, err := assets.ONNXRuntimeLibrary.Path()
 	if err != nil {
 		return fail("ONNX Runtime", err)
 	}
@@ -73,7 +74,7 @@ func runSuite(m *testing.M) int {
 		return fail("face engines", err)
 	}
 	defer engines.Close()
-	searchSvc = &search.Service{Engines: engines, Collections: search.NewRegistry()}
+	searchSvc = search.NewService(engines)
 
 	scheme := newTestScheme()
 	if k8sClient, err = client.New(testCfg, client.Options{Scheme: scheme}); err != nil {
@@ -81,7 +82,7 @@ func runSuite(m *testing.M) int {
 	}
 	shardsCtx, stopShards := context.WithCancel(context.Background())
 	defer stopShards()
-	indexes := local.NewInProcessIndexes(shardsCtx)
+	indexes := local.NewInProcessIndexes(shardsCtx, searchSvc.Stores)
 
 	var done chan error
 	startManager = func() error {

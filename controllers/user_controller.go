@@ -2,17 +2,14 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/internal/search"
-	"github.com/facesearch/facesearch-operator/internal/store"
 )
 
 // UserReconciler reconciles a User: the user in the store, its images indexed and their
@@ -28,48 +25,55 @@ type userScope struct {
 	user *facesearchv1.User
 	// coll is set once the collection is found in the search path.
 	coll *search.Collection
-	// blocked is set (with blockedReason) when the user cannot be reconciled yet.
+	// collGone is set when deleting and the Collection no longer exists or is itself being
+	// deleted: there is nothing of this user left to erase through it.
+	collGone bool
+	// blocked is set (with blockedReason) when the user cannot be reconciled yet, or its
+	// deletion must wait.
 	blocked       error
 	blockedReason string
-	// storeUser is the user as stored, set after reconcileFaces.
-	storeUser *store.User
-	// faces are the user's faces as stored, set after reconcileFaces.
-	faces []store.FaceRecord
-	// unsuccessful are the spec.faces entries that gave no associated face.
-	unsuccessful []facesearchv1.UnsuccessfulFaceAssociation
+	// synced is what the store holds after reconcileFaces made it match spec.faces.
+	synced *search.SyncUserFacesResult
 }
+
+// userIDField indexes Users by collection and userId, for the conflict rule.
+const userIDField = "facesearch.io/collection-user"
+
+func userIDKey(collection, userID string) string { return collection + "/" + userID }
 
 // +kubebuilder:rbac:groups=facesearch.io,resources=users,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=facesearch.io,resources=users/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=facesearch.io,resources=users/finalizers,verbs=update
 
-// Reconcile brings one User closer to its spec.
+// Reconcile brings one User closer to its spec, or erases it once deleted.
 func (r *UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, reterr error) {
 	user := &facesearchv1.User{}
 	if err := r.Get(ctx, req.NamespacedName, user); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !user.DeletionTimestamp.IsZero() {
-		return r.reconcileDelete(ctx, user)
+	if added, err := ensureFinalizer(ctx, r.Client, user); added || err != nil {
+		return ctrl.Result{}, err
 	}
-	if controllerutil.AddFinalizer(user, finalizer) {
-		return ctrl.Result{}, r.Update(ctx, user)
-	}
-
 	before := user.DeepCopy()
 	s := &userScope{user: user}
 	defer func() {
 		setUserStatus(s)
-		if reterr == nil && s.blocked == nil {
-			user.Status.ObservedGeneration = user.Generation
-		}
-		reterr = errors.Join(reterr, patchStatus(ctx, r.Client, user, before, &result))
+		reterr = finishReconcile(ctx, r.Client, user, before, &result, reterr)
 	}()
-	return doReconcile(ctx, s, r.findCollection, r.checkConflict, r.ensureUser, r.reconcileFaces)
+	if !user.DeletionTimestamp.IsZero() {
+		return doReconcile(ctx, s, r.findCollectionToErase, r.eraseUser, r.releaseUser)
+	}
+	return doReconcile(ctx, s, r.findCollection, r.checkConflict, r.reconcileFaces)
 }
 
-// SetupWithManager registers the reconciler.
+// SetupWithManager registers the reconciler and the index its conflict rule reads.
 func (r *UserReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &facesearchv1.User{}, userIDField, func(obj client.Object) []string {
+		u := obj.(*facesearchv1.User)
+		return []string{userIDKey(u.Spec.CollectionRef.Name, u.Spec.UserID)}
+	}); err != nil {
+		return fmt.Errorf("while indexing Users by userId: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).For(&facesearchv1.User{}).Named("user").Complete(r)
 }
 

@@ -32,17 +32,26 @@ func (c *Collection) GetConditions() []metav1.Condition { return c.Status.Condit
 // SetConditions replaces the status conditions.
 func (c *Collection) SetConditions(conds []metav1.Condition) { c.Status.Conditions = conds }
 
+// SetObservedGeneration records the generation the status speaks of.
+func (c *Collection) SetObservedGeneration(g int64) { c.Status.ObservedGeneration = g }
+
 // GetConditions returns the status conditions.
 func (u *User) GetConditions() []metav1.Condition { return u.Status.Conditions }
 
 // SetConditions replaces the status conditions.
 func (u *User) SetConditions(conds []metav1.Condition) { u.Status.Conditions = conds }
 
+// SetObservedGeneration records the generation the status speaks of.
+func (u *User) SetObservedGeneration(g int64) { u.Status.ObservedGeneration = g }
+
 // GetConditions returns the status conditions.
 func (s *SearchRequest) GetConditions() []metav1.Condition { return s.Status.Conditions }
 
 // SetConditions replaces the status conditions.
 func (s *SearchRequest) SetConditions(conds []metav1.Condition) { s.Status.Conditions = conds }
+
+// SetObservedGeneration records the generation the status speaks of.
+func (s *SearchRequest) SetObservedGeneration(g int64) { s.Status.ObservedGeneration = g }
 
 // IsFinished says whether the search has an answer (or a failure) for its current generation.
 func (s *SearchRequest) IsFinished() bool {

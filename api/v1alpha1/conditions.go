@@ -12,6 +12,9 @@ const (
 	IndexReadyCondition = "IndexReady"
 	// SucceededCondition on a SearchRequest: True once answered, False when it failed.
 	SucceededCondition = "Succeeded"
+	// DeletingCondition on a Collection or a User being deleted: True while the deletion
+	// waits or its erasure fails, with the reason; absent otherwise.
+	DeletingCondition = "Deleting"
 )
 
 // Condition reasons, in CamelCase. Failures of a search or an image keep Rekognition's
@@ -35,6 +38,9 @@ const (
 	IndexScaledToZeroReason = "IndexScaledToZero"
 	// DeletingReason: the object is being deleted and its data cleaned up.
 	DeletingReason = "Deleting"
+	// EraseFailedReason: erasing the stored data failed; it is retried, and the object stays
+	// until it succeeds.
+	EraseFailedReason = "EraseFailed"
 	// CollectionNotFoundReason: collectionRef names no Collection (Rekognition: ResourceNotFound).
 	CollectionNotFoundReason = "CollectionNotFound"
 	// CollectionNotReadyReason: the Collection exists but is not Ready yet.

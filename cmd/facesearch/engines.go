@@ -5,7 +5,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/facesearch/facesearch-operator/internal/local"
+	"github.com/facesearch/facesearch-operator/internal/assets"
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
 
@@ -27,7 +27,7 @@ func (f *engineFlags) bind(fs *flag.FlagSet) {
 func (f *engineFlags) engines() (*search.Engines, error) {
 	packs := strings.FieldsFunc(f.modelPacks, func(r rune) bool { return r == ',' })
 	if len(packs) == 0 {
-		p, err := local.InstalledModelPacks()
+		p, err := assets.InstalledModelPacks()
 		if err != nil {
 			return nil, err
 		}
@@ -35,7 +35,7 @@ func (f *engineFlags) engines() (*search.Engines, error) {
 	}
 	lib := f.onnxRuntime
 	if lib == "" {
-		p, err := local.ONNXRuntimeLibrary.Path()
+		p, err := assets.ONNXRuntimeLibrary.Path()
 		if err != nil {
 			return nil, err
 		}

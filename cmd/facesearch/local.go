@@ -81,11 +81,11 @@ func runLocal(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	svc := &search.Service{Engines: engines, Collections: search.NewRegistry()}
+	svc := search.NewService(engines)
 	if err := search.RegisterMetrics(ctrlmetrics.Registry); err != nil {
 		return err
 	}
-	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: local.NewInProcessIndexes(ctx)}); err != nil {
+	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: local.NewInProcessIndexes(ctx, svc.Stores)}); err != nil {
 		return err
 	}
 	// The endpoint's CreateCollection stores new collections in the local MinIO.

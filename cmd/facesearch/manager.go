@@ -65,7 +65,7 @@ func runManager(args []string) error {
 	if err != nil {
 		return fmt.Errorf("while creating the manager: %w", err)
 	}
-	svc := &search.Service{Engines: engines, Collections: search.NewRegistry()}
+	svc := search.NewService(engines)
 	if err := search.RegisterMetrics(ctrlmetrics.Registry); err != nil {
 		return err
 	}

@@ -20,9 +20,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/facesearch/facesearch-operator/internal/assets"
 	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/face/facetest"
-	"github.com/facesearch/facesearch-operator/internal/local"
 )
 
 func main() {
@@ -37,7 +37,7 @@ func main() {
 	}
 }
 
-func orDefault(v string, a local.Asset) (string, error) {
+func orDefault(v string, a assets.Asset) (string, error) {
 	if v != "" {
 		return v, nil
 	}
@@ -121,14 +121,14 @@ func run(packList, lib, facesDir, outPath string) error {
 	var err error
 	packs := strings.FieldsFunc(packList, func(r rune) bool { return r == ',' })
 	if len(packs) == 0 {
-		if packs, err = local.InstalledModelPacks(); err != nil {
+		if packs, err = assets.InstalledModelPacks(); err != nil {
 			return err
 		}
 	}
-	if lib, err = orDefault(lib, local.ONNXRuntimeLibrary); err != nil {
+	if lib, err = orDefault(lib, assets.ONNXRuntimeLibrary); err != nil {
 		return err
 	}
-	if facesDir, err = orDefault(facesDir, local.TestFaces); err != nil {
+	if facesDir, err = orDefault(facesDir, assets.TestFaces); err != nil {
 		return err
 	}
 	start := time.Now()

@@ -18,6 +18,7 @@ import (
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/internal/local"
+	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/workload"
 )
 
@@ -127,8 +128,9 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 			Spec: facesearchv1.CollectionSpec{Index: facesearchv1.IndexSpec{Shards: 2, Replicas: 2,
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: mustQuantity("100m")},
 					Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity("1Gi")}}}}}
-		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: workload.ShardName(col, 0), Namespace: col.Namespace}}
-		workload.BuildShardDeployment(dep, col, workload.StorageConnection{Endpoint: "minio.storage.svc:9000", Bucket: "faces", SecretName: "minio-credentials"}, "facesearch/facesearch:0.1.0", 0)
+		col.Spec.Storage.CredentialsSecretRef.Name = "minio-credentials"
+		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: workload.ShardName(col.Name, 0), Namespace: col.Namespace}}
+		workload.BuildShardDeployment(dep, workload.IndexSpecOf(col, store.Connection{Endpoint: "minio.storage.svc:9000", Bucket: "faces"}), "facesearch/facesearch:0.1.0", 0)
 		assertRestricted(t, "index Deployment", &dep.Spec.Template.Spec)
 		assertFlagsDefined(t, "index", dep.Spec.Template.Spec.Containers[0].Args[1:])
 		warn.take()

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
-	"github.com/facesearch/facesearch-operator/internal/local"
+	"github.com/facesearch/facesearch-operator/internal/assets"
 )
 
 // repoRoot is the checkout's root; go test runs in the package directory.
@@ -21,7 +21,7 @@ const repoRoot = "../.."
 var (
 	chartDir = filepath.Join(repoRoot, "charts", "facesearch")
 	// helmAsset is the helm binary that hack/install-helm.sh builds into the cache.
-	helmAsset = local.Asset{Env: "FACESEARCH_HELM", Glob: "helm/*/helm", Install: "hack/install-helm.sh"}
+	helmAsset = assets.Asset{Env: "FACESEARCH_HELM", Glob: "helm/*/helm", Install: "hack/install-helm.sh"}
 )
 
 const (

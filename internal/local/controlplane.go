@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/facesearch/facesearch-operator/config/crd"
+	"github.com/facesearch/facesearch-operator/internal/assets"
 )
 
 // ControlPlane is a local kube-apiserver and etcd with the project's CRDs installed: a
@@ -22,7 +23,7 @@ type ControlPlane struct {
 
 // StartControlPlane starts kube-apiserver and etcd from the envtest assets.
 func StartControlPlane() (*ControlPlane, error) {
-	assets, err := EnvtestAssets.Path()
+	assets, err := assets.EnvtestAssets.Path()
 	if err != nil {
 		return nil, err
 	}

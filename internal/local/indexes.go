@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"sync"
 
-	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/workload"
@@ -17,12 +18,16 @@ import (
 type InProcessIndexes struct {
 	// Context bounds every shard's life; the shards stop when it is done.
 	Context context.Context
+	// Stores is the pool the shards take their Store from: the search service's, so that
+	// shards and writer share one cached state per connection, as before a restart.
+	Stores *store.Pool
 
 	mu      sync.Mutex
 	running map[string]*inProcessIndex
 }
 
 type inProcessIndex struct {
+	store      *store.Store
 	shards     []*index.Shard
 	shardCount int
 	replicas   int32
@@ -32,37 +37,43 @@ type inProcessIndex struct {
 
 var _ workload.IndexRunner = (*InProcessIndexes)(nil)
 
-// NewInProcessIndexes returns a runner whose shards live until ctx is done.
-func NewInProcessIndexes(ctx context.Context) *InProcessIndexes {
-	return &InProcessIndexes{Context: ctx, running: map[string]*inProcessIndex{}}
+// NewInProcessIndexes returns a runner whose shards live until ctx is done and take their
+// Stores from stores.
+func NewInProcessIndexes(ctx context.Context, stores *store.Pool) *InProcessIndexes {
+	return &InProcessIndexes{Context: ctx, Stores: stores, running: map[string]*inProcessIndex{}}
 }
 
-func indexKey(col *facesearchv1.Collection) string { return col.Namespace + "/" + col.Name }
+func indexKey(owner types.NamespacedName) string { return "index:" + owner.String() }
 
 // EnsureIndex starts the shards, or restarts them when the shard count changed (they reload
 // from storage, so no vector is lost). Replicas beyond one add nothing in one process.
-func (p *InProcessIndexes) EnsureIndex(_ context.Context, col *facesearchv1.Collection, st *store.Store, _ workload.StorageConnection) (*workload.IndexState, error) {
+func (p *InProcessIndexes) EnsureIndex(_ context.Context, spec workload.IndexSpec) (*workload.IndexState, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	key := indexKey(col)
-	n := int(col.Spec.Index.Shards)
+	key := indexKey(types.NamespacedName{Namespace: spec.Owner.GetNamespace(), Name: spec.Owner.GetName()})
+	st, err := p.Stores.Acquire(key, spec.Storage)
+	if err != nil {
+		return nil, err
+	}
+	n := int(spec.Shards)
 	if n < 1 {
 		n = 1
 	}
 	cur := p.running[key]
-	if cur != nil && (cur.shardCount != n || (cur.replicas == 0) != (col.Spec.Index.Replicas == 0)) {
+	// New credentials mean a new Store: the shards reload through it.
+	if cur != nil && (cur.shardCount != n || (cur.replicas == 0) != (spec.Replicas == 0) || cur.store != st) {
 		cur.stop()
 		delete(p.running, key)
 		cur = nil
 	}
 	if cur == nil {
-		cur = &inProcessIndex{shardCount: n, replicas: col.Spec.Index.Replicas, done: make(chan struct{})}
-		if col.Spec.Index.Replicas > 0 {
+		cur = &inProcessIndex{store: st, shardCount: n, replicas: spec.Replicas, done: make(chan struct{})}
+		if spec.Replicas > 0 {
 			ctx, cancel := context.WithCancel(p.Context)
 			cur.cancel = cancel
 			var wg sync.WaitGroup
 			for i := 0; i < n; i++ {
-				sh := index.NewShard(st, col.EffectiveCollectionID(), index.ShardOptions{Shard: i, Shards: n})
+				sh := index.NewShard(st, spec.CollectionID, index.ShardOptions{Shard: i, Shards: n})
 				cur.shards = append(cur.shards, sh)
 				wg.Add(1)
 				go func() { defer wg.Done(); _ = sh.Run(ctx) }()
@@ -90,13 +101,15 @@ func (p *InProcessIndexes) EnsureIndex(_ context.Context, col *facesearchv1.Coll
 }
 
 // RemoveIndex stops the collection's shards.
-func (p *InProcessIndexes) RemoveIndex(_ context.Context, col *facesearchv1.Collection) error {
+func (p *InProcessIndexes) RemoveIndex(_ context.Context, owner types.NamespacedName) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if cur := p.running[indexKey(col)]; cur != nil {
+	key := indexKey(owner)
+	if cur := p.running[key]; cur != nil {
 		cur.stop()
-		delete(p.running, indexKey(col))
+		delete(p.running, key)
 	}
+	p.Stores.Release(key)
 	return nil
 }
 

@@ -17,11 +17,13 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/facesearch/facesearch-operator/internal/assets"
 )
 
 // MinIOOptions configure a local MinIO server.
 type MinIOOptions struct {
-	// Binary is the minio executable; empty means MinIOBinary.Path().
+	// Binary is the minio executable; empty means assets.MinIOBinary.Path().
 	Binary string
 	// Dir holds the data; empty means a new temporary directory, removed by Stop.
 	Dir string
@@ -50,7 +52,7 @@ type MinIOServer struct {
 // StartMinIO starts a MinIO server and waits until it answers its readiness probe.
 func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIOServer, error) {
 	if opts.Binary == "" {
-		p, err := MinIOBinary.Path()
+		p, err := assets.MinIOBinary.Path()
 		if err != nil {
 			return nil, err
 		}

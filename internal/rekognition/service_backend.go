@@ -98,13 +98,10 @@ func (b *ServiceBackend) ListCollections(ctx context.Context, in *ListCollection
 		after = strings.TrimPrefix(string(raw), collectionTokenPrefix)
 	}
 	out := &ListCollectionsOutput{CollectionIds: []string{}, FaceModelVersions: []string{}}
-	for _, id := range b.Service.Collections.IDs() { // sorted
+	for _, c := range b.Service.Collections.List() { // sorted
+		id := c.ID
 		if after != "" && id <= after {
 			continue
-		}
-		c, ok := b.Service.Collections.Get(id)
-		if !ok {
-			continue // deleted meanwhile
 		}
 		if len(out.CollectionIds) == max {
 			last := out.CollectionIds[len(out.CollectionIds)-1]

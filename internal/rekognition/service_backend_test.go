@@ -461,8 +461,10 @@ func testServiceBackendSDK(t *testing.T, e *svcEnv) {
 	// --- an index still loading answers ResourceNotReadyException ---
 	t.Run("ResourceNotReady", func(t *testing.T) {
 		pc, _ := e.svc.Collections.Get(coll)
-		e.svc.Collections.Put(&search.Collection{ID: "loading", FaceModelVersion: version, Store: e.store, Client: e.client, Bucket: e.bucket, Shards: pc.Shards, Ready: false})
-		defer e.svc.Collections.Delete("loading")
+		if err := e.svc.Publish(search.Collection{ID: "loading", FaceModelVersion: version, Shards: pc.Shards, Ready: false}, e.admin.conn); err != nil {
+			t.Fatal(err)
+		}
+		defer e.svc.Unpublish("loading")
 		_, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("loading"), Image: imageBytes(readFile(t, people[p0][4]))})
 		if errCode(err) != TypeResourceNotReady {
 			t.Fatalf("got %v, want %s", err, TypeResourceNotReady)

@@ -16,6 +16,7 @@ import (
 	rek "github.com/aws/aws-sdk-go-v2/service/rekognition"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/search"
@@ -28,13 +29,12 @@ import (
 // registry once every shard has loaded, the way the Collection controller does with the
 // in-process index runner.
 type storeAdmin struct {
-	st       *store.Store
-	client   *minio.Client
-	bucket   string
-	registry *search.Registry
-	version  string
-	dim      int
-	shards   int
+	svc     *search.Service
+	conn    store.Connection
+	st      *store.Store
+	version string
+	dim     int
+	shards  int
 
 	mu      sync.Mutex
 	running map[string]*adminIndex
@@ -49,8 +49,12 @@ type adminIndex struct {
 var _ CollectionAdmin = (*storeAdmin)(nil)
 
 func (a *storeAdmin) CreateCollection(ctx context.Context, id string, _ map[string]string) error {
-	if _, err := a.st.CreateCollection(ctx, id, store.CreateCollectionOptions{FaceModelVersion: a.version, Dimension: a.dim}); err != nil {
+	_, created, err := a.svc.EnsureCollection(ctx, a.conn, id, a.version)
+	if err != nil {
 		return err
+	}
+	if !created {
+		return errs.New(errs.ResourceAlreadyExists, "The collection id: %s already exists", id)
 	}
 	return a.start(ctx, id)
 }
@@ -80,18 +84,14 @@ func (a *storeAdmin) start(ctx context.Context, id string) error {
 	a.mu.Lock()
 	a.running[id] = ix
 	a.mu.Unlock()
-	a.registry.Put(&search.Collection{
-		ID: id, FaceModelVersion: a.version, Store: a.st, Client: a.client, Bucket: a.bucket,
-		Shards: searchers, Ready: true,
-	})
-	return nil
+	return a.svc.Publish(search.Collection{ID: id, FaceModelVersion: a.version, Shards: searchers, Ready: true}, a.conn)
 }
 
 func (a *storeAdmin) DeleteCollection(ctx context.Context, id string) error {
-	if _, ok := a.registry.Get(id); !ok {
+	if _, ok := a.svc.Collections.Get(id); !ok {
 		return ErrResourceNotFound("The collection id: " + id + " does not exist")
 	}
-	a.registry.Delete(id)
+	a.svc.Unpublish(id)
 	a.mu.Lock()
 	ix := a.running[id]
 	delete(a.running, id)
@@ -100,7 +100,7 @@ func (a *storeAdmin) DeleteCollection(ctx context.Context, id string) error {
 		ix.cancel()
 		ix.done.Wait()
 	}
-	return a.st.DeleteCollection(ctx, id)
+	return a.svc.EraseCollection(ctx, a.conn, id)
 }
 
 // sync waits until every shard of the collection reflects the store's last commit, so
@@ -195,9 +195,13 @@ func newSvcEnvPack(t testing.TB, shards int, pack string) *svcEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := search.NewRegistry()
-	svc := &search.Service{Engines: engines, Collections: reg}
-	admin := &storeAdmin{st: st, client: client, bucket: bucket, registry: reg, version: version, dim: eng.Dimension(), shards: shards, running: map[string]*adminIndex{}}
+	svc := search.NewService(engines)
+	conn := store.Connection{Endpoint: mn.Endpoint, Bucket: bucket, AccessKey: mn.AccessKey, SecretKey: mn.SecretKey}
+	// The shards and the test read through the service's own Store, as in-process shards do.
+	if st, err = svc.Stores.Acquire("test", conn); err != nil {
+		t.Fatal(err)
+	}
+	admin := &storeAdmin{svc: svc, conn: conn, st: st, version: version, dim: eng.Dimension(), shards: shards, running: map[string]*adminIndex{}}
 	backend := NewServiceBackend(svc, admin)
 	srv := httptest.NewServer(NewHandler(backend, HandlerOptions{
 		Credentials: StaticCredentials{svcKey: {SecretAccessKey: svcSecret}},

@@ -65,7 +65,7 @@ func TestUserCandidatesWidenPastOneUsersFaces(t *testing.T) {
 	go func() { _ = shard.Run(ctx) }()
 	for !shard.Ready() {
 	}
-	c := &Collection{ID: "c", Store: st, Shards: []index.Searcher{shard}, Ready: true}
+	c := &Collection{ID: "c", store: st, Shards: []index.Searcher{shard}, Ready: true}
 
 	got, err := userCandidates(ctx, c, vec(0, 1), 2, 0.5)
 	if err != nil {

@@ -40,7 +40,11 @@ func (s *Service) DescribeCollection(ctx context.Context, collectionID string) (
 	if err != nil {
 		return nil, err
 	}
-	return c.Store.DescribeCollection(ctx, c.ID)
+	d, err := c.store.DescribeCollection(ctx, c.ID)
+	if err == nil && c.ARN != "" {
+		d.ARN = c.ARN
+	}
+	return d, err
 }
 
 // ListFaces lists the collection's faces in FaceId order (see store.ListFaces).
@@ -49,7 +53,7 @@ func (s *Service) ListFaces(ctx context.Context, collectionID string, opts store
 	if err != nil {
 		return nil, "", err
 	}
-	return c.Store.ListFaces(ctx, c.ID, opts)
+	return c.store.ListFaces(ctx, c.ID, opts)
 }
 
 // DeleteFaces deletes faces that belong to no user.
@@ -58,7 +62,7 @@ func (s *Service) DeleteFaces(ctx context.Context, collectionID string, faceIDs 
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.Store.DeleteFaces(ctx, c.ID, faceIDs)
+	return c.store.DeleteFaces(ctx, c.ID, faceIDs)
 }
 
 // CreateUser creates a user with no faces.
@@ -67,7 +71,7 @@ func (s *Service) CreateUser(ctx context.Context, collectionID, userID string, o
 	if err != nil {
 		return err
 	}
-	return c.Store.CreateUser(ctx, c.ID, userID, opts)
+	return c.store.CreateUser(ctx, c.ID, userID, opts)
 }
 
 // DeleteUser disassociates a user's faces and deletes the user.
@@ -76,7 +80,7 @@ func (s *Service) DeleteUser(ctx context.Context, collectionID, userID string, o
 	if err != nil {
 		return err
 	}
-	return c.Store.DeleteUser(ctx, c.ID, userID, opts)
+	return c.store.DeleteUser(ctx, c.ID, userID, opts)
 }
 
 // ListUsers lists the collection's users in UserId order.
@@ -85,7 +89,7 @@ func (s *Service) ListUsers(ctx context.Context, collectionID string, opts store
 	if err != nil {
 		return nil, "", err
 	}
-	return c.Store.ListUsers(ctx, c.ID, opts)
+	return c.store.ListUsers(ctx, c.ID, opts)
 }
 
 // DisassociateFaces removes faces from a user.
@@ -94,7 +98,7 @@ func (s *Service) DisassociateFaces(ctx context.Context, collectionID, userID st
 	if err != nil {
 		return nil, err
 	}
-	return c.Store.DisassociateFaces(ctx, c.ID, userID, faceIDs, opts)
+	return c.store.DisassociateFaces(ctx, c.ID, userID, faceIDs, opts)
 }
 
 // vectorShards is how finely FaceVectors filters a load when it wants one face: with 64
@@ -135,7 +139,7 @@ func faceVectors(ctx context.Context, c *Collection, faceIDs []string) (map[stri
 			opts = store.LoadVectorsOptions{Shard: p, Shards: vectorShards}
 		}
 	}
-	vs, err := c.Store.LoadVectors(ctx, c.ID, opts)
+	vs, err := c.store.LoadVectors(ctx, c.ID, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +247,7 @@ func faceMatches(ctx context.Context, c *Collection, eng *face.Engine, query []f
 	}
 	// The records come from the store: the shards know only IDs, and a face deleted since
 	// the shard last followed the store is left out here.
-	recs, _, err := c.Store.ListFaces(ctx, c.ID, store.ListFacesOptions{FaceIDs: ids, MaxResults: len(ids)})
+	recs, _, err := c.store.ListFaces(ctx, c.ID, store.ListFacesOptions{FaceIDs: ids, MaxResults: len(ids)})
 	if err != nil {
 		return nil, err
 	}
@@ -283,10 +287,10 @@ func (s *Service) SearchUsers(ctx context.Context, collectionID string, opts Sea
 	if opts.FaceID != "" {
 		faceIDs = []string{opts.FaceID}
 	} else {
-		if _, err := c.Store.GetUser(ctx, c.ID, opts.UserID); err != nil {
+		if _, err := c.store.GetUser(ctx, c.ID, opts.UserID); err != nil {
 			return nil, err
 		}
-		recs, _, err := c.Store.ListFaces(ctx, c.ID, store.ListFacesOptions{UserID: opts.UserID, MaxResults: store.MaxFacesPerUser})
+		recs, _, err := c.store.ListFaces(ctx, c.ID, store.ListFacesOptions{UserID: opts.UserID, MaxResults: store.MaxFacesPerUser})
 		if err != nil {
 			return nil, err
 		}

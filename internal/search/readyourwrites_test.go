@@ -50,7 +50,7 @@ func TestSearchSeesOwnWrites(t *testing.T) {
 		}
 	}
 	reg := NewRegistry()
-	reg.Put(&Collection{ID: "c", FaceModelVersion: eng.FaceModelVersion(), Store: st, Client: mc, Bucket: "ryw", Shards: []index.Searcher{shard}, Ready: true})
+	reg.put(&Collection{ID: "c", FaceModelVersion: eng.FaceModelVersion(), store: st, Shards: []index.Searcher{shard}, Ready: true})
 	svc := &Service{Engines: engines, Collections: reg}
 
 	files, _ := filepath.Glob(filepath.Join(testenv.TestFaces(t), "johns", "John_Simm", "*.jpg"))

@@ -5,30 +5,29 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/minio/minio-go/v7"
-
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/store"
 )
 
-// Collection is what the search path knows of one collection: where it is stored, which
-// model made its vectors and which shards serve them. The Collection controller publishes it.
+// Collection is what the search path knows of one collection: which model made its vectors
+// and which shards serve them. The Collection controller publishes it (Service.Publish); its
+// storage is reached only through the Service's methods.
 type Collection struct {
 	// ID is the Rekognition CollectionId.
 	ID string
 	// Namespace and Name of the Collection resource. CollectionIds are unique per namespace
 	// only, as resource names are.
 	Namespace, Name string
+	// ARN is the collection's one ARN, shown alike by kubectl and the endpoint.
+	ARN string
 	// FaceModelVersion the collection is pinned to.
 	FaceModelVersion string
-	// Store holds its faces, users and vectors.
-	Store *store.Store
-	// Client and Bucket read images named by S3Object (Bucket is the default bucket).
-	Client *minio.Client
-	Bucket string
 	// Shards serve its vectors, one Searcher per shard; Ready says whether all have loaded.
 	Shards []index.Searcher
 	Ready  bool
+
+	// store holds its faces, users and vectors, and the images named by S3Object.
+	store *store.Store
 }
 
 // Registry maps CollectionIds to Collections, within one namespace: the same CollectionId
@@ -54,8 +53,8 @@ func (r *Registry) InNamespace(namespace string) *Registry {
 
 func key(namespace, id string) string { return namespace + "/" + id }
 
-// Put publishes or replaces a collection, in its own Namespace.
-func (r *Registry) Put(c *Collection) {
+// put publishes or replaces a collection, in its own Namespace.
+func (r *Registry) put(c *Collection) {
 	r.shared.mu.Lock()
 	defer r.shared.mu.Unlock()
 	r.shared.m[key(c.Namespace, c.ID)] = c
@@ -69,24 +68,25 @@ func (r *Registry) Get(id string) (*Collection, bool) {
 	return c, ok
 }
 
-// Delete forgets a collection of this view's namespace.
-func (r *Registry) Delete(id string) {
+// remove forgets a collection of this view's namespace.
+func (r *Registry) remove(id string) {
 	r.shared.mu.Lock()
 	defer r.shared.mu.Unlock()
 	delete(r.shared.m, key(r.namespace, id))
 }
 
-// IDs lists the CollectionIds of this view's namespace, sorted.
-func (r *Registry) IDs() []string {
+// List returns the collections of this view's namespace sorted by CollectionId, as one
+// consistent view.
+func (r *Registry) List() []*Collection {
 	r.shared.mu.RLock()
 	defer r.shared.mu.RUnlock()
 	prefix := r.namespace + "/"
-	var ids []string
-	for k := range r.shared.m {
-		if id, ok := strings.CutPrefix(k, prefix); ok {
-			ids = append(ids, id)
+	var out []*Collection
+	for k, c := range r.shared.m {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, c)
 		}
 	}
-	sort.Strings(ids)
-	return ids
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }

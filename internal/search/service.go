@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"io"
 	"sort"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/minio/minio-go/v7"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
@@ -29,16 +27,25 @@ const maxCandidateFaces = 4096
 // indexing one image twice under one ExternalImageId stores no duplicate.
 var imageNamespace = uuid.MustParse("6f1c8a52-3d7e-4f0b-9a51-2c4e8b7d9f10")
 
-// Service runs Rekognition's operations over the registry's collections.
+// Service runs Rekognition's operations over the registry's collections. It is the one door
+// to a collection: the HTTP endpoint and the controllers alike reach storage, engines and
+// shards only through it.
 type Service struct {
 	Engines     *Engines
 	Collections *Registry
+	// Stores keeps one store per storage connection in use.
+	Stores *store.Pool
+}
+
+// NewService returns a service with an empty registry over the engines.
+func NewService(engines *Engines) *Service {
+	return &Service{Engines: engines, Collections: NewRegistry(), Stores: store.NewPool(store.Options{})}
 }
 
 // InNamespace is the service for the collections of one namespace: the controllers use the
 // namespace of the object they reconcile, the HTTP endpoint its configured one.
 func (s *Service) InNamespace(namespace string) *Service {
-	return &Service{Engines: s.Engines, Collections: s.Collections.InNamespace(namespace)}
+	return &Service{Engines: s.Engines, Collections: s.Collections.InNamespace(namespace), Stores: s.Stores}
 }
 
 // Image is an image given as bytes or as an object in storage.
@@ -119,33 +126,8 @@ func (s *Service) imageBytes(ctx context.Context, c *Collection, img Image) ([]b
 		}
 		return img.Bytes, face.ImageLimits{MaxBytes: face.MaxImageBytes}, nil
 	}
-	data, err := ReadObject(ctx, c.Client, c.Bucket, *img.S3Object)
+	data, err := c.store.ReadImage(ctx, store.ImageObject(*img.S3Object), face.MaxStorageImageBytes)
 	return data, face.ImageLimits{MaxBytes: face.MaxStorageImageBytes}, err
-}
-
-// ReadObject reads an image object of at most face.MaxStorageImageBytes (plus one byte, so
-// that the engine can tell a too-large image from a truncated one).
-func ReadObject(ctx context.Context, client *minio.Client, defaultBucket string, o S3Object) ([]byte, error) {
-	bucket := o.Bucket
-	if bucket == "" {
-		bucket = defaultBucket
-	}
-	opts := minio.GetObjectOptions{VersionID: o.Version}
-	obj, err := client.GetObject(ctx, bucket, o.Name, opts)
-	if err != nil {
-		return nil, errs.Wrap(errs.InvalidS3Object, err, "cannot read s3://%s/%s", bucket, o.Name)
-	}
-	defer obj.Close()
-	data, err := io.ReadAll(io.LimitReader(obj, face.MaxStorageImageBytes+1))
-	if err != nil {
-		code := errs.InvalidS3Object
-		if resp := minio.ToErrorResponse(err); resp.Code == "" {
-			// Not an S3 answer: the storage did not answer at all.
-			code = errs.StorageUnavailable
-		}
-		return nil, errs.Wrap(code, err, "cannot read s3://%s/%s", bucket, o.Name)
-	}
-	return data, nil
 }
 
 // IndexFaces detects faces in an image and stores up to MaxFaces of them, largest first.
@@ -176,7 +158,7 @@ func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image
 			Embedding: f.Embedding,
 		}
 	}
-	records, err := c.Store.IndexFaces(ctx, c.ID, faces, store.IndexFacesOptions{})
+	records, err := c.store.IndexFaces(ctx, c.ID, faces, store.IndexFacesOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +175,7 @@ func (s *Service) AssociateFaces(ctx context.Context, collectionID, userID strin
 	if err != nil {
 		return nil, err
 	}
-	return c.Store.AssociateFaces(ctx, c.ID, userID, faceIDs, store.AssociateFacesOptions{UserMatchThreshold: threshold, Similarity: eng.Similarity})
+	return c.store.AssociateFaces(ctx, c.ID, userID, faceIDs, store.AssociateFacesOptions{UserMatchThreshold: threshold, Similarity: eng.Similarity})
 }
 
 // SearchUsersByImage finds the users whose faces best match the largest face in an image.
@@ -286,7 +268,7 @@ func searchShards(ctx context.Context, c *Collection, query []float32, opts inde
 	}
 	// Whatever this process committed must be searchable now: faces just indexed and
 	// associated are found by the very next search, as Rekognition's are.
-	opts.MinGeneration = max(opts.MinGeneration, c.Store.KnownGeneration(c.ID))
+	opts.MinGeneration = max(opts.MinGeneration, c.store.KnownGeneration(c.ID))
 	lists := make([][]index.Match, len(c.Shards))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, sh := range c.Shards {

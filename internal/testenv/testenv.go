@@ -8,6 +8,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/facesearch/facesearch-operator/internal/assets"
 	"github.com/facesearch/facesearch-operator/internal/local"
 )
 
@@ -28,7 +29,7 @@ func MinIO(t testing.TB) *local.MinIOServer {
 }
 
 // Path returns where an installed asset is, or fails the test saying how to install it.
-func Path(t testing.TB, a local.Asset) string {
+func Path(t testing.TB, a assets.Asset) string {
 	t.Helper()
 	p, err := a.Path()
 	if err != nil {
@@ -38,16 +39,16 @@ func Path(t testing.TB, a local.Asset) string {
 }
 
 // ONNXRuntimeLibrary is the path of libonnxruntime.so.
-func ONNXRuntimeLibrary(t testing.TB) string { return Path(t, local.ONNXRuntimeLibrary) }
+func ONNXRuntimeLibrary(t testing.TB) string { return Path(t, assets.ONNXRuntimeLibrary) }
 
 // ModelPack is the directory of the default face model pack.
-func ModelPack(t testing.TB) string { return Path(t, local.DefaultModelPack) }
+func ModelPack(t testing.TB) string { return Path(t, assets.DefaultModelPack) }
 
 // TestFaces is the directory holding johns/ (5 people x 11 crops) and faces/ (photos).
-func TestFaces(t testing.TB) string { return Path(t, local.TestFaces) }
+func TestFaces(t testing.TB) string { return Path(t, assets.TestFaces) }
 
 // DlibBlazeFacePack is the directory of the dlib-blazeface-1.0 model pack.
-func DlibBlazeFacePack(t testing.TB) string { return Path(t, local.DlibBlazeFacePack) }
+func DlibBlazeFacePack(t testing.TB) string { return Path(t, assets.DlibBlazeFacePack) }
 
 // DlibModels is the directory of dlib's .dat model files.
-func DlibModels(t testing.TB) string { return Path(t, local.DlibModels) }
+func DlibModels(t testing.TB) string { return Path(t, assets.DlibModels) }

@@ -9,14 +9,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/internal/index"
-	"github.com/facesearch/facesearch-operator/internal/store"
 )
 
 // Labels on the index workloads.
@@ -42,30 +41,32 @@ type Deployer struct {
 
 var _ IndexRunner = (*Deployer)(nil)
 
-// ShardName is the name of shard i's Deployment and Service.
-func ShardName(col *facesearchv1.Collection, i int) string {
-	return fmt.Sprintf("%s-index-%d", col.Name, i)
+// ShardName is the name of shard i's Deployment and Service, for the Collection named
+// collectionName.
+func ShardName(collectionName string, i int) string {
+	return fmt.Sprintf("%s-index-%d", collectionName, i)
 }
 
 // EnsureIndex creates or updates a Deployment and a Service per shard and removes those of
 // shards beyond spec.index.shards. A shard change rolls new pods that reload from storage,
 // so no vector is lost.
-func (d *Deployer) EnsureIndex(ctx context.Context, col *facesearchv1.Collection, _ *store.Store, conn StorageConnection) (*IndexState, error) {
-	n := int(col.Spec.Index.Shards)
-	state := &IndexState{Ready: col.Spec.Index.Replicas > 0}
+func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState, error) {
+	key := spec.key()
+	n := int(spec.Shards)
+	state := &IndexState{Ready: spec.Replicas > 0}
 	readyShards := 0
 	for i := 0; i < n; i++ {
-		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ShardName(col, i), Namespace: col.Namespace}}
+		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ShardName(key.Name, i), Namespace: key.Namespace}}
 		if _, err := controllerutil.CreateOrUpdate(ctx, d.Client, dep, func() error {
-			BuildShardDeployment(dep, col, conn, d.Image, i)
-			return controllerutil.SetControllerReference(col, dep, d.Scheme)
+			BuildShardDeployment(dep, spec, d.Image, i)
+			return controllerutil.SetControllerReference(spec.Owner, dep, d.Scheme)
 		}); err != nil {
 			return nil, fmt.Errorf("while applying Deployment %s: %w", dep.Name, err)
 		}
-		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ShardName(col, i), Namespace: col.Namespace}}
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ShardName(key.Name, i), Namespace: key.Namespace}}
 		if _, err := controllerutil.CreateOrUpdate(ctx, d.Client, svc, func() error {
-			BuildShardService(svc, col, i)
-			return controllerutil.SetControllerReference(col, svc, d.Scheme)
+			BuildShardService(svc, key.Name, i)
+			return controllerutil.SetControllerReference(spec.Owner, svc, d.Scheme)
 		}); err != nil {
 			return nil, fmt.Errorf("while applying Service %s: %w", svc.Name, err)
 		}
@@ -74,14 +75,14 @@ func (d *Deployer) EnsureIndex(ctx context.Context, col *facesearchv1.Collection
 		} else {
 			state.Ready = false
 		}
-		state.Shards = append(state.Shards, index.NewClient(d.shardURL(col, i)))
+		state.Shards = append(state.Shards, index.NewClient(d.shardURL(key, i)))
 	}
-	if err := d.removeShardsFrom(ctx, col, n); err != nil {
+	if err := d.removeShardsFrom(ctx, key, n); err != nil {
 		return nil, err
 	}
-	state.Endpoint = d.shardURL(col, 0)
+	state.Endpoint = d.shardURL(key, 0)
 	if n > 1 {
-		state.Endpoint = fmt.Sprintf("http://%s-index-{0..%d}.%s.svc:%d", col.Name, n-1, col.Namespace, IndexPort)
+		state.Endpoint = fmt.Sprintf("http://%s-index-{0..%d}.%s.svc:%d", key.Name, n-1, key.Namespace, IndexPort)
 	}
 	if !state.Ready {
 		state.Message = fmt.Sprintf("%d of %d shards ready", readyShards, n)
@@ -89,19 +90,19 @@ func (d *Deployer) EnsureIndex(ctx context.Context, col *facesearchv1.Collection
 	return state, nil
 }
 
-func (d *Deployer) shardURL(col *facesearchv1.Collection, i int) string {
+func (d *Deployer) shardURL(key types.NamespacedName, i int) string {
 	domain := d.ClusterDomain
 	if domain == "" {
 		domain = "cluster.local"
 	}
-	return fmt.Sprintf("http://%s.%s.svc.%s:%d", ShardName(col, i), col.Namespace, domain, IndexPort)
+	return fmt.Sprintf("http://%s.%s.svc.%s:%d", ShardName(key.Name, i), key.Namespace, domain, IndexPort)
 }
 
 // removeShardsFrom deletes the Deployments and Services of shards >= n.
-func (d *Deployer) removeShardsFrom(ctx context.Context, col *facesearchv1.Collection, n int) error {
-	sel := client.MatchingLabels{LabelComponent: componentIndex, LabelCollection: col.Name}
+func (d *Deployer) removeShardsFrom(ctx context.Context, key types.NamespacedName, n int) error {
+	sel := client.MatchingLabels{LabelComponent: componentIndex, LabelCollection: key.Name}
 	var deps appsv1.DeploymentList
-	if err := d.Client.List(ctx, &deps, client.InNamespace(col.Namespace), sel); err != nil {
+	if err := d.Client.List(ctx, &deps, client.InNamespace(key.Namespace), sel); err != nil {
 		return err
 	}
 	for i := range deps.Items {
@@ -112,7 +113,7 @@ func (d *Deployer) removeShardsFrom(ctx context.Context, col *facesearchv1.Colle
 		}
 	}
 	var svcs corev1.ServiceList
-	if err := d.Client.List(ctx, &svcs, client.InNamespace(col.Namespace), sel); err != nil {
+	if err := d.Client.List(ctx, &svcs, client.InNamespace(key.Namespace), sel); err != nil {
 		return err
 	}
 	for i := range svcs.Items {
@@ -127,29 +128,30 @@ func (d *Deployer) removeShardsFrom(ctx context.Context, col *facesearchv1.Colle
 
 // RemoveIndex deletes every shard's Deployment and Service (owner references would too, but
 // only after the Collection is gone; searches must stop first).
-func (d *Deployer) RemoveIndex(ctx context.Context, col *facesearchv1.Collection) error {
-	return d.removeShardsFrom(ctx, col, 0)
+func (d *Deployer) RemoveIndex(ctx context.Context, owner types.NamespacedName) error {
+	return d.removeShardsFrom(ctx, owner, 0)
 }
 
-func shardLabels(col *facesearchv1.Collection, i int) map[string]string {
+func shardLabels(collectionName string, i int) map[string]string {
 	return map[string]string{
 		"app.kubernetes.io/name": "facesearch", LabelComponent: componentIndex,
-		LabelCollection: col.Name, LabelShard: strconv.Itoa(i),
+		LabelCollection: collectionName, LabelShard: strconv.Itoa(i),
 	}
 }
 
 // BuildShardDeployment fills in shard i's Deployment: the restricted Pod Security profile,
 // probes that do not kill a shard while it loads, and the storage keys from the Secret.
-func BuildShardDeployment(dep *appsv1.Deployment, col *facesearchv1.Collection, conn StorageConnection, image string, i int) {
-	labels := shardLabels(col, i)
+func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, i int) {
+	labels := shardLabels(spec.Owner.GetName(), i)
+	conn := spec.Storage
 	dep.Labels = labels
-	dep.Spec.Replicas = ptr.To(col.Spec.Index.Replicas)
+	dep.Spec.Replicas = ptr.To(spec.Replicas)
 	dep.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
 	dep.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RollingUpdateDeploymentStrategyType,
 		RollingUpdate: &appsv1.RollingUpdateDeployment{MaxUnavailable: ptr.To(intstr.FromInt32(0)), MaxSurge: ptr.To(intstr.FromInt32(1))}}
 	secretEnv := func(name, key string) corev1.EnvVar {
 		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-			LocalObjectReference: corev1.LocalObjectReference{Name: conn.SecretName}, Key: key}}}
+			LocalObjectReference: corev1.LocalObjectReference{Name: spec.SecretName}, Key: key}}}
 	}
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}}, PeriodSeconds: 10}
@@ -172,15 +174,15 @@ func BuildShardDeployment(dep *appsv1.Deployment, col *facesearchv1.Collection, 
 				Name:  "index",
 				Image: image,
 				Args: []string{"index",
-					"--collection", col.EffectiveCollectionID(),
-					"--shard", strconv.Itoa(i), "--shards", strconv.Itoa(int(col.Spec.Index.Shards)),
+					"--collection", spec.CollectionID,
+					"--shard", strconv.Itoa(i), "--shards", strconv.Itoa(int(spec.Shards)),
 					"--storage-endpoint", conn.Endpoint, "--bucket", conn.Bucket, "--prefix", conn.Prefix,
 					"--storage-tls=" + strconv.FormatBool(conn.TLS),
 					"--listen", fmt.Sprintf(":%d", IndexPort),
 				},
 				Env:            []corev1.EnvVar{secretEnv("FACESEARCH_STORAGE_ACCESS_KEY", "accessKey"), secretEnv("FACESEARCH_STORAGE_SECRET_KEY", "secretKey")},
 				Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: IndexPort}},
-				Resources:      col.Spec.Index.Resources,
+				Resources:      spec.Resources,
 				ReadinessProbe: probe("/readyz"),
 				LivenessProbe:  probe("/healthz"),
 				StartupProbe:   startup,
@@ -196,8 +198,8 @@ func BuildShardDeployment(dep *appsv1.Deployment, col *facesearchv1.Collection, 
 }
 
 // BuildShardService fills in shard i's Service.
-func BuildShardService(svc *corev1.Service, col *facesearchv1.Collection, i int) {
-	labels := shardLabels(col, i)
+func BuildShardService(svc *corev1.Service, collectionName string, i int) {
+	labels := shardLabels(collectionName, i)
 	svc.Labels = labels
 	svc.Spec.Selector = labels
 	svc.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: IndexPort, TargetPort: intstr.FromString("http")}}

@@ -15,6 +15,7 @@ import (
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/internal/local"
+	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/workload"
 )
 
@@ -57,8 +58,8 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := &workload.Deployer{Client: k8s, Scheme: k8s.Scheme(), Image: "facesearch:test"}
-	conn := workload.StorageConnection{Endpoint: "minio.storage.svc:9000", Bucket: "faces", Prefix: "team-a/", SecretName: "minio-credentials"}
-	state, err := d.EnsureIndex(ctx, col, nil, conn)
+	conn := store.Connection{Endpoint: "minio.storage.svc:9000", Bucket: "faces", Prefix: "team-a/"}
+	state, err := d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 
 	for i := 0; i < 3; i++ {
 		dep := &appsv1.Deployment{}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: workload.ShardName(col, i)}, dep); err != nil {
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: workload.ShardName(col.Name, i)}, dep); err != nil {
 			t.Fatal(err)
 		}
 		pod := dep.Spec.Template.Spec
@@ -95,7 +96,7 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 			}
 		}
 		svc := &corev1.Service{}
-		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: workload.ShardName(col, i)}, svc); err != nil {
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: workload.ShardName(col.Name, i)}, svc); err != nil {
 			t.Fatal(err)
 		}
 		// No kubelet here: say the pods came up, as a cluster would.
@@ -104,12 +105,12 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if state, err = d.EnsureIndex(ctx, col, nil, conn); err != nil || !state.Ready {
+	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready {
 		t.Fatalf("all shards ready, got %+v %v", state, err)
 	}
 
 	col.Spec.Index.Shards = 2
-	if _, err := d.EnsureIndex(ctx, col, nil, conn); err != nil {
+	if _, err := d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil {
 		t.Fatal(err)
 	}
 	var deps appsv1.DeploymentList
@@ -119,7 +120,7 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 	if len(deps.Items) != 2 {
 		t.Fatalf("after scaling to 2 shards, %d Deployments remain", len(deps.Items))
 	}
-	if err := d.RemoveIndex(ctx, col); err != nil {
+	if err := d.RemoveIndex(ctx, client.ObjectKeyFromObject(col)); err != nil {
 		t.Fatal(err)
 	}
 	if err := k8s.List(ctx, &deps, client.InNamespace("default"), client.MatchingLabels{workload.LabelCollection: "people"}); err != nil || len(deps.Items) != 0 {

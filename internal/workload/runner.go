@@ -3,6 +3,11 @@ package workload
 import (
 	"context"
 
+	corev1 "k8s.io/api/core/v1"
+
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -12,19 +17,40 @@ import (
 // (Deployer), or in-process in local mode (internal/local). This is the one seam between
 // the two modes; everything else is the same code.
 type IndexRunner interface {
-	// EnsureIndex makes the shards run as the Collection's spec asks.
-	EnsureIndex(ctx context.Context, col *facesearchv1.Collection, st *store.Store, conn StorageConnection) (*IndexState, error)
-	// RemoveIndex stops them.
-	RemoveIndex(ctx context.Context, col *facesearchv1.Collection) error
+	// EnsureIndex makes the shards run as the spec asks.
+	EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState, error)
+	// RemoveIndex stops the shards of the collection whose resource is owner.
+	RemoveIndex(ctx context.Context, owner types.NamespacedName) error
 }
 
-// StorageConnection is how an index shard reaches the collection's storage.
-type StorageConnection struct {
-	Endpoint, Bucket, Prefix string
-	TLS                      bool
-	// SecretName holds accessKey and secretKey, for workloads that mount it.
-	SecretName           string
-	AccessKey, SecretKey string
+// IndexSpec is what an IndexRunner needs to know of a collection.
+type IndexSpec struct {
+	// Owner is the Collection resource: its namespace and name name the shards, and what a
+	// runner creates belongs to it.
+	Owner client.Object
+	// CollectionID is the collection the shards serve.
+	CollectionID string
+	// Shards and Replicas are spec.index's.
+	Shards, Replicas int32
+	// Resources of each index pod.
+	Resources corev1.ResourceRequirements
+	// Storage is where the shards load vectors from.
+	Storage store.Connection
+	// SecretName holds Storage's keys (accessKey, secretKey), for workloads that mount it.
+	SecretName string
+}
+
+// IndexSpecOf is the IndexSpec of a Collection whose storage is reached through conn.
+func IndexSpecOf(col *facesearchv1.Collection, conn store.Connection) IndexSpec {
+	return IndexSpec{
+		Owner: col, CollectionID: col.EffectiveCollectionID(),
+		Shards: col.Spec.Index.Shards, Replicas: col.Spec.Index.Replicas, Resources: col.Spec.Index.Resources,
+		Storage: conn, SecretName: col.Spec.Storage.CredentialsSecretRef.Name,
+	}
+}
+
+func (s IndexSpec) key() types.NamespacedName {
+	return types.NamespacedName{Namespace: s.Owner.GetNamespace(), Name: s.Owner.GetName()}
 }
 
 // IndexState is what EnsureIndex observed.

@@ -1,4 +1,7 @@
-package local
+// Package assets finds the external parts that hack/ installs into the version-keyed cache
+// (ONNX Runtime, model packs, MinIO, the control plane, test faces): one place for every role
+// and test, so that the production binary needs nothing of the local dev stack to find them.
+package assets
 
 import (
 	"encoding/json"
