@@ -32,6 +32,7 @@ const benchCollectionFaces = 10_000
 //
 //	go test ./controllers -run '^$' -bench SearchRequest -benchtime 40x
 func BenchmarkSearchRequest(b *testing.B) {
+	requireSuite(b)
 	g := NewWithT(b)
 	ctx := context.Background()
 	ns := newTestNamespace(b, g)

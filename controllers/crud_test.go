@@ -14,6 +14,7 @@ import (
 // TestCRUD creates, reads, updates the status of and deletes each kind on the real API
 // server, and checks that the schema defaults what Rekognition defaults.
 func TestCRUD(t *testing.T) {
+	requireSuite(t)
 	cases := []struct {
 		name     string
 		obj      client.Object

@@ -20,6 +20,7 @@ import (
 // compacted the collection, no object in the bucket holds the bytes of the user's face
 // vector any more: biometric data is erasable for good, not just hidden.
 func TestDeletingAUserErasesTheirFace(t *testing.T) {
+	requireSuite(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newTestNamespace(t, g)

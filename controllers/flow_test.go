@@ -172,6 +172,7 @@ func similarity(g *WithT, s string) float64 {
 // TestSearchFindsTheRightPerson enrols people and searches for them with SearchRequests, in
 // a collection of each model pack.
 func TestSearchFindsTheRightPerson(t *testing.T) {
+	requireSuite(t)
 	for _, version := range []string{"faceplugin-1.0", "dlib-blazeface-1.0"} {
 		t.Run(version, func(t *testing.T) { testSearchFindsTheRightPerson(t, version) })
 	}
@@ -245,6 +246,7 @@ func testSearchFindsTheRightPerson(t *testing.T, version string) {
 // TestSearchFailuresHaveReasons checks that bad inputs end in Failed with Rekognition's
 // error name, and that an image with no face is an empty answer, not a failure.
 func TestSearchFailuresHaveReasons(t *testing.T) {
+	requireSuite(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newTestNamespace(t, g)
@@ -296,6 +298,7 @@ func TestSearchFailuresHaveReasons(t *testing.T) {
 // TestUserEditsAndDeletion edits a User's list of faces and deletes it: removed faces are
 // disassociated and deleted from the store, and so are all of a deleted user's faces.
 func TestUserEditsAndDeletion(t *testing.T) {
+	requireSuite(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newTestNamespace(t, g)
@@ -347,6 +350,7 @@ func TestUserEditsAndDeletion(t *testing.T) {
 
 // TestManySearchesAtOnce applies 20 SearchRequests together; each gets the right answer.
 func TestManySearchesAtOnce(t *testing.T) {
+	requireSuite(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newTestNamespace(t, g)

@@ -18,6 +18,7 @@ import (
 // TestDeletionPolicy deletes a Collection of each policy: Delete erases the stored
 // collection, Retain keeps it (and a new Collection on the same storage finds its faces).
 func TestDeletionPolicy(t *testing.T) {
+	requireSuite(t)
 	for _, policy := range []facesearchv1.DeletionPolicy{facesearchv1.DeletionPolicyDelete, facesearchv1.DeletionPolicyRetain} {
 		t.Run(string(policy), func(t *testing.T) {
 			g := NewWithT(t)
@@ -54,6 +55,7 @@ func TestDeletionPolicy(t *testing.T) {
 // TestSearchRequestTTL checks that a finished SearchRequest is removed after
 // ttlSecondsAfterFinished.
 func TestSearchRequestTTL(t *testing.T) {
+	requireSuite(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newTestNamespace(t, g)
@@ -76,6 +78,7 @@ func TestSearchRequestTTL(t *testing.T) {
 // TestSameCollectionIdInTwoNamespaces: CollectionIds are unique per namespace, as resource
 // names are. Two teams' "people" collections must not see each other's users.
 func TestSameCollectionIdInTwoNamespaces(t *testing.T) {
+	requireSuite(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	faces := labelledFaces(t)

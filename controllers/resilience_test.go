@@ -17,6 +17,7 @@ import (
 // TestStorageOutage kills MinIO while a search and an enrolment are asked for: both wait,
 // with a condition that says why, and finish once MinIO is back. Nothing is lost.
 func TestStorageOutage(t *testing.T) {
+	requireSuite(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newTestNamespace(t, g)
@@ -72,6 +73,7 @@ func TestStorageOutage(t *testing.T) {
 // indexed and associated, starts it again, and checks the store holds each face exactly
 // once: the reconcile is idempotent because the store, not memory, is the truth.
 func TestManagerRestartDuringEnrolment(t *testing.T) {
+	requireSuite(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newTestNamespace(t, g)

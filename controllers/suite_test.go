@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"sync"
 	"context"
 	"fmt"
 	"os"
@@ -37,51 +38,82 @@ var (
 	startManager func() error
 )
 
+// TestMain starts the suite's real parts only when a test needs them (requireSuite): the
+// unit tests of this package run without a control plane.
 func TestMain(m *testing.M) {
-	os.Exit(runSuite(m))
+	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
+	code := m.Run()
+	if stopSuite != nil {
+		stopSuite()
+	}
+	os.Exit(code)
 }
 
-func runSuite(m *testing.M) int {
-	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
-	fail := func(what string, err error) int { fmt.Fprintf(os.Stderr, "%s: %v\n", what, err); return 1 }
+var (
+	suiteOnce sync.Once
+	suiteErr  error
+	stopSuite func()
+)
 
+// requireSuite starts the control plane, MinIO, the engines and the manager once, for the
+// tests that need them.
+func requireSuite(tb testing.TB) {
+	tb.Helper()
+	suiteOnce.Do(func() { stopSuite, suiteErr = startSuite() })
+	if suiteErr != nil {
+		tb.Fatal(suiteErr)
+	}
+}
+
+func startSuite() (stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
 	cp, err := local.StartControlPlane()
 	if err != nil {
-		return fail("starting the control plane", err)
+		return nil, fmt.Errorf("starting the control plane: %w", err)
 	}
-	defer func() { _ = cp.Stop() }()
+	stops = append(stops, func() { _ = cp.Stop() })
 	testCfg = cp.Config
 
 	testMinIO, err = local.StartMinIO(context.Background(), local.MinIOOptions{})
 	if err != nil {
-		return fail("starting MinIO", err)
+		return nil, fmt.Errorf("starting MinIO: %w", err)
 	}
-	defer testMinIO.Stop()
+	stops = append(stops, testMinIO.Stop)
 	if minioClient, err = testMinIO.Client(); err != nil {
-		return fail("MinIO client", err)
+		return nil, fmt.Errorf("MinIO client: %w", err)
 	}
 
 	packs, err := assets.InstalledModelPacks()
 	if err != nil {
-		return fail("model packs", err)
+		return nil, fmt.Errorf("model packs: %w", err)
 	}
 	lib, err := assets.ONNXRuntimeLibrary.Path()
 	if err != nil {
-		return fail("ONNX Runtime", err)
+		return nil, fmt.Errorf("ONNX Runtime: %w", err)
 	}
 	engines, err := search.NewEngines(search.EnginesOptions{ModelPackDirs: packs, ONNXRuntimeLibrary: lib})
 	if err != nil {
-		return fail("face engines", err)
+		return nil, fmt.Errorf("face engines: %w", err)
 	}
-	defer engines.Close()
+	stops = append(stops, func() { _ = engines.Close() })
 	searchSvc = search.NewService(engines)
 
 	scheme := newTestScheme()
 	if k8sClient, err = client.New(testCfg, client.Options{Scheme: scheme}); err != nil {
-		return fail("client", err)
+		return nil, fmt.Errorf("client: %w", err)
 	}
 	shardsCtx, stopShards := context.WithCancel(context.Background())
-	defer stopShards()
+	stops = append(stops, stopShards)
 	indexes := local.NewInProcessIndexes(shardsCtx, searchSvc.Stores)
 
 	var done chan error
@@ -108,11 +140,10 @@ func runSuite(m *testing.M) int {
 		return nil
 	}
 	if err := startManager(); err != nil {
-		return fail("manager", err)
+		return nil, fmt.Errorf("manager: %w", err)
 	}
-	code := m.Run()
-	stopManager()
-	return code
+	stops = append(stops, func() { stopManager() })
+	return stop, nil
 }
 
 // testCompactionInterval makes erasure observable within a test.

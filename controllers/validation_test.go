@@ -53,6 +53,7 @@ func validSearchRequest(name string) *facesearchv1.SearchRequest {
 // TestInvalidSpecsAreRefused sends bad objects to the real API server and checks that the
 // schema (markers and CEL) refuses each with a message a person understands.
 func TestInvalidSpecsAreRefused(t *testing.T) {
+	requireSuite(t)
 	tooMany := make([]facesearchv1.UserFace, 101)
 	for i := range tooMany {
 		tooMany[i] = facesearchv1.UserFace{Name: "f" + strings.Repeat("x", i%5) + string(rune('a'+i%26)) + string(rune('a'+i/26)),
@@ -98,6 +99,7 @@ func TestInvalidSpecsAreRefused(t *testing.T) {
 
 // TestImmutableFieldsAreRefused checks the CEL transition rules on update.
 func TestImmutableFieldsAreRefused(t *testing.T) {
+	requireSuite(t)
 	ctx := context.Background()
 	cases := []struct {
 		name    string
