@@ -56,7 +56,7 @@ func (r *SearchRequestReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		setSearchRequestStatus(s)
 		reterr = finishReconcile(ctx, r.Client, sr, before, &result, reterr)
 		if reterr == nil && sr.IsFinished() {
-			result = r.ttlResult(sr)
+			result = soonest(result, r.ttlResult(sr))
 		}
 	}()
 	return doReconcile(ctx, s, r.findCollection, r.readImage, r.search)
