@@ -1,10 +1,10 @@
 package controllers
 
 import (
-	"sync"
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
