@@ -184,24 +184,8 @@ func BenchmarkHNSW(b *testing.B) {
 func BenchmarkLoadFromMinIO(b *testing.B) {
 	ctx := context.Background()
 	n := *benchLoad
-	srv := testenv.MinIO(b)
-	c, err := store.NewClient(srv.Endpoint, srv.AccessKey, srv.SecretKey, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	st := store.New(c, "bench", "", store.Options{RequestTimeout: 30 * time.Second})
-	for i := 0; ; i++ {
-		if err = st.EnsureBucket(ctx); err == nil || i > 100 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := st.CreateCollection(ctx, "bench", store.CreateCollectionOptions{FaceModelVersion: "bench", Dimension: benchDim}); err != nil {
-		b.Fatal(err)
-	}
+	bucket := testenv.NewBucket(b, testenv.BucketOptions{Store: store.Options{RequestTimeout: 30 * time.Second}})
+	st := bucket.Collection(b, "bench", "bench", benchDim)
 	vs, _ := benchdata.FaceLike(n, benchDim, 0, 7)
 	for lo := 0; lo < n; lo += store.MaxImportFaces {
 		var faces []store.NewFace
@@ -219,7 +203,7 @@ func BenchmarkLoadFromMinIO(b *testing.B) {
 	b.SetBytes(int64(n) * (16 + 4*benchDim))
 	b.ResetTimer()
 	for b.Loop() {
-		shard := index.NewShard(store.New(c, "bench", "", store.Options{RequestTimeout: 30 * time.Second}), "bench", index.ShardOptions{GraphAbove: -1})
+		shard := index.NewShard(bucket.Store(), "bench", index.ShardOptions{GraphAbove: -1})
 		if err := shard.Load(ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -2,8 +2,6 @@ package index_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
@@ -18,22 +16,13 @@ import (
 func TestShardServesThroughAnOutage(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := testenv.MinIO(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	bucket := "out-" + hex.EncodeToString(b)
-	c, err := store.NewClient(srv.Endpoint, srv.AccessKey, srv.SecretKey, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(c, bucket, "p", store.Options{RequestTimeout: time.Second})
-	eventually(t, "bucket", func() bool { return st.EnsureBucket(ctx) == nil })
-	if _, err := st.CreateCollection(ctx, "c", store.CreateCollectionOptions{FaceModelVersion: "m1", Dimension: dim}); err != nil {
-		t.Fatal(err)
-	}
+	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p", Store: store.Options{RequestTimeout: time.Second}})
+	srv := bucket.Server
+	st := bucket.Collection(t, "c", "m1", dim)
 	index1 := func(i int) string {
 		var recs []store.FaceRecord
 		eventually(t, "index a face", func() bool {
+			var err error
 			recs, err = st.IndexFaces(ctx, "c", []store.NewFace{{ImageID: fmt.Sprint(i), Embedding: vec(i)}}, store.IndexFacesOptions{})
 			if err != nil && !store.IsRetryable(err) {
 				t.Fatal(err)
@@ -43,13 +32,13 @@ func TestShardServesThroughAnOutage(t *testing.T) {
 		return recs[0].FaceID
 	}
 	first := index1(1)
-	shard := index.NewShard(store.New(c, bucket, "p", store.Options{RequestTimeout: time.Second}), "c", index.ShardOptions{PollInterval: 50 * time.Millisecond})
+	shard := index.NewShard(bucket.Store(), "c", index.ShardOptions{PollInterval: 50 * time.Millisecond})
 	done := make(chan error, 1)
 	go func() { done <- shard.Run(ctx) }()
 	eventually(t, "shard ready", shard.Ready)
 
 	srv.Kill()
-	_, err = st.IndexFaces(ctx, "c", []store.NewFace{{ImageID: "x", Embedding: vec(9)}}, store.IndexFacesOptions{})
+	_, err := st.IndexFaces(ctx, "c", []store.NewFace{{ImageID: "x", Embedding: vec(9)}}, store.IndexFacesOptions{})
 	if !store.IsRetryable(err) {
 		t.Fatalf("writing during the outage: %v, want a retryable error", err)
 	}

@@ -2,8 +2,6 @@ package index_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math"
@@ -17,7 +15,6 @@ import (
 	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/index"
-	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
@@ -71,10 +68,11 @@ func writeFaces(cfg string) int {
 	return 0
 }
 
-func runWriter(t *testing.T, srv *local.MinIOServer, bucket, coll string, from, to int, extra string) {
+func runWriter(t *testing.T, bucket *testenv.Bucket, coll string, from, to int, extra string) {
 	t.Helper()
+	srv := bucket.Server
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), writerEnv+"="+strings.Join([]string{srv.Endpoint, srv.AccessKey, srv.SecretKey, bucket, coll, strconv.Itoa(from), strconv.Itoa(to), extra}, ","))
+	cmd.Env = append(os.Environ(), writerEnv+"="+strings.Join([]string{srv.Endpoint, srv.AccessKey, srv.SecretKey, bucket.Name, coll, strconv.Itoa(from), strconv.Itoa(to), extra}, ","))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("writer process: %v\n%s", err, out)
 	}
@@ -94,21 +92,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv := testenv.MinIO(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	bucket := "idx-" + hex.EncodeToString(b)
-	c, err := store.NewClient(srv.Endpoint, srv.AccessKey, srv.SecretKey, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := store.New(c, bucket, "p", store.Options{})
-	eventually(t, "bucket", func() bool { return st.EnsureBucket(ctx) == nil })
-	if _, err := st.CreateCollection(ctx, "people", store.CreateCollectionOptions{FaceModelVersion: "m1", Dimension: dim}); err != nil {
-		t.Fatal(err)
-	}
-	runWriter(t, srv, bucket, "people", 0, 30, "compact")
-	runWriter(t, srv, bucket, "people", 30, 40, "")
+	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p"})
+	srv := bucket.Server
+	st := bucket.Collection(t, "people", "m1", dim)
+	runWriter(t, bucket, "people", 0, 30, "compact")
+	runWriter(t, bucket, "people", 30, 40, "")
 
 	// Two shards, each its own index role, as two pods would run them.
 	var urls []string
@@ -124,7 +112,7 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		go func(sh int) {
 			done <- index.RunIndex(ctx, index.IndexOptions{
 				Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
-				Bucket: bucket, Prefix: "p", CollectionID: "people", Shard: sh, Shards: 2, ListenAddress: addr,
+				Bucket: bucket.Name, Prefix: bucket.Prefix, CollectionID: "people", Shard: sh, Shards: 2, ListenAddress: addr,
 			})
 		}(sh)
 	}
@@ -169,8 +157,8 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		}
 	}
 	// New commits by another process reach the running shards; so does a compaction.
-	runWriter(t, srv, bucket, "people", 40, 45, "compact")
-	runWriter(t, srv, bucket, "people", 45, 46, "")
+	runWriter(t, bucket, "people", 40, 45, "compact")
+	runWriter(t, bucket, "people", 45, 46, "")
 	want := faceOf(45)
 	eventually(t, "the shards see the new face", func() bool {
 		m := search(45)

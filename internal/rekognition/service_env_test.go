@@ -164,24 +164,7 @@ func newSvcEnv(t testing.TB, shards int) *svcEnv {
 // endpoint get its FaceModelVersion.
 func newSvcEnvPack(t testing.TB, shards int, pack string) *svcEnv {
 	t.Helper()
-	ctx := context.Background()
-	mn := testenv.MinIO(t)
-	client, err := mn.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bucket := "facesearch"
-	st := store.New(client, bucket, "", store.Options{})
-	// A MinIO that just answered ready may still refuse the first requests for a moment.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		err := st.EnsureBucket(ctx)
-		if err == nil {
-			break
-		}
-		if !store.IsRetryable(err) || time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-	}
+	bucket := testenv.NewBucket(t, testenv.BucketOptions{})
 	engines, err := search.NewEngines(search.EnginesOptions{
 		ModelPackDirs:      []string{pack},
 		ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t),
@@ -196,9 +179,10 @@ func newSvcEnvPack(t testing.TB, shards int, pack string) *svcEnv {
 		t.Fatal(err)
 	}
 	svc := search.NewService(engines)
-	conn := store.Connection{Endpoint: mn.Endpoint, Bucket: bucket, AccessKey: mn.AccessKey, SecretKey: mn.SecretKey}
+	conn := bucket.Connection()
 	// The shards and the test read through the service's own Store, as in-process shards do.
-	if st, err = svc.Stores.Acquire("test", conn); err != nil {
+	st, err := svc.Stores.Acquire("test", conn)
+	if err != nil {
 		t.Fatal(err)
 	}
 	admin := &storeAdmin{svc: svc, conn: conn, st: st, version: version, dim: eng.Dimension(), shards: shards, running: map[string]*adminIndex{}}
@@ -213,7 +197,7 @@ func newSvcEnvPack(t testing.TB, shards int, pack string) *svcEnv {
 		admin.stopAll()
 		_ = engines.Close()
 	})
-	return &svcEnv{minio: mn, client: client, bucket: bucket, store: st, engines: engines, svc: svc, admin: admin, backend: backend, srv: srv,
+	return &svcEnv{minio: bucket.Server, client: bucket.Client, bucket: bucket.Name, store: st, engines: engines, svc: svc, admin: admin, backend: backend, srv: srv,
 		faces: filepath.Join(testenv.TestFaces(t), "johns")}
 }
 

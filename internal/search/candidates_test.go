@@ -17,18 +17,8 @@ import (
 func TestUserCandidatesWidenPastOneUsersFaces(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mc, err := testenv.MinIO(t).Client()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const dim = 8
-	st := store.New(mc, "widen", "", store.Options{})
-	if err := st.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.CreateCollection(ctx, "c", store.CreateCollectionOptions{FaceModelVersion: "test", Dimension: dim}); err != nil {
-		t.Fatal(err)
-	}
+	st := testenv.NewBucket(t, testenv.BucketOptions{}).Collection(t, "c", "test", dim)
 	// Vectors at a small angle from the query (axis 0) for "many", a larger one for "one".
 	vec := func(angle float64, axis int) []float32 {
 		v := make([]float32, dim)

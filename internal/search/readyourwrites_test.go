@@ -18,11 +18,7 @@ import (
 func TestSearchSeesOwnWrites(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	mio := testenv.MinIO(t)
-	mc, err := mio.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bucket := testenv.NewBucket(t, testenv.BucketOptions{})
 	engines, err := NewEngines(EnginesOptions{ModelPackDirs: []string{testenv.ModelPack(t)}, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -32,13 +28,7 @@ func TestSearchSeesOwnWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.New(mc, "ryw", "", store.Options{})
-	if err := st.EnsureBucket(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.CreateCollection(ctx, "c", store.CreateCollectionOptions{FaceModelVersion: eng.FaceModelVersion(), Dimension: eng.Dimension()}); err != nil {
-		t.Fatal(err)
-	}
+	st := bucket.Collection(t, "c", eng.FaceModelVersion(), eng.Dimension())
 	// A poll interval far longer than the test: only catching up can make the faces visible.
 	shard := index.NewShard(st, "c", index.ShardOptions{Shard: 0, Shards: 1, PollInterval: 1 << 40})
 	go func() { _ = shard.Run(ctx) }()

@@ -26,14 +26,14 @@ func newUserEnv(t *testing.T) *userEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	mio := testenv.MinIO(t)
+	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "t/"})
 	engines, err := NewEngines(EnginesOptions{ModelPackDirs: []string{testenv.ModelPack(t)}, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = engines.Close() })
 	svc := NewService(engines).InNamespace("team-a")
-	conn := store.Connection{Endpoint: mio.Endpoint, Bucket: "users", Prefix: "t/", AccessKey: mio.AccessKey, SecretKey: mio.SecretKey}
+	conn := bucket.Connection()
 	desc, created, err := svc.EnsureCollection(ctx, conn, "people", "faceplugin-1.0")
 	if err != nil || !created {
 		t.Fatalf("EnsureCollection: created %v, %v", created, err)
@@ -58,11 +58,7 @@ func newUserEnv(t *testing.T) *userEnv {
 	if err := svc.Publish(Collection{ID: "people", Name: "people", FaceModelVersion: desc.FaceModelVersion, Shards: []index.Searcher{shard}, Ready: true}, conn); err != nil {
 		t.Fatal(err)
 	}
-	mc, err := mio.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &userEnv{svc: svc, conn: conn, reader: store.New(mc, conn.Bucket, conn.Prefix, store.Options{})}
+	return &userEnv{svc: svc, conn: conn, reader: bucket.Store()}
 }
 
 // photos returns a person's labelled photos, sorted.

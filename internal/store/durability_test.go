@@ -13,14 +13,15 @@ import (
 	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
 
 func TestConcurrentWritersLoseNothing(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	mustCreate(t, f.store(t), "c")
+	mustCreate(t, f.Store(), "c")
 	// Two Stores stand for two processes: each has its own view of the collection.
-	stores := []*store.Store{f.store(t), f.store(t)}
+	stores := []*store.Store{f.Store(), f.Store()}
 	const images = 40
 	var mu sync.Mutex
 	ids := map[int][]string{}
@@ -61,7 +62,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	if conflicts != 3 {
 		t.Fatalf("%d of 4 concurrent CreateUser calls failed with Conflict, want 3", conflicts)
 	}
-	faces, _, err := f.store(t).ListFaces(ctx, "c", store.ListFacesOptions{})
+	faces, _, err := f.Store().ListFaces(ctx, "c", store.ListFacesOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,13 +81,13 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 func TestOutageFailsFastAndResumes(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	s := f.store(t)
+	s := f.Store()
 	mustCreate(t, s, "c")
 	before, err := s.IndexFaces(ctx, "c", []store.NewFace{face(1)}, store.IndexFacesOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv.Kill()
+	f.Server.Kill()
 	_, err = s.IndexFaces(ctx, "c", []store.NewFace{face(2)}, store.IndexFacesOptions{})
 	if store.ErrorCode(err) != store.ErrStorageUnavailable || !store.IsRetryable(err) {
 		t.Fatalf("during the outage: %v, want a retryable StorageUnavailable", err)
@@ -95,7 +96,7 @@ func TestOutageFailsFastAndResumes(t *testing.T) {
 	if !store.IsRetryable(err) {
 		t.Fatalf("during the outage: %v", err)
 	}
-	if err := f.srv.Restart(ctx); err != nil {
+	if err := f.Server.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var after []store.FaceRecord
@@ -109,7 +110,7 @@ func TestOutageFailsFastAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	faces, _, err := f.store(t).ListFaces(ctx, "c", store.ListFacesOptions{})
+	faces, _, err := f.Store().ListFaces(ctx, "c", store.ListFacesOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func secretFace() store.NewFace {
 func TestCompactionErasesDeletedFaces(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	s := f.store(t)
+	s := f.Store()
 	mustCreate(t, s, "c")
 	var keep []string
 	for i := 0; i < 20; i++ {
@@ -173,7 +174,7 @@ func TestCompactionErasesDeletedFaces(t *testing.T) {
 	if n := findInObjects(t, f, needles); n == 0 {
 		t.Fatal("the scanner does not find the secret face before deletion")
 	}
-	if n := findOnDisk(t, f.srv.Dir, needles); n == 0 {
+	if n := findOnDisk(t, f.Server.Dir, needles); n == 0 {
 		t.Fatal("the disk scanner does not find the secret face before deletion")
 	}
 	// Deleting the user disassociates the face; then the face is deleted and compacted.
@@ -183,21 +184,21 @@ func TestCompactionErasesDeletedFaces(t *testing.T) {
 	if del, _, err := s.DeleteFaces(ctx, "c", []string{secret[0].FaceID}); err != nil || len(del) != 1 {
 		t.Fatalf("delete: %v %v", del, err)
 	}
-	if err := f.store(t).Compact(ctx, "c"); err != nil {
+	if err := f.Store().Compact(ctx, "c"); err != nil {
 		t.Fatal(err)
 	}
 	if n := findInObjects(t, f, needles); n != 0 {
 		t.Fatalf("%d objects still hold the deleted face after compaction", n)
 	}
-	if n := findOnDisk(t, f.srv.Dir, needles); n != 0 {
+	if n := findOnDisk(t, f.Server.Dir, needles); n != 0 {
 		t.Fatalf("%d files on MinIO's disk still hold the deleted face after compaction", n)
 	}
 	// Everything else is still there, for a new reader and for the index's loader.
-	faces, _, err := f.store(t).ListFaces(ctx, "c", store.ListFacesOptions{})
+	faces, _, err := f.Store().ListFaces(ctx, "c", store.ListFacesOptions{})
 	if err != nil || len(faces) != len(keep) {
 		t.Fatalf("after compaction: %d faces, %v", len(faces), err)
 	}
-	vs, err = f.store(t).LoadVectors(ctx, "c", store.LoadVectorsOptions{})
+	vs, err = f.Store().LoadVectors(ctx, "c", store.LoadVectorsOptions{})
 	if err != nil || len(vs.IDs) != len(keep) {
 		t.Fatalf("after compaction: %d vectors, %v", len(vs.IDs), err)
 	}
@@ -206,7 +207,7 @@ func TestCompactionErasesDeletedFaces(t *testing.T) {
 	wantCode(t, err, store.ErrGenerationGone)
 }
 
-func findInObjects(t *testing.T, f *fixture, needles [][]byte) int {
+func findInObjects(t *testing.T, f *testenv.Bucket, needles [][]byte) int {
 	n := 0
 	for _, o := range listAll(t, f, "") {
 		for _, nd := range needles {

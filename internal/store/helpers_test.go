@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/minio/minio-go/v7"
+
+	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
 
 type object struct {
@@ -15,19 +17,16 @@ type object struct {
 }
 
 // listAll reads every object under prefix straight from MinIO.
-func listAll(t *testing.T, f *fixture, prefix string) []object {
+func listAll(t *testing.T, f *testenv.Bucket, prefix string) []object {
 	t.Helper()
-	c, err := f.srv.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := f.Client
 	ctx := context.Background()
 	var out []object
-	for o := range c.ListObjects(ctx, f.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+	for o := range c.ListObjects(ctx, f.Name, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if o.Err != nil {
 			t.Fatal(o.Err)
 		}
-		r, err := c.GetObject(ctx, f.bucket, o.Key, minio.GetObjectOptions{})
+		r, err := c.GetObject(ctx, f.Name, o.Key, minio.GetObjectOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,17 +2,13 @@ package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"os"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
-	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
@@ -26,44 +22,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-type fixture struct {
-	srv    *local.MinIOServer
-	bucket string
-}
-
-func newFixture(t *testing.T) *fixture {
+// newFixture is a fresh bucket; its Store method returns a new Store with its own cache, as
+// another process would have.
+func newFixture(t *testing.T) *testenv.Bucket {
 	t.Helper()
-	srv := testenv.MinIO(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	f := &fixture{srv: srv, bucket: "faces-" + hex.EncodeToString(b)}
-	f.ensureBucket(t)
-	return f
-}
-
-// ensureBucket creates the bucket, retrying while a (re)started MinIO still initialises.
-func (f *fixture) ensureBucket(t testing.TB) {
-	t.Helper()
-	var err error
-	for i := 0; i < 100; i++ {
-		if err = f.store(t).EnsureBucket(context.Background()); err == nil || !store.IsRetryable(err) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// store returns a new Store with its own cache, as another process would have.
-func (f *fixture) store(t testing.TB) *store.Store {
-	t.Helper()
-	c, err := store.NewClient(f.srv.Endpoint, f.srv.AccessKey, f.srv.SecretKey, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return store.New(c, f.bucket, "tenant-a", store.Options{SegmentVectors: 7})
+	return testenv.NewBucket(t, testenv.BucketOptions{Prefix: "tenant-a", Store: store.Options{SegmentVectors: 7}})
 }
 
 // vec is a deterministic unit vector for a seed.
@@ -91,9 +54,7 @@ func face(img int) store.NewFace {
 
 func mustCreate(t *testing.T, s *store.Store, id string) {
 	t.Helper()
-	if _, err := s.CreateCollection(context.Background(), id, store.CreateCollectionOptions{FaceModelVersion: "test-1", Dimension: dim}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateCollection(t, s, id, "test-1", dim)
 }
 
 func wantCode(t *testing.T, err error, code errs.Code) {
@@ -106,7 +67,7 @@ func wantCode(t *testing.T, err error, code errs.Code) {
 func TestCollections(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	s := f.store(t)
+	s := f.Store()
 	for _, id := range []string{"c1", "c2", "c3"} {
 		mustCreate(t, s, id)
 	}
@@ -158,7 +119,7 @@ func TestCollections(t *testing.T) {
 	}
 	// The ID can be used again, and starts empty.
 	mustCreate(t, s, "c2")
-	d, err = f.store(t).DescribeCollection(ctx, "c2")
+	d, err = f.Store().DescribeCollection(ctx, "c2")
 	if err != nil || d.FaceCount != 0 {
 		t.Fatalf("recreated: %+v %v", d, err)
 	}
@@ -167,14 +128,14 @@ func TestCollections(t *testing.T) {
 func TestFacesAndUsers(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	s := f.store(t)
+	s := f.Store()
 	mustCreate(t, s, "c")
 	recs, err := s.IndexFaces(ctx, "c", []store.NewFace{face(1)}, store.IndexFacesOptions{})
 	if err != nil || len(recs) != 1 || recs[0].FaceID == "" || recs[0].IndexFacesModelVersion != "test-1" {
 		t.Fatalf("indexed %+v %v", recs, err)
 	}
 	// Same image and external ID again: the same record, no duplicate.
-	again, err := f.store(t).IndexFaces(ctx, "c", []store.NewFace{face(1)}, store.IndexFacesOptions{})
+	again, err := f.Store().IndexFaces(ctx, "c", []store.NewFace{face(1)}, store.IndexFacesOptions{})
 	if err != nil || len(again) != 1 || again[0].FaceID != recs[0].FaceID {
 		t.Fatalf("re-indexed %+v %v", again, err)
 	}
@@ -272,7 +233,7 @@ func TestFacesAndUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, s.DeleteUser(ctx, "c", "alice", store.UserOptions{}), store.ErrResourceNotFound)
-	faces, _, err = f.store(t).ListFaces(ctx, "c", store.ListFacesOptions{FaceIDs: []string{ids[0]}})
+	faces, _, err = f.Store().ListFaces(ctx, "c", store.ListFacesOptions{FaceIDs: []string{ids[0]}})
 	if err != nil || len(faces) != 1 || faces[0].UserID != "" {
 		t.Fatalf("face of a deleted user %+v %v", faces, err)
 	}
@@ -285,7 +246,7 @@ func TestFacesAndUsers(t *testing.T) {
 func TestUserFaceQuota(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	s := f.store(t)
+	s := f.Store()
 	mustCreate(t, s, "c")
 	var ids []string
 	for batch := 0; batch < 2; batch++ {

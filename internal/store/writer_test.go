@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
 
 // The crash tests run this test binary again as a writer process (see TestMain) and kill it
@@ -118,10 +119,10 @@ type writer struct {
 	lines *bufio.Scanner
 }
 
-func startWriter(t *testing.T, f *fixture, coll string) *writer {
+func startWriter(t *testing.T, f *testenv.Bucket, coll string) *writer {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), writerEnv+"="+strings.Join([]string{f.srv.Endpoint, f.srv.AccessKey, f.srv.SecretKey, f.bucket, coll}, ","))
+	cmd.Env = append(os.Environ(), writerEnv+"="+strings.Join([]string{f.Server.Endpoint, f.Server.AccessKey, f.Server.SecretKey, f.Name, coll}, ","))
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
@@ -178,13 +179,13 @@ func (w *writer) kill(t *testing.T) {
 
 // checkInvariants reads the collection with a fresh Store: no committed face lost, no face
 // half-written (records and vectors agree, vectors exact), no image indexed twice.
-func checkInvariants(t *testing.T, f *fixture, coll string, p *progress) map[int]string {
+func checkInvariants(t *testing.T, f *testenv.Bucket, coll string, p *progress) map[int]string {
 	t.Helper()
 	if len(p.conflicts) > 0 {
 		t.Fatalf("duplicates reported by the writers: %v", p.conflicts)
 	}
 	ctx := context.Background()
-	s := f.store(t)
+	s := f.Store()
 	faces, _, err := s.ListFaces(ctx, coll, store.ListFacesOptions{MaxResults: 4096})
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +241,7 @@ func checkInvariants(t *testing.T, f *fixture, coll string, p *progress) map[int
 func TestCrashSafetyKilledWriter(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	mustCreate(t, f.store(t), "crash")
+	mustCreate(t, f.Store(), "crash")
 	p := &progress{indexed: map[int]string{}, associated: map[int]bool{}}
 	// Kill the writer after a varying number of completed steps: each kill lands somewhere
 	// else inside an index, associate, delete or compaction.
@@ -251,8 +252,8 @@ func TestCrashSafetyKilledWriter(t *testing.T) {
 		}
 		if round == 6 {
 			// MinIO goes away and comes back while the writer works.
-			f.srv.Kill()
-			if err := f.srv.Restart(ctx); err != nil {
+			f.Server.Kill()
+			if err := f.Server.Restart(ctx); err != nil {
 				t.Fatal(err)
 			}
 			w.read(t, p, 3)
@@ -279,7 +280,7 @@ func TestCrashSafetyKilledWriter(t *testing.T) {
 // commit; one is killed midway and run again. Nothing is lost or duplicated.
 func TestTwoWriterProcesses(t *testing.T) {
 	f := newFixture(t)
-	mustCreate(t, f.store(t), "two")
+	mustCreate(t, f.Store(), "two")
 	p := &progress{indexed: map[int]string{}, associated: map[int]bool{}}
 	a := startWriter(t, f, "two")
 	b := startWriter(t, f, "two")

@@ -1,5 +1,6 @@
-// Package testenv gives tests the real parts: a MinIO server, the ONNX Runtime library, the
-// default model pack and the labelled test faces, all installed by hack/ (make setup).
+// Package testenv gives tests the real parts: a MinIO server (and a fresh bucket on it, see
+// NewBucket), the ONNX Runtime library, the default model pack and the labelled test faces,
+// all installed by hack/ (make setup).
 // A missing part fails the test with the command that installs it; nothing is skipped.
 package testenv
 
