@@ -51,11 +51,19 @@ type HandlerOptions struct {
 	RateLimit float64
 	RateBurst int
 
-	// MaxConcurrent bounds requests being served at once (default 64,
-	// negative = unbounded). A request that finds no free slot within
-	// QueueWait (default 100ms) gets ProvisionedThroughputExceededException.
+	// MaxConcurrent bounds authenticated requests being served at once
+	// (default 64, negative = unbounded). A request that finds no free slot
+	// within QueueWait (default 100ms) gets
+	// ProvisionedThroughputExceededException.
 	MaxConcurrent int
 	QueueWait     time.Duration
+	// MaxConcurrentPerKey bounds the requests of one access key in flight,
+	// from the moment its headers are checked, body read included (default a
+	// quarter of MaxConcurrent, at least 2; negative = unbounded): one client,
+	// slow or busy, cannot take every slot.
+	MaxConcurrentPerKey int
+	// BodyReadTimeout bounds the reading of one request's body (default 30s).
+	BodyReadTimeout time.Duration
 
 	// RequestTimeout bounds the backend call (default 30s); the context the
 	// Backend gets carries this deadline.
@@ -79,15 +87,21 @@ type handler struct {
 	opts    HandlerOptions
 	limiter *rateLimiter
 	sem     chan struct{}
+	perKey  *keyShares
+	replays *replayCache
 	idem    *idempotencyCache
 }
 
 // NewHandler returns the http.Handler of the Rekognition JSON 1.1 API:
 // POST / with X-Amz-Target: RekognitionService.<Operation> and a JSON body.
-// Per request, in order: operation lookup, concurrency slot, body limit,
-// SigV4 verification, per-key rate limit, JSON decoding, collection access
-// check, validation, idempotency (ClientRequestToken), backend call with a
-// deadline, JSON response. Errors are sent as AWS JSON 1.1 errors: status
+// Per request, in order: operation lookup; the SigV4 checks that need no body
+// (key known, scope, date, X-Amz-Target and Content-Type signed); the key's
+// share of requests in flight; the body, bounded in size and read time; the
+// signature over it; replay refusal for mutating calls; per-key rate limit;
+// a concurrency slot; JSON decoding, collection access check, validation,
+// idempotency (ClientRequestToken), backend call with a deadline, JSON
+// response. Nothing that costs memory or a slot happens for a request whose
+// headers fail. Errors are sent as AWS JSON 1.1 errors: status
 // 400/403/500, header X-Amzn-ErrorType and body {"__type", "message"}.
 func NewHandler(backend Backend, opts HandlerOptions) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
@@ -108,6 +122,12 @@ func NewHandler(backend Backend, opts HandlerOptions) http.Handler {
 	if opts.QueueWait <= 0 {
 		opts.QueueWait = 100 * time.Millisecond
 	}
+	if opts.MaxConcurrentPerKey == 0 {
+		opts.MaxConcurrentPerKey = max(2, opts.MaxConcurrent/4)
+	}
+	if opts.BodyReadTimeout <= 0 {
+		opts.BodyReadTimeout = 30 * time.Second
+	}
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 30 * time.Second
 	}
@@ -127,6 +147,10 @@ func NewHandler(backend Backend, opts HandlerOptions) http.Handler {
 	if opts.MaxConcurrent > 0 {
 		h.sem = make(chan struct{}, opts.MaxConcurrent)
 	}
+	if opts.MaxConcurrentPerKey > 0 {
+		h.perKey = newKeyShares(opts.MaxConcurrentPerKey)
+	}
+	h.replays = newReplayCache(opts.Now)
 	h.idem = newIdempotencyCache(opts.IdempotencyTTL, opts.IdempotencyMaxEntries, opts.Now)
 	return h
 }
@@ -145,6 +169,13 @@ type call struct {
 type opSpec struct {
 	image bool // takes an Image: body over the limit is ImageTooLargeException
 	run   func(h *handler, ctx context.Context, c *call) ([]byte, error)
+}
+
+// mutating lists the operations that change stored data: a replayed signature of one of
+// them is refused.
+var mutating = map[string]bool{
+	"CreateCollection": true, "DeleteCollection": true, "IndexFaces": true, "DeleteFaces": true,
+	"CreateUser": true, "DeleteUser": true, "AssociateFaces": true, "DisassociateFaces": true,
 }
 
 var operations = map[string]opSpec{
@@ -314,32 +345,31 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, c, Errorf(TypeUnknownOperation, "Content-Type %q is not supported; use %s", ct, ContentType))
 		return
 	}
-	if !h.opts.AllowUnauthenticated && r.Header.Get("Authorization") == "" {
-		h.writeError(w, c, newErr(TypeMissingAuthenticationToken, "Missing Authentication Token"))
-		return
-	}
-
-	// Bound the work in flight before buffering a body.
-	if h.sem != nil {
-		select {
-		case h.sem <- struct{}{}:
-		default:
-			t := time.NewTimer(h.opts.QueueWait)
-			select {
-			case h.sem <- struct{}{}:
-				t.Stop()
-			case <-t.C:
-				w.Header().Set("Retry-After", "1")
-				h.writeError(w, c, ErrProvisionedThroughputExceeded(fmt.Sprintf("The server is serving %d requests, its limit; try again later", cap(h.sem))))
-				return
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
+	var sig *sigV4Request
+	if !h.opts.AllowUnauthenticated {
+		store := h.opts.Credentials
+		if store == nil {
+			store = StaticCredentials(nil)
 		}
-		defer func() { <-h.sem }()
+		var aerr *Error
+		if sig, aerr = parseSigV4(r, store, h.opts.Now(), h.opts.MaxClockSkew); aerr != nil {
+			h.writeError(w, c, aerr)
+			return
+		}
+		c.keyID = sig.keyID
+	}
+	// The key's share bounds what one client (or one who knows its key id) holds, body
+	// reads included, before anything is buffered.
+	if h.perKey != nil {
+		if !h.perKey.acquire(c.keyID) {
+			w.Header().Set("Retry-After", "1")
+			h.writeError(w, c, ErrProvisionedThroughputExceeded(fmt.Sprintf("Access key %s has %d requests in flight, its share; try again later", c.keyID, h.opts.MaxConcurrentPerKey)))
+			return
+		}
+		defer h.perKey.release(c.keyID)
 	}
 
+	_ = http.NewResponseController(w).SetReadDeadline(h.opts.Now().Add(h.opts.BodyReadTimeout))
 	body, err := readBody(r, h.opts.MaxBodyBytes)
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) {
@@ -358,22 +388,44 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.body = body
 
 	ctx := r.Context()
-	if !h.opts.AllowUnauthenticated {
-		store := h.opts.Credentials
-		if store == nil {
-			store = StaticCredentials(nil)
-		}
-		keyID, cred, aerr := verifySigV4(r, body, store, h.opts.Now(), h.opts.MaxClockSkew)
-		if aerr != nil {
+	if sig != nil {
+		if aerr := sig.verify(r, body); aerr != nil {
 			h.writeError(w, c, aerr)
 			return
 		}
-		c.keyID, c.cred, c.authn = keyID, cred, true
-		ctx = context.WithValue(ctx, callerKey{}, keyID)
-		if h.limiter != nil && !h.limiter.allow(keyID) {
-			h.writeError(w, c, ErrThrottling(fmt.Sprintf("Rate exceeded for access key %s (%.0f requests per second, burst %d)", keyID, h.opts.RateLimit, h.opts.RateBurst)))
+		if mutating[c.op] {
+			if aerr := h.replays.check(sig.signature, sig.amzDate, h.opts.MaxClockSkew); aerr != nil {
+				h.writeError(w, c, aerr)
+				return
+			}
+		}
+		c.cred, c.authn = sig.cred, true
+		ctx = context.WithValue(ctx, callerKey{}, c.keyID)
+		if h.limiter != nil && !h.limiter.allow(c.keyID) {
+			h.writeError(w, c, ErrThrottling(fmt.Sprintf("Rate exceeded for access key %s (%.0f requests per second, burst %d)", c.keyID, h.opts.RateLimit, h.opts.RateBurst)))
 			return
 		}
+	}
+
+	// Bound the work in flight: only authenticated requests take a slot.
+	if h.sem != nil {
+		select {
+		case h.sem <- struct{}{}:
+		default:
+			t := time.NewTimer(h.opts.QueueWait)
+			select {
+			case h.sem <- struct{}{}:
+				t.Stop()
+			case <-t.C:
+				w.Header().Set("Retry-After", "1")
+				h.writeError(w, c, ErrProvisionedThroughputExceeded(fmt.Sprintf("The server is serving %d requests, its limit; try again later", cap(h.sem))))
+				return
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+		}
+		defer func() { <-h.sem }()
 	}
 
 	resp, err := spec.run(h, ctx, c)

@@ -145,3 +145,88 @@ func (c *idempotencyCache) len() int {
 	defer c.mu.Unlock()
 	return c.order.Len()
 }
+
+// keyShares counts each access key's requests in flight and refuses one past the share.
+type keyShares struct {
+	max int
+
+	mu       sync.Mutex
+	inFlight map[string]int
+}
+
+func newKeyShares(max int) *keyShares { return &keyShares{max: max, inFlight: map[string]int{}} }
+
+func (k *keyShares) acquire(key string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.inFlight[key] >= k.max {
+		return false
+	}
+	k.inFlight[key]++
+	return true
+}
+
+func (k *keyShares) release(key string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.inFlight[key]--; k.inFlight[key] <= 0 {
+		delete(k.inFlight, key)
+	}
+}
+
+// maxReplayEntries bounds the signatures remembered; past it, mutating requests are
+// throttled rather than a replay let through.
+const maxReplayEntries = 1 << 18
+
+// replayCache remembers the signatures of mutating requests for as long as they are valid
+// (their X-Amz-Date plus the clock skew allowed), so that a captured request cannot be sent
+// again. The SDKs sign every attempt anew (the attempt number is a signed header), so their
+// retries are not replays.
+type replayCache struct {
+	now func() time.Time
+
+	mu      sync.Mutex
+	seen    map[string]time.Time // signature -> when it stops being valid
+	expires *list.List           // of replayEntry, in insertion order
+}
+
+type replayEntry struct {
+	signature string
+	until     time.Time
+}
+
+func newReplayCache(now func() time.Time) *replayCache {
+	return &replayCache{now: now, seen: map[string]time.Time{}, expires: list.New()}
+}
+
+// check remembers a signature seen for the first time while valid; it refuses one seen
+// before, and any while the cache is full.
+func (c *replayCache) check(signature, amzDate string, maxSkew time.Duration) *Error {
+	t, err := time.Parse(amzDateFormat, amzDate)
+	if err != nil {
+		return newErr(TypeIncompleteSignature, "X-Amz-Date is not in the form yyyyMMddTHHmmssZ")
+	}
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.expires.Front(); e != nil; e = c.expires.Front() {
+		re := e.Value.(replayEntry)
+		if re.until.After(now) {
+			break
+		}
+		if c.seen[re.signature] == re.until {
+			delete(c.seen, re.signature)
+		}
+		c.expires.Remove(e)
+	}
+	if _, ok := c.seen[signature]; ok {
+		return newErr(TypeInvalidSignature, "This signature was already used: a mutating request is served once; sign each request anew")
+	}
+	if len(c.seen) >= maxReplayEntries {
+		return ErrThrottling("Too many mutating requests within the signature validity window; try again later")
+	}
+	until := t.Add(maxSkew)
+	c.seen[signature] = until
+	c.expires.PushBack(replayEntry{signature: signature, until: until})
+	return nil
+}
