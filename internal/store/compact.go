@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -45,16 +44,15 @@ func (s *Store) Compact(ctx context.Context, coll string) error {
 	}
 	// Replace every commit up to g by a marker: the key stays taken, so that a writer with a
 	// stale view can never create it again, and the faces it carried are gone.
-	keys, err := s.list(ctx, s.logPrefix(c.ID, c.Incarnation), "", true, 0)
+	commits, err := s.listLog(ctx, c, 0, 0)
 	if err != nil {
-		return storageError("listing the log", err)
+		return err
 	}
-	for _, k := range keys {
-		kg, ok := parseGen(k.Key[strings.LastIndexByte(k.Key, '/')+1:])
-		if !ok || kg > g || k.Size == int64(len(markerMagic)) {
+	for _, k := range commits {
+		if k.gen > g || k.size == int64(len(markerMagic)) {
 			continue
 		}
-		if err := s.put(ctx, k.Key, markerMagic, minio.PutObjectOptions{}); err != nil {
+		if err := s.put(ctx, k.key, markerMagic, minio.PutObjectOptions{}); err != nil {
 			return storageError("compacting the log", err)
 		}
 	}
@@ -124,12 +122,4 @@ func (s *Store) writeSnapshot(ctx context.Context, c *Collection, st *state) err
 		return storageError("committing the snapshot", err)
 	}
 	return nil
-}
-
-func (s *Store) putLarge(ctx context.Context, key string, data []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, 20*s.opts.RequestTimeout)
-	defer cancel()
-	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
-	return err
 }

@@ -112,20 +112,14 @@ func (st *state) apply(e *entry) {
 	}
 }
 
-func (st *state) sortedFaceIDs() []string {
-	ids := make([]string, 0, len(st.faces))
-	for id := range st.faces {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
+func (st *state) sortedFaceIDs() []string { return sortedKeys(st.faces) }
+func (st *state) sortedUserIDs() []string { return sortedKeys(st.users) }
 
-func (st *state) sortedUserIDs() []string {
-	ids := make([]string, 0, len(st.users))
-	for id := range st.users {
-		ids = append(ids, id)
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	sort.Strings(ids)
-	return ids
+	sort.Strings(out)
+	return out
 }

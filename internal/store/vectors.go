@@ -2,14 +2,9 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"slices"
-	"strings"
-	"unsafe"
 
 	"github.com/google/uuid"
-	"github.com/minio/minio-go/v7"
 )
 
 // VectorSet is the committed vectors of one shard of a collection, as of Generation.
@@ -95,8 +90,8 @@ func (s *Store) loadVectorsOnce(ctx context.Context, c *Collection, opts LoadVec
 		}
 		// Fetch two segments at a time while decoding in order.
 		type fetched struct {
-			data []byte
-			err  error
+			seg segment
+			err error
 		}
 		chans := make([]chan fetched, len(sn.Segments))
 		sem := make(chan struct{}, 2)
@@ -106,23 +101,24 @@ func (s *Store) loadVectorsOnce(ctx context.Context, c *Collection, opts LoadVec
 			chans[i] = make(chan fetched, 1)
 		}
 		go func() {
-			for i, seg := range sn.Segments {
+			for i, info := range sn.Segments {
 				select {
 				case sem <- struct{}{}:
 				case <-fctx.Done():
 					return
 				}
-				go func(i int, key string, size int) {
-					rctx, rcancel := context.WithTimeout(fctx, 20*s.opts.RequestTimeout)
-					defer rcancel()
-					data, err := s.getSized(rctx, key, size)
+				go func(i int, info segmentInfo) {
+					seg, err := s.readSegment(fctx, c, sn, info)
 					if err == nil && inPlace {
-						lo, hi := starts[i], starts[i]+sn.Segments[i].Count
-						err = decodeSegmentInto(data, c.Dimension, vs.IDs[lo:hi], vs.Vectors[lo*c.Dimension:hi*c.Dimension])
-						data = nil
+						lo := starts[i]
+						for j := 0; j < seg.n; j++ {
+							vs.IDs[lo+j] = seg.id(j)
+							seg.vector(j, vs.Vectors[(lo+j)*c.Dimension:])
+						}
+						seg = segment{}
 					}
-					chans[i] <- fetched{data, err}
-				}(i, s.snapObject(c, sn, seg.Name), 12+seg.Count*(16+4*c.Dimension))
+					chans[i] <- fetched{seg, err}
+				}(i, info)
 			}
 		}()
 		for i := range sn.Segments {
@@ -137,18 +133,12 @@ func (s *Store) loadVectorsOnce(ctx context.Context, c *Collection, opts LoadVec
 				return f.err
 			}
 			if !inPlace {
-				if err := vs.appendSegment(f.data, opts); err != nil {
-					return err
-				}
+				vs.appendSegment(f.seg, opts)
 			}
 		}
-		data, err := s.get(ctx, s.snapObject(c, sn, "users.json"))
+		users, err := s.readUsers(ctx, c, sn)
 		if err != nil {
 			return err
-		}
-		var users []userSnap
-		if err := json.Unmarshal(data, &users); err != nil {
-			return &Error{Code: ErrCorrupt, Message: "bad users", Err: err}
 		}
 		for _, u := range users {
 			for _, f := range u.Faces {
@@ -171,61 +161,22 @@ func (s *Store) loadVectorsOnce(ctx context.Context, c *Collection, opts LoadVec
 	return vs, nil
 }
 
-var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
-
-func (vs *VectorSet) appendSegment(data []byte, opts LoadVectorsOptions) error {
+// appendSegment appends the segment's faces of the shard.
+func (vs *VectorSet) appendSegment(seg segment, opts LoadVectorsOptions) {
 	dim := vs.Dimension
-	if len(data) < 12 || string(data[:4]) != string(segMagic) || int(leUint32(data[4:])) != dim {
-		return errorf(ErrCorrupt, "bad segment")
-	}
-	n := int(leUint32(data[8:]))
-	if len(data) != 12+n*(16+4*dim) {
-		return errorf(ErrCorrupt, "segment has a wrong size")
-	}
-	off := 12
-	for i := 0; i < n; i++ {
-		var id uuid.UUID
-		copy(id[:], data[off:off+16])
-		if opts.keep(id) {
-			vs.IDs = append(vs.IDs, id)
-			start := len(vs.Vectors)
-			if cap(vs.Vectors)-start < dim {
-				vs.Vectors = slices.Grow(vs.Vectors, max(dim, start/4))
-			}
-			vs.Vectors = vs.Vectors[:start+dim] // overwritten below: no clearing
-			src := data[off+16 : off+16+4*dim]
-			if littleEndian {
-				copy(unsafe.Slice((*byte)(unsafe.Pointer(&vs.Vectors[start])), 4*dim), src)
-			} else {
-				decodeFloat32s(vs.Vectors[start:], src)
-			}
+	for i := 0; i < seg.n; i++ {
+		id := seg.id(i)
+		if !opts.keep(id) {
+			continue
 		}
-		off += 16 + 4*dim
-	}
-	return nil
-}
-
-// decodeSegmentInto decodes a whole segment into ids and vecs, which it must fill exactly.
-func decodeSegmentInto(data []byte, dim int, ids []uuid.UUID, vecs []float32) error {
-	if len(data) < 12 || string(data[:4]) != string(segMagic) || int(leUint32(data[4:])) != dim {
-		return errorf(ErrCorrupt, "bad segment")
-	}
-	n := int(leUint32(data[8:]))
-	if n != len(ids) || len(data) != 12+n*(16+4*dim) {
-		return errorf(ErrCorrupt, "segment does not match its snapshot")
-	}
-	off := 12
-	for i := 0; i < n; i++ {
-		copy(ids[i][:], data[off:off+16])
-		src := data[off+16 : off+16+4*dim]
-		if littleEndian {
-			copy(unsafe.Slice((*byte)(unsafe.Pointer(&vecs[i*dim])), 4*dim), src)
-		} else {
-			decodeFloat32s(vecs[i*dim:(i+1)*dim], src)
+		vs.IDs = append(vs.IDs, id)
+		start := len(vs.Vectors)
+		if cap(vs.Vectors)-start < dim {
+			vs.Vectors = slices.Grow(vs.Vectors, max(dim, start/4))
 		}
-		off += 16 + 4*dim
+		vs.Vectors = vs.Vectors[:start+dim] // overwritten below: no clearing
+		seg.vector(i, vs.Vectors[start:])
 	}
-	return nil
 }
 
 // Apply applies changes in order; changes at or below vs.Generation are skipped.
@@ -279,49 +230,28 @@ func (s *Store) Changes(ctx context.Context, coll string, after uint64, opts Loa
 
 func (s *Store) changes(ctx context.Context, c *Collection, after uint64, opts LoadVectorsOptions) ([]Change, error) {
 	var out []Change
-	gen := after
-	for {
-		keys, err := s.list(ctx, s.logPrefix(c.ID, c.Incarnation), s.logKey(c.ID, c.Incarnation, gen), true, 1000)
-		if err != nil {
-			return nil, storageError("listing the log", err)
+	compacted, err := s.walkLog(ctx, c, after, func(g uint64, e *entry) error {
+		ch := Change{Generation: g, User: e.AssocUser, DeleteUser: e.DeleteUser}
+		for i, r := range e.Added {
+			id := uuid.MustParse(r.FaceID)
+			if opts.keep(id) {
+				ch.Added = append(ch.Added, id)
+				ch.Vectors = append(ch.Vectors, e.vectors[i]...)
+			}
 		}
-		if len(keys) == 0 {
-			return out, nil
-		}
-		for _, k := range keys {
-			g, ok := parseGen(k.Key[strings.LastIndexByte(k.Key, '/')+1:])
-			if !ok {
-				continue
-			}
-			if g != gen+1 {
-				return nil, errorf(ErrCorrupt, "log jumps from %d to %d", gen, g)
-			}
-			data, err := s.get(ctx, k.Key)
-			if err != nil {
-				return nil, storageError("reading the log", err)
-			}
-			e, marker, err := decodeEntry(data, c.Dimension)
-			if err != nil {
-				return nil, err
-			}
-			if marker {
-				return nil, errorf(ErrGenerationGone, "commit %d was compacted", g)
-			}
-			ch := Change{Generation: g, User: e.AssocUser, DeleteUser: e.DeleteUser}
-			for i, r := range e.Added {
-				id := uuid.MustParse(r.FaceID)
-				if opts.keep(id) {
-					ch.Added = append(ch.Added, id)
-					ch.Vectors = append(ch.Vectors, e.vectors[i]...)
-				}
-			}
-			ch.Deleted = parseIDs(e.Deleted, opts)
-			ch.Associate = parseIDs(e.Associate, opts)
-			ch.Disassociate = parseIDs(e.Disassociate, opts)
-			out = append(out, ch)
-			gen = g
-		}
+		ch.Deleted = parseIDs(e.Deleted, opts)
+		ch.Associate = parseIDs(e.Associate, opts)
+		ch.Disassociate = parseIDs(e.Disassociate, opts)
+		out = append(out, ch)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	if compacted != 0 {
+		return nil, errorf(ErrGenerationGone, "commit %d was compacted", compacted)
+	}
+	return out, nil
 }
 
 func parseIDs(ids []string, opts LoadVectorsOptions) []uuid.UUID {
@@ -332,24 +262,6 @@ func parseIDs(ids []string, opts LoadVectorsOptions) []uuid.UUID {
 		}
 	}
 	return out
-}
-
-// getSized reads an object of a known size into one buffer of that size: no growing copies
-// of segments of a hundred megabytes.
-func (s *Store) getSized(ctx context.Context, key string, size int) ([]byte, error) {
-	o, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
-	if err != nil {
-		return nil, err
-	}
-	defer o.Close()
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(o, buf); err != nil {
-		if err == io.ErrUnexpectedEOF {
-			return nil, errorf(ErrCorrupt, "segment %s is shorter than its snapshot says", key)
-		}
-		return nil, err
-	}
-	return buf, nil
 }
 
 // ApplyUsers applies the change's associations, disassociations and user deletion to a

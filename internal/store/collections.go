@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+)
+
+// CreateCollection creates a collection pinned to a face model version and dimension.
+func (s *Store) CreateCollection(ctx context.Context, id string, opts CreateCollectionOptions) (*Collection, error) {
+	if err := validCollectionID(id); err != nil {
+		return nil, err
+	}
+	if opts.Dimension < 1 || opts.Dimension > MaxDimension {
+		return nil, errorf(ErrInvalidParameter, "Dimension %d must be in 1..%d", opts.Dimension, MaxDimension)
+	}
+	if opts.FaceModelVersion == "" {
+		return nil, errorf(ErrInvalidParameter, "FaceModelVersion is required")
+	}
+	c := &Collection{
+		ID: id, FaceModelVersion: opts.FaceModelVersion, Dimension: opts.Dimension,
+		CreationTimestamp: time.Now().UTC().Truncate(time.Millisecond),
+		ARN:               s.opts.ARNPrefix + ":collection/" + id,
+		Incarnation:       uuid.NewString(),
+	}
+	js, _ := json.Marshal(c)
+	created, err := s.putNew(ctx, s.manifestKey(id), js)
+	if err != nil {
+		return nil, storageError("creating the collection manifest", err)
+	}
+	if !created {
+		return nil, errorf(ErrResourceAlreadyExists, "collection %s already exists", id)
+	}
+	// Leftovers of an earlier collection with this ID whose deletion was interrupted.
+	if err := s.sweepIncarnations(ctx, id, c.Incarnation); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Store) sweepIncarnations(ctx context.Context, id, keep string) error {
+	dirs, err := s.list(ctx, s.collPrefix(id)+"data/", "", false, 0)
+	if err != nil {
+		return storageError("listing incarnations", err)
+	}
+	for _, d := range dirs {
+		inc := strings.TrimSuffix(strings.TrimPrefix(d.Key, s.collPrefix(id)+"data/"), "/")
+		if inc != keep && strings.HasSuffix(d.Key, "/") {
+			if err := s.removePrefix(ctx, d.Key); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Store) readManifest(ctx context.Context, id string) (*Collection, string, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	o, err := s.client.GetObject(ctx, s.bucket, s.manifestKey(id), minio.GetObjectOptions{})
+	if err != nil {
+		return nil, "", storageError("reading the manifest", err)
+	}
+	defer o.Close()
+	data, err := io.ReadAll(o)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, "", errorf(ErrResourceNotFound, "collection %s not found", id)
+		}
+		return nil, "", storageError("reading the manifest", err)
+	}
+	info, err := o.Stat()
+	if err != nil {
+		return nil, "", storageError("reading the manifest", err)
+	}
+	c := &Collection{}
+	if err := json.Unmarshal(data, c); err != nil {
+		return nil, "", &Error{Code: ErrCorrupt, Message: "bad manifest of " + id, Err: err}
+	}
+	return c, info.ETag, nil
+}
+
+// DescribeCollection returns a collection with its face and user counts.
+func (s *Store) DescribeCollection(ctx context.Context, id string) (*CollectionDescription, error) {
+	var d *CollectionDescription
+	err := s.read(ctx, id, func(c *Collection, st *state) error {
+		d = &CollectionDescription{Collection: *c, FaceCount: int64(len(st.faces)), UserCount: int64(len(st.users)), Generation: st.gen}
+		return nil
+	})
+	return d, err
+}
+
+func encodeToken(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+func decodeToken(t string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(t)
+	if err != nil || len(b) == 0 {
+		return "", errorf(ErrInvalidPaginationToken, "invalid NextToken")
+	}
+	return string(b), nil
+}
+
+func pageSize(n, def, max int) (int, error) {
+	if n < 0 || n > max {
+		return 0, errorf(ErrInvalidParameter, "MaxResults %d must be in 0..%d", n, max)
+	}
+	if n == 0 {
+		return def, nil
+	}
+	return n, nil
+}
+
+// ListCollections lists collections in ID order.
+func (s *Store) ListCollections(ctx context.Context, opts ListOptions) ([]Collection, string, error) {
+	max, err := pageSize(opts.MaxResults, 1000, MaxListResults)
+	if err != nil {
+		return nil, "", err
+	}
+	after := ""
+	if opts.NextToken != "" {
+		if after, err = decodeToken(opts.NextToken); err != nil {
+			return nil, "", err
+		}
+		after = s.prefix + "collections/" + after + "/"
+	}
+	dirs, err := s.list(ctx, s.prefix+"collections/", after, false, 0)
+	if err != nil {
+		return nil, "", storageError("listing collections", err)
+	}
+	var out []Collection
+	for _, d := range dirs {
+		id := strings.TrimSuffix(strings.TrimPrefix(d.Key, s.prefix+"collections/"), "/")
+		if !strings.HasSuffix(d.Key, "/") || id == "" {
+			continue
+		}
+		c, _, err := s.readManifest(ctx, id)
+		if ErrorCode(err) == ErrResourceNotFound {
+			continue // a deletion in progress, or one that was interrupted
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if len(out) == max {
+			return out, encodeToken(out[len(out)-1].ID), nil
+		}
+		out = append(out, *c)
+	}
+	return out, "", nil
+}
+
+// DeleteCollection deletes a collection and erases every object of it.
+func (s *Store) DeleteCollection(ctx context.Context, id string) error {
+	if err := validCollectionID(id); err != nil {
+		return err
+	}
+	c, _, err := s.readManifest(ctx, id)
+	if err != nil {
+		return err
+	}
+	// The manifest goes first: from then on the collection does not exist, and what is left
+	// of its data is swept here, or by the next CreateCollection with this ID.
+	rctx, cancel := s.timeout(ctx)
+	err = s.client.RemoveObject(rctx, s.bucket, s.manifestKey(id), minio.RemoveObjectOptions{})
+	cancel()
+	if err != nil {
+		return storageError("removing the manifest", err)
+	}
+	s.mu.Lock()
+	delete(s.colls, id)
+	s.mu.Unlock()
+	return s.removePrefix(ctx, s.dataPrefix(id, c.Incarnation))
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"io"
+
+	"github.com/minio/minio-go/v7"
+)
+
+func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	o, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	return io.ReadAll(o)
+}
+
+func (s *Store) put(ctx context.Context, key string, data []byte, opts minio.PutObjectOptions) error {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	if opts.ContentType == "" {
+		opts.ContentType = "application/octet-stream"
+	}
+	opts.DisableMultipart = true
+	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
+	return err
+}
+
+// putLarge is put for the large objects of a snapshot: it allows more than one request's time.
+func (s *Store) putLarge(ctx context.Context, key string, data []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*s.opts.RequestTimeout)
+	defer cancel()
+	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)),
+		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+	return err
+}
+
+// putNew creates key only if it does not exist; created is false on a lost race.
+func (s *Store) putNew(ctx context.Context, key string, data []byte) (created bool, err error) {
+	opts := minio.PutObjectOptions{}
+	opts.SetMatchETagExcept("*")
+	err = s.put(ctx, key, data, opts)
+	if err == nil {
+		return true, nil
+	}
+	if isPreconditionFailed(err) {
+		return false, nil
+	}
+	return false, err
+}
+
+// list returns the objects under prefix after startAfter, in key order.
+func (s *Store) list(ctx context.Context, prefix, startAfter string, recursive bool, max int) ([]minio.ObjectInfo, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	var out []minio.ObjectInfo
+	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, StartAfter: startAfter, Recursive: recursive}) {
+		if o.Err != nil {
+			return nil, o.Err
+		}
+		out = append(out, o)
+		if max > 0 && len(out) >= max {
+			break
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) removePrefix(ctx context.Context, prefix string) error {
+	objs := make(chan minio.ObjectInfo)
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var listErr error
+	go func() {
+		defer close(objs)
+		for o := range s.client.ListObjects(lctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+			if o.Err != nil {
+				listErr = o.Err
+				return
+			}
+			objs <- o
+		}
+	}()
+	for e := range s.client.RemoveObjects(ctx, s.bucket, objs, minio.RemoveObjectsOptions{}) {
+		if e.Err != nil && !isNotFound(e.Err) {
+			cancel()
+			for range objs {
+			}
+			return storageError("removing "+prefix, e.Err)
+		}
+	}
+	return storageError("listing "+prefix, listErr)
+}
