@@ -73,7 +73,8 @@ func TestLocalStackServesOneTruth(t *testing.T) {
 	}
 
 	// Through the endpoint: the collection becomes a resource.
-	if _, err := sdk.CreateCollection(ctx, &rekognition.CreateCollectionInput{CollectionId: aws.String("Front_Desk")}); err != nil {
+	created, err := sdk.CreateCollection(ctx, &rekognition.CreateCollectionInput{CollectionId: aws.String("Front_Desk")})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var cols facesearchv1.CollectionList
@@ -82,6 +83,15 @@ func TestLocalStackServesOneTruth(t *testing.T) {
 	}
 	if len(cols.Items) != 1 || cols.Items[0].Spec.CollectionID != "Front_Desk" || !cols.Items[0].IsReady() {
 		t.Fatalf("CreateCollection made no ready Collection resource: %+v", cols.Items)
+	}
+	// One ARN: kubectl shows the one the endpoint answers.
+	described, err := sdk.DescribeCollection(ctx, &rekognition.DescribeCollectionInput{CollectionId: aws.String("Front_Desk")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := cols.Items[0].Status.CollectionARN
+	if arn == "" || aws.ToString(created.CollectionArn) != arn || aws.ToString(described.CollectionARN) != arn {
+		t.Fatalf("ARNs differ: status %q, CreateCollection %q, DescribeCollection %q", arn, aws.ToString(created.CollectionArn), aws.ToString(described.CollectionARN))
 	}
 	_, err = sdk.CreateCollection(ctx, &rekognition.CreateCollectionInput{CollectionId: aws.String("Front_Desk")})
 	var exists *types.ResourceAlreadyExistsException

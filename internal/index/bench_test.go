@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/hnsw"
+
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/index/benchdata"
 	"github.com/facesearch/facesearch-operator/internal/store"

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
@@ -24,7 +25,7 @@ func TestShardServesThroughAnOutage(t *testing.T) {
 		eventually(t, "index a face", func() bool {
 			var err error
 			recs, err = st.IndexFaces(ctx, "c", []store.NewFace{{ImageID: fmt.Sprint(i), Embedding: vec(i)}}, store.IndexFacesOptions{})
-			if err != nil && !store.IsRetryable(err) {
+			if err != nil && !errs.IsRetryable(err) {
 				t.Fatal(err)
 			}
 			return err == nil
@@ -39,7 +40,7 @@ func TestShardServesThroughAnOutage(t *testing.T) {
 
 	srv.Kill()
 	_, err := st.IndexFaces(ctx, "c", []store.NewFace{{ImageID: "x", Embedding: vec(9)}}, store.IndexFacesOptions{})
-	if !store.IsRetryable(err) {
+	if !errs.IsRetryable(err) {
 		t.Fatalf("writing during the outage: %v, want a retryable error", err)
 	}
 	m, err := shard.Search(ctx, vec(1), index.SearchOptions{K: 1})

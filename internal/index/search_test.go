@@ -7,8 +7,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/google/uuid"
+
+	"github.com/facesearch/facesearch-operator/internal/store"
 )
 
 // faceLike makes n unit vectors shaped like face embeddings: identities (cluster centres)

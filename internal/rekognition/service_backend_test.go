@@ -20,6 +20,7 @@ import (
 	guuid "github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/face/facetest"
 	"github.com/facesearch/facesearch-operator/internal/search"
@@ -495,9 +496,9 @@ func TestMapErrorStorageTimeouts(t *testing.T) {
 		wantType string // "" when the handler answers the raw error
 		wantMsg  string
 	}{
-		{"storage refused", &store.Error{Code: store.ErrStorageUnavailable, Message: "while reading", Err: errors.New("connection refused")}, TypeInternalServerError, "retry later"},
-		{"storage call timed out", &store.Error{Code: store.ErrStorageUnavailable, Message: "while reading the manifest", Err: context.DeadlineExceeded}, TypeInternalServerError, "retry later"},
-		{"caller went away during a storage call", &store.Error{Code: store.ErrStorageUnavailable, Message: "while reading (canceled)", Err: context.Canceled}, "", ""},
+		{"storage refused", &errs.Error{Code: errs.StorageUnavailable, Message: "while reading", Err: errors.New("connection refused")}, TypeInternalServerError, "retry later"},
+		{"storage call timed out", &errs.Error{Code: errs.StorageUnavailable, Message: "while reading the manifest", Err: context.DeadlineExceeded}, TypeInternalServerError, "retry later"},
+		{"caller went away during a storage call", &errs.Error{Code: errs.StorageUnavailable, Message: "while reading (canceled)", Err: context.Canceled}, "", ""},
 		{"request deadline", fmt.Errorf("searching: %w", context.DeadlineExceeded), "", ""},
 	}
 	for _, tt := range tests {

@@ -84,7 +84,7 @@ func (a *storeAdmin) start(ctx context.Context, id string) error {
 	a.mu.Lock()
 	a.running[id] = ix
 	a.mu.Unlock()
-	return a.svc.Publish(search.Collection{ID: id, FaceModelVersion: a.version, Shards: searchers, Ready: true}, a.conn)
+	return a.svc.Publish(search.Collection{ID: id, ARN: "arn:aws:rekognition:test:000000000000:collection/" + id, FaceModelVersion: a.version, Shards: searchers, Ready: true}, a.conn)
 }
 
 func (a *storeAdmin) DeleteCollection(ctx context.Context, id string) error {

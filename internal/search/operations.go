@@ -34,17 +34,24 @@ func (s *Service) Collection(id string) (*Collection, error) {
 	return c, nil
 }
 
+// CollectionDescription is a collection's stored description with its ARN, the one the
+// Collection resource shows.
+type CollectionDescription struct {
+	store.CollectionDescription
+	ARN string
+}
+
 // DescribeCollection returns the collection's stored description with its face and user counts.
-func (s *Service) DescribeCollection(ctx context.Context, collectionID string) (*store.CollectionDescription, error) {
+func (s *Service) DescribeCollection(ctx context.Context, collectionID string) (*CollectionDescription, error) {
 	c, err := s.Collection(collectionID)
 	if err != nil {
 		return nil, err
 	}
 	d, err := c.store.DescribeCollection(ctx, c.ID)
-	if err == nil && c.ARN != "" {
-		d.ARN = c.ARN
+	if err != nil {
+		return nil, err
 	}
-	return d, err
+	return &CollectionDescription{CollectionDescription: *d, ARN: c.ARN}, nil
 }
 
 // ListFaces lists the collection's faces in FaceId order (see store.ListFaces).

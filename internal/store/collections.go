@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // CreateCollection creates a collection pinned to a face model version and dimension.
@@ -18,15 +20,14 @@ func (s *Store) CreateCollection(ctx context.Context, id string, opts CreateColl
 		return nil, err
 	}
 	if opts.Dimension < 1 || opts.Dimension > MaxDimension {
-		return nil, errorf(ErrInvalidParameter, "Dimension %d must be in 1..%d", opts.Dimension, MaxDimension)
+		return nil, errorf(errs.InvalidParameter, "Dimension %d must be in 1..%d", opts.Dimension, MaxDimension)
 	}
 	if opts.FaceModelVersion == "" {
-		return nil, errorf(ErrInvalidParameter, "FaceModelVersion is required")
+		return nil, errorf(errs.InvalidParameter, "FaceModelVersion is required")
 	}
 	c := &Collection{
 		ID: id, FaceModelVersion: opts.FaceModelVersion, Dimension: opts.Dimension,
 		CreationTimestamp: time.Now().UTC().Truncate(time.Millisecond),
-		ARN:               s.opts.ARNPrefix + ":collection/" + id,
 		Incarnation:       uuid.NewString(),
 	}
 	js, _ := json.Marshal(c)
@@ -35,7 +36,7 @@ func (s *Store) CreateCollection(ctx context.Context, id string, opts CreateColl
 		return nil, storageError("creating the collection manifest", err)
 	}
 	if !created {
-		return nil, errorf(ErrResourceAlreadyExists, "collection %s already exists", id)
+		return nil, errorf(errs.ResourceAlreadyExists, "collection %s already exists", id)
 	}
 	// Leftovers of an earlier collection with this ID whose deletion was interrupted.
 	if err := s.sweepIncarnations(ctx, id, c.Incarnation); err != nil {
@@ -71,7 +72,7 @@ func (s *Store) readManifest(ctx context.Context, id string) (*Collection, strin
 	data, err := io.ReadAll(o)
 	if err != nil {
 		if isNotFound(err) {
-			return nil, "", errorf(ErrResourceNotFound, "collection %s not found", id)
+			return nil, "", errorf(errs.ResourceNotFound, "collection %s not found", id)
 		}
 		return nil, "", storageError("reading the manifest", err)
 	}
@@ -81,7 +82,7 @@ func (s *Store) readManifest(ctx context.Context, id string) (*Collection, strin
 	}
 	c := &Collection{}
 	if err := json.Unmarshal(data, c); err != nil {
-		return nil, "", &Error{Code: ErrCorrupt, Message: "bad manifest of " + id, Err: err}
+		return nil, "", &errs.Error{Code: errs.Corrupt, Message: "bad manifest of " + id, Err: err}
 	}
 	return c, info.ETag, nil
 }
@@ -100,14 +101,14 @@ func encodeToken(s string) string { return base64.RawURLEncoding.EncodeToString(
 func decodeToken(t string) (string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(t)
 	if err != nil || len(b) == 0 {
-		return "", errorf(ErrInvalidPaginationToken, "invalid NextToken")
+		return "", errorf(errs.InvalidPaginationToken, "invalid NextToken")
 	}
 	return string(b), nil
 }
 
 func pageSize(n, def, max int) (int, error) {
 	if n < 0 || n > max {
-		return 0, errorf(ErrInvalidParameter, "MaxResults %d must be in 0..%d", n, max)
+		return 0, errorf(errs.InvalidParameter, "MaxResults %d must be in 0..%d", n, max)
 	}
 	if n == 0 {
 		return def, nil
@@ -139,7 +140,7 @@ func (s *Store) ListCollections(ctx context.Context, opts ListOptions) ([]Collec
 			continue
 		}
 		c, _, err := s.readManifest(ctx, id)
-		if ErrorCode(err) == ErrResourceNotFound {
+		if errs.Is(err, errs.ResourceNotFound) {
 			continue // a deletion in progress, or one that was interrupted
 		}
 		if err != nil {

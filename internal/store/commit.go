@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"strings"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 func (s *Store) collState(id string) *collState {
@@ -36,7 +38,7 @@ func (s *Store) sync(ctx context.Context, id string, cs *collState) error {
 	}
 	c, etag, err := s.readManifest(ctx, id)
 	if err != nil {
-		if ErrorCode(err) == ErrResourceNotFound {
+		if errs.Is(err, errs.ResourceNotFound) {
 			cs.coll, cs.st, cs.etag = nil, nil, ""
 		}
 		return err
@@ -66,7 +68,7 @@ func (s *Store) sync(ctx context.Context, id string, cs *collState) error {
 			return err
 		}
 		if st.gen < compacted {
-			return errorf(ErrCorrupt, "commit %d of %s was compacted but the newest snapshot is %d", compacted, id, st.gen)
+			return errorf(errs.Corrupt, "commit %d of %s was compacted but the newest snapshot is %d", compacted, id, st.gen)
 		}
 		cs.st = st
 	}
@@ -111,7 +113,7 @@ func (s *Store) commit(ctx context.Context, id string, decide func(c *Collection
 			return nil
 		}
 		if attempt > 1000 {
-			return &Error{Code: ErrConflict, Message: "too many concurrent writers", Retryable: true}
+			return &errs.Error{Code: errs.Conflict, Message: "too many concurrent writers", Retryable: true}
 		}
 		if err := ctx.Err(); err != nil {
 			return storageError("committing", err)
@@ -155,7 +157,7 @@ func (s *Store) walkLog(ctx context.Context, c *Collection, after uint64, fn fun
 		}
 		for _, k := range commits {
 			if k.gen != gen+1 {
-				return 0, errorf(ErrCorrupt, "log of %s jumps from %d to %d", c.ID, gen, k.gen)
+				return 0, errorf(errs.Corrupt, "log of %s jumps from %d to %d", c.ID, gen, k.gen)
 			}
 			data, err := s.get(ctx, k.key)
 			if err != nil {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // Compact folds the log into a snapshot and erases what is no longer part of the
@@ -40,7 +42,7 @@ func (s *Store) Compact(ctx context.Context, coll string) error {
 	}
 	winner := &snapshot{}
 	if err := json.Unmarshal(data, winner); err != nil {
-		return &Error{Code: ErrCorrupt, Message: "bad snapshot", Err: err}
+		return &errs.Error{Code: errs.Corrupt, Message: "bad snapshot", Err: err}
 	}
 	// Replace every commit up to g by a marker: the key stays taken, so that a writer with a
 	// stale view can never create it again, and the faces it carried are gone.

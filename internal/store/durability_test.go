@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
@@ -26,7 +27,7 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	var mu sync.Mutex
 	ids := map[int][]string{}
 	var wg sync.WaitGroup
-	errs := make(chan error, 64)
+	results := make(chan error, 64)
 	for w := 0; w < 4; w++ {
 		s := stores[w%2]
 		wg.Add(1)
@@ -37,23 +38,23 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 				i := (k + w*10) % images
 				recs, err := s.IndexFaces(ctx, "c", []store.NewFace{face(i)}, store.IndexFacesOptions{})
 				if err != nil {
-					errs <- err
+					results <- err
 					return
 				}
 				mu.Lock()
 				ids[i] = append(ids[i], recs[0].FaceID)
 				mu.Unlock()
 			}
-			errs <- s.CreateUser(ctx, "c", "same", store.UserOptions{ClientRequestToken: fmt.Sprint(w)})
+			results <- s.CreateUser(ctx, "c", "same", store.UserOptions{ClientRequestToken: fmt.Sprint(w)})
 		}(w)
 	}
 	wg.Wait()
-	close(errs)
+	close(results)
 	conflicts := 0
-	for err := range errs {
-		switch store.ErrorCode(err) {
+	for err := range results {
+		switch errs.CodeOf(err) {
 		case "":
-		case store.ErrConflict:
+		case errs.Conflict:
 			conflicts++
 		default:
 			t.Fatal(err)
@@ -89,11 +90,11 @@ func TestOutageFailsFastAndResumes(t *testing.T) {
 	}
 	f.Server.Kill()
 	_, err = s.IndexFaces(ctx, "c", []store.NewFace{face(2)}, store.IndexFacesOptions{})
-	if store.ErrorCode(err) != store.ErrStorageUnavailable || !store.IsRetryable(err) {
+	if !errs.Is(err, errs.StorageUnavailable) || !errs.IsRetryable(err) {
 		t.Fatalf("during the outage: %v, want a retryable StorageUnavailable", err)
 	}
 	_, err = s.DescribeCollection(ctx, "c")
-	if !store.IsRetryable(err) {
+	if !errs.IsRetryable(err) {
 		t.Fatalf("during the outage: %v", err)
 	}
 	if err := f.Server.Restart(ctx); err != nil {
@@ -102,7 +103,7 @@ func TestOutageFailsFastAndResumes(t *testing.T) {
 	var after []store.FaceRecord
 	for {
 		after, err = s.IndexFaces(ctx, "c", []store.NewFace{face(2)}, store.IndexFacesOptions{})
-		if err == nil || !store.IsRetryable(err) {
+		if err == nil || !errs.IsRetryable(err) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -204,7 +205,7 @@ func TestCompactionErasesDeletedFaces(t *testing.T) {
 	}
 	// A follower behind the compaction is told to load again.
 	_, err = s.Changes(ctx, "c", 1, store.LoadVectorsOptions{})
-	wantCode(t, err, store.ErrGenerationGone)
+	wantCode(t, err, errs.GenerationGone)
 }
 
 func findInObjects(t *testing.T, f *testenv.Bucket, needles [][]byte) int {

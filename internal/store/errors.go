@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 
 	"github.com/minio/minio-go/v7"
@@ -11,34 +10,8 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
-// Error codes the store returns; transitional names for internal/errs' codes.
-const (
-	ErrResourceNotFound       = errs.ResourceNotFound
-	ErrResourceAlreadyExists  = errs.ResourceAlreadyExists
-	ErrConflict               = errs.Conflict
-	ErrServiceQuotaExceeded   = errs.ServiceQuotaExceeded
-	ErrInvalidParameter       = errs.InvalidParameter
-	ErrInvalidPaginationToken = errs.InvalidPaginationToken
-	ErrStorageUnavailable     = errs.StorageUnavailable
-	ErrGenerationGone         = errs.GenerationGone
-	ErrCorrupt                = errs.Corrupt
-)
-
-// Error is the one error type of the project.
-type Error = errs.Error
-
-// ErrorCode returns the code of an *errs.Error in err's chain, or "" if there is none.
-func ErrorCode(err error) errs.Code {
-	if e := errs.As(err); e != nil {
-		return e.Code
-	}
-	return ""
-}
-
-// IsRetryable reports whether err is an *errs.Error that is worth retrying.
-func IsRetryable(err error) bool { return errs.As(err) != nil && errs.IsRetryable(err) }
-
-func errorf(code errs.Code, format string, args ...any) *Error {
+// errorf is errs.New, short for this package's many call sites.
+func errorf(code errs.Code, format string, args ...any) *errs.Error {
 	return errs.New(code, format, args...)
 }
 
@@ -48,23 +21,21 @@ func storageError(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var e *Error
+	var e *errs.Error
 	if errors.As(err, &e) {
 		return err
 	}
 	resp := minio.ToErrorResponse(err)
 	switch {
 	case resp.StatusCode == http.StatusForbidden:
-		return &Error{Code: errs.AccessDenied, Message: "while " + op, Err: err}
+		return &errs.Error{Code: errs.AccessDenied, Message: "while " + op, Err: err}
 	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
-		return &Error{Code: ErrCorrupt, Message: "while " + op, Err: err}
+		return &errs.Error{Code: errs.Corrupt, Message: "while " + op, Err: err}
 	}
-	var ne net.Error
-	_ = errors.As(err, &ne)
 	if errors.Is(err, context.Canceled) {
-		return &Error{Code: ErrStorageUnavailable, Message: "while " + op + " (canceled)", Retryable: true, Err: err}
+		return &errs.Error{Code: errs.StorageUnavailable, Message: "while " + op + " (canceled)", Retryable: true, Err: err}
 	}
-	return &Error{Code: ErrStorageUnavailable, Message: "while " + op, Retryable: true, Err: err}
+	return &errs.Error{Code: errs.StorageUnavailable, Message: "while " + op, Retryable: true, Err: err}
 }
 
 func isNotFound(err error) bool {

@@ -6,6 +6,8 @@ import (
 	"sort"
 
 	"github.com/google/uuid"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // IndexFaces adds faces of one image. Indexing the same ImageID and ExternalImageID again
@@ -15,7 +17,7 @@ func (s *Store) IndexFaces(ctx context.Context, coll string, faces []NewFace, op
 		return nil, nil
 	}
 	if len(faces) > 100 {
-		return nil, errorf(ErrInvalidParameter, "at most 100 faces per call")
+		return nil, errorf(errs.InvalidParameter, "at most 100 faces per call")
 	}
 	return s.indexFaces(ctx, coll, faces)
 }
@@ -27,7 +29,7 @@ const MaxImportFaces = 16384
 // MaxImportFaces faces of any number of images in one commit, with the same rules.
 func (s *Store) ImportFaces(ctx context.Context, coll string, faces []NewFace, opts IndexFacesOptions) ([]FaceRecord, error) {
 	if len(faces) > MaxImportFaces {
-		return nil, errorf(ErrInvalidParameter, "at most %d faces per import", MaxImportFaces)
+		return nil, errorf(errs.InvalidParameter, "at most %d faces per import", MaxImportFaces)
 	}
 	return s.indexFaces(ctx, coll, faces)
 }
@@ -43,13 +45,13 @@ func (s *Store) indexFaces(ctx context.Context, coll string, faces []NewFace) ([
 		seen := map[string]bool{}
 		for _, f := range faces {
 			if f.ExternalImageID != "" && !externalIDPattern.MatchString(f.ExternalImageID) {
-				return nil, errorf(ErrInvalidParameter, "ExternalImageId %q must match [a-zA-Z0-9_.\\-:]{1,255}", f.ExternalImageID)
+				return nil, errorf(errs.InvalidParameter, "ExternalImageId %q must match [a-zA-Z0-9_.\\-:]{1,255}", f.ExternalImageID)
 			}
 			if f.ImageID == "" {
-				return nil, errorf(ErrInvalidParameter, "ImageId is required")
+				return nil, errorf(errs.InvalidParameter, "ImageId is required")
 			}
 			if len(f.Embedding) != c.Dimension {
-				return nil, errorf(ErrInvalidParameter, "embedding has %d values, the collection %d", len(f.Embedding), c.Dimension)
+				return nil, errorf(errs.InvalidParameter, "embedding has %d values, the collection %d", len(f.Embedding), c.Dimension)
 			}
 			k := imageKey(f.ImageID, f.ExternalImageID)
 			if ids, ok := st.byImage[k]; ok {
@@ -88,12 +90,12 @@ func normalize(v []float32) ([]float32, error) {
 	var n float64
 	for _, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return nil, errorf(ErrInvalidParameter, "embedding holds NaN or Inf")
+			return nil, errorf(errs.InvalidParameter, "embedding holds NaN or Inf")
 		}
 		n += float64(x) * float64(x)
 	}
 	if n == 0 {
-		return nil, errorf(ErrInvalidParameter, "embedding is zero")
+		return nil, errorf(errs.InvalidParameter, "embedding is zero")
 	}
 	inv := float32(1 / math.Sqrt(n))
 	out := make([]float32, len(v))
@@ -110,7 +112,7 @@ func (s *Store) ListFaces(ctx context.Context, coll string, opts ListFacesOption
 		return nil, "", err
 	}
 	if len(opts.FaceIDs) > MaxListResults {
-		return nil, "", errorf(ErrInvalidParameter, "at most %d FaceIds", MaxListResults)
+		return nil, "", errorf(errs.InvalidParameter, "at most %d FaceIds", MaxListResults)
 	}
 	after := ""
 	if opts.NextToken != "" {
@@ -157,7 +159,7 @@ func (s *Store) ListFaces(ctx context.Context, coll string, opts ListFacesOption
 // storage until Compact runs.
 func (s *Store) DeleteFaces(ctx context.Context, coll string, faceIDs []string) (deleted []string, unsuccessful []FaceFailure, err error) {
 	if len(faceIDs) == 0 || len(faceIDs) > MaxListResults {
-		return nil, nil, errorf(ErrInvalidParameter, "FaceIds must hold 1..%d IDs", MaxListResults)
+		return nil, nil, errorf(errs.InvalidParameter, "FaceIds must hold 1..%d IDs", MaxListResults)
 	}
 	err = s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
 		deleted, unsuccessful = nil, nil

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // The layout of one collection, under <prefix>/collections/<id>/:
@@ -94,19 +96,19 @@ func decodeEntry(data []byte, dim int) (*entry, bool, error) {
 		return nil, true, nil
 	}
 	if len(data) < 8 || !bytes.HasPrefix(data, entryMagic) {
-		return nil, false, errorf(ErrCorrupt, "bad log entry header")
+		return nil, false, errorf(errs.Corrupt, "bad log entry header")
 	}
 	n := int(binary.LittleEndian.Uint32(data[4:8]))
 	if 8+n > len(data) {
-		return nil, false, errorf(ErrCorrupt, "short log entry")
+		return nil, false, errorf(errs.Corrupt, "short log entry")
 	}
 	e := &entry{}
 	if err := json.Unmarshal(data[8:8+n], e); err != nil {
-		return nil, false, &Error{Code: ErrCorrupt, Message: "bad log entry", Err: err}
+		return nil, false, &errs.Error{Code: errs.Corrupt, Message: "bad log entry", Err: err}
 	}
 	rest := data[8+n:]
 	if len(rest) != len(e.Added)*dim*4 {
-		return nil, false, errorf(ErrCorrupt, "log entry has %d vector bytes, want %d", len(rest), len(e.Added)*dim*4)
+		return nil, false, errorf(errs.Corrupt, "log entry has %d vector bytes, want %d", len(rest), len(e.Added)*dim*4)
 	}
 	for i := range e.Added {
 		e.vectors = append(e.vectors, bytesFloat32(rest[i*dim*4:(i+1)*dim*4]))

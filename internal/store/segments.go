@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // segment is the content of a segment object (encodeSegment's format), checked against
@@ -37,15 +39,15 @@ func (s *Store) readSegment(ctx context.Context, c *Collection, sn *snapshot, in
 	data := make([]byte, 12+info.Count*(16+4*dim))
 	if _, err := io.ReadFull(o, data); err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return segment{}, errorf(ErrCorrupt, "segment %s is shorter than its snapshot says", key)
+			return segment{}, errorf(errs.Corrupt, "segment %s is shorter than its snapshot says", key)
 		}
 		return segment{}, err
 	}
 	if !bytes.HasPrefix(data, segMagic) || int(binary.LittleEndian.Uint32(data[4:])) != dim {
-		return segment{}, errorf(ErrCorrupt, "bad segment %s", key)
+		return segment{}, errorf(errs.Corrupt, "bad segment %s", key)
 	}
 	if int(binary.LittleEndian.Uint32(data[8:])) != info.Count {
-		return segment{}, errorf(ErrCorrupt, "segment %s does not match its snapshot", key)
+		return segment{}, errorf(errs.Corrupt, "segment %s does not match its snapshot", key)
 	}
 	return segment{data: data, dim: dim, n: info.Count}, nil
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // latestSnapshot returns the newest committed snapshot, or nil.
@@ -34,7 +36,7 @@ func (s *Store) latestSnapshot(ctx context.Context, c *Collection) (*snapshot, e
 	}
 	sn := &snapshot{}
 	if err := json.Unmarshal(data, sn); err != nil {
-		return nil, &Error{Code: ErrCorrupt, Message: "bad snapshot", Err: err}
+		return nil, &errs.Error{Code: errs.Corrupt, Message: "bad snapshot", Err: err}
 	}
 	return sn, nil
 }
@@ -75,7 +77,7 @@ func (s *Store) loadSnapshotState(ctx context.Context, c *Collection) (*state, e
 		}
 		var recs []FaceRecord
 		if err := json.Unmarshal(data, &recs); err != nil {
-			return &Error{Code: ErrCorrupt, Message: "bad records", Err: err}
+			return &errs.Error{Code: errs.Corrupt, Message: "bad records", Err: err}
 		}
 		vecs := map[uuid.UUID][]float32{}
 		for _, info := range sn.Segments {
@@ -116,7 +118,7 @@ func (s *Store) readUsers(ctx context.Context, c *Collection, sn *snapshot) ([]u
 	}
 	var users []userSnap
 	if err := json.Unmarshal(data, &users); err != nil {
-		return nil, &Error{Code: ErrCorrupt, Message: "bad users", Err: err}
+		return nil, &errs.Error{Code: errs.Corrupt, Message: "bad users", Err: err}
 	}
 	return users, nil
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // Store keeps the collections of one bucket and prefix. It is safe for concurrent use, and
@@ -45,9 +47,6 @@ func NewClient(endpoint, accessKey, secretKey string, secure bool) (*minio.Clien
 func New(client *minio.Client, bucket, prefix string, opts Options) *Store {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = 5 * time.Second
-	}
-	if opts.ARNPrefix == "" {
-		opts.ARNPrefix = "arn:aws:rekognition:local:000000000000"
 	}
 	if opts.SegmentVectors <= 0 {
 		opts.SegmentVectors = 65536
@@ -91,7 +90,7 @@ var (
 
 func validCollectionID(id string) error {
 	if !collectionIDPattern.MatchString(id) {
-		return errorf(ErrInvalidParameter, "CollectionId %q must match [a-zA-Z0-9_.\\-]{1,255}", id)
+		return errorf(errs.InvalidParameter, "CollectionId %q must match [a-zA-Z0-9_.\\-]{1,255}", id)
 	}
 	return nil
 }

@@ -34,8 +34,6 @@ const (
 type Options struct {
 	// RequestTimeout bounds each call to MinIO, so an outage fails fast; default 5s.
 	RequestTimeout time.Duration
-	// ARNPrefix prefixes collection ARNs; default "arn:aws:rekognition:local:000000000000".
-	ARNPrefix string
 	// SegmentVectors is how many vectors compaction puts in one segment; default 65536.
 	SegmentVectors int
 }
@@ -46,7 +44,6 @@ type Collection struct {
 	FaceModelVersion  string    `json:"faceModelVersion"`
 	Dimension         int       `json:"dimension"`
 	CreationTimestamp time.Time `json:"creationTimestamp"`
-	ARN               string    `json:"collectionArn"`
 	// Incarnation tells apart two collections that had the same ID at different times.
 	Incarnation string `json:"incarnation"`
 }

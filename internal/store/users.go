@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"sort"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 func validUserID(id string) error {
 	if !userIDPattern.MatchString(id) {
-		return errorf(ErrInvalidParameter, "UserId %q must match [a-zA-Z0-9_.\\-:]{1,128}", id)
+		return errorf(errs.InvalidParameter, "UserId %q must match [a-zA-Z0-9_.\\-:]{1,128}", id)
 	}
 	return nil
 }
@@ -23,7 +25,7 @@ func (s *Store) CreateUser(ctx context.Context, coll, userID string, opts UserOp
 			if opts.ClientRequestToken != "" && u.token == opts.ClientRequestToken {
 				return nil, nil
 			}
-			return nil, errorf(ErrConflict, "user %s already exists", userID)
+			return nil, errorf(errs.Conflict, "user %s already exists", userID)
 		}
 		return &entry{CreateUser: userID, UserToken: opts.ClientRequestToken}, nil
 	})
@@ -36,7 +38,7 @@ func (s *Store) DeleteUser(ctx context.Context, coll, userID string, opts UserOp
 	}
 	return s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
 		if st.users[userID] == nil {
-			return nil, errorf(ErrResourceNotFound, "user %s not found", userID)
+			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
 		}
 		return &entry{DeleteUser: userID}, nil
 	})
@@ -48,7 +50,7 @@ func (s *Store) GetUser(ctx context.Context, coll, userID string) (*User, error)
 	err := s.read(ctx, coll, func(c *Collection, st *state) error {
 		u := st.users[userID]
 		if u == nil {
-			return errorf(ErrResourceNotFound, "user %s not found", userID)
+			return errorf(errs.ResourceNotFound, "user %s not found", userID)
 		}
 		out = &User{UserID: userID, UserStatus: u.status()}
 		return nil
@@ -104,7 +106,7 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 		return nil, err
 	}
 	if len(faceIDs) == 0 || len(faceIDs) > MaxFacesPerAssociation {
-		return nil, errorf(ErrInvalidParameter, "FaceIds must hold 1..%d IDs", MaxFacesPerAssociation)
+		return nil, errorf(errs.InvalidParameter, "FaceIds must hold 1..%d IDs", MaxFacesPerAssociation)
 	}
 	threshold := opts.UserMatchThreshold
 	if threshold == 0 {
@@ -118,7 +120,7 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
 		u := st.users[userID]
 		if u == nil {
-			return nil, errorf(ErrResourceNotFound, "user %s not found", userID)
+			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
 		}
 		res = &AssociateFacesResult{}
 		e := &entry{AssocUser: userID}
@@ -158,7 +160,7 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 			added++
 		}
 		if len(u.faces)+added > MaxFacesPerUser {
-			return nil, errorf(ErrServiceQuotaExceeded, "user %s would hold %d faces; at most %d", userID, len(u.faces)+added, MaxFacesPerUser)
+			return nil, errorf(errs.ServiceQuotaExceeded, "user %s would hold %d faces; at most %d", userID, len(u.faces)+added, MaxFacesPerUser)
 		}
 		res.UserStatus = u.status()
 		if added > 0 {
@@ -179,13 +181,13 @@ func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, face
 		return nil, err
 	}
 	if len(faceIDs) == 0 || len(faceIDs) > MaxFacesPerAssociation {
-		return nil, errorf(ErrInvalidParameter, "FaceIds must hold 1..%d IDs", MaxFacesPerAssociation)
+		return nil, errorf(errs.InvalidParameter, "FaceIds must hold 1..%d IDs", MaxFacesPerAssociation)
 	}
 	var res *AssociateFacesResult
 	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
 		u := st.users[userID]
 		if u == nil {
-			return nil, errorf(ErrResourceNotFound, "user %s not found", userID)
+			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
 		}
 		res = &AssociateFacesResult{}
 		e := &entry{AssocUser: userID}

@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // VectorSet is the committed vectors of one shard of a collection, as of Generation.
@@ -51,7 +53,7 @@ func (s *Store) LoadVectors(ctx context.Context, coll string, opts LoadVectorsOp
 	}
 	for attempt := 0; ; attempt++ {
 		vs, err := s.loadVectorsOnce(ctx, c, opts)
-		if ErrorCode(err) == ErrGenerationGone && attempt < 10 {
+		if errs.Is(err, errs.GenerationGone) && attempt < 10 {
 			continue // compacted while we read: start again from the new snapshot
 		}
 		return vs, err
@@ -249,7 +251,7 @@ func (s *Store) changes(ctx context.Context, c *Collection, after uint64, opts L
 		return nil, err
 	}
 	if compacted != 0 {
-		return nil, errorf(ErrGenerationGone, "commit %d was compacted", compacted)
+		return nil, errorf(errs.GenerationGone, "commit %d was compacted", compacted)
 	}
 	return out, nil
 }

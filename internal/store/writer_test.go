@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
@@ -45,7 +46,7 @@ func runWriter() int {
 			if err == nil {
 				return
 			}
-			if !store.IsRetryable(err) {
+			if !errs.IsRetryable(err) {
 				fmt.Fprintln(os.Stderr, "fatal:", err)
 				os.Exit(3)
 			}
@@ -66,7 +67,7 @@ func runWriter() int {
 		if i%3 == 0 {
 			retry(func() error {
 				err := s.CreateUser(ctx, coll, userOf(i), store.UserOptions{ClientRequestToken: "t-" + userOf(i)})
-				if store.ErrorCode(err) == store.ErrConflict {
+				if errs.Is(err, errs.Conflict) {
 					return nil
 				}
 				return err

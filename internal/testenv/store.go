@@ -9,6 +9,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/store"
 )
@@ -56,7 +57,7 @@ func NewBucket(t testing.TB, opts BucketOptions) *Bucket {
 		if err == nil {
 			break
 		}
-		if !store.IsRetryable(err) || time.Now().After(deadline) {
+		if !errs.IsRetryable(err) || time.Now().After(deadline) {
 			t.Fatalf("creating bucket %s: %v", b.Name, err)
 		}
 	}

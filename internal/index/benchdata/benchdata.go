@@ -9,8 +9,9 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/google/uuid"
+
+	"github.com/facesearch/facesearch-operator/internal/store"
 )
 
 // ViewsPerIdentity is how many vectors share one identity.
