@@ -123,7 +123,10 @@ func NewHandler(backend Backend, opts HandlerOptions) http.Handler {
 		opts.QueueWait = 100 * time.Millisecond
 	}
 	if opts.MaxConcurrentPerKey == 0 {
-		opts.MaxConcurrentPerKey = max(2, opts.MaxConcurrent/4)
+		opts.MaxConcurrentPerKey = -1
+		if opts.MaxConcurrent > 0 {
+			opts.MaxConcurrentPerKey = max(2, opts.MaxConcurrent/4)
+		}
 	}
 	if opts.BodyReadTimeout <= 0 {
 		opts.BodyReadTimeout = 30 * time.Second
