@@ -170,30 +170,15 @@ func (s *Service) indexUserFace(ctx context.Context, c *Collection, f UserFace, 
 	return res.FaceRecords[0].Record.FaceID, nil, nil
 }
 
-// EraseUser deletes a user and erases its faces; it returns how many faces were erased. A
-// user already gone is not an error.
+// EraseUser deletes a user and erases its faces in one atomic store operation; it returns
+// how many faces were erased. A user already gone is not an error: a retry after a failure
+// finds the user and its faces as they were, never half-erased.
 func (s *Service) EraseUser(ctx context.Context, collectionID, userID string) (int, error) {
 	c, err := s.Collection(collectionID)
 	if err != nil {
 		return 0, err
 	}
-	faces, err := listUserFaces(ctx, c, userID)
-	if err != nil {
-		return 0, err
-	}
-	if err := c.store.DeleteUser(ctx, c.ID, userID, store.UserOptions{}); err != nil && !errs.Is(err, errs.ResourceNotFound) {
-		return 0, err
-	}
-	ids := make([]string, len(faces))
-	for i, f := range faces {
-		ids[i] = f.FaceID
-	}
-	for start := 0; start < len(ids); start += store.MaxFacesPerAssociation {
-		if _, _, err := c.store.DeleteFaces(ctx, c.ID, ids[start:min(start+store.MaxFacesPerAssociation, len(ids))]); err != nil {
-			return 0, err
-		}
-	}
-	return len(ids), nil
+	return c.store.EraseUser(ctx, c.ID, userID)
 }
 
 func listUserFaces(ctx context.Context, c *Collection, userID string) ([]store.FaceRecord, error) {
@@ -212,15 +197,12 @@ func listUserFaces(ctx context.Context, c *Collection, userID string) ([]store.F
 	}
 }
 
-// eraseUserFaces takes faces off the user and deletes them from the collection.
+// eraseUserFaces takes faces off the user and erases them, each batch in one commit.
 func eraseUserFaces(ctx context.Context, c *Collection, userID string, faceIDs []string) error {
 	for start := 0; start < len(faceIDs); start += store.MaxFacesPerAssociation {
 		batch := faceIDs[start:min(start+store.MaxFacesPerAssociation, len(faceIDs))]
-		if _, err := c.store.DisassociateFaces(ctx, c.ID, userID, batch, store.UserOptions{}); err != nil {
-			return fmt.Errorf("while disassociating faces: %w", err)
-		}
-		if _, _, err := c.store.DeleteFaces(ctx, c.ID, batch); err != nil {
-			return fmt.Errorf("while deleting faces: %w", err)
+		if _, err := c.store.EraseUserFaces(ctx, c.ID, userID, batch); err != nil {
+			return fmt.Errorf("while erasing faces: %w", err)
 		}
 	}
 	return nil

@@ -2,9 +2,11 @@ package search
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
@@ -18,6 +20,8 @@ import (
 type userEnv struct {
 	svc  *Service
 	conn store.Connection
+	// proxy stands between the service and MinIO, to fail a chosen step.
+	proxy *testenv.FaultProxy
 	// reader reads the storage apart from the service: what it sees is what is stored.
 	reader *store.Store
 }
@@ -33,7 +37,8 @@ func newUserEnv(t *testing.T) *userEnv {
 	}
 	t.Cleanup(func() { _ = engines.Close() })
 	svc := NewService(engines).InNamespace("team-a")
-	conn := bucket.Connection()
+	proxy := testenv.NewFaultProxy(t, bucket.Server.Endpoint)
+	conn := bucket.ProxiedConnection(proxy)
 	desc, created, err := svc.EnsureCollection(ctx, conn, "people", "faceplugin-1.0")
 	if err != nil || !created {
 		t.Fatalf("EnsureCollection: created %v, %v", created, err)
@@ -58,7 +63,7 @@ func newUserEnv(t *testing.T) *userEnv {
 	if err := svc.Publish(Collection{ID: "people", Name: "people", FaceModelVersion: desc.FaceModelVersion, Shards: []index.Searcher{shard}, Ready: true}, conn); err != nil {
 		t.Fatal(err)
 	}
-	return &userEnv{svc: svc, conn: conn, reader: bucket.Store()}
+	return &userEnv{svc: svc, conn: conn, proxy: proxy, reader: bucket.Store()}
 }
 
 // photos returns a person's labelled photos, sorted.
@@ -182,4 +187,122 @@ func TestSyncUserFaces(t *testing.T) {
 	if _, err := e.reader.DescribeCollection(ctx, "people"); !errs.Is(err, errs.ResourceNotFound) {
 		t.Fatalf("the erased collection is still stored: %v", err)
 	}
+}
+
+// enrol gives a user faces from the photos, named <userID>-<i>.
+func (e *userEnv) enrol(t *testing.T, userID string, imgs [][]byte) []UserFace {
+	t.Helper()
+	var want []UserFace
+	for i, img := range imgs {
+		want = append(want, bytesFace(fmt.Sprintf("%s-%d", userID, i), img))
+	}
+	e.proxy.Count(testenv.IsCommit)
+	res, err := e.svc.SyncUserFaces(context.Background(), "people", userID, want, SyncUserFacesOptions{UserMatchThreshold: 75})
+	if err != nil || len(res.Faces) != len(imgs) {
+		t.Fatalf("enrolling %s: %v %+v", userID, err, res)
+	}
+	return want
+}
+
+// storedOf is what storage holds of a user: whether it exists, and the stored faces of its
+// images (by ExternalImageId) with the user each belongs to.
+func (e *userEnv) storedOf(t *testing.T, userID string) (bool, map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	_, userErr := e.reader.GetUser(ctx, "people", userID)
+	if userErr != nil && !errs.Is(userErr, errs.ResourceNotFound) {
+		t.Fatal(userErr)
+	}
+	recs, _, err := e.reader.ListFaces(ctx, "people", store.ListFacesOptions{MaxResults: store.MaxListResults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	faces := map[string]string{}
+	for _, r := range recs {
+		if strings.HasPrefix(r.ExternalImageID, userID+"-") {
+			faces[r.ExternalImageID] = r.UserID
+		}
+	}
+	return userErr == nil, faces
+}
+
+// TestErasureIsNeverHalfDone fails each storage commit of an erasure in turn. Whatever step
+// fails, the user is never found erased while a face of it is still stored, and a retry
+// erases everything: biometric data is never reported erased while a copy is readable.
+func TestErasureIsNeverHalfDone(t *testing.T) {
+	e := newUserEnv(t)
+	ctx := context.Background()
+	simm := photos(t, "John_Simm")
+	retry := func(op func() error) {
+		t.Helper()
+		e.proxy.Count(testenv.IsCommit)
+		for i := 0; ; i++ {
+			err := op()
+			if err == nil {
+				return
+			}
+			if !errs.IsRetryable(err) || i == 20 {
+				t.Fatalf("retry: %v", err)
+			}
+		}
+	}
+
+	t.Run("EraseUser", func(t *testing.T) {
+		for step := 1; ; step++ {
+			user := fmt.Sprintf("erase%d", step)
+			e.enrol(t, user, simm[:2])
+			e.proxy.Fail(testenv.IsCommit, step, 3)
+			_, err := e.svc.EraseUser(ctx, "people", user)
+			reached := e.proxy.Seen() >= step
+			exists, faces := e.storedOf(t, user)
+			if err != nil {
+				if !reached {
+					t.Fatalf("step %d: failed with no fault injected: %v", step, err)
+				}
+				if !exists && len(faces) > 0 {
+					t.Fatalf("step %d failed: the user is gone but %d of its faces are still stored: %v", step, len(faces), faces)
+				}
+				if exists && len(faces) != 2 {
+					t.Fatalf("step %d failed: the user stands with %d of its 2 faces", step, len(faces))
+				}
+			}
+			retry(func() error { _, err := e.svc.EraseUser(ctx, "people", user); return err })
+			if exists, faces := e.storedOf(t, user); exists || len(faces) > 0 {
+				t.Fatalf("after step %d failed and a retry succeeded: user stored %v, faces %v", step, exists, faces)
+			}
+			if !reached {
+				t.Logf("EraseUser takes %d commit(s); each was failed in turn", step-1)
+				return
+			}
+		}
+	})
+
+	t.Run("faces dropped from the list", func(t *testing.T) {
+		for step := 1; ; step++ {
+			user := fmt.Sprintf("drop%d", step)
+			want := e.enrol(t, user, simm[:3])
+			e.proxy.Fail(testenv.IsCommit, step, 3)
+			_, err := e.svc.SyncUserFaces(ctx, "people", user, want[:1], SyncUserFacesOptions{UserMatchThreshold: 75})
+			reached := e.proxy.Seen() >= step
+			_, faces := e.storedOf(t, user)
+			if err != nil {
+				for name, owner := range faces {
+					if owner != user {
+						t.Fatalf("step %d failed: face %s is stored but no longer on the user (owner %q)", step, name, owner)
+					}
+				}
+			}
+			retry(func() error {
+				_, err := e.svc.SyncUserFaces(ctx, "people", user, want[:1], SyncUserFacesOptions{UserMatchThreshold: 75})
+				return err
+			})
+			if _, faces := e.storedOf(t, user); len(faces) != 1 || faces[user+"-0"] != user {
+				t.Fatalf("after step %d failed and a retry succeeded: %v", step, faces)
+			}
+			if !reached {
+				t.Logf("dropping faces takes %d commit(s); each was failed in turn", step-1)
+				return
+			}
+		}
+	})
 }

@@ -223,3 +223,53 @@ func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, face
 	}
 	return res, nil
 }
+
+// EraseUser deletes a user and erases every face of it in one commit: no reader ever sees
+// the user gone while its faces are still stored, nor a half-erased user. It returns how
+// many faces were erased; a user that does not exist erases nothing. The bytes of the
+// erased vectors leave storage at the next compaction.
+func (s *Store) EraseUser(ctx context.Context, coll, userID string) (int, error) {
+	if err := validUserID(userID); err != nil {
+		return 0, err
+	}
+	erased := 0
+	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+		erased = 0
+		u := st.users[userID]
+		if u == nil {
+			return nil, nil
+		}
+		e := &entry{DeleteUser: userID, Deleted: sortedKeys(u.faces)}
+		erased = len(e.Deleted)
+		return e, nil
+	})
+	return erased, err
+}
+
+// EraseUserFaces takes faces off a user and erases them in one commit. Faces of no user
+// are erased too; faces of another user, and unknown ones, are left alone and not counted.
+// It returns the faces erased.
+func (s *Store) EraseUserFaces(ctx context.Context, coll, userID string, faceIDs []string) ([]string, error) {
+	if err := validUserID(userID); err != nil {
+		return nil, err
+	}
+	if len(faceIDs) > MaxListResults {
+		return nil, errorf(errs.InvalidParameter, "FaceIds must hold at most %d IDs", MaxListResults)
+	}
+	var erased []string
+	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+		erased = nil
+		seen := map[string]bool{}
+		for _, id := range faceIDs {
+			if f := st.faces[id]; f != nil && !seen[id] && (f.rec.UserID == userID || f.rec.UserID == "") {
+				seen[id] = true
+				erased = append(erased, id)
+			}
+		}
+		if len(erased) == 0 {
+			return nil, nil
+		}
+		return &entry{Deleted: erased}, nil
+	})
+	return erased, err
+}

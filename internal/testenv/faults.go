@@ -1,0 +1,92 @@
+package testenv
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/facesearch/facesearch-operator/internal/store"
+)
+
+// FaultProxy stands between the code under test and MinIO and fails chosen requests: a
+// storage error at an exact step of a multi-step write, which a real MinIO cannot produce on
+// demand. Everything else passes through unchanged (SigV4 signs the proxy's host, which the
+// proxy keeps).
+type FaultProxy struct {
+	// Endpoint is host:port of the proxy, to use in place of MinIO's.
+	Endpoint string
+
+	mu      sync.Mutex
+	match   func(*http.Request) bool
+	seen    int // matching requests so far
+	failAt  int // the first matching request to fail (1-based); 0: none
+	failFor int // how many matching requests from failAt on fail
+}
+
+// NewFaultProxy starts a proxy to the MinIO server at endpoint (host:port).
+func NewFaultProxy(t testing.TB, endpoint string) *FaultProxy {
+	t.Helper()
+	target, err := url.Parse("http://" + endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &FaultProxy{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.fails(r) {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>injected fault</Message></Error>`))
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	p.Endpoint = strings.TrimPrefix(srv.URL, "http://")
+	return p
+}
+
+// Fail makes the nth request (1-based, counted from now) that match fail with 503, and the
+// times-1 matching requests after it (the storage client retries a 503 on its own).
+func (p *FaultProxy) Fail(match func(*http.Request) bool, nth, times int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.match, p.seen, p.failAt, p.failFor = match, 0, nth, times
+}
+
+// Count makes no request fail and starts counting the matching ones; Seen tells how many.
+func (p *FaultProxy) Count(match func(*http.Request) bool) { p.Fail(match, 0, 0) }
+
+// Seen is the number of matching requests since Fail or Count.
+func (p *FaultProxy) Seen() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen
+}
+
+func (p *FaultProxy) fails(r *http.Request) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.match == nil || !p.match(r) {
+		return false
+	}
+	p.seen++
+	return p.failAt > 0 && p.seen >= p.failAt && p.seen < p.failAt+p.failFor
+}
+
+// IsCommit matches the writes of commits to a collection's log: each is one step of a
+// multi-step store operation.
+func IsCommit(r *http.Request) bool {
+	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/log/")
+}
+
+// ProxiedConnection is the bucket's connection through the proxy.
+func (b *Bucket) ProxiedConnection(p *FaultProxy) store.Connection {
+	c := b.Connection()
+	c.Endpoint = p.Endpoint
+	return c
+}
