@@ -60,6 +60,7 @@ build: ## Build the facesearch binary.
 test: setup verify-generated vet helm-lint ## Run every test against real parts (envtest, MinIO, ONNX models).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(ASSETS) $(GO) test $(GO_TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory bench-smoke
 
 ##@ Release
 
@@ -81,6 +82,15 @@ bench: bin/assets.env ## Go benchmarks of the face engine, the index and SearchR
 	$(ASSETS) $(GO) test -run '^$$' -bench . -benchtime 3s ./internal/face
 	$(ASSETS) $(GO) test ./internal/index/ -run '^$$' -bench . -benchtime 20x -args -benchsizes=100000,1000000 -benchgraph=20000 -benchload=100000
 	$(ASSETS) $(GO) test ./controllers -run '^$$' -bench SearchRequest -benchtime 40x
+
+# The packages that hold a benchmark (tracked or new files); only they are linked and run.
+BENCH_PKGS = $$(git grep --untracked -l '^func Benchmark' -- '*_test.go' | xargs -n1 dirname | sort -u | sed 's|^|./|')
+
+# -short gives every benchmark its smallest sizes (see each benchmark's comment); explicit
+# size flags and FACESEARCH_BENCH_FACES still win.
+.PHONY: bench-smoke
+bench-smoke: bin/assets.env ## Every Go benchmark once at its smallest sizes, so that a broken one fails (part of make test).
+	$(ASSETS) $(GO) test $(GO_TEST_FLAGS) -short -run '^$$' -bench . -benchtime 1x $(BENCH_PKGS)
 
 .PHONY: bench-index
 bench-index: bin/assets.env ## The index benchmark table (about 15 min, < 6 GB of memory).

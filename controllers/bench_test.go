@@ -22,20 +22,33 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/store"
 )
 
-// benchCollectionFaces is the size of the collection searched (issue: 10k faces).
-const benchCollectionFaces = 10_000
+// benchSizes are the benchmark's sizes: the faces in the collection searched (issue: 10k
+// faces), the direct searches of the baseline and the SearchRequests created at once for
+// throughput. With -short (make bench-smoke, part of make test) they are small: the run only
+// proves that the benchmark still works, its figures mean nothing.
+func benchSizes() (faces, direct, burst int) {
+	if testing.Short() {
+		return 2*enrolFaces + 100, 2, 5
+	}
+	return 10_000, 20, 50
+}
 
 // BenchmarkSearchRequest measures a SearchRequest from create to written status against a
 // collection of 10k faces (6 real enrolled faces plus synthetic vectors), one at a time for
-// latency and 50 at once for throughput. The baseline is the same search called directly
-// on the search path in the same run, so the ratio is what the Kubernetes round trip costs.
+// latency and 50 at once for throughput (fewer with -short: see benchSizes). The baseline is
+// the same search called directly on the search path in the same run, with the namespace
+// scope the SearchRequest controller uses, so the ratio is what the Kubernetes round trip
+// costs.
 //
 //	go test ./controllers -run '^$' -bench SearchRequest -benchtime 40x
 func BenchmarkSearchRequest(b *testing.B) {
 	requireSuite(b)
 	g := NewWithT(b)
 	ctx := context.Background()
+	benchCollectionFaces, directSearches, burst := benchSizes()
 	ns := newTestNamespace(b, g)
+	// The search service as the SearchRequest controller uses it: scoped to the namespace.
+	svc := searchSvc.InNamespace(ns)
 	bucket := "bench-" + ns
 	faces := labelledFaces(b)
 	col := newCollection(ns, "people", bucket, 2)
@@ -50,7 +63,10 @@ func BenchmarkSearchRequest(b *testing.B) {
 		g.Expect(k8sClient.Create(ctx, u)).To(Succeed())
 		waitUserReady(g, u, enrolFaces)
 	}
-	coll, _ := searchSvc.Collections.InNamespace(ns).Get(col.EffectiveCollectionID())
+	coll, ok := svc.Collections.Get(col.EffectiveCollectionID())
+	if !ok {
+		b.Fatalf("collection %q is not in the search registry of namespace %s", col.EffectiveCollectionID(), ns)
+	}
 	importSyntheticFaces(b, storedCollection(col), coll.ID, benchCollectionFaces-2*enrolFaces)
 	g.Eventually(func() int {
 		n := 0
@@ -62,10 +78,10 @@ func BenchmarkSearchRequest(b *testing.B) {
 	probe := uploadImage(b, bucket, faces["John_Savage"][enrolFaces+1])
 
 	// Baseline: the same search on the search path, no Kubernetes.
-	direct := make([]time.Duration, 0, 20)
-	for i := 0; i < 20; i++ {
+	direct := make([]time.Duration, 0, directSearches)
+	for i := 0; i < directSearches; i++ {
 		start := time.Now()
-		res, err := searchSvc.SearchUsersByImage(ctx, coll.ID, search.Image{S3Object: &search.S3Object{Name: probe}}, search.SearchUsersOptions{UserMatchThreshold: 80})
+		res, err := svc.SearchUsersByImage(ctx, coll.ID, search.Image{S3Object: &search.S3Object{Name: probe}}, search.SearchUsersOptions{UserMatchThreshold: 80})
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(res.UserMatches).NotTo(BeEmpty())
 		direct = append(direct, time.Since(start))
@@ -78,8 +94,7 @@ func BenchmarkSearchRequest(b *testing.B) {
 		runSearchRequest(g, ns, fmt.Sprintf("seq-%d", i), probe)
 		latencies = append(latencies, time.Since(start))
 	}
-	// Throughput: 50 SearchRequests created at once.
-	const burst = 50
+	// Throughput: burst SearchRequests created at once.
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := 0; i < burst; i++ {

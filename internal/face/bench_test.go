@@ -12,8 +12,24 @@ import (
 )
 
 // benchImages are JPEGs made from the example photos: 640x480 from a 3-face PASCAL photo,
-// 1920x1080 from the 24-face group photo (cropped to 16:9), both quality 90.
+// 1920x1080 from the 24-face group photo (cropped to 16:9), both quality 90. They are made
+// once per process (about a second of decoding and resizing).
 func benchImages(b *testing.B) map[string][]byte {
+	b.Helper()
+	benchImagesCache.Lock()
+	defer benchImagesCache.Unlock()
+	if benchImagesCache.m == nil {
+		benchImagesCache.m = makeBenchImages(b)
+	}
+	return benchImagesCache.m
+}
+
+var benchImagesCache struct {
+	sync.Mutex
+	m map[string][]byte
+}
+
+func makeBenchImages(b *testing.B) map[string][]byte {
 	b.Helper()
 	small := loadRGBA(b, photoPath(b, "2008_002506.jpg"))
 	group := loadRGBA(b, photoPath(b, "bald_guys.jpg"))
@@ -25,6 +41,15 @@ func benchImages(b *testing.B) map[string][]byte {
 		"640x480":   facetest.JPEG(facetest.Resize(small, 640, 480), 90),
 		"1920x1080": facetest.JPEG(facetest.Resize(crop, 1920, 1080), 90),
 	}
+}
+
+// benchSizes are the images each benchmark runs on: both, or with -short (make bench-smoke,
+// part of make test) only 640x480, since that run only proves that the benchmarks work.
+func benchSizes() []string {
+	if testing.Short() {
+		return []string{"640x480"}
+	}
+	return []string{"640x480", "1920x1080"}
 }
 
 func benchEngine(b *testing.B, concurrent int) *Engine {
@@ -61,7 +86,7 @@ func BenchmarkStages(b *testing.B) { benchPacks(b, 1, benchStages) }
 
 func benchStages(b *testing.B, e *Engine) {
 	imgs := benchImages(b)
-	for _, name := range []string{"640x480", "1920x1080"} {
+	for _, name := range benchSizes() {
 		data := imgs[name]
 		b.Run(name, func(b *testing.B) {
 			var st stageStats
@@ -100,7 +125,7 @@ func BenchmarkSearchImage(b *testing.B) { benchPacks(b, 1, benchSearchImage) }
 
 func benchSearchImage(b *testing.B, e *Engine) {
 	imgs := benchImages(b)
-	for _, name := range []string{"640x480", "1920x1080"} {
+	for _, name := range benchSizes() {
 		data := imgs[name]
 		b.Run(name, func(b *testing.B) {
 			var st stageStats
@@ -124,7 +149,7 @@ func BenchmarkThroughput(b *testing.B) { benchPacks(b, 2, benchThroughput) }
 
 func benchThroughput(b *testing.B, e *Engine) {
 	imgs := benchImages(b)
-	for _, name := range []string{"640x480", "1920x1080"} {
+	for _, name := range benchSizes() {
 		data := imgs[name]
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -161,7 +186,7 @@ func benchThroughput(b *testing.B, e *Engine) {
 // BenchmarkDecode is the decode stage alone (JPEG to upright RGB), for the allocation count.
 func BenchmarkDecode(b *testing.B) {
 	imgs := benchImages(b)
-	for _, name := range []string{"640x480", "1920x1080"} {
+	for _, name := range benchSizes() {
 		data := imgs[name]
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -17,17 +17,41 @@ import (
 )
 
 // go test -bench . -run '^$' ./internal/index/ -benchsizes 100000,1000000
+//
+// With -short (make bench-smoke, part of make test) a flag left unset takes its smoke value,
+// so that every benchmark runs in seconds; its figures then mean nothing.
 var (
-	benchSizes = flag.String("benchsizes", "100000", "comma-separated shard sizes for BenchmarkSearch")
-	benchGraph = flag.Int("benchgraph", 20000, "vectors for BenchmarkHNSW")
-	benchLoad  = flag.Int("benchload", 100000, "vectors for BenchmarkLoadFromMinIO")
+	benchSizes = flag.String("benchsizes", "100000", "comma-separated shard sizes for BenchmarkSearch (-short: 1000)")
+	benchGraph = flag.Int("benchgraph", 20000, "vectors for BenchmarkHNSW (-short: 1000)")
+	benchLoad  = flag.Int("benchload", 100000, "vectors for BenchmarkLoadFromMinIO (-short: 1000)")
 )
 
 const benchDim = 512
 
+// smokeValue is def, or smoke when the benchmarks run with -short and the flag was not set.
+func smokeValue[T any](name string, def, smoke T) T {
+	if !testing.Short() {
+		return def
+	}
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if set {
+		return def
+	}
+	return smoke
+}
+
+// bandwidthBytes is what BenchmarkMemoryBandwidth sums: 512 MiB, 64 MiB with -short.
+func bandwidthBytes() int {
+	if testing.Short() {
+		return 64 << 20
+	}
+	return 512 << 20
+}
+
 func sizes(b *testing.B) []int {
 	var out []int
-	for _, s := range splitComma(*benchSizes) {
+	for _, s := range splitComma(smokeValue("benchsizes", *benchSizes, "1000")) {
 		n, err := strconv.Atoi(s)
 		if err != nil {
 			b.Fatal(err)
@@ -53,8 +77,9 @@ func splitComma(s string) []string {
 
 // BenchmarkMemoryBandwidth is the baseline: MB/s of all cores summing 512 MiB.
 func BenchmarkMemoryBandwidth(b *testing.B) {
-	bw := benchdata.NewBandwidth(512 << 20)
-	b.SetBytes(512 << 20)
+	n := bandwidthBytes()
+	bw := benchdata.NewBandwidth(n)
+	b.SetBytes(int64(n))
 	b.ResetTimer()
 	for b.Loop() {
 		bw.Sample()
@@ -120,7 +145,7 @@ func overlap(got, want []index.Match) int {
 // BenchmarkHNSW compares our graph with github.com/coder/hnsw on the same vectors.
 func BenchmarkHNSW(b *testing.B) {
 	ctx := context.Background()
-	n := *benchGraph
+	n := smokeValue("benchgraph", *benchGraph, 1000)
 	vs, qs := benchdata.FaceLike(n, benchDim, 64, 43)
 	exact := index.NewShardFromVectors(benchdata.Subset(vs, n), index.ShardOptions{GraphAbove: -1})
 	keyOf := map[string]int{}
@@ -184,7 +209,7 @@ func BenchmarkHNSW(b *testing.B) {
 // compacted once, outside the timer).
 func BenchmarkLoadFromMinIO(b *testing.B) {
 	ctx := context.Background()
-	n := *benchLoad
+	n := smokeValue("benchload", *benchLoad, 1000)
 	bucket := testenv.NewBucket(b, testenv.BucketOptions{Store: store.Options{RequestTimeout: 30 * time.Second}})
 	st := bucket.Collection(b, "bench", "bench", benchDim)
 	vs, _ := benchdata.FaceLike(n, benchDim, 0, 7)

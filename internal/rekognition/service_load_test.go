@@ -263,7 +263,9 @@ func importSynthetic(tb testing.TB, st *store.Store, coll string, dim, n int) {
 //	            checking, JSON, loopback (a few ms: within the noise of a shared machine)
 //	infer_ms    the three networks run raw in ONNX Runtime (detector, landmarks, embedder)
 //
-// and each as a ratio to infer_ms (x_infer). FACESEARCH_BENCH_FACES changes the size.
+// and each as a ratio to infer_ms (x_infer). FACESEARCH_BENCH_FACES changes the size. With
+// -short (make bench-smoke, part of make test) the default is 1,000 faces and the stages are
+// measured once: the run only proves that the benchmark works.
 func BenchmarkSearchUsersByImage100k(b *testing.B) {
 	e := newSvcEnv(b, 2)
 	ctx := context.Background()
@@ -272,7 +274,11 @@ func BenchmarkSearchUsersByImage100k(b *testing.B) {
 	if _, err := c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String(coll)}); err != nil {
 		b.Fatal(err)
 	}
-	n := envInt("FACESEARCH_BENCH_FACES", 100_000)
+	n, minRounds := 100_000, 15
+	if testing.Short() {
+		n, minRounds = 1_000, 1
+	}
+	n = envInt("FACESEARCH_BENCH_FACES", n)
 	importSynthetic(b, e.store, coll, e.admin.dim, n)
 	e.enroll(b, c, coll, 3)
 	d, err := e.store.DescribeCollection(ctx, coll)
@@ -301,7 +307,10 @@ func BenchmarkSearchUsersByImage100k(b *testing.B) {
 		b.Fatal(err)
 	}
 	raw := newRawInference(b, testenv.ModelPack(b))
-	col, _ := e.svc.Collections.Get(coll)
+	col, ok := e.svc.Collections.Get(coll)
+	if !ok {
+		b.Fatalf("collection %q is not in the search registry", coll)
+	}
 	in := &rek.SearchUsersByImageInput{CollectionId: aws.String(coll), Image: imageBytes(jpeg)}
 	check := func(out *rek.SearchUsersByImageOutput) {
 		if len(out.UserMatches) == 0 || aws.ToString(out.UserMatches[0].User.UserId) != person {
@@ -333,7 +342,7 @@ func BenchmarkSearchUsersByImage100k(b *testing.B) {
 
 		// The stages, measured in rounds that run each once, so that the load of a shared
 		// machine falls on all of them alike; medians of at least 15 rounds.
-		rounds := max(b.N, 15)
+		rounds := max(b.N, minRounds)
 		var e2eR, engineR, searchR, serviceR, inferR []time.Duration
 		opts := index.SearchOptions{K: min(search.MaxUsers*store.MaxFacesPerUser, 4096), MinCosine: eng.CosineAtSimilarity(80)}
 		for i := 0; i < rounds; i++ {
