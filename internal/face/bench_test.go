@@ -27,11 +27,6 @@ func benchImages(b *testing.B) map[string][]byte {
 	}
 }
 
-func benchEngine(b *testing.B, concurrent int) *Engine {
-	b.Helper()
-	return benchEngineOf(b, testenv.ModelPack(b), concurrent)
-}
-
 func benchEngineOf(b *testing.B, pack string, concurrent int) *Engine {
 	b.Helper()
 	e, err := NewEngine(EngineOptions{ModelPackDir: pack, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(b), MaxConcurrent: concurrent, IntraOpThreads: 1})

@@ -71,10 +71,13 @@ func writeFaces(cfg string) int {
 	return 0
 }
 
-func runWriter(t *testing.T, srv *local.MinIOServer, bucket, coll string, from, to int, extra string) {
+// roleCollection is the collection the role test writes and serves.
+const roleCollection = "people"
+
+func runWriter(t *testing.T, srv *local.MinIOServer, bucket string, from, to int, extra string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), writerEnv+"="+strings.Join([]string{srv.Endpoint, srv.AccessKey, srv.SecretKey, bucket, coll, strconv.Itoa(from), strconv.Itoa(to), extra}, ","))
+	cmd.Env = append(os.Environ(), writerEnv+"="+strings.Join([]string{srv.Endpoint, srv.AccessKey, srv.SecretKey, bucket, roleCollection, strconv.Itoa(from), strconv.Itoa(to), extra}, ","))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("writer process: %v\n%s", err, out)
 	}
@@ -104,11 +107,11 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 	}
 	st := store.New(c, bucket, "p", store.Options{})
 	eventually(t, "bucket", func() bool { return st.EnsureBucket(ctx) == nil })
-	if _, err := st.CreateCollection(ctx, "people", store.CreateCollectionOptions{FaceModelVersion: "m1", Dimension: dim}); err != nil {
+	if _, err := st.CreateCollection(ctx, roleCollection, store.CreateCollectionOptions{FaceModelVersion: "m1", Dimension: dim}); err != nil {
 		t.Fatal(err)
 	}
-	runWriter(t, srv, bucket, "people", 0, 30, "compact")
-	runWriter(t, srv, bucket, "people", 30, 40, "")
+	runWriter(t, srv, bucket, 0, 30, "compact")
+	runWriter(t, srv, bucket, 30, 40, "")
 
 	// Two shards, each its own index role, as two pods would run them.
 	var urls []string
@@ -124,7 +127,7 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		go func(sh int) {
 			done <- index.RunIndex(ctx, index.IndexOptions{
 				Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
-				Bucket: bucket, Prefix: "p", CollectionID: "people", Shard: sh, Shards: 2, ListenAddress: addr,
+				Bucket: bucket, Prefix: "p", CollectionID: roleCollection, Shard: sh, Shards: 2, ListenAddress: addr,
 			})
 		}(sh)
 	}
@@ -150,7 +153,7 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		return index.MergeTopK(lists, 3)
 	}
 	faceOf := func(i int) string {
-		recs, _, err := st.ListFaces(ctx, "people", store.ListFacesOptions{MaxResults: 4096})
+		recs, _, err := st.ListFaces(ctx, roleCollection, store.ListFacesOptions{MaxResults: 4096})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,8 +172,8 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		}
 	}
 	// New commits by another process reach the running shards; so does a compaction.
-	runWriter(t, srv, bucket, "people", 40, 45, "compact")
-	runWriter(t, srv, bucket, "people", 45, 46, "")
+	runWriter(t, srv, bucket, 40, 45, "compact")
+	runWriter(t, srv, bucket, 45, 46, "")
 	want := faceOf(45)
 	eventually(t, "the shards see the new face", func() bool {
 		m := search(45)

@@ -83,8 +83,10 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 		m.Generation.Set(float64(shard.Generation()))
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	// Errors writing a response body are not handled here or below: the status line has
+	// gone out and the client has gone away; there is no one left to tell.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !shard.Ready() {
 			http.Error(w, "loading", http.StatusServiceUnavailable)
 			return
@@ -93,7 +95,7 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		io.WriteString(w, "ok\n")
+		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /search", func(w http.ResponseWriter, r *http.Request) {
@@ -117,7 +119,7 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 			matches = []Match{}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(SearchResponse{Matches: matches, Generation: gen})
+		_ = json.NewEncoder(w).Encode(SearchResponse{Matches: matches, Generation: gen})
 		m.Latency.Observe(time.Since(start).Seconds())
 	})
 	return mux
@@ -131,7 +133,7 @@ type errorBody struct {
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(errorBody{code, msg})
+	_ = json.NewEncoder(w).Encode(errorBody{code, msg}) // as in NewServer: nobody to report a failed write to
 }
 
 // RemoteError is a failed search on a remote shard.
