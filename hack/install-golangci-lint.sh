@@ -13,8 +13,10 @@ mod="$(cd "$(dirname "$0")" && pwd)/golangci-lint"
 gcl=$(awk '$1 == "github.com/golangci/golangci-lint/v2" {print $2; exit}' "$mod/go.mod")
 kal=$(awk '$1 == "sigs.k8s.io/kube-api-linter" {print $2; exit}' "$mod/go.mod")
 [ -n "$gcl" ] && [ -n "$kal" ] || die "$mod/go.mod must require github.com/golangci/golangci-lint/v2 and sigs.k8s.io/kube-api-linter"
-# A content hash too, so that editing main.go or go.sum without a version bump rebuilds.
-sum=$(cat "$mod/go.mod" "$mod/go.sum" "$mod/main.go" | sha256sum | cut -c1-8)
+# A hash of the module's files and of the Go toolchain too: editing main.go or go.sum without a
+# version bump rebuilds, and so does a newer Go (golangci-lint refuses to lint code for a newer
+# Go than the one it was built with).
+sum=$({ cat "$mod/go.mod" "$mod/go.sum" "$mod/main.go"; go env GOVERSION; } | sha256sum | cut -c1-8)
 version="$gcl-kal-${kal##*-}-$sum"
 out="$FACESEARCH_CACHE/golangci-lint/$version"
 if is_done "$out"; then echo "$out/golangci-lint"; exit 0; fi
