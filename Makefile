@@ -52,12 +52,17 @@ fmt:
 vet:
 	$(GO) vet ./...
 
+.PHONY: lint
+lint: bin/assets.env ## golangci-lint, with the Kube API Linter on api/ (.golangci.yml).
+	$(ASSETS) test -n "$${GOLANGCI_LINT:-}" || { echo "bin/assets.env has no GOLANGCI_LINT: run make setup"; exit 1; }; \
+		"$$GOLANGCI_LINT" run ./...
+
 .PHONY: build
 build: ## Build the facesearch binary.
 	$(GO) build -o $(BIN) ./cmd/facesearch
 
 .PHONY: test
-test: setup verify-generated vet helm-lint ## Run every test against real parts (envtest, MinIO, ONNX models).
+test: setup verify-generated vet lint helm-lint ## Run every test against real parts (envtest, MinIO, ONNX models).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(ASSETS) $(GO) test $(GO_TEST_FLAGS) ./...
 	$(MAKE) --no-print-directory bench-smoke

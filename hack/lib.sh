@@ -16,6 +16,8 @@ CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.23.0}"
 FACEPLUGIN_MODELS_VERSION="${FACEPLUGIN_MODELS_VERSION:-0.0.1}"
 DLIB_SOURCE_PACKAGE="${DLIB_SOURCE_PACKAGE:-dlib}"
 BLAZEFACE_VERSION="${BLAZEFACE_VERSION:-1.2.0}"
+# golangci-lint and kube-api-linter are pinned by hack/golangci-lint/go.mod (and go.sum), the
+# module that hack/install-golangci-lint.sh builds.
 
 log() { printf '[hack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[hack] ERROR: %s\n' "$*" >&2; exit 1; }

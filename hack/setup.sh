@@ -17,6 +17,7 @@ tools=$(step tools bash "$root/hack/install-tools.sh")
 minio=$(step minio bash "$root/hack/install-minio.sh")
 envtest=$(step envtest bash "$root/hack/install-envtest.sh")
 helm=$(step helm bash "$root/hack/install-helm.sh")
+golangcilint=$(step golangci-lint bash "$root/hack/install-golangci-lint.sh")
 
 mkdir -p "$root/bin"
 cat > "$root/bin/assets.env" <<ENV
@@ -31,5 +32,6 @@ FACESEARCH_MINIO=$minio
 KUBEBUILDER_ASSETS=$envtest
 CONTROLLER_GEN=$tools/controller-gen
 FACESEARCH_HELM=$helm
+GOLANGCI_LINT=$golangcilint
 ENV
 log "setup done in $(( $(date +%s) - start ))s; paths in bin/assets.env"

@@ -23,27 +23,31 @@ type StorageSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9.\-\[\]:]+$`
-	Endpoint string `json:"endpoint"`
+	Endpoint string `json:"endpoint,omitempty"`
 	// bucket holds the collection; it is created if missing. S3 bucket naming rules apply.
 	// +required
 	// +kubebuilder:validation:MinLength=3
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.\-]*[a-z0-9]$`
-	Bucket string `json:"bucket"`
-	// prefix is prepended to every object key, so that several collections or tenants share a bucket.
+	Bucket string `json:"bucket,omitempty"`
+	// prefix is prepended to every object key, so that several collections or tenants share a
+	// bucket. Unset means no prefix.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9!_.*'()\-]+/)*$`
 	Prefix string `json:"prefix,omitempty"`
 	// credentialsSecretRef names a Secret in the same namespace with the keys accessKey and secretKey.
 	// +required
-	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef"`
+	// +kubebuilder:validation:XValidation:rule="has(self.name) && self.name != ''",message="credentialsSecretRef.name must name a Secret"
+	CredentialsSecretRef corev1.LocalObjectReference `json:"credentialsSecretRef,omitempty"`
 	// tls uses HTTPS to reach the storage.
 	// +optional
 	TLS bool `json:"tls,omitempty"`
 }
 
 // IndexSpec sizes the index workload that holds the collection's vectors in memory.
+// +kubebuilder:validation:MinProperties=1
 type IndexSpec struct {
 	// shards splits the vectors by FaceId hash across this many shards.
 	// +optional
@@ -57,9 +61,9 @@ type IndexSpec struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=16
 	Replicas int32 `json:"replicas,omitempty"`
-	// resources of each index pod.
+	// resources of each index pod; unset means no requests or limits.
 	// +optional
-	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 }
 
 // CollectionSpec is the desired state of a Collection: Rekognition's CreateCollection.
@@ -75,7 +79,7 @@ type CollectionSpec struct {
 	// moving a collection is a copy, not an edit.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self.endpoint == oldSelf.endpoint && self.bucket == oldSelf.bucket && (has(self.prefix) ? self.prefix : '') == (has(oldSelf.prefix) ? oldSelf.prefix : '')",message="storage endpoint, bucket and prefix are immutable"
-	Storage StorageSpec `json:"storage"`
+	Storage StorageSpec `json:"storage,omitempty,omitzero"`
 	// faceModelVersion pins the face model pack; vectors of two versions are never compared,
 	// so it is immutable: upgrading means a new collection and re-indexing.
 	// +optional
@@ -88,16 +92,18 @@ type CollectionSpec struct {
 	// index sizes the search workload.
 	// +optional
 	// +kubebuilder:default={shards: 1, replicas: 1}
-	Index IndexSpec `json:"index,omitempty"`
-	// deletionPolicy: Retain keeps the stored faces when the Collection is deleted, Delete erases them.
+	Index IndexSpec `json:"index,omitempty,omitzero"`
+	// deletionPolicy says what deleting the Collection does to its stored faces: Retain keeps
+	// them, Delete erases them.
 	// +optional
 	// +kubebuilder:default=Retain
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 }
 
 // CollectionStatus is the observed state of a Collection: Rekognition's DescribeCollection.
+// +kubebuilder:validation:MinProperties=1
 type CollectionStatus struct {
-	// conditions: Ready, StorageReady, IndexReady.
+	// conditions are Ready, StorageReady and IndexReady.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -105,24 +111,35 @@ type CollectionStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// observedGeneration is the generation last reconciled successfully.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// collectionId in the store.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
 	CollectionID string `json:"collectionId,omitempty"`
 	// faceModelVersion the collection's vectors were made with.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	FaceModelVersion string `json:"faceModelVersion,omitempty"`
 	// faceCount is the number of faces indexed.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	FaceCount int64 `json:"faceCount,omitempty"`
 	// userCount is the number of users.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	UserCount int64 `json:"userCount,omitempty"`
 	// collectionARN is an ARN-like identifier: arn:facesearch:rekognition:<namespace>::collection/<id>.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
 	CollectionARN string `json:"collectionARN,omitempty"`
 	// endpoint is the in-cluster address of the index.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
 	Endpoint string `json:"endpoint,omitempty"`
 	// creationTimestamp is when the collection was created in the store.
 	// +optional
@@ -143,15 +160,17 @@ type CollectionStatus struct {
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Collection struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is the desired state.
 	// +required
-	Spec CollectionSpec `json:"spec"`
+	Spec CollectionSpec `json:"spec,omitempty,omitzero"`
 	// status is the observed state.
 	// +optional
-	Status CollectionStatus `json:"status,omitempty"`
+	Status CollectionStatus `json:"status,omitempty,omitzero"`
 }
 
 // CollectionList is a list of Collections.
@@ -160,8 +179,4 @@ type CollectionList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Collection `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&Collection{}, &CollectionList{})
 }

@@ -6,6 +6,7 @@ package v1alpha1
 // +kubebuilder:validation:Enum=NONE;AUTO;LOW;MEDIUM;HIGH
 type QualityFilter string
 
+// The quality filters, from NONE (filter nothing) to HIGH (the strictest).
 const (
 	QualityFilterNone   QualityFilter = "NONE"
 	QualityFilterAuto   QualityFilter = "AUTO"
@@ -19,13 +20,13 @@ const (
 type UserStatus string
 
 const (
-	// UserStatusCreating: the user is being created in the store.
+	// UserStatusCreating means the user is being created in the store.
 	UserStatusCreating UserStatus = "CREATING"
-	// UserStatusCreated: the user exists and has no face yet.
+	// UserStatusCreated means the user exists and has no face yet.
 	UserStatusCreated UserStatus = "CREATED"
-	// UserStatusUpdating: associations are in flight.
+	// UserStatusUpdating means the user has associations in flight.
 	UserStatusUpdating UserStatus = "UPDATING"
-	// UserStatusActive: the user has faces and can be matched.
+	// UserStatusActive means the user has faces and can be matched.
 	UserStatusActive UserStatus = "ACTIVE"
 )
 
@@ -35,7 +36,7 @@ type CollectionReference struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 }
 
 // S3Object names an object in S3-compatible storage, as Rekognition's S3Object.
@@ -50,7 +51,7 @@ type S3Object struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=1024
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 	// version pins an object version when the bucket has versioning on.
 	// +optional
 	// +kubebuilder:validation:MinLength=1
@@ -64,12 +65,12 @@ type KeySelector struct {
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 	// key within its data (binaryData too, for a ConfigMap).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
-	Key string `json:"key"`
+	Key string `json:"key,omitempty"`
 }
 
 // ImageSource says where an image is: exactly one of s3Object, configMapKeyRef,
@@ -80,13 +81,13 @@ type KeySelector struct {
 type ImageSource struct {
 	// s3Object is an image in S3-compatible storage (at most 15 MB).
 	// +optional
-	S3Object *S3Object `json:"s3Object,omitempty"`
+	S3Object *S3Object `json:"s3Object,omitempty,omitzero"`
 	// configMapKeyRef is an image held in a ConfigMap key (binaryData).
 	// +optional
-	ConfigMapKeyRef *KeySelector `json:"configMapKeyRef,omitempty"`
+	ConfigMapKeyRef *KeySelector `json:"configMapKeyRef,omitempty,omitzero"`
 	// secretKeyRef is an image held in a Secret key, for photos that must not sit in a ConfigMap.
 	// +optional
-	SecretKeyRef *KeySelector `json:"secretKeyRef,omitempty"`
+	SecretKeyRef *KeySelector `json:"secretKeyRef,omitempty,omitzero"`
 	// bytes is the image inline, base64 in YAML: at most 1 MiB of base64 (768 KiB of image),
 	// so that the object stays well within etcd's size limit. Larger images go in storage.
 	// +optional
@@ -98,19 +99,35 @@ type ImageSource struct {
 // strings because Kubernetes APIs avoid floats.
 type BoundingBox struct {
 	// width of the box as a ratio of the image width.
-	Width string `json:"width"`
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Width string `json:"width,omitempty"`
 	// height of the box as a ratio of the image height.
-	Height string `json:"height"`
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Height string `json:"height,omitempty"`
 	// left is the x of the box's left edge as a ratio of the image width.
-	Left string `json:"left"`
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Left string `json:"left,omitempty"`
 	// top is the y of the box's top edge as a ratio of the image height.
-	Top string `json:"top"`
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Top string `json:"top,omitempty"`
 }
 
 // FaceDetail is the part of Rekognition's FaceDetail that status reports.
 type FaceDetail struct {
 	// boundingBox of the face in the image.
-	BoundingBox BoundingBox `json:"boundingBox"`
+	// +required
+	BoundingBox BoundingBox `json:"boundingBox,omitempty,omitzero"`
 	// confidence that this is a face, 0 to 100, as a decimal string.
-	Confidence string `json:"confidence"`
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Confidence string `json:"confidence,omitempty"`
 }

@@ -9,7 +9,7 @@ import (
 type SearchRequestSpec struct {
 	// collectionRef names the Collection to search.
 	// +required
-	CollectionRef CollectionReference `json:"collectionRef"`
+	CollectionRef CollectionReference `json:"collectionRef,omitempty,omitzero"`
 	// image to search with; its largest face is used.
 	// +required
 	Image ImageSource `json:"image"`
@@ -38,7 +38,10 @@ type SearchRequestSpec struct {
 // MatchedUser is Rekognition's MatchedUser.
 type MatchedUser struct {
 	// userId of the matched user.
-	UserID string `json:"userId"`
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	UserID string `json:"userId,omitempty"`
 	// userStatus of the matched user.
 	// +optional
 	UserStatus UserStatus `json:"userStatus,omitempty"`
@@ -46,24 +49,33 @@ type MatchedUser struct {
 
 // UserMatch is Rekognition's UserMatch.
 type UserMatch struct {
-	// similarity of the searched face to the user's best face, 0 to 100.
-	Similarity string `json:"similarity"`
+	// similarity of the searched face to the user's best face, 0 to 100, as a decimal string.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
+	Similarity string `json:"similarity,omitempty"`
 	// user that matched.
-	User MatchedUser `json:"user"`
+	// +required
+	User MatchedUser `json:"user,omitempty,omitzero"`
 }
 
 // UnsearchedFace is a face found in the image but not searched, with Rekognition's reasons.
 type UnsearchedFace struct {
 	// faceDetail of the face.
-	FaceDetail FaceDetail `json:"faceDetail"`
-	// reasons, such as FACE_NOT_LARGEST.
+	// +required
+	FaceDetail FaceDetail `json:"faceDetail,omitempty,omitzero"`
+	// reasons are Rekognition's, such as FACE_NOT_LARGEST.
+	// +optional
 	// +listType=atomic
-	Reasons []string `json:"reasons"`
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=64
+	Reasons []string `json:"reasons,omitempty"`
 }
 
 // SearchRequestStatus is the observed state of a SearchRequest.
+// +kubebuilder:validation:MinProperties=1
 type SearchRequestStatus struct {
-	// conditions: Succeeded (True, or False with the failure's reason).
+	// conditions hold Succeeded: True, or False with the failure's reason.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -71,11 +83,12 @@ type SearchRequestStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// observedGeneration is the generation the result answers.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// searchedFace is the face that was searched; absent when the image holds no usable face.
 	// +optional
-	SearchedFace *FaceDetail `json:"searchedFace,omitempty"`
-	// userMatches, best first, at or above the threshold, at most maxUsers.
+	SearchedFace *FaceDetail `json:"searchedFace,omitempty,omitzero"`
+	// userMatches are the matches, best first, at or above the threshold, at most maxUsers.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=500
@@ -87,6 +100,8 @@ type SearchRequestStatus struct {
 	UnsearchedFaces []UnsearchedFace `json:"unsearchedFaces,omitempty"`
 	// faceModelVersion of the collection searched.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	FaceModelVersion string `json:"faceModelVersion,omitempty"`
 	// startTime is when the search started.
 	// +optional
@@ -107,15 +122,17 @@ type SearchRequestStatus struct {
 // +kubebuilder:printcolumn:name="Similarity",type=string,JSONPath=`.status.userMatches[0].similarity`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type SearchRequest struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is the desired state.
 	// +required
-	Spec SearchRequestSpec `json:"spec"`
+	Spec SearchRequestSpec `json:"spec,omitempty,omitzero"`
 	// status is the observed state.
 	// +optional
-	Status SearchRequestStatus `json:"status,omitempty"`
+	Status SearchRequestStatus `json:"status,omitempty,omitzero"`
 }
 
 // SearchRequestList is a list of SearchRequests.
@@ -124,8 +141,4 @@ type SearchRequestList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []SearchRequest `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&SearchRequest{}, &SearchRequestList{})
 }

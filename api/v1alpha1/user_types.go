@@ -15,7 +15,7 @@ type UserFace struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=255
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9_.\-:]+$`
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 	// image is where the photo is.
 	// +required
 	Image ImageSource `json:"image"`
@@ -27,14 +27,14 @@ type UserSpec struct {
 	// collectionRef names the Collection the user belongs to. Immutable.
 	// +required
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="collectionRef is immutable"
-	CollectionRef CollectionReference `json:"collectionRef"`
+	CollectionRef CollectionReference `json:"collectionRef,omitempty,omitzero"`
 	// userId is Rekognition's UserId. Immutable.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:Pattern=`^[a-zA-Z0-9_.\-:]+$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="userId is immutable"
-	UserID string `json:"userId"`
+	UserID string `json:"userId,omitempty"`
 	// faces are the images of this person; at most 100, as Rekognition allows per user.
 	// +optional
 	// +listType=map
@@ -57,14 +57,23 @@ type UserSpec struct {
 // AssociatedFace is a face indexed from one of the user's images and associated with the user.
 type AssociatedFace struct {
 	// faceId is the FaceId in the collection.
-	FaceID string `json:"faceId"`
-	// name of the spec.faces entry it came from.
-	Name string `json:"name"`
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	FaceID string `json:"faceId,omitempty"`
+	// name of the spec.faces entry it came from (the face's ExternalImageId); absent for a
+	// face associated through the Rekognition API without an ExternalImageId.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	Name string `json:"name,omitempty"`
 	// boundingBox of the face in its image.
 	// +optional
-	BoundingBox *BoundingBox `json:"boundingBox,omitempty"`
-	// confidence that it is a face, 0 to 100.
+	BoundingBox *BoundingBox `json:"boundingBox,omitempty,omitzero"`
+	// confidence that it is a face, 0 to 100, as a decimal string.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
 	Confidence string `json:"confidence,omitempty"`
 }
 
@@ -74,24 +83,37 @@ type AssociatedFace struct {
 // that could not be read (InvalidImageFormat, ImageTooLarge, InvalidS3Object).
 type UnsuccessfulFaceAssociation struct {
 	// name of the spec.faces entry.
-	Name string `json:"name"`
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	Name string `json:"name,omitempty"`
 	// faceId when the face was indexed but not associated.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
 	FaceID string `json:"faceId,omitempty"`
 	// confidence of the match to the user, 0 to 100, for LOW_MATCH_CONFIDENCE.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=32
 	Confidence string `json:"confidence,omitempty"`
-	// reasons, in Rekognition's words.
+	// reasons are Rekognition's words for what went wrong.
+	// +optional
 	// +listType=atomic
-	Reasons []string `json:"reasons"`
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=64
+	Reasons []string `json:"reasons,omitempty"`
 	// message says more, for a person.
 	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
 	Message string `json:"message,omitempty"`
 }
 
 // UserStatusFields is the observed state of a User.
+// +kubebuilder:validation:MinProperties=1
 type UserStatusFields struct {
-	// conditions: Ready.
+	// conditions hold Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -99,12 +121,14 @@ type UserStatusFields struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 	// observedGeneration is the generation last reconciled successfully.
 	// +optional
+	// +kubebuilder:validation:Minimum=1
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 	// userStatus is Rekognition's UserStatus.
 	// +optional
 	UserStatus UserStatus `json:"userStatus,omitempty"`
 	// faceCount is the number of faces associated.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
 	FaceCount int32 `json:"faceCount,omitempty"`
 	// associatedFaces are the faces on the user.
 	// +optional
@@ -130,15 +154,17 @@ type UserStatusFields struct {
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type User struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard object metadata.
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	// spec is the desired state.
 	// +required
-	Spec UserSpec `json:"spec"`
+	Spec UserSpec `json:"spec,omitempty,omitzero"`
 	// status is the observed state.
 	// +optional
-	Status UserStatusFields `json:"status,omitempty"`
+	Status UserStatusFields `json:"status,omitempty,omitzero"`
 }
 
 // UserList is a list of Users.
@@ -147,8 +173,4 @@ type UserList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []User `json:"items"`
-}
-
-func init() {
-	SchemeBuilder.Register(&User{}, &UserList{})
 }

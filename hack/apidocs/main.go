@@ -9,7 +9,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
 	"os"
 )
 
@@ -18,22 +17,28 @@ func main() {
 	out := flag.String("out", "", "file to write (default: standard output)")
 	flag.Parse()
 	pkg, err := Load(*dir)
+	if err == nil {
+		err = write(pkg, *out)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "apidocs:", err)
 		os.Exit(1)
 	}
-	var w io.Writer = os.Stdout
-	if *out != "" {
-		f, err := os.Create(*out)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "apidocs:", err)
-			os.Exit(1)
-		}
-		defer f.Close()
-		w = f
+}
+
+// write writes the reference to the file out, or to standard output when out is empty. A
+// failed Close of the file is a failed write, and reported as one.
+func write(pkg *Package, out string) error {
+	if out == "" {
+		return pkg.Write(os.Stdout)
 	}
-	if err := pkg.Write(w); err != nil {
-		fmt.Fprintln(os.Stderr, "apidocs:", err)
-		os.Exit(1)
+	f, err := os.Create(out)
+	if err != nil {
+		return err
 	}
+	if err := pkg.Write(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -58,7 +58,7 @@ func jpeg95(m *image.RGBA) []byte { return facetest.JPEG(m, 95) }
 var degradations = []degradation{
 	{name: "clean", how: "original files", apply: nil},
 	{name: "downscale", how: "0.55x (faces ~55 px), Catmull-Rom", apply: func(m *image.RGBA) *image.RGBA { return facetest.Scale(m, 0.55) },
-		moveBox: func(b box, w, h int) box { return box{b.x * 0.55, b.y * 0.55, b.w * 0.55, b.h * 0.55} }},
+		moveBox: func(b box, _, _ int) box { return box{b.x * 0.55, b.y * 0.55, b.w * 0.55, b.h * 0.55} }},
 	{name: "blur", how: "Gaussian sigma 1.5 px", apply: func(m *image.RGBA) *image.RGBA { return facetest.Blur(m, 1.5) }},
 	{name: "jpeg-q30", how: "re-encoded at JPEG quality 30", apply: func(m *image.RGBA) *image.RGBA { return m },
 		encode: func(m *image.RGBA) []byte { return facetest.JPEG(m, 30) }},

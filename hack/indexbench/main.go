@@ -58,7 +58,6 @@ func main() {
 	fmt.Fprintf(out, "## Search (one query at a time, each using all cores)\n\n")
 	fmt.Fprintf(out, "| Vectors | Kernel | p50 | p99 | QPS | Bytes scanned/s at p50 | vs B | Speed-up vs float32 (p50) | Recall@10 vs exact | Memory per 1M vectors |\n")
 	fmt.Fprintf(out, "|---|---|---|---|---|---|---|---|---|---|\n")
-	var base *index.Shard
 	var baseVS *benchSet
 	for _, sz := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(sz))
@@ -88,22 +87,17 @@ func main() {
 		row("float32 exact (AVX2+FMA)", exact, fB, "1.00x", "1 (reference)", fmt.Sprintf("%.2f GB (float32 + int8 + ids)", perM/1e9))
 		row("int8 scan + exact re-rank", compact, cB, fmt.Sprintf("%.2fx", exact.p50.Seconds()/compact.p50.Seconds()), fmt.Sprintf("%.4f", recall), "")
 		if baseVS == set {
-			base = shard
 			set.exact = exact
-		} else {
-			shard = nil
 		}
 		runtime.GC()
 	}
 	if baseVS != nil {
-		graphs(ctx, out, baseVS, *queries)
+		graphs(ctx, out, baseVS)
 	}
-	base = nil
 	debug.FreeOSMemory()
 	if *loadN > 0 {
 		load(ctx, out, *loadN, *dim, bw)
 	}
-	_ = base
 }
 
 type benchSet struct {
@@ -193,7 +187,7 @@ func (c coderSearcher) Search(_ context.Context, q []float32, opts index.SearchO
 	return out, nil
 }
 
-func graphs(ctx context.Context, out io.Writer, set *benchSet, queries int) {
+func graphs(ctx context.Context, out io.Writer, set *benchSet) {
 	sub := set.sub
 	n := len(sub.IDs)
 	dim := sub.Dimension

@@ -100,7 +100,7 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 					continue
 				}
 				warn.take()
-				if err := c.Patch(ctx, o, client.Apply, client.FieldOwner("facesearch-chart-test"), client.ForceOwnership, client.DryRunAll); err != nil {
+				if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(o), client.FieldOwner("facesearch-chart-test"), client.ForceOwnership, client.DryRunAll); err != nil {
 					t.Errorf("server-side dry run of %s: %v", name, err)
 					continue
 				}
@@ -126,7 +126,7 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 	t.Run("operator index Deployment", func(t *testing.T) {
 		col := &facesearchv1.Collection{ObjectMeta: metav1.ObjectMeta{Name: "people", Namespace: "team-a"},
 			Spec: facesearchv1.CollectionSpec{Index: facesearchv1.IndexSpec{Shards: 2, Replicas: 2,
-				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: mustQuantity("100m")},
+				Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: mustQuantity("100m")},
 					Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity("1Gi")}}}}}
 		col.Spec.Storage.CredentialsSecretRef.Name = "minio-credentials"
 		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: workload.ShardName(col.Name, 0), Namespace: col.Namespace}}

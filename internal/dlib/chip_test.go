@@ -10,8 +10,7 @@ import (
 )
 
 func goldenChipDetails(f goldenFace) ChipDetails {
-	c := f.Chip
-	return ChipDetails{c.Left, c.Top, c.Right, c.Bottom, c.Angle, c.Rows, c.Cols}
+	return ChipDetails(f.Chip)
 }
 
 // readChipPNG reads a golden chip as interleaved RGB.

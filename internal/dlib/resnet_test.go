@@ -27,11 +27,11 @@ func readModelFile(t *testing.T, name string) []byte {
 }
 
 // replaceOnce returns a copy of b with the first occurrence of dlib string old (its
-// length byte and text) replaced by new, which must have the same length.
-func replaceOnce(t *testing.T, b []byte, old, new string) []byte {
+// length byte and text) replaced by repl, which must have the same length.
+func replaceOnce(t *testing.T, b []byte, old, repl string) []byte {
 	t.Helper()
-	if len(old) != len(new) {
-		t.Fatalf("replacement %q has another length than %q", new, old)
+	if len(old) != len(repl) {
+		t.Fatalf("replacement %q has another length than %q", repl, old)
 	}
 	enc := func(s string) []byte { return append([]byte{1, byte(len(s))}, s...) }
 	i := bytes.Index(b, enc(old))
@@ -39,7 +39,7 @@ func replaceOnce(t *testing.T, b []byte, old, new string) []byte {
 		t.Fatalf("%q is not in the file", old)
 	}
 	c := bytes.Clone(b)
-	copy(c[i:], enc(new))
+	copy(c[i:], enc(repl))
 	return c
 }
 
@@ -193,17 +193,17 @@ func TestFaceResNetONNXMatchesDlib(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Destroy()
+	defer func() { _ = in.Destroy() }() // frees C memory; fails only on an uninitialised object
 	out, err := ort.NewEmptyTensor[float32](ort.NewShape(1, DescriptorSize))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Destroy()
+	defer func() { _ = out.Destroy() }()
 	opts, err := ort.NewSessionOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer opts.Destroy()
+	defer func() { _ = opts.Destroy() }()
 	if err := opts.SetIntraOpNumThreads(1); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestFaceResNetONNXMatchesDlib(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sess.Destroy()
+	defer func() { _ = sess.Destroy() }()
 
 	var worst float64
 	var spent time.Duration

@@ -63,15 +63,15 @@ func (d *Reader) Int() (int64, error) {
 	return int64(u), nil
 }
 
-// Uint reads a non-negative integer, refusing values above max (sizes and counts, so a
+// Uint reads a non-negative integer, refusing values above limit (sizes and counts, so a
 // damaged file cannot make the caller allocate without bound).
-func (d *Reader) Uint(max int64) (int64, error) {
+func (d *Reader) Uint(limit int64) (int64, error) {
 	v, err := d.Int()
 	if err != nil {
 		return 0, err
 	}
-	if v < 0 || v > max {
-		return 0, d.errorf("value %d is out of range [0, %d]", v, max)
+	if v < 0 || v > limit {
+		return 0, d.errorf("value %d is out of range [0, %d]", v, limit)
 	}
 	return v, nil
 }

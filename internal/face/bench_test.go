@@ -52,11 +52,6 @@ func benchSizes() []string {
 	return []string{"640x480", "1920x1080"}
 }
 
-func benchEngine(b *testing.B, concurrent int) *Engine {
-	b.Helper()
-	return benchEngineOf(b, testenv.ModelPack(b), concurrent)
-}
-
 func benchEngineOf(b *testing.B, pack string, concurrent int) *Engine {
 	b.Helper()
 	e, err := NewEngine(EngineOptions{ModelPackDir: pack, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(b), MaxConcurrent: concurrent, IntraOpThreads: 1})

@@ -104,7 +104,9 @@ func TestDecodeColourModels(t *testing.T) {
 		rgba.Pix[i], rgba.Pix[i+1], rgba.Pix[i+2], rgba.Pix[i+3] = 200, 100, 50, 255
 	}
 	var pngBuf bytes.Buffer
-	png.Encode(&pngBuf, rgba)
+	if err := png.Encode(&pngBuf, rgba); err != nil {
+		t.Fatal(err)
+	}
 	gray := image.NewGray16(image.Rect(0, 0, 90, 90))
 	for y := 0; y < 90; y++ {
 		for x := 0; x < 90; x++ {
@@ -112,7 +114,9 @@ func TestDecodeColourModels(t *testing.T) {
 		}
 	}
 	var g16 bytes.Buffer
-	png.Encode(&g16, gray)
+	if err := png.Encode(&g16, gray); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		data    []byte

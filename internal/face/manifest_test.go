@@ -70,7 +70,7 @@ func TestLoadManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkManifestEdits(t, pack, []manifestEdit{
-		{"default", func(m map[string]any) {}, ""},
+		{"default", func(map[string]any) {}, ""},
 		{"unsupported detector", func(m map[string]any) { m["detector"].(map[string]any)["type"] = "yunet" }, `detector type "yunet" is not supported (supported: ["blazeface" "ultraface"])`},
 		{"missing file", func(m map[string]any) { m["embedder"].(map[string]any)["file"] = "nope.onnx" }, "nope.onnx"},
 		{"path escape", func(m map[string]any) { m["embedder"].(map[string]any)["file"] = "../fr_feature.onnx" }, "must be a file name"},
@@ -96,7 +96,7 @@ func TestLoadManifest(t *testing.T) {
 		{"BlazeFace detector at 320x240", func(m map[string]any) { m["detector"].(map[string]any)["type"] = DetectorBlazeFace }, "needs a square input, not 320x240"},
 	})
 	checkManifestEdits(t, testenv.DlibBlazeFacePack(t), []manifestEdit{
-		{"dlib pack", func(m map[string]any) {}, ""},
+		{"dlib pack", func(map[string]any) {}, ""},
 		{"chip padding", func(m map[string]any) { m["embedder"].(map[string]any)["chipPadding"] = 2 }, "chipPadding 2 is out of range"},
 		{"box scale", func(m map[string]any) { m["landmarks"].(map[string]any)["boxScale"] = 3 }, "boxScale 3"},
 		{"BlazeFace not square", func(m map[string]any) { m["detector"].(map[string]any)["inputHeight"] = 128 }, "needs a square input, not 256x128"},
@@ -106,10 +106,16 @@ func TestLoadManifest(t *testing.T) {
 	// A pack whose ONNX file is not the declared kind fails at NewEngine, not at first use.
 	dir := t.TempDir()
 	for _, f := range []string{good.Detector.File, good.Landmarks.File} {
-		os.Symlink(filepath.Join(pack, f), filepath.Join(dir, f))
+		if err := os.Symlink(filepath.Join(pack, f), filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	os.Symlink(filepath.Join(pack, good.Detector.File), filepath.Join(dir, good.Embedder.File)) // a detector posing as embedder
-	os.WriteFile(filepath.Join(dir, ManifestFile), raw, 0o644)
+	if err := os.Symlink(filepath.Join(pack, good.Detector.File), filepath.Join(dir, good.Embedder.File)); err != nil { // a detector posing as embedder
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ManifestFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := NewEngine(EngineOptions{ModelPackDir: dir, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t), MaxConcurrent: 1}); err == nil || !strings.Contains(err.Error(), "embedder") {
 		t.Fatalf("wrong embedder file: %v", err)
 	}

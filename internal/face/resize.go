@@ -33,8 +33,8 @@ func fillTensor(dst []float32, img *rgbImage, rx, ry, rw, rh float64, w, h int, 
 		}
 		cols := (*xs)[:2*w]
 		for x := 0; x < w; x++ {
-			a := clampInt(int(math.Floor(rx+float64(x)*sx)), 0, img.W)
-			b := clampInt(int(math.Floor(rx+float64(x+1)*sx)), 0, img.W)
+			a := clampIndex(int(math.Floor(rx+float64(x)*sx)), img.W)
+			b := clampIndex(int(math.Floor(rx+float64(x+1)*sx)), img.W)
 			if b <= a && a < img.W {
 				b = a + 1
 			}
@@ -42,8 +42,8 @@ func fillTensor(dst []float32, img *rgbImage, rx, ry, rw, rh float64, w, h int, 
 		}
 		stride := 3 * img.W
 		for y := 0; y < h; y++ {
-			y0 := clampInt(int(math.Floor(ry+float64(y)*sy)), 0, img.H)
-			y1 := clampInt(int(math.Floor(ry+float64(y+1)*sy)), 0, img.H)
+			y0 := clampIndex(int(math.Floor(ry+float64(y)*sy)), img.H)
+			y1 := clampIndex(int(math.Floor(ry+float64(y+1)*sy)), img.H)
 			if y1 <= y0 && y0 < img.H {
 				y1 = y0 + 1
 			}
@@ -99,9 +99,10 @@ func bilinear(img *rgbImage, fx, fy float64) (float32, float32, float32) {
 	return r, g, b
 }
 
-func clampInt(v, lo, hi int) int {
-	if v < lo {
-		return lo
+// clampIndex clamps v to [0, hi].
+func clampIndex(v, hi int) int {
+	if v < 0 {
+		return 0
 	}
 	if v > hi {
 		return hi

@@ -59,15 +59,17 @@ func (n *net) run(stat *time.Duration) error {
 	return err
 }
 
+// destroy releases the session and its tensors. onnxruntime_go's Destroy methods free C
+// memory and fail only on an object that was never initialised, so their errors are dropped.
 func (n *net) destroy() {
 	if n.sess != nil {
-		n.sess.Destroy()
+		_ = n.sess.Destroy()
 	}
 	if n.in != nil {
-		n.in.Destroy()
+		_ = n.in.Destroy()
 	}
 	for _, o := range n.outs {
-		o.Destroy()
+		_ = o.Destroy()
 	}
 }
 
@@ -120,7 +122,7 @@ func newNet(path string, c, h, w int, threads int, wantOutputs int) (*net, error
 		n.destroy()
 		return nil, err
 	}
-	defer opts.Destroy()
+	defer func() { _ = opts.Destroy() }() // as in destroy
 	if err := opts.SetIntraOpNumThreads(threads); err != nil {
 		n.destroy()
 		return nil, err

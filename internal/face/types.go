@@ -10,6 +10,7 @@ type BoundingBox struct {
 // LandmarkType names a landmark the way Rekognition does.
 type LandmarkType string
 
+// The landmarks reported for every face, in Rekognition's names.
 const (
 	LandmarkEyeLeft    LandmarkType = "eyeLeft"
 	LandmarkEyeRight   LandmarkType = "eyeRight"
@@ -53,6 +54,7 @@ type Face struct {
 // Reason is why a face was not indexed or not searched (Rekognition's enum values).
 type Reason string
 
+// The reasons, Rekognition's Reasons values, that IndexImage and SearchImage report.
 const (
 	ReasonExceedsMaxFaces  Reason = "EXCEEDS_MAX_FACES"
 	ReasonExtremePose      Reason = "EXTREME_POSE"
@@ -74,6 +76,7 @@ type UnindexedFace struct {
 // default (AUTO for IndexImage, NONE for SearchImage).
 type QualityFilter string
 
+// The quality filters, from NONE (filter nothing) to HIGH (the strictest).
 const (
 	QualityNone   QualityFilter = "NONE"
 	QualityAuto   QualityFilter = "AUTO"
@@ -86,6 +89,7 @@ const (
 // JPEG's EXIF orientation before detection ("" when the image carries none, e.g. PNG).
 type OrientationCorrection string
 
+// The orientation corrections, one per EXIF rotation.
 const (
 	Rotate0   OrientationCorrection = "ROTATE_0"
 	Rotate90  OrientationCorrection = "ROTATE_90"

@@ -68,11 +68,14 @@ func writeFaces(cfg string) int {
 	return 0
 }
 
-func runWriter(t *testing.T, bucket *testenv.Bucket, coll string, from, to int, extra string) {
+// roleCollection is the collection the role test writes and serves.
+const roleCollection = "people"
+
+func runWriter(t *testing.T, bucket *testenv.Bucket, from, to int, extra string) {
 	t.Helper()
 	srv := bucket.Server
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), writerEnv+"="+strings.Join([]string{srv.Endpoint, srv.AccessKey, srv.SecretKey, bucket.Name, coll, strconv.Itoa(from), strconv.Itoa(to), extra}, ","))
+	cmd.Env = append(os.Environ(), writerEnv+"="+strings.Join([]string{srv.Endpoint, srv.AccessKey, srv.SecretKey, bucket.Name, roleCollection, strconv.Itoa(from), strconv.Itoa(to), extra}, ","))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("writer process: %v\n%s", err, out)
 	}
@@ -94,9 +97,9 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 	defer cancel()
 	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p"})
 	srv := bucket.Server
-	st := bucket.Collection(t, "people", "m1", dim)
-	runWriter(t, bucket, "people", 0, 30, "compact")
-	runWriter(t, bucket, "people", 30, 40, "")
+	st := bucket.Collection(t, roleCollection, "m1", dim)
+	runWriter(t, bucket, 0, 30, "compact")
+	runWriter(t, bucket, 30, 40, "")
 
 	// Two shards, each its own index role, as two pods would run them.
 	var urls []string
@@ -112,7 +115,7 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		go func(sh int) {
 			done <- index.RunIndex(ctx, index.IndexOptions{
 				Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
-				Bucket: bucket.Name, Prefix: bucket.Prefix, CollectionID: "people", Shard: sh, Shards: 2, ListenAddress: addr,
+				Bucket: bucket.Name, Prefix: bucket.Prefix, CollectionID: roleCollection, Shard: sh, Shards: 2, ListenAddress: addr,
 			})
 		}(sh)
 	}
@@ -138,7 +141,7 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		return index.MergeTopK(lists, 3)
 	}
 	faceOf := func(i int) string {
-		recs, _, err := st.ListFaces(ctx, "people", store.ListFacesOptions{MaxResults: 4096})
+		recs, _, err := st.ListFaces(ctx, roleCollection, store.ListFacesOptions{MaxResults: 4096})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,8 +160,8 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		}
 	}
 	// New commits by another process reach the running shards; so does a compaction.
-	runWriter(t, bucket, "people", 40, 45, "compact")
-	runWriter(t, bucket, "people", 45, 46, "")
+	runWriter(t, bucket, 40, 45, "compact")
+	runWriter(t, bucket, 45, 46, "")
 	want := faceOf(45)
 	eventually(t, "the shards see the new face", func() bool {
 		m := search(45)

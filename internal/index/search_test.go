@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -184,7 +185,7 @@ func TestAggregateUsers(t *testing.T) {
 
 func TestMinCosineAndNotReady(t *testing.T) {
 	s := NewShard(nil, "c", ShardOptions{})
-	if _, err := s.Search(context.Background(), []float32{1}, SearchOptions{}); err != ErrNotReady {
+	if _, err := s.Search(context.Background(), []float32{1}, SearchOptions{}); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("before loading: %v", err)
 	}
 	vs, qs := faceLike(1000, 32, 1, 4)

@@ -85,8 +85,10 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 		m.Generation.Set(float64(shard.Generation()))
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	// Errors writing a response body are not handled here or below: the status line has
+	// gone out and the client has gone away; there is no one left to tell.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !shard.Ready() {
 			http.Error(w, "loading", http.StatusServiceUnavailable)
 			return
@@ -95,7 +97,7 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
-		io.WriteString(w, "ok\n")
+		_, _ = io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /search", func(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +117,7 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 			matches = []Match{}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(SearchResponse{Matches: matches, Generation: gen})
+		_ = json.NewEncoder(w).Encode(SearchResponse{Matches: matches, Generation: gen})
 		m.Latency.Observe(time.Since(start).Seconds())
 	})
 	return mux
@@ -144,7 +146,7 @@ func writeError(w http.ResponseWriter, err error) {
 	code := errs.CodeOf(err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(statusOf(code))
-	json.NewEncoder(w).Encode(errorBody{Code: code, Message: errs.Message(err), Retryable: errs.IsRetryable(err)})
+	_ = json.NewEncoder(w).Encode(errorBody{Code: code, Message: errs.Message(err), Retryable: errs.IsRetryable(err)}) // nobody to report a failed write to
 }
 
 type client struct {

@@ -254,12 +254,12 @@ func (s *Shard) Follow(ctx context.Context) error {
 const catchUpWait = 2 * time.Second
 
 // catchUp applies the store's changes now, rather than at the next poll, until the shard
-// reflects generation min or catchUpWait passes; a search then answers with what it has.
-func (s *Shard) catchUp(ctx context.Context, min uint64) {
+// reflects generation gen or catchUpWait passes; a search then answers with what it has.
+func (s *Shard) catchUp(ctx context.Context, gen uint64) {
 	s.catchMu.Lock()
 	defer s.catchMu.Unlock()
 	deadline := time.Now().Add(catchUpWait)
-	for s.Generation() < min && time.Now().Before(deadline) && ctx.Err() == nil {
+	for s.Generation() < gen && time.Now().Before(deadline) && ctx.Err() == nil {
 		changes, err := s.st.Changes(ctx, s.coll, s.Generation(), store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
 		if err == nil && len(changes) > 0 {
 			s.apply(changes)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,7 +45,7 @@ type IndexSpec struct {
 func IndexSpecOf(col *facesearchv1.Collection, conn store.Connection) IndexSpec {
 	return IndexSpec{
 		Owner: col, CollectionID: col.EffectiveCollectionID(),
-		Shards: col.Spec.Index.Shards, Replicas: col.Spec.Index.Replicas, Resources: col.Spec.Index.Resources,
+		Shards: col.Spec.Index.Shards, Replicas: col.Spec.Index.Replicas, Resources: ptr.Deref(col.Spec.Index.Resources, corev1.ResourceRequirements{}),
 		Storage: conn, SecretName: col.Spec.Storage.CredentialsSecretRef.Name,
 	}
 }
