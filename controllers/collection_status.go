@@ -52,7 +52,7 @@ func setIndexReadyCondition(s *collectionScope) {
 		setCondition(s.col, facesearchv1.IndexReadyCondition, metav1.ConditionFalse, facesearchv1.InternalErrorReason, s.indexErr.Error())
 	case s.index == nil:
 		setCondition(s.col, facesearchv1.IndexReadyCondition, metav1.ConditionUnknown, facesearchv1.IndexProgressingReason, "waiting for storage")
-	case s.col.Spec.Index.Replicas == 0:
+	case s.col.Spec.Index.EffectiveReplicas() == 0:
 		setCondition(s.col, facesearchv1.IndexReadyCondition, metav1.ConditionFalse, facesearchv1.IndexScaledToZeroReason, "index.replicas is 0: searches are refused")
 	case !s.index.Ready:
 		setCondition(s.col, facesearchv1.IndexReadyCondition, metav1.ConditionFalse, facesearchv1.IndexProgressingReason, s.index.Message)

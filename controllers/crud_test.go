@@ -6,6 +6,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
@@ -25,17 +26,17 @@ func TestCRUD(t *testing.T) {
 			c := obj.(*facesearchv1.Collection)
 			g.Expect(c.Spec.FaceModelVersion).To(Equal("faceplugin-1.0"))
 			g.Expect(c.Spec.Index.Shards).To(Equal(int32(1)))
-			g.Expect(c.Spec.Index.Replicas).To(Equal(int32(1)))
+			g.Expect(c.Spec.Index.Replicas).To(Equal(ptr.To[int32](1)))
 			g.Expect(c.Spec.DeletionPolicy).To(Equal(facesearchv1.DeletionPolicyRetain))
 		}, func(obj client.Object) { obj.(*facesearchv1.Collection).Status.FaceCount = 42 }},
 		{"User", validUser("crud-user"), func(g Gomega, obj client.Object) {
 			u := obj.(*facesearchv1.User)
-			g.Expect(u.Spec.UserMatchThreshold).To(Equal(int32(75)))
+			g.Expect(u.Spec.UserMatchThreshold).To(Equal(ptr.To[int32](75)))
 			g.Expect(u.Spec.QualityFilter).To(Equal(facesearchv1.QualityFilterAuto))
 		}, func(obj client.Object) { obj.(*facesearchv1.User).Status.UserStatus = facesearchv1.UserStatusCreated }},
 		{"SearchRequest", validSearchRequest("crud-search"), func(g Gomega, obj client.Object) {
 			s := obj.(*facesearchv1.SearchRequest)
-			g.Expect(s.Spec.UserMatchThreshold).To(Equal(int32(80)))
+			g.Expect(s.Spec.UserMatchThreshold).To(Equal(ptr.To[int32](80)))
 			g.Expect(s.Spec.QualityFilter).To(Equal(facesearchv1.QualityFilterNone))
 			g.Expect(s.Spec.MaxUsers).To(BeNil())
 		}, func(obj client.Object) { obj.(*facesearchv1.SearchRequest).Status.FaceModelVersion = "faceplugin-1.0" }},

@@ -22,6 +22,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
@@ -79,7 +80,7 @@ func newCollection(ns, name, bucket string, shards int32) *facesearchv1.Collecti
 				Endpoint: testMinIO.Endpoint, Bucket: bucket, Prefix: "tests/",
 				CredentialsSecretRef: corev1LocalRef("minio-credentials"),
 			},
-			Index:          facesearchv1.IndexSpec{Shards: shards, Replicas: 1},
+			Index:          facesearchv1.IndexSpec{Shards: shards, Replicas: ptr.To[int32](1)},
 			DeletionPolicy: facesearchv1.DeletionPolicyDelete,
 		},
 	}

@@ -59,7 +59,7 @@ func (r *SearchRequestReconciler) search(ctx context.Context, s *searchRequestSc
 		maxUsers = int(*spec.MaxUsers)
 	}
 	res, err := r.Search.InNamespace(s.sr.Namespace).SearchUsersByImage(ctx, s.coll.ID, s.img, search.SearchUsersOptions{
-		UserMatchThreshold: float32(spec.UserMatchThreshold), MaxUsers: maxUsers, QualityFilter: face.QualityFilter(spec.QualityFilter),
+		UserMatchThreshold: float32(spec.EffectiveUserMatchThreshold()), MaxUsers: maxUsers, QualityFilter: face.QualityFilter(spec.QualityFilter),
 	})
 	switch {
 	case err != nil && errs.IsRetryable(err):

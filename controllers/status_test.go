@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
@@ -126,7 +127,7 @@ func TestCollectionConditions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := tt.scope
 			s.col = &facesearchv1.Collection{ObjectMeta: metav1.ObjectMeta{Name: "people", Namespace: "team-a", Generation: 3}}
-			s.col.Spec.Index.Replicas = tt.replicas
+			s.col.Spec.Index.Replicas = ptr.To(tt.replicas)
 			if tt.deleting {
 				s.col.DeletionTimestamp = &metav1.Time{Time: time.Now()}
 			}

@@ -73,7 +73,7 @@ func (r *UserReconciler) reconcileFaces(ctx context.Context, s *userScope) (ctrl
 		}}
 	}
 	res, err := r.Search.InNamespace(s.user.Namespace).SyncUserFaces(ctx, s.coll.ID, s.user.Spec.UserID, want, search.SyncUserFacesOptions{
-		UserMatchThreshold: float32(s.user.Spec.UserMatchThreshold), QualityFilter: face.QualityFilter(s.user.Spec.QualityFilter),
+		UserMatchThreshold: float32(s.user.Spec.EffectiveUserMatchThreshold()), QualityFilter: face.QualityFilter(s.user.Spec.QualityFilter),
 	})
 	if err != nil {
 		return ctrl.Result{}, true, err

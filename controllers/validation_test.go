@@ -72,7 +72,7 @@ func TestInvalidSpecsAreRefused(t *testing.T) {
 		{"missing bucket", with(validCollection("no-bucket"), func(c *facesearchv1.Collection) { c.Spec.Storage.Bucket = "" }), "spec.storage.bucket"},
 		{"userId too long", with(validUser("long-user"), func(u *facesearchv1.User) { u.Spec.UserID = strings.Repeat("u", 129) }), "spec.userId"},
 		{"userId with a slash", with(validUser("slash-user"), func(u *facesearchv1.User) { u.Spec.UserID = "team/alice" }), "spec.userId"},
-		{"userMatchThreshold over 100", with(validUser("high-threshold"), func(u *facesearchv1.User) { u.Spec.UserMatchThreshold = 101 }), "spec.userMatchThreshold"},
+		{"userMatchThreshold over 100", with(validUser("high-threshold"), func(u *facesearchv1.User) { u.Spec.UserMatchThreshold = ptr.To[int32](101) }), "spec.userMatchThreshold"},
 		{"face with two sources", with(validUser("two-sources"), func(u *facesearchv1.User) {
 			u.Spec.Faces[0].Image.ConfigMapKeyRef = &facesearchv1.KeySelector{Name: "cm", Key: "k"}
 		}), "spec.faces[0].image"},

@@ -5,6 +5,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // EffectiveCollectionID is spec.collectionId, or metadata.name when it is empty.
@@ -57,4 +58,18 @@ func (s *SearchRequest) SetObservedGeneration(g int64) { s.Status.ObservedGenera
 func (s *SearchRequest) IsFinished() bool {
 	cond := meta.FindStatusCondition(s.Status.Conditions, SucceededCondition)
 	return cond != nil && cond.Status != metav1.ConditionUnknown && cond.ObservedGeneration == s.Generation
+}
+
+// The defaults below are the CRD's; the API server fills them in, so they matter only for an
+// object that did not come from it.
+
+// EffectiveReplicas is spec.index.replicas, 1 when unset.
+func (s *IndexSpec) EffectiveReplicas() int32 { return ptr.Deref(s.Replicas, 1) }
+
+// EffectiveUserMatchThreshold is spec.userMatchThreshold, 75 when unset (AssociateFaces').
+func (s *UserSpec) EffectiveUserMatchThreshold() int32 { return ptr.Deref(s.UserMatchThreshold, 75) }
+
+// EffectiveUserMatchThreshold is spec.userMatchThreshold, 80 when unset (SearchUsersByImage's).
+func (s *SearchRequestSpec) EffectiveUserMatchThreshold() int32 {
+	return ptr.Deref(s.UserMatchThreshold, 80)
 }

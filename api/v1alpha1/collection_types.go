@@ -60,7 +60,7 @@ type IndexSpec struct {
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=16
-	Replicas int32 `json:"replicas,omitempty"`
+	Replicas *int32 `json:"replicas,omitempty"`
 	// resources of each index pod; unset means no requests or limits.
 	// +optional
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`

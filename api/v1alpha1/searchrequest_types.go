@@ -24,7 +24,7 @@ type SearchRequestSpec struct {
 	// +kubebuilder:default=80
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
-	UserMatchThreshold int32 `json:"userMatchThreshold,omitempty"`
+	UserMatchThreshold *int32 `json:"userMatchThreshold,omitempty"`
 	// qualityFilter for the searched face.
 	// +optional
 	// +kubebuilder:default=NONE

@@ -47,7 +47,7 @@ type UserSpec struct {
 	// +kubebuilder:default=75
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
-	UserMatchThreshold int32 `json:"userMatchThreshold,omitempty"`
+	UserMatchThreshold *int32 `json:"userMatchThreshold,omitempty"`
 	// qualityFilter is IndexFaces' QualityFilter for the user's images.
 	// +optional
 	// +kubebuilder:default=AUTO

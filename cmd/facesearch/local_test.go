@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
@@ -102,7 +103,7 @@ func TestLocalStackServesOneTruth(t *testing.T) {
 	// Through Kubernetes: a declared collection answers the endpoint.
 	declared := &facesearchv1.Collection{
 		ObjectMeta: metav1.ObjectMeta{Name: "declared", Namespace: "default"},
-		Spec:       facesearchv1.CollectionSpec{Storage: cols.Items[0].Spec.Storage, Index: facesearchv1.IndexSpec{Shards: 1, Replicas: 1}},
+		Spec:       facesearchv1.CollectionSpec{Storage: cols.Items[0].Spec.Storage, Index: facesearchv1.IndexSpec{Shards: 1, Replicas: ptr.To[int32](1)}},
 	}
 	declared.Spec.Storage.CredentialsSecretRef = corev1.LocalObjectReference{Name: cols.Items[0].Spec.Storage.CredentialsSecretRef.Name}
 	if err := k8s.Create(ctx, declared); err != nil {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
@@ -125,7 +126,7 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 	// Collections that is labelled like the release namespace.
 	t.Run("operator index Deployment", func(t *testing.T) {
 		col := &facesearchv1.Collection{ObjectMeta: metav1.ObjectMeta{Name: "people", Namespace: "team-a"},
-			Spec: facesearchv1.CollectionSpec{Index: facesearchv1.IndexSpec{Shards: 2, Replicas: 2,
+			Spec: facesearchv1.CollectionSpec{Index: facesearchv1.IndexSpec{Shards: 2, Replicas: ptr.To[int32](2),
 				Resources: &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: mustQuantity("100m")},
 					Limits: corev1.ResourceList{corev1.ResourceMemory: mustQuantity("1Gi")}}}}}
 		col.Spec.Storage.CredentialsSecretRef.Name = "minio-credentials"

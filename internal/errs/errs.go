@@ -15,42 +15,42 @@ import (
 type Code string
 
 const (
-	// ResourceNotFound: no such collection, user or face.
+	// ResourceNotFound means no such collection, user or face.
 	ResourceNotFound Code = "ResourceNotFound"
-	// ResourceAlreadyExists: a collection or user of that id exists.
+	// ResourceAlreadyExists means a collection or user of that id exists.
 	ResourceAlreadyExists Code = "ResourceAlreadyExists"
-	// ResourceNotReady: the collection's index is loading, scaled to zero or unreachable.
+	// ResourceNotReady means the collection's index is loading, scaled to zero or unreachable.
 	ResourceNotReady Code = "ResourceNotReady"
-	// Conflict: the user is being changed in a way that clashes with this call.
+	// Conflict means the user is being changed in a way that clashes with this call.
 	Conflict Code = "Conflict"
-	// ServiceQuotaExceeded: a limit such as 100 faces per user.
+	// ServiceQuotaExceeded means a limit such as 100 faces per user.
 	ServiceQuotaExceeded Code = "ServiceQuotaExceeded"
-	// InvalidParameter: the request cannot be answered as asked.
+	// InvalidParameter means the request cannot be answered as asked.
 	InvalidParameter Code = "InvalidParameter"
-	// InvalidPaginationToken: a NextToken this service did not make.
+	// InvalidPaginationToken means a NextToken this service did not make.
 	InvalidPaginationToken Code = "InvalidPaginationToken"
-	// InvalidImageFormat: the image is not a JPEG or PNG that decodes.
+	// InvalidImageFormat means the image is not a JPEG or PNG that decodes.
 	InvalidImageFormat Code = "InvalidImageFormat"
-	// ImageTooLarge: the image is over the byte or pixel limit.
+	// ImageTooLarge means the image is over the byte or pixel limit.
 	ImageTooLarge Code = "ImageTooLarge"
-	// InvalidS3Object: the image object (or ConfigMap or Secret key) could not be read.
+	// InvalidS3Object means the image object (or ConfigMap or Secret key) could not be read.
 	InvalidS3Object Code = "InvalidS3Object"
-	// CredentialsNotFound: the storage credentials Secret is missing or lacks a key.
+	// CredentialsNotFound means the storage credentials Secret is missing or lacks a key.
 	CredentialsNotFound Code = "CredentialsNotFound"
-	// AccessDenied: the storage refused the credentials.
+	// AccessDenied means the storage refused the credentials.
 	AccessDenied Code = "AccessDenied"
-	// FaceModelUnavailable: no model pack for the collection's FaceModelVersion.
+	// FaceModelUnavailable means no model pack for the collection's FaceModelVersion.
 	FaceModelUnavailable Code = "FaceModelUnavailable"
-	// FaceModelMismatch: the stored collection was made with another FaceModelVersion.
+	// FaceModelMismatch means the stored collection was made with another FaceModelVersion.
 	FaceModelMismatch Code = "FaceModelMismatch"
-	// StorageUnavailable: the storage could not be reached or failed.
+	// StorageUnavailable means the storage could not be reached or failed.
 	StorageUnavailable Code = "StorageUnavailable"
-	// GenerationGone: the commits after a generation were folded into a snapshot; a
+	// GenerationGone means the commits after a generation were folded into a snapshot; a
 	// follower must load the collection again.
 	GenerationGone Code = "GenerationGone"
-	// Corrupt: a stored object could not be decoded.
+	// Corrupt means a stored object could not be decoded.
 	Corrupt Code = "Corrupt"
-	// Internal: anything unexpected. Errors that carry no code are Internal.
+	// Internal means anything unexpected. Errors that carry no code are Internal.
 	Internal Code = "InternalError"
 )
 

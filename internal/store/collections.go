@@ -106,9 +106,9 @@ func decodeToken(t string) (string, error) {
 	return string(b), nil
 }
 
-func pageSize(n, def, max int) (int, error) {
-	if n < 0 || n > max {
-		return 0, errorf(errs.InvalidParameter, "MaxResults %d must be in 0..%d", n, max)
+func pageSize(n, def, limit int) (int, error) {
+	if n < 0 || n > limit {
+		return 0, errorf(errs.InvalidParameter, "MaxResults %d must be in 0..%d", n, limit)
 	}
 	if n == 0 {
 		return def, nil
@@ -118,7 +118,7 @@ func pageSize(n, def, max int) (int, error) {
 
 // ListCollections lists collections in ID order.
 func (s *Store) ListCollections(ctx context.Context, opts ListOptions) ([]Collection, string, error) {
-	max, err := pageSize(opts.MaxResults, 1000, MaxListResults)
+	limit, err := pageSize(opts.MaxResults, 1000, MaxListResults)
 	if err != nil {
 		return nil, "", err
 	}
@@ -146,7 +146,7 @@ func (s *Store) ListCollections(ctx context.Context, opts ListOptions) ([]Collec
 		if err != nil {
 			return nil, "", err
 		}
-		if len(out) == max {
+		if len(out) == limit {
 			return out, encodeToken(out[len(out)-1].ID), nil
 		}
 		out = append(out, *c)

@@ -75,7 +75,7 @@ func (s *Store) sync(ctx context.Context, id string, cs *collState) error {
 }
 
 // read runs fn on the current state of a collection.
-func (s *Store) read(ctx context.Context, id string, fn func(c *Collection, st *state) error) error {
+func (s *Store) read(ctx context.Context, id string, fn func(_ *Collection, st *state) error) error {
 	cs := s.collState(id)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -88,7 +88,7 @@ func (s *Store) read(ctx context.Context, id string, fn func(c *Collection, st *
 // commit runs decide on the current state; if it returns an entry, the entry is committed as
 // the next log object. On a lost race the state is reloaded and decide runs again, so every
 // decision is taken on the state it will be applied to.
-func (s *Store) commit(ctx context.Context, id string, decide func(c *Collection, st *state) (*entry, error)) error {
+func (s *Store) commit(ctx context.Context, id string, decide func(_ *Collection, st *state) (*entry, error)) error {
 	cs := s.collState(id)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
@@ -128,10 +128,10 @@ type logCommit struct {
 	size int64
 }
 
-// listLog lists the commits after generation after, in order, at most max of them (0: all).
+// listLog lists the commits after generation after, in order, at most limit of them (0: all).
 // Other objects under log/ are skipped.
-func (s *Store) listLog(ctx context.Context, c *Collection, after uint64, max int) ([]logCommit, error) {
-	objs, err := s.list(ctx, s.logPrefix(c.ID, c.Incarnation), s.logKey(c.ID, c.Incarnation, after), true, max)
+func (s *Store) listLog(ctx context.Context, c *Collection, after uint64, limit int) ([]logCommit, error) {
+	objs, err := s.list(ctx, s.logPrefix(c.ID, c.Incarnation), s.logKey(c.ID, c.Incarnation, after), true, limit)
 	if err != nil {
 		return nil, storageError("listing the log", err)
 	}

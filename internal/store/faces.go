@@ -12,7 +12,7 @@ import (
 
 // IndexFaces adds faces of one image. Indexing the same ImageID and ExternalImageID again
 // adds nothing and returns the records already stored. All faces commit together or none.
-func (s *Store) IndexFaces(ctx context.Context, coll string, faces []NewFace, opts IndexFacesOptions) ([]FaceRecord, error) {
+func (s *Store) IndexFaces(ctx context.Context, coll string, faces []NewFace, _ IndexFacesOptions) ([]FaceRecord, error) {
 	if len(faces) == 0 {
 		return nil, nil
 	}
@@ -27,7 +27,7 @@ const MaxImportFaces = 16384
 
 // ImportFaces is IndexFaces for bulk loads (re-indexing, migrations, benchmarks): up to
 // MaxImportFaces faces of any number of images in one commit, with the same rules.
-func (s *Store) ImportFaces(ctx context.Context, coll string, faces []NewFace, opts IndexFacesOptions) ([]FaceRecord, error) {
+func (s *Store) ImportFaces(ctx context.Context, coll string, faces []NewFace, _ IndexFacesOptions) ([]FaceRecord, error) {
 	if len(faces) > MaxImportFaces {
 		return nil, errorf(errs.InvalidParameter, "at most %d faces per import", MaxImportFaces)
 	}
@@ -107,7 +107,7 @@ func normalize(v []float32) ([]float32, error) {
 
 // ListFaces lists faces in FaceId order, optionally those of one user or of given IDs.
 func (s *Store) ListFaces(ctx context.Context, coll string, opts ListFacesOptions) ([]FaceRecord, string, error) {
-	max, err := pageSize(opts.MaxResults, 1000, MaxListResults)
+	limit, err := pageSize(opts.MaxResults, 1000, MaxListResults)
 	if err != nil {
 		return nil, "", err
 	}
@@ -122,7 +122,7 @@ func (s *Store) ListFaces(ctx context.Context, coll string, opts ListFacesOption
 	}
 	var out []FaceRecord
 	next := ""
-	err = s.read(ctx, coll, func(c *Collection, st *state) error {
+	err = s.read(ctx, coll, func(_ *Collection, st *state) error {
 		var ids []string
 		switch {
 		case len(opts.FaceIDs) > 0:
@@ -144,7 +144,7 @@ func (s *Store) ListFaces(ctx context.Context, coll string, opts ListFacesOption
 			start++
 		}
 		for _, id := range ids[start:] {
-			if len(out) == max {
+			if len(out) == limit {
 				next = encodeToken(out[len(out)-1].FaceID)
 				break
 			}
@@ -161,7 +161,7 @@ func (s *Store) DeleteFaces(ctx context.Context, coll string, faceIDs []string) 
 	if len(faceIDs) == 0 || len(faceIDs) > MaxListResults {
 		return nil, nil, errorf(errs.InvalidParameter, "FaceIds must hold 1..%d IDs", MaxListResults)
 	}
-	err = s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+	err = s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
 		deleted, unsuccessful = nil, nil
 		e := &entry{}
 		seen := map[string]bool{}

@@ -82,7 +82,7 @@ func encodeEntry(e *entry) []byte {
 	js, _ := json.Marshal(e)
 	var b bytes.Buffer
 	b.Write(entryMagic)
-	binary.Write(&b, binary.LittleEndian, uint32(len(js)))
+	_ = binary.Write(&b, binary.LittleEndian, uint32(len(js))) // a bytes.Buffer does not fail
 	b.Write(js)
 	for _, v := range e.vectors {
 		b.Write(float32Bytes(v))

@@ -54,7 +54,7 @@ func (s *Store) putNew(ctx context.Context, key string, data []byte) (created bo
 }
 
 // list returns the objects under prefix after startAfter, in key order.
-func (s *Store) list(ctx context.Context, prefix, startAfter string, recursive bool, max int) ([]minio.ObjectInfo, error) {
+func (s *Store) list(ctx context.Context, prefix, startAfter string, recursive bool, limit int) ([]minio.ObjectInfo, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	var out []minio.ObjectInfo
@@ -63,7 +63,7 @@ func (s *Store) list(ctx context.Context, prefix, startAfter string, recursive b
 			return nil, o.Err
 		}
 		out = append(out, o)
-		if max > 0 && len(out) >= max {
+		if limit > 0 && len(out) >= limit {
 			break
 		}
 	}

@@ -20,7 +20,7 @@ func (s *Store) CreateUser(ctx context.Context, coll, userID string, opts UserOp
 	if err := validUserID(userID); err != nil {
 		return err
 	}
-	return s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+	return s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
 		if u := st.users[userID]; u != nil {
 			if opts.ClientRequestToken != "" && u.token == opts.ClientRequestToken {
 				return nil, nil
@@ -32,11 +32,11 @@ func (s *Store) CreateUser(ctx context.Context, coll, userID string, opts UserOp
 }
 
 // DeleteUser disassociates a user's faces and deletes the user.
-func (s *Store) DeleteUser(ctx context.Context, coll, userID string, opts UserOptions) error {
+func (s *Store) DeleteUser(ctx context.Context, coll, userID string, _ UserOptions) error {
 	if err := validUserID(userID); err != nil {
 		return err
 	}
-	return s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+	return s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
 		if st.users[userID] == nil {
 			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
 		}
@@ -47,7 +47,7 @@ func (s *Store) DeleteUser(ctx context.Context, coll, userID string, opts UserOp
 // GetUser returns a user.
 func (s *Store) GetUser(ctx context.Context, coll, userID string) (*User, error) {
 	var out *User
-	err := s.read(ctx, coll, func(c *Collection, st *state) error {
+	err := s.read(ctx, coll, func(_ *Collection, st *state) error {
 		u := st.users[userID]
 		if u == nil {
 			return errorf(errs.ResourceNotFound, "user %s not found", userID)
@@ -60,7 +60,7 @@ func (s *Store) GetUser(ctx context.Context, coll, userID string) (*User, error)
 
 // ListUsers lists users in UserId order.
 func (s *Store) ListUsers(ctx context.Context, coll string, opts ListOptions) ([]User, string, error) {
-	max, err := pageSize(opts.MaxResults, MaxListUsersResults, MaxListUsersResults)
+	limit, err := pageSize(opts.MaxResults, MaxListUsersResults, MaxListUsersResults)
 	if err != nil {
 		return nil, "", err
 	}
@@ -72,14 +72,14 @@ func (s *Store) ListUsers(ctx context.Context, coll string, opts ListOptions) ([
 	}
 	var out []User
 	next := ""
-	err = s.read(ctx, coll, func(c *Collection, st *state) error {
+	err = s.read(ctx, coll, func(_ *Collection, st *state) error {
 		ids := st.sortedUserIDs()
 		start := sort.SearchStrings(ids, after)
 		if start < len(ids) && ids[start] == after {
 			start++
 		}
 		for _, id := range ids[start:] {
-			if len(out) == max {
+			if len(out) == limit {
 				next = encodeToken(out[len(out)-1].UserID)
 				break
 			}
@@ -117,7 +117,7 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 		sim = func(c float32) float32 { return 100 * max(c, 0) }
 	}
 	var res *AssociateFacesResult
-	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+	err := s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
 		u := st.users[userID]
 		if u == nil {
 			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
@@ -176,7 +176,7 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 }
 
 // DisassociateFaces removes faces from a user.
-func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, faceIDs []string, opts UserOptions) (*AssociateFacesResult, error) {
+func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, faceIDs []string, _ UserOptions) (*AssociateFacesResult, error) {
 	if err := validUserID(userID); err != nil {
 		return nil, err
 	}
@@ -184,7 +184,7 @@ func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, face
 		return nil, errorf(errs.InvalidParameter, "FaceIds must hold 1..%d IDs", MaxFacesPerAssociation)
 	}
 	var res *AssociateFacesResult
-	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+	err := s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
 		u := st.users[userID]
 		if u == nil {
 			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
@@ -233,7 +233,7 @@ func (s *Store) EraseUser(ctx context.Context, coll, userID string) (int, error)
 		return 0, err
 	}
 	erased := 0
-	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+	err := s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
 		erased = 0
 		u := st.users[userID]
 		if u == nil {
@@ -257,7 +257,7 @@ func (s *Store) EraseUserFaces(ctx context.Context, coll, userID string, faceIDs
 		return nil, errorf(errs.InvalidParameter, "FaceIds must hold at most %d IDs", MaxListResults)
 	}
 	var erased []string
-	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
+	err := s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
 		erased = nil
 		seen := map[string]bool{}
 		for _, id := range faceIDs {

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
@@ -51,7 +52,7 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 			CollectionID: "People_2026",
 			Storage: facesearchv1.StorageSpec{Endpoint: "minio.storage.svc:9000", Bucket: "faces", Prefix: "team-a/",
 				CredentialsSecretRef: corev1.LocalObjectReference{Name: "minio-credentials"}},
-			Index: facesearchv1.IndexSpec{Shards: 3, Replicas: 2},
+			Index: facesearchv1.IndexSpec{Shards: 3, Replicas: ptr.To[int32](2)},
 		},
 	}
 	if err := k8s.Create(ctx, col); err != nil {

@@ -45,7 +45,7 @@ type IndexSpec struct {
 func IndexSpecOf(col *facesearchv1.Collection, conn store.Connection) IndexSpec {
 	return IndexSpec{
 		Owner: col, CollectionID: col.EffectiveCollectionID(),
-		Shards: col.Spec.Index.Shards, Replicas: col.Spec.Index.Replicas, Resources: ptr.Deref(col.Spec.Index.Resources, corev1.ResourceRequirements{}),
+		Shards: col.Spec.Index.Shards, Replicas: col.Spec.Index.EffectiveReplicas(), Resources: ptr.Deref(col.Spec.Index.Resources, corev1.ResourceRequirements{}),
 		Storage: conn, SecretName: col.Spec.Storage.CredentialsSecretRef.Name,
 	}
 }
