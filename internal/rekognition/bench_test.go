@@ -13,21 +13,15 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// nopBackend answers SearchUsersByImage with a fixed result so that the
+// benchOut is the stub's fixed answer to SearchUsersByImage, so that the
 // benchmark measures the handler only.
-type nopBackend struct{ *memBackend }
-
 var benchOut = &SearchUsersByImageOutput{
 	FaceModelVersion: ptr(testModelVersion),
-	SearchedFace:     &SearchedFaceDetails{FaceDetail: detail(0)},
+	SearchedFace:     &SearchedFaceDetails{FaceDetail: testDetail},
 	UserMatches: []UserMatch{
 		{Similarity: ptr(float32(99.1)), User: &MatchedUser{UserId: ptr("alice"), UserStatus: UserStatusActive}},
 		{Similarity: ptr(float32(91.3)), User: &MatchedUser{UserId: ptr("bob"), UserStatus: UserStatusActive}},
 	},
-}
-
-func (nopBackend) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error) {
-	return benchOut, nil
 }
 
 // BenchmarkHandler measures the per-request overhead of the handler (SigV4
@@ -41,7 +35,10 @@ func BenchmarkHandler(b *testing.B) {
 			img := bytes.Repeat([]byte{0xff, 0xd8, 0x42}, size/3)
 			body := []byte(`{"CollectionId":"bench","MaxUsers":5,"Image":{"Bytes":"` + base64.StdEncoding.EncodeToString(img) + `"}}`)
 			at := time.Now()
-			h := NewHandler(nopBackend{newMemBackend()}, HandlerOptions{
+			stub := newStubBackend()
+			stub.discard = true
+			stub.answer("SearchUsersByImage", benchOut)
+			h := NewHandler(stub, HandlerOptions{
 				Credentials: testCreds(), RateLimit: -1, Now: func() time.Time { return at },
 			})
 			proto, _ := http.NewRequest(http.MethodPost, "http://rekognition.local/", bytes.NewReader(body))

@@ -3,6 +3,7 @@ package rekognition
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +24,15 @@ import (
 	rek "github.com/aws/aws-sdk-go-v2/service/rekognition"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
+
+// The tests in this file check the protocol layer: authentication, decoding,
+// validation and defaults, what reaches the Backend, how its answers and
+// errors are encoded, idempotency, limits. The Backend is stubBackend
+// (stub_test.go); what the operations mean is tested on the real search path
+// (service_backend_test.go).
 
 const (
 	testKey    = "AKIDTESTADMIN00000001"
@@ -29,7 +40,14 @@ const (
 	limitedKey = "AKIDTESTLIMITED000001"
 	limitedSec = "limited-secret"
 	testRegion = "eu-west-3"
+
+	testModelVersion = "7.0"
+	testARN          = "arn:aws:rekognition:local:000000000000:collection/team-a"
+	faceA            = "11111111-2222-3333-4444-555555555555"
+	faceB            = "66666666-7777-8888-9999-aaaaaaaaaaaa"
 )
+
+var errBoom = errors.New("disk on fire")
 
 func testCreds() StaticCredentials {
 	return StaticCredentials{
@@ -40,7 +58,7 @@ func testCreds() StaticCredentials {
 
 type env struct {
 	t       *testing.T
-	backend *memBackend
+	backend *stubBackend
 	srv     *httptest.Server
 }
 
@@ -49,7 +67,7 @@ func newEnv(t *testing.T, opts HandlerOptions) *env {
 	if opts.Credentials == nil && !opts.AllowUnauthenticated {
 		opts.Credentials = testCreds()
 	}
-	b := newMemBackend()
+	b := newStubBackend()
 	srv := httptest.NewServer(NewHandler(b, opts))
 	t.Cleanup(srv.Close)
 	return &env{t: t, backend: b, srv: srv}
@@ -88,195 +106,282 @@ func errCode(err error) string {
 	return ""
 }
 
-// TestRoundTrip runs every operation through the AWS SDK.
-func TestRoundTrip(t *testing.T) {
-	e := newEnv(t, HandlerOptions{})
-	c := e.admin()
-	ctx := context.Background()
+var testBox = &BoundingBox{Width: ptr(float32(0.5)), Height: ptr(float32(0.25)), Left: ptr(float32(0.125)), Top: ptr(float32(0.375))}
 
-	for _, id := range []string{"team-a", "team-b", "team-c"} {
-		out := must(c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String(id), Tags: map[string]string{"team": "x"}}))
-		if aws.ToInt32(out.StatusCode) != 200 || aws.ToString(out.FaceModelVersion) != testModelVersion || !strings.HasSuffix(aws.ToString(out.CollectionArn), id) {
-			t.Fatalf("CreateCollection: %+v", out)
-		}
-	}
+var testDetail = &FaceDetail{BoundingBox: testBox, Confidence: ptr(float32(99.5))}
 
-	// ListCollections, one per page, NextToken passed through.
-	var ids []string
-	var token *string
-	for pages := 0; ; pages++ {
-		out := must(c.ListCollections(ctx, &rek.ListCollectionsInput{MaxResults: aws.Int32(1), NextToken: token}))
-		ids = append(ids, out.CollectionIds...)
-		if len(out.FaceModelVersions) != len(out.CollectionIds) {
-			t.Fatalf("FaceModelVersions %v", out.FaceModelVersions)
-		}
-		token = out.NextToken
-		if token == nil {
-			break
-		}
-		if pages > 5 {
-			t.Fatal("pagination does not end")
-		}
+// testFace is a stored face as a Backend reports it; user "" for none.
+func testFace(id, user string) *Face {
+	f := &Face{FaceId: ptr(id), BoundingBox: testBox, ImageId: ptr("image-" + id[:8]), ExternalImageId: ptr("photo:" + id[:8]),
+		Confidence: ptr(float32(99.25)), IndexFacesModelVersion: ptr(testModelVersion)}
+	if user != "" {
+		f.UserId = ptr(user)
 	}
-	if strings.Join(ids, ",") != "team-a,team-b,team-c" {
-		t.Fatalf("collections %v", ids)
-	}
-	// The SDK paginator too.
-	pg := rek.NewListCollectionsPaginator(c, &rek.ListCollectionsInput{MaxResults: aws.Int32(2)})
-	n := 0
-	for pg.HasMorePages() {
-		n += len(must(pg.NextPage(ctx)).CollectionIds)
-	}
-	if n != 3 {
-		t.Fatalf("paginator saw %d collections", n)
-	}
+	return f
+}
 
-	// IndexFaces from bytes and from an S3 object.
-	idx := must(c.IndexFaces(ctx, &rek.IndexFacesInput{
-		CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: []byte("faces:alice,bob,carol")},
-		ExternalImageId: aws.String("photo:1"), MaxFaces: aws.Int32(2), DetectionAttributes: []types.Attribute{types.AttributeDefault},
-	}))
-	if len(idx.FaceRecords) != 2 || len(idx.UnindexedFaces) != 1 || idx.UnindexedFaces[0].Reasons[0] != types.ReasonExceedsMaxFaces {
-		t.Fatalf("IndexFaces: %+v", idx)
+// checkFace fails unless the SDK decoded testFace(id, user).
+func checkFace(t *testing.T, what string, f *types.Face, id, user string) {
+	t.Helper()
+	if f == nil || aws.ToString(f.FaceId) != id || aws.ToString(f.ImageId) != "image-"+id[:8] || aws.ToString(f.ExternalImageId) != "photo:"+id[:8] ||
+		aws.ToFloat32(f.Confidence) != 99.25 || aws.ToString(f.IndexFacesModelVersion) != testModelVersion || aws.ToString(f.UserId) != user {
+		t.Fatalf("%s: face %+v", what, f)
 	}
-	rec := idx.FaceRecords[0]
-	if aws.ToString(rec.Face.ExternalImageId) != "photo:1" || aws.ToFloat32(rec.FaceDetail.Confidence) != 99.5 || aws.ToFloat32(rec.FaceDetail.BoundingBox.Width) != 0.5 {
-		t.Fatalf("FaceRecord: %+v %+v", rec.Face, rec.FaceDetail)
-	}
-	aliceFace := aws.ToString(idx.FaceRecords[0].Face.FaceId)
-	bobFace := aws.ToString(idx.FaceRecords[1].Face.FaceId)
-	e.backend.objects["media/alice2.jpg"] = []byte("faces:alice")
-	idx2 := must(c.IndexFaces(ctx, &rek.IndexFacesInput{
-		CollectionId: aws.String("team-a"), Image: &types.Image{S3Object: &types.S3Object{Bucket: aws.String("media"), Name: aws.String("alice2.jpg")}},
-	}))
-	alice2 := aws.ToString(idx2.FaceRecords[0].Face.FaceId)
+	checkBox(t, what, f.BoundingBox)
+}
 
-	// ListFaces with pagination.
-	var faces []types.Face
-	token = nil
-	for {
-		out := must(c.ListFaces(ctx, &rek.ListFacesInput{CollectionId: aws.String("team-a"), MaxResults: aws.Int32(2), NextToken: token}))
-		faces = append(faces, out.Faces...)
-		if token = out.NextToken; token == nil {
-			break
-		}
-	}
-	if len(faces) != 3 {
-		t.Fatalf("ListFaces: %d faces", len(faces))
-	}
-
-	// Users.
-	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice")}))
-	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("team-a"), UserId: aws.String("bob")}))
-	lu := must(c.ListUsers(ctx, &rek.ListUsersInput{CollectionId: aws.String("team-a"), MaxResults: aws.Int32(1)}))
-	if len(lu.Users) != 1 || aws.ToString(lu.Users[0].UserId) != "alice" || lu.Users[0].UserStatus != types.UserStatusCreated || lu.NextToken == nil {
-		t.Fatalf("ListUsers: %+v", lu)
-	}
-	lu2 := must(c.ListUsers(ctx, &rek.ListUsersInput{CollectionId: aws.String("team-a"), NextToken: lu.NextToken}))
-	if len(lu2.Users) != 1 || aws.ToString(lu2.Users[0].UserId) != "bob" || lu2.NextToken != nil {
-		t.Fatalf("ListUsers page 2: %+v", lu2)
-	}
-
-	as := must(c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice"),
-		FaceIds: []string{aliceFace, alice2, "00000000-0000-0000-0000-000000000000"}, UserMatchThreshold: aws.Float32(70)}))
-	if len(as.AssociatedFaces) != 2 || len(as.UnsuccessfulFaceAssociations) != 1 || as.UserStatus != types.UserStatusActive ||
-		as.UnsuccessfulFaceAssociations[0].Reasons[0] != types.UnsuccessfulFaceAssociationReasonFaceNotFound {
-		t.Fatalf("AssociateFaces: %+v", as)
-	}
-	must(c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("team-a"), UserId: aws.String("bob"), FaceIds: []string{bobFace}}))
-	lf := must(c.ListFaces(ctx, &rek.ListFacesInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice")}))
-	if len(lf.Faces) != 2 || aws.ToString(lf.Faces[0].UserId) != "alice" {
-		t.Fatalf("ListFaces by user: %+v", lf.Faces)
-	}
-	lf = must(c.ListFaces(ctx, &rek.ListFacesInput{CollectionId: aws.String("team-a"), FaceIds: []string{bobFace}}))
-	if len(lf.Faces) != 1 || aws.ToString(lf.Faces[0].FaceId) != bobFace {
-		t.Fatalf("ListFaces by FaceIds: %+v", lf.Faces)
-	}
-
-	// Searches.
-	sf := must(c.SearchFaces(ctx, &rek.SearchFacesInput{CollectionId: aws.String("team-a"), FaceId: aws.String(aliceFace), MaxFaces: aws.Int32(10), FaceMatchThreshold: aws.Float32(90)}))
-	if aws.ToString(sf.SearchedFaceId) != aliceFace || len(sf.FaceMatches) != 1 || aws.ToString(sf.FaceMatches[0].Face.FaceId) != alice2 || aws.ToFloat32(sf.FaceMatches[0].Similarity) != 99.25 {
-		t.Fatalf("SearchFaces: %+v", sf)
-	}
-	sfi := must(c.SearchFacesByImage(ctx, &rek.SearchFacesByImageInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: []byte("faces:alice,bob")}, QualityFilter: types.QualityFilterLow}))
-	if len(sfi.FaceMatches) != 2 || sfi.SearchedFaceBoundingBox == nil || aws.ToFloat32(sfi.SearchedFaceConfidence) != 99.5 || aws.ToString(sfi.FaceModelVersion) != testModelVersion {
-		t.Fatalf("SearchFacesByImage: %+v", sfi)
-	}
-	su := must(c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String("team-a"), FaceId: aws.String(bobFace), MaxUsers: aws.Int32(5)}))
-	if len(su.UserMatches) != 1 || aws.ToString(su.UserMatches[0].User.UserId) != "bob" || aws.ToString(su.SearchedFace.FaceId) != bobFace || su.SearchedUser != nil {
-		t.Fatalf("SearchUsers by face: %+v", su)
-	}
-	su = must(c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice")}))
-	if aws.ToString(su.SearchedUser.UserId) != "alice" || su.SearchedFace != nil || su.UserMatches == nil {
-		t.Fatalf("SearchUsers by user: %+v", su)
-	}
-	sui := must(c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: []byte("faces:alice,nobody")}, UserMatchThreshold: aws.Float32(50), MaxUsers: aws.Int32(3)}))
-	if len(sui.UserMatches) != 1 || aws.ToString(sui.UserMatches[0].User.UserId) != "alice" || sui.UserMatches[0].User.UserStatus != types.UserStatusActive ||
-		aws.ToFloat32(sui.UserMatches[0].Similarity) != 98.5 || sui.SearchedFace == nil || sui.SearchedFace.FaceDetail.BoundingBox == nil ||
-		len(sui.UnsearchedFaces) != 1 || sui.UnsearchedFaces[0].Reasons[0] != types.UnsearchedFaceReasonFaceNotLargest {
-		t.Fatalf("SearchUsersByImage: %+v", sui)
-	}
-	// No face: empty UserMatches, no SearchedFace, not an error.
-	sui = must(c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: []byte("faces:")}}))
-	if sui.UserMatches == nil || len(sui.UserMatches) != 0 || sui.SearchedFace != nil {
-		t.Fatalf("SearchUsersByImage without face: %+v", sui)
-	}
-
-	// Disassociate, delete faces, users, collection.
-	ds := must(c.DisassociateFaces(ctx, &rek.DisassociateFacesInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice"), FaceIds: []string{alice2, bobFace}}))
-	if len(ds.DisassociatedFaces) != 1 || len(ds.UnsuccessfulFaceDisassociations) != 1 ||
-		ds.UnsuccessfulFaceDisassociations[0].Reasons[0] != types.UnsuccessfulFaceDisassociationReasonAssociatedToADifferentUser {
-		t.Fatalf("DisassociateFaces: %+v", ds)
-	}
-	df := must(c.DeleteFaces(ctx, &rek.DeleteFacesInput{CollectionId: aws.String("team-a"), FaceIds: []string{alice2, bobFace}}))
-	if len(df.DeletedFaces) != 1 || df.DeletedFaces[0] != alice2 || len(df.UnsuccessfulFaceDeletions) != 1 ||
-		df.UnsuccessfulFaceDeletions[0].Reasons[0] != types.UnsuccessfulFaceDeletionReasonAssociatedToAnExistingUser {
-		t.Fatalf("DeleteFaces: %+v", df)
-	}
-	must(c.DeleteUser(ctx, &rek.DeleteUserInput{CollectionId: aws.String("team-a"), UserId: aws.String("bob")}))
-	desc := must(c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("team-a")}))
-	if aws.ToInt64(desc.FaceCount) != 2 || aws.ToInt64(desc.UserCount) != 1 || desc.CreationTimestamp == nil ||
-		time.Since(*desc.CreationTimestamp) > time.Minute || !strings.HasSuffix(aws.ToString(desc.CollectionARN), "team-a") {
-		t.Fatalf("DescribeCollection: %+v", desc)
-	}
-	del := must(c.DeleteCollection(ctx, &rek.DeleteCollectionInput{CollectionId: aws.String("team-a")}))
-	if aws.ToInt32(del.StatusCode) != 200 {
-		t.Fatalf("DeleteCollection: %+v", del)
+func checkBox(t *testing.T, what string, b *types.BoundingBox) {
+	t.Helper()
+	if b == nil || aws.ToFloat32(b.Width) != 0.5 || aws.ToFloat32(b.Height) != 0.25 || aws.ToFloat32(b.Left) != 0.125 || aws.ToFloat32(b.Top) != 0.375 {
+		t.Fatalf("%s: bounding box %+v", what, b)
 	}
 }
 
-// TestErrorTypes checks the SDK decodes each error as its typed error.
+func checkDetail(t *testing.T, what string, d *types.FaceDetail) {
+	t.Helper()
+	if d == nil || aws.ToFloat32(d.Confidence) != 99.5 {
+		t.Fatalf("%s: face detail %+v", what, d)
+	}
+	checkBox(t, what, d.BoundingBox)
+}
+
+// TestRoundTrip runs every operation through the AWS SDK: the backend gets
+// the request the SDK sent, decoded, with the documented defaults filled in
+// and explicit values (zero included) left alone; the SDK decodes what the
+// backend answered.
+func TestRoundTrip(t *testing.T) {
+	e := newEnv(t, HandlerOptions{})
+	b, c, ctx := e.backend, e.admin(), context.Background()
+	wantIn := func(op, want string) {
+		t.Helper()
+		if got := b.lastInput(t, op); got != want {
+			t.Fatalf("%s input:\n got %s\nwant %s", op, got, want)
+		}
+	}
+	img := []byte("\xff\xd8\xff image bytes the handler does not decode")
+	img64 := base64.StdEncoding.EncodeToString(img)
+
+	// --- collections ---
+	b.answer("CreateCollection", &CreateCollectionOutput{StatusCode: ptr(int32(200)), CollectionArn: ptr(testARN), FaceModelVersion: ptr(testModelVersion)})
+	cc := must(c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("team-a"), Tags: map[string]string{"team": "x", "env": "dev"}}))
+	wantIn("CreateCollection", `{"CollectionId":"team-a","Tags":{"env":"dev","team":"x"}}`)
+	if aws.ToInt32(cc.StatusCode) != 200 || aws.ToString(cc.FaceModelVersion) != testModelVersion || aws.ToString(cc.CollectionArn) != testARN {
+		t.Fatalf("CreateCollection: %+v", cc)
+	}
+
+	created := time.UnixMilli(1700000000250)
+	b.answer("DescribeCollection", &DescribeCollectionOutput{FaceCount: ptr(int64(3)), UserCount: ptr(int64(1)), FaceModelVersion: ptr(testModelVersion),
+		CollectionARN: ptr(testARN), CreationTimestamp: &Timestamp{created}})
+	desc := must(c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("team-a")}))
+	wantIn("DescribeCollection", `{"CollectionId":"team-a"}`)
+	if aws.ToInt64(desc.FaceCount) != 3 || aws.ToInt64(desc.UserCount) != 1 || aws.ToString(desc.FaceModelVersion) != testModelVersion ||
+		aws.ToString(desc.CollectionARN) != testARN || !aws.ToTime(desc.CreationTimestamp).Equal(created) {
+		t.Fatalf("DescribeCollection: %+v (created %v)", desc, aws.ToTime(desc.CreationTimestamp))
+	}
+
+	b.answer("DeleteCollection", &DeleteCollectionOutput{StatusCode: ptr(int32(200))})
+	del := must(c.DeleteCollection(ctx, &rek.DeleteCollectionInput{CollectionId: aws.String("team-b")}))
+	wantIn("DeleteCollection", `{"CollectionId":"team-b"}`)
+	if aws.ToInt32(del.StatusCode) != 200 {
+		t.Fatalf("DeleteCollection: %+v", del)
+	}
+
+	// ListCollections: NextToken goes out and comes back, through the SDK paginator.
+	all := []string{"team-a", "team-b", "team-c"}
+	var tokens []string
+	b.answer("ListCollections", func(_ context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
+		i := 0
+		if in.NextToken != nil {
+			tokens = append(tokens, *in.NextToken)
+			i, _ = strconv.Atoi(strings.TrimPrefix(*in.NextToken, "page-"))
+		}
+		out := &ListCollectionsOutput{CollectionIds: all[i : i+1], FaceModelVersions: []string{testModelVersion}}
+		if i+1 < len(all) {
+			out.NextToken = ptr(fmt.Sprintf("page-%d", i+1))
+		}
+		return out, nil
+	})
+	var ids []string
+	for pg := rek.NewListCollectionsPaginator(c, &rek.ListCollectionsInput{MaxResults: aws.Int32(1)}); pg.HasMorePages(); {
+		out := must(pg.NextPage(ctx))
+		if len(out.FaceModelVersions) != 1 || out.FaceModelVersions[0] != testModelVersion {
+			t.Fatalf("FaceModelVersions %v", out.FaceModelVersions)
+		}
+		ids = append(ids, out.CollectionIds...)
+		if len(ids) > 5 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if fmt.Sprint(ids) != fmt.Sprint(all) || fmt.Sprint(tokens) != "[page-1 page-2]" {
+		t.Fatalf("collections %v, tokens %v", ids, tokens)
+	}
+	wantIn("ListCollections", `{"NextToken":"page-2","MaxResults":1}`)
+	must(c.ListCollections(ctx, &rek.ListCollectionsInput{MaxResults: aws.Int32(0)}))
+	wantIn("ListCollections", `{"MaxResults":0}`) // the model allows 0
+
+	// --- faces ---
+	b.answer("IndexFaces", &IndexFacesOutput{FaceModelVersion: ptr(testModelVersion),
+		FaceRecords:    []FaceRecord{{Face: testFace(faceA, ""), FaceDetail: testDetail}},
+		UnindexedFaces: []UnindexedFace{{Reasons: []Reason{ReasonExceedsMaxFaces}, FaceDetail: testDetail}}})
+	idx := must(c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: img},
+		ExternalImageId: aws.String("photo:1"), MaxFaces: aws.Int32(1), DetectionAttributes: []types.Attribute{types.AttributeDefault}}))
+	wantIn("IndexFaces", `{"CollectionId":"team-a","Image":{"Bytes":"`+img64+`"},"ExternalImageId":"photo:1","DetectionAttributes":["DEFAULT"],"MaxFaces":1,"QualityFilter":"AUTO"}`)
+	if len(idx.FaceRecords) != 1 || len(idx.UnindexedFaces) != 1 || idx.UnindexedFaces[0].Reasons[0] != types.ReasonExceedsMaxFaces ||
+		aws.ToString(idx.FaceModelVersion) != testModelVersion {
+		t.Fatalf("IndexFaces: %+v", idx)
+	}
+	checkFace(t, "IndexFaces", idx.FaceRecords[0].Face, faceA, "")
+	checkDetail(t, "IndexFaces", idx.FaceRecords[0].FaceDetail)
+	checkDetail(t, "IndexFaces unindexed", idx.UnindexedFaces[0].FaceDetail)
+	must(c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("team-a"),
+		Image:         &types.Image{S3Object: &types.S3Object{Bucket: aws.String("media"), Name: aws.String("alice2.jpg"), Version: aws.String("3")}},
+		QualityFilter: types.QualityFilterHigh}))
+	wantIn("IndexFaces", `{"CollectionId":"team-a","Image":{"S3Object":{"Bucket":"media","Name":"alice2.jpg","Version":"3"}},"QualityFilter":"HIGH"}`)
+
+	b.answer("ListFaces", &ListFacesOutput{Faces: []Face{*testFace(faceA, "alice")}, NextToken: ptr("faces-2"), FaceModelVersion: ptr(testModelVersion)})
+	lf := must(c.ListFaces(ctx, &rek.ListFacesInput{CollectionId: aws.String("team-a"), MaxResults: aws.Int32(2), NextToken: aws.String("faces-1"),
+		UserId: aws.String("alice"), FaceIds: []string{faceA}}))
+	wantIn("ListFaces", `{"CollectionId":"team-a","NextToken":"faces-1","MaxResults":2,"UserId":"alice","FaceIds":["`+faceA+`"]}`)
+	if len(lf.Faces) != 1 || aws.ToString(lf.NextToken) != "faces-2" || aws.ToString(lf.FaceModelVersion) != testModelVersion {
+		t.Fatalf("ListFaces: %+v", lf)
+	}
+	checkFace(t, "ListFaces", &lf.Faces[0], faceA, "alice")
+
+	b.answer("DeleteFaces", &DeleteFacesOutput{DeletedFaces: []string{faceA},
+		UnsuccessfulFaceDeletions: []UnsuccessfulFaceDeletion{{FaceId: ptr(faceB), UserId: ptr("bob"), Reasons: []string{DeletionAssociatedToExistingUser}}}})
+	df := must(c.DeleteFaces(ctx, &rek.DeleteFacesInput{CollectionId: aws.String("team-a"), FaceIds: []string{faceA, faceB}}))
+	wantIn("DeleteFaces", `{"CollectionId":"team-a","FaceIds":["`+faceA+`","`+faceB+`"]}`)
+	if fmt.Sprint(df.DeletedFaces) != "["+faceA+"]" || len(df.UnsuccessfulFaceDeletions) != 1 || aws.ToString(df.UnsuccessfulFaceDeletions[0].FaceId) != faceB ||
+		aws.ToString(df.UnsuccessfulFaceDeletions[0].UserId) != "bob" ||
+		df.UnsuccessfulFaceDeletions[0].Reasons[0] != types.UnsuccessfulFaceDeletionReasonAssociatedToAnExistingUser {
+		t.Fatalf("DeleteFaces: %+v", df)
+	}
+
+	// --- users ---
+	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice"), ClientRequestToken: aws.String("tok-create")}))
+	wantIn("CreateUser", `{"CollectionId":"team-a","UserId":"alice","ClientRequestToken":"tok-create"}`)
+	must(c.DeleteUser(ctx, &rek.DeleteUserInput{CollectionId: aws.String("team-a"), UserId: aws.String("bob"), ClientRequestToken: aws.String("tok-delete")}))
+	wantIn("DeleteUser", `{"CollectionId":"team-a","UserId":"bob","ClientRequestToken":"tok-delete"}`)
+
+	b.answer("ListUsers", &ListUsersOutput{Users: []User{{UserId: ptr("alice"), UserStatus: UserStatusCreated}, {UserId: ptr("bob"), UserStatus: UserStatusActive}},
+		NextToken: ptr("users-2")})
+	lu := must(c.ListUsers(ctx, &rek.ListUsersInput{CollectionId: aws.String("team-a"), MaxResults: aws.Int32(2), NextToken: aws.String("users-1")}))
+	wantIn("ListUsers", `{"CollectionId":"team-a","MaxResults":2,"NextToken":"users-1"}`)
+	if len(lu.Users) != 2 || aws.ToString(lu.Users[0].UserId) != "alice" || lu.Users[0].UserStatus != types.UserStatusCreated ||
+		aws.ToString(lu.Users[1].UserId) != "bob" || lu.Users[1].UserStatus != types.UserStatusActive || aws.ToString(lu.NextToken) != "users-2" {
+		t.Fatalf("ListUsers: %+v", lu)
+	}
+
+	b.answer("AssociateFaces", &AssociateFacesOutput{AssociatedFaces: []AssociatedFace{{FaceId: ptr(faceA)}}, UserStatus: UserStatusUpdating,
+		UnsuccessfulFaceAssociations: []UnsuccessfulFaceAssociation{{FaceId: ptr(faceB), UserId: ptr("bob"), Confidence: ptr(float32(42.5)),
+			Reasons: []string{AssociationAssociatedToDifferentUser}}}})
+	as := must(c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice"),
+		FaceIds: []string{faceA, faceB}, ClientRequestToken: aws.String("tok-assoc")}))
+	wantIn("AssociateFaces", `{"CollectionId":"team-a","UserId":"alice","FaceIds":["`+faceA+`","`+faceB+`"],"UserMatchThreshold":75,"ClientRequestToken":"tok-assoc"}`)
+	if len(as.AssociatedFaces) != 1 || aws.ToString(as.AssociatedFaces[0].FaceId) != faceA || as.UserStatus != types.UserStatusUpdating ||
+		len(as.UnsuccessfulFaceAssociations) != 1 || aws.ToString(as.UnsuccessfulFaceAssociations[0].FaceId) != faceB ||
+		aws.ToString(as.UnsuccessfulFaceAssociations[0].UserId) != "bob" || aws.ToFloat32(as.UnsuccessfulFaceAssociations[0].Confidence) != 42.5 ||
+		as.UnsuccessfulFaceAssociations[0].Reasons[0] != types.UnsuccessfulFaceAssociationReasonAssociatedToADifferentUser {
+		t.Fatalf("AssociateFaces: %+v", as)
+	}
+	must(c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice"),
+		FaceIds: []string{faceA}, UserMatchThreshold: aws.Float32(0), ClientRequestToken: aws.String("tok-assoc-0")}))
+	wantIn("AssociateFaces", `{"CollectionId":"team-a","UserId":"alice","FaceIds":["`+faceA+`"],"UserMatchThreshold":0,"ClientRequestToken":"tok-assoc-0"}`)
+
+	b.answer("DisassociateFaces", &DisassociateFacesOutput{DisassociatedFaces: []DisassociatedFace{{FaceId: ptr(faceA)}}, UserStatus: UserStatusCreated,
+		UnsuccessfulFaceDisassociations: []UnsuccessfulFaceDisassociation{{FaceId: ptr(faceB), Reasons: []string{AssociationFaceNotFound}}}})
+	ds := must(c.DisassociateFaces(ctx, &rek.DisassociateFacesInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice"),
+		FaceIds: []string{faceA, faceB}, ClientRequestToken: aws.String("tok-dis")}))
+	wantIn("DisassociateFaces", `{"CollectionId":"team-a","UserId":"alice","ClientRequestToken":"tok-dis","FaceIds":["`+faceA+`","`+faceB+`"]}`)
+	if len(ds.DisassociatedFaces) != 1 || aws.ToString(ds.DisassociatedFaces[0].FaceId) != faceA || ds.UserStatus != types.UserStatusCreated ||
+		len(ds.UnsuccessfulFaceDisassociations) != 1 || aws.ToString(ds.UnsuccessfulFaceDisassociations[0].FaceId) != faceB ||
+		ds.UnsuccessfulFaceDisassociations[0].Reasons[0] != types.UnsuccessfulFaceDisassociationReasonFaceNotFound {
+		t.Fatalf("DisassociateFaces: %+v", ds)
+	}
+
+	// --- searches ---
+	matches := []FaceMatch{{Similarity: ptr(float32(99.25)), Face: testFace(faceB, "bob")}}
+	b.answer("SearchFaces", &SearchFacesOutput{SearchedFaceId: ptr(faceA), FaceMatches: matches, FaceModelVersion: ptr(testModelVersion)})
+	sf := must(c.SearchFaces(ctx, &rek.SearchFacesInput{CollectionId: aws.String("team-a"), FaceId: aws.String(faceA), MaxFaces: aws.Int32(10)}))
+	wantIn("SearchFaces", `{"CollectionId":"team-a","FaceId":"`+faceA+`","MaxFaces":10,"FaceMatchThreshold":80}`)
+	if aws.ToString(sf.SearchedFaceId) != faceA || len(sf.FaceMatches) != 1 || aws.ToFloat32(sf.FaceMatches[0].Similarity) != 99.25 ||
+		aws.ToString(sf.FaceModelVersion) != testModelVersion {
+		t.Fatalf("SearchFaces: %+v", sf)
+	}
+	checkFace(t, "SearchFaces", sf.FaceMatches[0].Face, faceB, "bob")
+
+	b.answer("SearchFacesByImage", &SearchFacesByImageOutput{SearchedFaceBoundingBox: testBox, SearchedFaceConfidence: ptr(float32(99.5)),
+		FaceMatches: matches, FaceModelVersion: ptr(testModelVersion)})
+	sfi := must(c.SearchFacesByImage(ctx, &rek.SearchFacesByImageInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: img}}))
+	wantIn("SearchFacesByImage", `{"CollectionId":"team-a","Image":{"Bytes":"`+img64+`"},"FaceMatchThreshold":80,"QualityFilter":"NONE"}`)
+	if len(sfi.FaceMatches) != 1 || aws.ToFloat32(sfi.SearchedFaceConfidence) != 99.5 || aws.ToString(sfi.FaceModelVersion) != testModelVersion {
+		t.Fatalf("SearchFacesByImage: %+v", sfi)
+	}
+	checkBox(t, "SearchFacesByImage", sfi.SearchedFaceBoundingBox)
+	checkFace(t, "SearchFacesByImage", sfi.FaceMatches[0].Face, faceB, "bob")
+	must(c.SearchFacesByImage(ctx, &rek.SearchFacesByImageInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: img},
+		MaxFaces: aws.Int32(3), FaceMatchThreshold: aws.Float32(0), QualityFilter: types.QualityFilterLow}))
+	wantIn("SearchFacesByImage", `{"CollectionId":"team-a","Image":{"Bytes":"`+img64+`"},"MaxFaces":3,"FaceMatchThreshold":0,"QualityFilter":"LOW"}`)
+
+	userMatches := []UserMatch{{Similarity: ptr(float32(98.5)), User: &MatchedUser{UserId: ptr("bob"), UserStatus: UserStatusActive}}}
+	b.answer("SearchUsers", &SearchUsersOutput{UserMatches: userMatches, SearchedFace: &SearchedFace{FaceId: ptr(faceA)}, FaceModelVersion: ptr(testModelVersion)})
+	su := must(c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String("team-a"), FaceId: aws.String(faceA), MaxUsers: aws.Int32(5)}))
+	wantIn("SearchUsers", `{"CollectionId":"team-a","FaceId":"`+faceA+`","UserMatchThreshold":80,"MaxUsers":5}`)
+	if len(su.UserMatches) != 1 || aws.ToString(su.UserMatches[0].User.UserId) != "bob" || su.UserMatches[0].User.UserStatus != types.UserStatusActive ||
+		aws.ToFloat32(su.UserMatches[0].Similarity) != 98.5 || aws.ToString(su.SearchedFace.FaceId) != faceA || su.SearchedUser != nil ||
+		aws.ToString(su.FaceModelVersion) != testModelVersion {
+		t.Fatalf("SearchUsers by face: %+v", su)
+	}
+	b.answer("SearchUsers", &SearchUsersOutput{SearchedUser: &SearchedUser{UserId: ptr("alice")}})
+	su = must(c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice"), UserMatchThreshold: aws.Float32(0)}))
+	wantIn("SearchUsers", `{"CollectionId":"team-a","UserId":"alice","UserMatchThreshold":0}`)
+	if aws.ToString(su.SearchedUser.UserId) != "alice" || su.SearchedFace != nil || su.UserMatches == nil || len(su.UserMatches) != 0 {
+		t.Fatalf("SearchUsers by user: %+v", su)
+	}
+
+	b.answer("SearchUsersByImage", &SearchUsersByImageOutput{UserMatches: userMatches, FaceModelVersion: ptr(testModelVersion),
+		SearchedFace:    &SearchedFaceDetails{FaceDetail: testDetail},
+		UnsearchedFaces: []UnsearchedFace{{FaceDetails: testDetail, Reasons: []UnsearchedFaceReason{UnsearchedFaceNotLargest}}}})
+	sui := must(c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: img}}))
+	wantIn("SearchUsersByImage", `{"CollectionId":"team-a","Image":{"Bytes":"`+img64+`"},"UserMatchThreshold":80,"QualityFilter":"NONE"}`)
+	if len(sui.UserMatches) != 1 || aws.ToString(sui.UserMatches[0].User.UserId) != "bob" || sui.UserMatches[0].User.UserStatus != types.UserStatusActive ||
+		aws.ToFloat32(sui.UserMatches[0].Similarity) != 98.5 || sui.SearchedFace == nil || len(sui.UnsearchedFaces) != 1 ||
+		sui.UnsearchedFaces[0].Reasons[0] != types.UnsearchedFaceReasonFaceNotLargest || aws.ToString(sui.FaceModelVersion) != testModelVersion {
+		t.Fatalf("SearchUsersByImage: %+v", sui)
+	}
+	checkDetail(t, "SearchUsersByImage searched", sui.SearchedFace.FaceDetail)
+	checkDetail(t, "SearchUsersByImage unsearched", sui.UnsearchedFaces[0].FaceDetails)
+	// Output slices left nil are sent as empty arrays.
+	b.answer("SearchUsersByImage", nil)
+	sui = must(c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("team-a"),
+		Image:              &types.Image{S3Object: &types.S3Object{Bucket: aws.String("media"), Name: aws.String("x.png")}},
+		UserMatchThreshold: aws.Float32(50), MaxUsers: aws.Int32(3), QualityFilter: types.QualityFilterMedium}))
+	wantIn("SearchUsersByImage", `{"CollectionId":"team-a","Image":{"S3Object":{"Bucket":"media","Name":"x.png"}},"UserMatchThreshold":50,"MaxUsers":3,"QualityFilter":"MEDIUM"}`)
+	if sui.UserMatches == nil || len(sui.UserMatches) != 0 || sui.UnsearchedFaces == nil || sui.SearchedFace != nil {
+		t.Fatalf("SearchUsersByImage empty answer: %+v", sui)
+	}
+}
+
+// TestErrorTypes checks that a request the service model forbids is answered
+// by the handler without reaching the backend, and that the SDK decodes each
+// error a backend returns as its typed error with the backend's message.
 func TestErrorTypes(t *testing.T) {
 	e := newEnv(t, HandlerOptions{})
 	c := e.admin()
 	ctx := context.Background()
-	must(c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("c1")}))
-	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u1")}))
-	faceID := "11111111-2222-3333-4444-555555555555"
+	img := &types.Image{Bytes: []byte("img")}
 	big := bytes.Repeat([]byte("x"), MaxImageBytes+1)
 	manyFaces := make([]string, 101)
 	for i := range manyFaces {
-		manyFaces[i] = faceID
+		manyFaces[i] = faceA
 	}
 
-	tests := []struct {
+	invalid := []struct {
 		name    string
 		call    func() error
 		want    any    // pointer to a typed error, for errors.As
 		message string // substring of the message
 	}{
-		{"not found", func() error {
-			_, err := c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("nope")})
-			return err
-		}, new(*types.ResourceNotFoundException), "nope does not exist"},
-		{"already exists", func() error {
-			_, err := c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("c1")})
-			return err
-		}, new(*types.ResourceAlreadyExistsException), "already exists"},
-		{"conflict", func() error {
-			_, err := c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u1")})
-			return err
-		}, new(*types.ConflictException), "already exists"},
 		{"collection id pattern", func() error {
 			_, err := c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("bad/id")})
 			return err
@@ -314,11 +419,11 @@ func TestErrorTypes(t *testing.T) {
 			return err
 		}, new(*types.InvalidParameterException), "less than or equal to 4096"},
 		{"threshold", func() error {
-			_, err := c.SearchFaces(ctx, &rek.SearchFacesInput{CollectionId: aws.String("c1"), FaceId: aws.String(faceID), FaceMatchThreshold: aws.Float32(100.5)})
+			_, err := c.SearchFaces(ctx, &rek.SearchFacesInput{CollectionId: aws.String("c1"), FaceId: aws.String(faceA), FaceMatchThreshold: aws.Float32(100.5)})
 			return err
 		}, new(*types.InvalidParameterException), "'faceMatchThreshold'"},
 		{"negative threshold", func() error {
-			_, err := c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), FaceIds: []string{faceID}, UserMatchThreshold: aws.Float32(-1)})
+			_, err := c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), FaceIds: []string{faceA}, UserMatchThreshold: aws.Float32(-1)})
 			return err
 		}, new(*types.InvalidParameterException), "'userMatchThreshold'"},
 		{"too many faces to associate", func() error {
@@ -334,19 +439,19 @@ func TestErrorTypes(t *testing.T) {
 			return err
 		}, new(*types.InvalidParameterException), "'faceIds.1.member'"},
 		{"quality filter enum", func() error {
-			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: []byte("faces:a")}, QualityFilter: "BEST"})
+			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: img, QualityFilter: "BEST"})
 			return err
 		}, new(*types.InvalidParameterException), "enum value set"},
 		{"external image id", func() error {
-			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: []byte("faces:a")}, ExternalImageId: aws.String("a/b")})
+			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: img, ExternalImageId: aws.String("a/b")})
 			return err
 		}, new(*types.InvalidParameterException), "'externalImageId'"},
 		{"max faces zero", func() error {
-			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: []byte("faces:a")}, MaxFaces: aws.Int32(0)})
+			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: img, MaxFaces: aws.Int32(0)})
 			return err
 		}, new(*types.InvalidParameterException), "'maxFaces'"},
 		{"image both bytes and s3", func() error {
-			_, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: []byte("faces:a"), S3Object: &types.S3Object{Bucket: aws.String("bkt"), Name: aws.String("n")}}})
+			_, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: []byte("img"), S3Object: &types.S3Object{Bucket: aws.String("bkt"), Name: aws.String("n")}}})
 			return err
 		}, new(*types.InvalidParameterException), "Only one of"},
 		{"s3 bucket too short", func() error {
@@ -354,29 +459,13 @@ func TestErrorTypes(t *testing.T) {
 			return err
 		}, new(*types.InvalidParameterException), "'image.s3Object.bucket'"},
 		{"search users needs one of", func() error {
-			_, err := c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), FaceId: aws.String(faceID)})
+			_, err := c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), FaceId: aws.String(faceA)})
 			return err
 		}, new(*types.InvalidParameterException), "Only one of userId or faceId"},
-		{"no face in image", func() error {
-			_, err := c.SearchFacesByImage(ctx, &rek.SearchFacesByImageInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: []byte("faces:")}})
-			return err
-		}, new(*types.InvalidParameterException), "no faces"},
 		{"image too large", func() error {
 			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: big}})
 			return err
 		}, new(*types.ImageTooLargeException), "more than the 5242880 bytes"},
-		{"invalid image format", func() error {
-			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: []byte("GIF89a")}})
-			return err
-		}, new(*types.InvalidImageFormatException), "invalid image format"},
-		{"invalid s3 object", func() error {
-			_, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("c1"), Image: &types.Image{S3Object: &types.S3Object{Bucket: aws.String("media"), Name: aws.String("missing.jpg")}}})
-			return err
-		}, new(*types.InvalidS3ObjectException), "S3"},
-		{"invalid pagination token", func() error {
-			_, err := c.ListUsers(ctx, &rek.ListUsersInput{CollectionId: aws.String("c1"), NextToken: aws.String("garbage")})
-			return err
-		}, new(*types.InvalidPaginationTokenException), "Invalid pagination token"},
 		{"pagination token too long", func() error {
 			_, err := c.ListCollections(ctx, &rek.ListCollectionsInput{NextToken: aws.String(strings.Repeat("n", 256))})
 			return err
@@ -386,7 +475,7 @@ func TestErrorTypes(t *testing.T) {
 			return err
 		}, new(*types.InvalidParameterException), "'tags.key'"},
 	}
-	for _, tt := range tests {
+	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.call()
 			if err == nil {
@@ -398,46 +487,75 @@ func TestErrorTypes(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.message) {
 				t.Fatalf("message %q does not contain %q", err.Error(), tt.message)
 			}
+			if n := e.backend.calls.Load(); n != 0 {
+				t.Fatalf("an invalid request reached the backend (%d calls)", n)
+			}
 		})
 	}
-}
 
-type errBackend struct {
-	*memBackend
-	err error
-}
-
-func (b errBackend) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
-	return nil, b.err
-}
-
-func TestBackendErrors(t *testing.T) {
-	for _, tt := range []struct {
+	fromBackend := []struct {
 		name string
-		err  error
+		op   string
+		err  *Error
+		call func() error
 		want any
-		code string
 	}{
-		// Not in DescribeCollection's model: the SDK gives a generic API error with the code.
-		{"quota", ErrServiceQuotaExceeded("too many"), new(smithy.APIError), TypeServiceQuotaExceeded},
-		{"wrapped", wrapErr{ErrResourceNotFound("gone")}, new(*types.ResourceNotFoundException), TypeResourceNotFound},
-		{"plain error", errBoom, new(*types.InternalServerError), TypeInternalServerError},
-		{"provisioned", ErrProvisionedThroughputExceeded("slow down"), new(*types.ProvisionedThroughputExceededException), TypeProvisionedThroughputExceeded},
-	} {
+		{"not found", "DescribeCollection", ErrResourceNotFound("The collection id: nope does not exist"), func() error {
+			_, err := c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("nope")})
+			return err
+		}, new(*types.ResourceNotFoundException)},
+		{"already exists", "CreateCollection", ErrResourceAlreadyExists("The collection id: c1 already exists"), func() error {
+			_, err := c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("c1")})
+			return err
+		}, new(*types.ResourceAlreadyExistsException)},
+		{"conflict", "CreateUser", ErrConflict("A user with id u1 already exists"), func() error {
+			_, err := c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u1")})
+			return err
+		}, new(*types.ConflictException)},
+		{"no face in image", "SearchFacesByImage", ErrInvalidParameter("There are no faces in the image. Should be at least 1."), func() error {
+			_, err := c.SearchFacesByImage(ctx, &rek.SearchFacesByImageInput{CollectionId: aws.String("c1"), Image: img})
+			return err
+		}, new(*types.InvalidParameterException)},
+		{"image too large (pixels)", "SearchFacesByImage", ErrImageTooLarge("The image is 10000x10000 pixels"), func() error {
+			_, err := c.SearchFacesByImage(ctx, &rek.SearchFacesByImageInput{CollectionId: aws.String("c1"), Image: img})
+			return err
+		}, new(*types.ImageTooLargeException)},
+		{"invalid image format", "IndexFaces", ErrInvalidImageFormat("Request has invalid image format"), func() error {
+			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: img})
+			return err
+		}, new(*types.InvalidImageFormatException)},
+		{"invalid s3 object", "SearchUsersByImage", ErrInvalidS3Object("Unable to get object metadata from S3"), func() error {
+			_, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("c1"), Image: &types.Image{S3Object: &types.S3Object{Bucket: aws.String("media"), Name: aws.String("missing.jpg")}}})
+			return err
+		}, new(*types.InvalidS3ObjectException)},
+		{"invalid pagination token", "ListUsers", ErrInvalidPaginationToken("Invalid pagination token"), func() error {
+			_, err := c.ListUsers(ctx, &rek.ListUsersInput{CollectionId: aws.String("c1"), NextToken: aws.String("garbage")})
+			return err
+		}, new(*types.InvalidPaginationTokenException)},
+		{"quota", "AssociateFaces", ErrServiceQuotaExceeded("A user may have at most 100 faces"), func() error {
+			_, err := c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), FaceIds: []string{faceA}})
+			return err
+		}, new(*types.ServiceQuotaExceededException)},
+		{"provisioned", "SearchUsers", ErrProvisionedThroughputExceeded("slow down"), func() error {
+			_, err := c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String("c1"), UserId: aws.String("u1")})
+			return err
+		}, new(*types.ProvisionedThroughputExceededException)},
+		{"internal", "ListFaces", ErrInternalServer("index unreachable"), func() error {
+			_, err := c.ListFaces(ctx, &rek.ListFacesInput{CollectionId: aws.String("c1")})
+			return err
+		}, new(*types.InternalServerError)},
+	}
+	for _, tt := range fromBackend {
 		t.Run(tt.name, func(t *testing.T) {
-			b := errBackend{newMemBackend(), tt.err}
-			var logged []string
-			srv := httptest.NewServer(NewHandler(b, HandlerOptions{Credentials: testCreds(), Log: func(msg string, kv ...any) {
-				logged = append(logged, msg)
-			}}))
-			defer srv.Close()
-			e := &env{t: t, srv: srv}
-			_, err := e.admin().DescribeCollection(context.Background(), &rek.DescribeCollectionInput{CollectionId: aws.String("c")})
-			if !errors.As(err, tt.want) || errCode(err) != tt.code {
-				t.Fatalf("got %T %v", err, err)
+			e.backend.answer(tt.op, tt.err)
+			before := e.backend.calls.Load()
+			err := tt.call()
+			if got := e.backend.calls.Load() - before; got != 1 {
+				t.Fatalf("backend called %d times", got)
 			}
-			if tt.err == errBoom && strings.Contains(err.Error(), "disk on fire") {
-				t.Fatal("internal error text leaked to the client")
+			var ae smithy.APIError
+			if !errors.As(err, tt.want) || !errors.As(err, &ae) || ae.ErrorMessage() != tt.err.Message {
+				t.Fatalf("error %T %v, want %T with message %q", err, err, tt.want, tt.err.Message)
 			}
 		})
 	}
@@ -446,6 +564,96 @@ func TestBackendErrors(t *testing.T) {
 type wrapErr struct{ error }
 
 func (w wrapErr) Unwrap() error { return w.error }
+
+// TestBackendErrors checks how an error a backend returns is answered: an
+// *Error (wrapped or not) with its type and message, an errs.Error through
+// MapError's table, anything else as InternalServerError with a generic
+// message (the error's text is logged, never sent).
+func TestBackendErrors(t *testing.T) {
+	type errCase struct {
+		name   string
+		err    error
+		typ    string
+		msg    string // prefix of the message the client gets
+		hidden string // text the client must not see
+		logged string // log message, "" for none
+	}
+	const generic = "Internal server error (request "
+	cases := []errCase{
+		{"*Error", ErrServiceQuotaExceeded("too many"), TypeServiceQuotaExceeded, "too many", "", ""},
+		{"wrapped *Error", wrapErr{ErrResourceNotFound("gone")}, TypeResourceNotFound, "gone", "", ""},
+		{"provisioned", ErrProvisionedThroughputExceeded("slow down"), TypeProvisionedThroughputExceeded, "slow down", "", ""},
+		{"access denied", ErrAccessDenied("This endpoint does not create collections"), TypeAccessDenied, "This endpoint does not create collections", "", "request rejected"},
+		{"*Error internal", ErrInternalServer("index unreachable"), TypeInternalServerError, "index unreachable", "", "request rejected"},
+		{"plain error", errBoom, TypeInternalServerError, generic, "disk on fire", "internal error"},
+		{"errs code not in the table", errs.New(errs.Corrupt, "manifest checksum mismatch"), TypeInternalServerError, generic, "checksum", "internal error"},
+		{"errs with a cause", errs.Wrap(errs.InvalidParameter, errors.New("decoder: secret detail"), "The image cannot be read"), TypeInvalidParameter, "The image cannot be read", "secret detail", ""},
+		{"wrapped errs", fmt.Errorf("describing: %w", errs.New(errs.ResourceNotFound, "The collection id: c does not exist")), TypeResourceNotFound, "The collection id: c does not exist", "describing", ""},
+		{"storage call timed out", errs.Wrap(errs.StorageUnavailable, context.DeadlineExceeded, "reading the manifest"), TypeInternalServerError, fixedMessages[errs.StorageUnavailable], "manifest", "request rejected"},
+		{"context canceled", context.Canceled, TypeInternalServerError, "request timed out or was canceled", "", "internal error"},
+	}
+	codes := make([]string, 0, len(errorTypes))
+	for code := range errorTypes {
+		codes = append(codes, string(code))
+	}
+	sort.Strings(codes)
+	for _, name := range codes {
+		code, typ := errs.Code(name), errorTypes[errs.Code(name)]
+		c := errCase{name: "errs." + string(code), err: errs.New(code, "message of %s", code), typ: typ, msg: "message of " + string(code)}
+		if m, ok := fixedMessages[code]; ok {
+			c.msg, c.hidden = m, "message of"
+		}
+		if typ == TypeInternalServerError {
+			c.logged = "request rejected"
+		}
+		cases = append(cases, c)
+	}
+
+	var mu sync.Mutex
+	var logged []string
+	e := newEnv(t, HandlerOptions{Log: func(msg string, kv ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		logged = append(logged, msg+" "+fmt.Sprint(kv...))
+	}})
+	const body = `{"CollectionId":"c"}`
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			e.backend.answer("DescribeCollection", tt.err)
+			mu.Lock()
+			logged = nil
+			mu.Unlock()
+			status, hdr, resp := raw(t, e.srv.URL, TargetPrefix+"DescribeCollection", body, signer(testKey, testSecret, time.Now(), body))
+			want := http.StatusBadRequest
+			switch tt.typ {
+			case TypeInternalServerError:
+				want = http.StatusInternalServerError
+			case TypeAccessDenied:
+				want = http.StatusForbidden
+			}
+			msg, _ := resp["message"].(string)
+			if status != want || hdr != tt.typ || resp["__type"] != tt.typ || !strings.HasPrefix(msg, tt.msg) ||
+				(tt.hidden != "" && strings.Contains(msg, tt.hidden)) {
+				t.Fatalf("got %d %q %v, want %d %s %q", status, hdr, resp, want, tt.typ, tt.msg)
+			}
+			mu.Lock()
+			log := strings.Join(logged, "\n")
+			mu.Unlock()
+			if (tt.logged == "") != (log == "") || !strings.HasPrefix(log, tt.logged) {
+				t.Fatalf("logged %q, want %q", log, tt.logged)
+			}
+			if tt.logged == "internal error" && !strings.Contains(log, tt.err.Error()) {
+				t.Fatalf("the log %q lacks the error's text", log)
+			}
+			// The SDK decodes the type and the message.
+			_, err := e.admin().DescribeCollection(context.Background(), &rek.DescribeCollectionInput{CollectionId: aws.String("c")})
+			var ae smithy.APIError
+			if !errors.As(err, &ae) || ae.ErrorCode() != tt.typ || !strings.HasPrefix(ae.ErrorMessage(), tt.msg) {
+				t.Fatalf("SDK: %T %v", err, err)
+			}
+		})
+	}
+}
 
 // raw sends a request by hand (optionally signed) and returns status, error
 // type header and decoded body.
@@ -482,35 +690,44 @@ func signer(key, secret string, at time.Time, body string) func(*http.Request) {
 
 func TestProtocolErrors(t *testing.T) {
 	open := newEnv(t, HandlerOptions{AllowUnauthenticated: true})
-	must(open.backend.CreateCollection(context.Background(), &CreateCollectionInput{CollectionId: aws.String("c1")}))
+	open.backend.answer("DescribeCollection", ErrResourceNotFound("The collection id: zz does not exist"))
 	tests := []struct {
 		name, target, body string
 		status             int
 		typ                string
+		backend            bool // the request reaches the backend
 	}{
-		{"unknown operation", "RekognitionService.DetectLabels", "{}", 400, TypeUnknownOperation},
-		{"wrong prefix", "Foo.ListCollections", "{}", 400, TypeUnknownOperation},
-		{"no target", "", "{}", 400, TypeUnknownOperation},
-		{"malformed json", "RekognitionService.ListCollections", "{", 400, TypeSerialization},
-		{"wrong member type", "RekognitionService.ListCollections", `{"MaxResults":"ten"}`, 400, TypeSerialization},
-		{"bad base64", "RekognitionService.IndexFaces", `{"CollectionId":"c1","Image":{"Bytes":"!!"}}`, 400, TypeSerialization},
-		{"missing required", "RekognitionService.DescribeCollection", `{}`, 400, TypeInvalidParameter},
-		{"missing image", "RekognitionService.SearchUsersByImage", `{"CollectionId":"c1"}`, 400, TypeInvalidParameter},
-		{"missing face ids", "RekognitionService.AssociateFaces", `{"CollectionId":"c1","UserId":"u"}`, 400, TypeInvalidParameter},
-		{"not found", "RekognitionService.DescribeCollection", `{"CollectionId":"zz"}`, 400, TypeResourceNotFound},
+		{"unknown operation", "RekognitionService.DetectLabels", "{}", 400, TypeUnknownOperation, false},
+		{"wrong prefix", "Foo.ListCollections", "{}", 400, TypeUnknownOperation, false},
+		{"no target", "", "{}", 400, TypeUnknownOperation, false},
+		{"malformed json", "RekognitionService.ListCollections", "{", 400, TypeSerialization, false},
+		{"wrong member type", "RekognitionService.ListCollections", `{"MaxResults":"ten"}`, 400, TypeSerialization, false},
+		{"bad base64", "RekognitionService.IndexFaces", `{"CollectionId":"c1","Image":{"Bytes":"!!"}}`, 400, TypeSerialization, false},
+		{"missing required", "RekognitionService.DescribeCollection", `{}`, 400, TypeInvalidParameter, false},
+		{"missing image", "RekognitionService.SearchUsersByImage", `{"CollectionId":"c1"}`, 400, TypeInvalidParameter, false},
+		{"missing face ids", "RekognitionService.AssociateFaces", `{"CollectionId":"c1","UserId":"u"}`, 400, TypeInvalidParameter, false},
+		{"not found", "RekognitionService.DescribeCollection", `{"CollectionId":"zz"}`, 400, TypeResourceNotFound, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			before := open.backend.calls.Load()
 			status, hdr, body := raw(t, open.srv.URL, tt.target, tt.body, nil)
 			if status != tt.status || hdr != tt.typ || body["__type"] != tt.typ || body["message"] == "" {
 				t.Fatalf("got %d %q %v", status, hdr, body)
 			}
+			if reached := open.backend.calls.Load() > before; reached != tt.backend {
+				t.Fatalf("reached the backend: %v", reached)
+			}
 		})
 	}
 	t.Run("ok", func(t *testing.T) {
+		// An empty body is an empty input; the empty output has its lists as [].
 		status, _, body := raw(t, open.srv.URL, "RekognitionService.ListCollections", "", nil)
-		if status != 200 || body["CollectionIds"] == nil {
+		if status != 200 || fmt.Sprint(body["CollectionIds"], body["FaceModelVersions"]) != "[] []" {
 			t.Fatalf("got %d %v", status, body)
+		}
+		if got := open.backend.lastInput(t, "ListCollections"); got != `{}` {
+			t.Fatalf("input %s", got)
 		}
 	})
 	t.Run("GET", func(t *testing.T) {
@@ -528,9 +745,9 @@ func TestProtocolErrors(t *testing.T) {
 func TestSigV4(t *testing.T) {
 	e := newEnv(t, HandlerOptions{})
 	ctx := context.Background()
-	for _, id := range []string{"team-a", "team-b"} {
-		must(e.backend.CreateCollection(ctx, &CreateCollectionInput{CollectionId: aws.String(id)}))
-	}
+	// The backend lists three collections; the limited key may use team-a only.
+	e.backend.answer("ListCollections", &ListCollectionsOutput{CollectionIds: []string{"team-b", "team-a", "team-c"},
+		FaceModelVersions: []string{"5.0", "6.0", "7.0"}, NextToken: ptr("more")})
 
 	sdkCases := []struct {
 		name, key, secret string
@@ -546,12 +763,19 @@ func TestSigV4(t *testing.T) {
 			if errCode(err) != tt.code {
 				t.Fatalf("got %v, want %s", err, tt.code)
 			}
+			if n := e.backend.calls.Load(); n != 0 {
+				t.Fatalf("an unauthenticated request reached the backend (%d calls)", n)
+			}
 		})
 	}
 
 	t.Run("collection-limited key", func(t *testing.T) {
 		c := e.client(limitedKey, limitedSec)
 		must(c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("team-a")}))
+		if got := e.backend.lastInput(t, "DescribeCollection"); got != `{"CollectionId":"team-a"}` {
+			t.Fatalf("DescribeCollection input %s", got)
+		}
+		before := e.backend.calls.Load()
 		_, err := c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("team-b")})
 		var ad *types.AccessDeniedException
 		if !errors.As(err, &ad) || !strings.Contains(ad.ErrorMessage(), "not authorized") {
@@ -561,13 +785,17 @@ func TestSigV4(t *testing.T) {
 		if !errors.As(err, &ad) {
 			t.Fatalf("CreateCollection outside the allowed list: %v", err)
 		}
+		if n := e.backend.calls.Load() - before; n != 0 {
+			t.Fatalf("a denied request reached the backend (%d calls)", n)
+		}
+		// ListCollections is filtered, FaceModelVersions kept in step, NextToken kept.
 		lc := must(c.ListCollections(ctx, &rek.ListCollectionsInput{}))
-		if len(lc.CollectionIds) != 1 || lc.CollectionIds[0] != "team-a" || len(lc.FaceModelVersions) != 1 {
-			t.Fatalf("ListCollections for the limited key: %v", lc.CollectionIds)
+		if fmt.Sprint(lc.CollectionIds, lc.FaceModelVersions) != "[team-a] [6.0]" || aws.ToString(lc.NextToken) != "more" {
+			t.Fatalf("ListCollections for the limited key: %v %v %v", lc.CollectionIds, lc.FaceModelVersions, aws.ToString(lc.NextToken))
 		}
 		lc = must(e.admin().ListCollections(ctx, &rek.ListCollectionsInput{}))
-		if len(lc.CollectionIds) != 2 {
-			t.Fatalf("ListCollections for the admin: %v", lc.CollectionIds)
+		if fmt.Sprint(lc.CollectionIds, lc.FaceModelVersions) != "[team-b team-a team-c] [5.0 6.0 7.0]" {
+			t.Fatalf("ListCollections for the admin: %v %v", lc.CollectionIds, lc.FaceModelVersions)
 		}
 	})
 
@@ -601,15 +829,19 @@ func TestSigV4(t *testing.T) {
 	}
 	for _, tt := range rawCases {
 		t.Run(tt.name, func(t *testing.T) {
+			before := e.backend.calls.Load()
 			status, typ, resp := raw(t, e.srv.URL, target, body, tt.sign)
 			if status != tt.status || typ != tt.typ {
 				t.Fatalf("got %d %q %v", status, typ, resp)
+			}
+			if reached := e.backend.calls.Load() > before; reached != (status == 200) {
+				t.Fatalf("status %d, reached the backend: %v", status, reached)
 			}
 		})
 	}
 
 	t.Run("no credential store rejects all", func(t *testing.T) {
-		srv := httptest.NewServer(NewHandler(newMemBackend(), HandlerOptions{}))
+		srv := httptest.NewServer(NewHandler(newStubBackend(), HandlerOptions{}))
 		defer srv.Close()
 		status, typ, _ := raw(t, srv.URL, target, body, signer(testKey, testSecret, time.Now(), body))
 		if status != 403 || typ != TypeUnrecognizedClient {
@@ -620,56 +852,101 @@ func TestSigV4(t *testing.T) {
 
 func TestIdempotency(t *testing.T) {
 	e := newEnv(t, HandlerOptions{})
-	c := e.admin()
-	ctx := context.Background()
-	must(c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("c1")}))
-	idx := must(c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: []byte("faces:alice")}}))
-	face := aws.ToString(idx.FaceRecords[0].Face.FaceId)
+	b, c, ctx := e.backend, e.admin(), context.Background()
+	calls := func() int64 { return b.calls.Load() }
 
-	calls := e.backend.calls.Load()
+	// A repeated token with the same parameters is answered from the cache;
+	// the token still reaches the backend the first time.
 	in := &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), ClientRequestToken: aws.String("tok-1")}
 	must(c.CreateUser(ctx, in))
-	must(c.CreateUser(ctx, in)) // a repeat would be ConflictException without the token cache
-	if got := e.backend.calls.Load() - calls; got != 1 {
-		t.Fatalf("backend called %d times, want 1", got)
+	must(c.CreateUser(ctx, in))
+	if calls() != 1 || b.lastInput(t, "CreateUser") != `{"CollectionId":"c1","UserId":"u1","ClientRequestToken":"tok-1"}` {
+		t.Fatalf("backend called %d times, last input %s", calls(), b.lastInput(t, "CreateUser"))
 	}
+	// The same token with other parameters is refused before the backend.
 	_, err := c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u2"), ClientRequestToken: aws.String("tok-1")})
 	var mm *types.IdempotentParameterMismatchException
-	if !errors.As(err, &mm) {
-		t.Fatalf("same token, other parameters: %v", err)
+	if !errors.As(err, &mm) || calls() != 1 {
+		t.Fatalf("same token, other parameters: %v (%d calls)", err, calls())
 	}
 	// The same token in another collection or operation is another key.
-	must(c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("c2")}))
 	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c2"), UserId: aws.String("u2"), ClientRequestToken: aws.String("tok-1")}))
-
-	// Without an explicit token the SDK generates a fresh one per call.
-	_, err = c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u1")})
-	var conflict *types.ConflictException
-	if !errors.As(err, &conflict) {
-		t.Fatalf("CreateUser again with a new token: %v", err)
+	must(c.DeleteUser(ctx, &rek.DeleteUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), ClientRequestToken: aws.String("tok-1")}))
+	if calls() != 3 {
+		t.Fatalf("backend called %d times, want 3", calls())
 	}
 
-	// AssociateFaces: the repeat answers the first response (face associated),
-	// not the second-run answer (already associated, so empty).
-	ain := &rek.AssociateFacesInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), FaceIds: []string{face}, ClientRequestToken: aws.String("assoc-1")}
+	// Without an explicit token the SDK generates a fresh one per call: each
+	// call reaches the backend, with its token.
+	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u1")}))
+	first := b.lastInput(t, "CreateUser")
+	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u1")}))
+	second := b.lastInput(t, "CreateUser")
+	if calls() != 5 || first == second || !strings.Contains(first, `"ClientRequestToken":"`) {
+		t.Fatalf("SDK tokens: %d calls, inputs %s %s", calls(), first, second)
+	}
+
+	// AssociateFaces: the repeat gets the first response (face associated),
+	// not what a second run would answer (already associated, so empty).
+	var runs atomic.Int32
+	b.answer("AssociateFaces", func(context.Context, *AssociateFacesInput) (*AssociateFacesOutput, error) {
+		if runs.Add(1) > 1 {
+			return &AssociateFacesOutput{UserStatus: UserStatusActive}, nil
+		}
+		return &AssociateFacesOutput{AssociatedFaces: []AssociatedFace{{FaceId: ptr(faceA)}}, UserStatus: UserStatusActive}, nil
+	})
+	ain := &rek.AssociateFacesInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), FaceIds: []string{faceA}, ClientRequestToken: aws.String("assoc-1")}
 	a1 := must(c.AssociateFaces(ctx, ain))
 	a2 := must(c.AssociateFaces(ctx, ain))
-	if len(a1.AssociatedFaces) != 1 || len(a2.AssociatedFaces) != 1 {
-		t.Fatalf("AssociateFaces repeat: %+v %+v", a1, a2)
+	if len(a1.AssociatedFaces) != 1 || len(a2.AssociatedFaces) != 1 || runs.Load() != 1 {
+		t.Fatalf("AssociateFaces repeat: %+v %+v (%d runs)", a1, a2, runs.Load())
 	}
 	ain2 := *ain
 	ain2.UserMatchThreshold = aws.Float32(90)
-	if _, err := c.AssociateFaces(ctx, &ain2); !errors.As(err, &mm) {
+	if _, err := c.AssociateFaces(ctx, &ain2); !errors.As(err, &mm) || runs.Load() != 1 {
 		t.Fatalf("AssociateFaces other threshold: %v", err)
 	}
-	// A failed request is not cached: retrying after fixing the cause works.
-	din := &rek.DeleteUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u3"), ClientRequestToken: aws.String("del-1")}
-	if _, err := c.DeleteUser(ctx, din); errCode(err) != TypeResourceNotFound {
-		t.Fatalf("DeleteUser missing: %v", err)
+
+	// A failed request is not cached: after a backend failure the same token
+	// runs again, and then its success is cached. For each of the four
+	// operations that take a token.
+	retried := []func() error{
+		func() error {
+			_, err := c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u3"), ClientRequestToken: aws.String("retry-1")})
+			return err
+		},
+		func() error {
+			_, err := c.DeleteUser(ctx, &rek.DeleteUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u3"), ClientRequestToken: aws.String("retry-1")})
+			return err
+		},
+		func() error {
+			_, err := c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("c1"), UserId: aws.String("u3"), FaceIds: []string{faceB}, ClientRequestToken: aws.String("retry-1")})
+			return err
+		},
+		func() error {
+			_, err := c.DisassociateFaces(ctx, &rek.DisassociateFacesInput{CollectionId: aws.String("c1"), UserId: aws.String("u3"), FaceIds: []string{faceB}, ClientRequestToken: aws.String("retry-1")})
+			return err
+		},
 	}
-	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c1"), UserId: aws.String("u3")}))
-	must(c.DeleteUser(ctx, din))
-	must(c.DisassociateFaces(ctx, &rek.DisassociateFacesInput{CollectionId: aws.String("c1"), UserId: aws.String("u1"), FaceIds: []string{face}, ClientRequestToken: aws.String("dis-1")}))
+	b.failErr = ErrResourceNotFound("The user id: u3 does not exist")
+	for i, call := range retried {
+		if err := call(); errCode(err) != TypeResourceNotFound {
+			t.Fatalf("call %d with the backend failing: %v", i, err)
+		}
+	}
+	b.failErr = nil
+	before := calls()
+	for i, call := range retried {
+		if err := call(); err != nil {
+			t.Fatalf("call %d retried: %v", i, err)
+		}
+		if err := call(); err != nil {
+			t.Fatalf("call %d repeated: %v", i, err)
+		}
+	}
+	if calls()-before != int64(len(retried)) {
+		t.Fatalf("retries after a failure: %d backend calls, want %d", calls()-before, len(retried))
+	}
 }
 
 func TestIdempotencyCacheBoundsAndTTL(t *testing.T) {
@@ -742,12 +1019,15 @@ func TestThrottling(t *testing.T) {
 	if !errors.As(err, &th) || !strings.Contains(err.Error(), "maximum number of attempts") {
 		t.Fatalf("retried request: %v", err)
 	}
+	// Only the 4 requests let through reached the backend.
+	if n := e.backend.calls.Load(); n != 4 {
+		t.Fatalf("backend called %d times, want 4", n)
+	}
 }
 
 func TestOverload(t *testing.T) {
 	e := newEnv(t, HandlerOptions{MaxConcurrent: 1, QueueWait: 20 * time.Millisecond})
 	ctx := context.Background()
-	must(e.backend.CreateCollection(ctx, &CreateCollectionInput{CollectionId: aws.String("c1")}))
 	e.backend.block = make(chan struct{})
 	c := e.admin()
 	done := make(chan error)
@@ -755,13 +1035,16 @@ func TestOverload(t *testing.T) {
 		_, err := c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("c1")})
 		done <- err
 	}()
-	for e.backend.calls.Load() < 2 { // first call from setup, second in flight
+	for e.backend.calls.Load() < 1 { // the first request holds the one slot
 		time.Sleep(time.Millisecond)
 	}
 	_, err := c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("c1")})
 	var pt *types.ProvisionedThroughputExceededException
 	if !errors.As(err, &pt) {
 		t.Fatalf("overloaded: %v", err)
+	}
+	if n := e.backend.calls.Load(); n != 1 {
+		t.Fatalf("the refused request reached the backend (%d calls)", n)
 	}
 	close(e.backend.block)
 	if err := <-done; err != nil {
@@ -771,14 +1054,39 @@ func TestOverload(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	e := newEnv(t, HandlerOptions{RequestTimeout: 30 * time.Millisecond})
+	const timeout = 30 * time.Millisecond
+	e := newEnv(t, HandlerOptions{RequestTimeout: timeout})
 	ctx := context.Background()
-	must(e.backend.CreateCollection(ctx, &CreateCollectionInput{CollectionId: aws.String("c1")}))
-	e.backend.block = make(chan struct{}) // never closed: backend waits for ctx
-	_, err := e.admin().DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("c1")})
+	c := e.admin()
+	e.backend.block = make(chan struct{}) // never closed: the backend waits for ctx
+	_, err := c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("c1")})
 	var ise *types.InternalServerError
 	if !errors.As(err, &ise) || !strings.Contains(ise.ErrorMessage(), "timed out") {
 		t.Fatalf("got %v", err)
+	}
+	e.backend.block = nil
+
+	// The backend's context carries the deadline.
+	var left atomic.Int64
+	e.backend.answer("DescribeCollection", func(ctx context.Context, _ *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
+		if d, ok := ctx.Deadline(); ok {
+			left.Store(int64(time.Until(d)))
+		}
+		return nil, nil
+	})
+	must(c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("c1")}))
+	if l := time.Duration(left.Load()); l <= 0 || l > timeout {
+		t.Fatalf("deadline %v ahead, want within %v", l, timeout)
+	}
+	// A Rekognition error the backend returns after the deadline is sent as it is.
+	e.backend.answer("DescribeCollection", func(ctx context.Context, _ *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
+		<-ctx.Done()
+		return nil, ErrResourceNotFound("The collection id: c1 does not exist")
+	})
+	_, err = c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String("c1")})
+	var nf *types.ResourceNotFoundException
+	if !errors.As(err, &nf) {
+		t.Fatalf("error after the deadline: %v", err)
 	}
 }
 
@@ -786,8 +1094,7 @@ func TestBodyLimit(t *testing.T) {
 	e := newEnv(t, HandlerOptions{MaxBodyBytes: 4096})
 	ctx := context.Background()
 	c := e.admin()
-	must(c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("c1")}))
-	img := append([]byte("faces:"), bytes.Repeat([]byte("a"), 4096)...)
+	img := bytes.Repeat([]byte("a"), 4096)
 	_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: img}})
 	var tl *types.ImageTooLargeException
 	if !errors.As(err, &tl) {
@@ -806,14 +1113,21 @@ func TestBodyLimit(t *testing.T) {
 	if !errors.As(err, &ip) {
 		t.Fatalf("CreateCollection over the body limit: %v", err)
 	}
-	// Default limit: a 5 MiB image (6.7 MiB as base64) passes the body limit.
+	if n := e.backend.calls.Load(); n != 0 {
+		t.Fatalf("a body over the limit reached the backend (%d calls)", n)
+	}
+	// Default limit: a 5 MiB image (6.7 MiB as base64) passes the body limit
+	// and reaches the backend whole.
 	e2 := newEnv(t, HandlerOptions{})
-	c2 := e2.admin()
-	must(c2.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("c1")}))
-	img = append([]byte("faces:alice,"), bytes.Repeat([]byte("a"), MaxImageBytes-12)...)
-	out := must(c2.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: img}}))
-	if len(out.FaceRecords) != 2 {
-		t.Fatalf("5 MiB image: %d faces", len(out.FaceRecords))
+	var got atomic.Int64
+	e2.backend.answer("IndexFaces", func(_ context.Context, in *IndexFacesInput) (*IndexFacesOutput, error) {
+		got.Store(int64(len(in.Image.Bytes)))
+		return nil, nil
+	})
+	img = bytes.Repeat([]byte("a"), MaxImageBytes)
+	must(e2.admin().IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c1"), Image: &types.Image{Bytes: img}}))
+	if got.Load() != MaxImageBytes {
+		t.Fatalf("5 MiB image: the backend got %d bytes", got.Load())
 	}
 }
 
@@ -858,25 +1172,27 @@ func TestParseSecretData(t *testing.T) {
 }
 
 func TestCallerInContext(t *testing.T) {
-	got := make(chan string, 1)
-	b := callerBackend{newMemBackend(), got}
-	srv := httptest.NewServer(NewHandler(b, HandlerOptions{Credentials: testCreds()}))
-	defer srv.Close()
-	e := &env{t: t, srv: srv}
-	e.admin().DescribeCollection(context.Background(), &rek.DescribeCollectionInput{CollectionId: aws.String("c")})
-	if k := <-got; k != testKey {
-		t.Fatalf("caller %q", k)
+	for _, tt := range []struct {
+		name string
+		opts HandlerOptions
+		want string
+	}{
+		{"signed", HandlerOptions{}, testKey},
+		{"unauthenticated", HandlerOptions{AllowUnauthenticated: true}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.opts)
+			got := make(chan string, 1)
+			e.backend.answer("DescribeCollection", func(ctx context.Context, _ *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
+				got <- CallerFromContext(ctx)
+				return nil, nil
+			})
+			must(e.admin().DescribeCollection(context.Background(), &rek.DescribeCollectionInput{CollectionId: aws.String("c")}))
+			if k := <-got; k != tt.want {
+				t.Fatalf("caller %q, want %q", k, tt.want)
+			}
+		})
 	}
-}
-
-type callerBackend struct {
-	*memBackend
-	got chan string
-}
-
-func (b callerBackend) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
-	b.got <- CallerFromContext(ctx)
-	return &DescribeCollectionOutput{}, nil
 }
 
 func TestOperations(t *testing.T) {
@@ -893,21 +1209,23 @@ func TestOperations(t *testing.T) {
 func TestConcurrentClients(t *testing.T) {
 	e := newEnv(t, HandlerOptions{RateLimit: -1, MaxConcurrent: 4, QueueWait: 5 * time.Second})
 	ctx := context.Background()
-	c := e.admin()
-	must(c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("team-a")}))
-	idx := must(c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: []byte("faces:alice")}}))
-	must(c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice")}))
-	must(c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String("team-a"), UserId: aws.String("alice"), FaceIds: []string{*idx.FaceRecords[0].Face.FaceId}}))
+	e.backend.answer("SearchUsersByImage", &SearchUsersByImageOutput{
+		UserMatches: []UserMatch{{Similarity: ptr(float32(99)), User: &MatchedUser{UserId: ptr("alice"), UserStatus: UserStatusActive}}}})
+	var creates atomic.Int32
+	e.backend.answer("CreateUser", func(context.Context, *CreateUserInput) (*CreateUserOutput, error) {
+		creates.Add(1)
+		return nil, nil
+	})
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 200)
+	failures := make(chan error, 200)
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			cl := e.client(limitedKey, limitedSec)
 			for i := 0; i < 20; i++ {
-				out, err := cl.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: []byte("faces:alice")}})
+				out, err := cl.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("team-a"), Image: &types.Image{Bytes: []byte("img")}})
 				if err == nil && (len(out.UserMatches) != 1 || *out.UserMatches[0].User.UserId != "alice") {
 					err = fmt.Errorf("unexpected matches %+v", out.UserMatches)
 				}
@@ -915,15 +1233,19 @@ func TestConcurrentClients(t *testing.T) {
 					_, err = cl.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("team-a"), UserId: aws.String("bob"), ClientRequestToken: aws.String("same-token")})
 				}
 				if err != nil {
-					errs <- err
+					failures <- err
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
+	close(failures)
+	for err := range failures {
 		t.Error(err)
+	}
+	// 160 CreateUser requests with one token and the same parameters: one backend call.
+	if n := creates.Load(); n != 1 {
+		t.Errorf("CreateUser reached the backend %d times, want 1", n)
 	}
 }
