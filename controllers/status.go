@@ -36,14 +36,6 @@ func setCondition(obj statusObject, condType string, status metav1.ConditionStat
 	obj.SetConditions(conds)
 }
 
-// removeCondition drops a condition that no longer applies.
-func removeCondition(obj statusObject, condType string) {
-	conds := obj.GetConditions()
-	if meta.RemoveStatusCondition(&conds, condType) {
-		obj.SetConditions(conds)
-	}
-}
-
 // finishReconcile is the end of every loop, for every kind: the one rule for
 // observedGeneration (stamped when the loop ended without error, so that status speaks of
 // the spec it saw; what it found wrong is in the conditions), then the one status write. A

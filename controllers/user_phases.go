@@ -43,7 +43,7 @@ func (r *UserReconciler) checkConflict(ctx context.Context, s *userScope) (ctrl.
 		return ctrl.Result{}, true, err
 	}
 	if owner := userIDOwner(users.Items); owner != nil && owner.UID != s.user.UID {
-		s.blocked, s.blockedReason = fmt.Errorf("User %s already manages userId %s in this collection", owner.Name, s.user.Spec.UserID), facesearchv1.UserConflictReason
+		s.blocked, s.blockedReason = fmt.Errorf("the User %s already manages userId %s in this collection", owner.Name, s.user.Spec.UserID), facesearchv1.UserConflictReason
 		return ctrl.Result{}, true, nil
 	}
 	return ctrl.Result{}, false, nil

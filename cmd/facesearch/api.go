@@ -59,7 +59,6 @@ func envOr(name, def string) string {
 // apiEndpoint is the endpoint as wired into a role.
 type apiEndpoint struct {
 	server *http.Server
-	creds  *rekognition.SecretCredentials
 }
 
 // newAPIEndpoint builds the handler over the shared search path; CreateCollection and

@@ -88,12 +88,12 @@ func runManager(args []string) error {
 		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return api.run(ctx, &af, nil) })); err != nil {
 			return err
 		}
-		return startManager(mgr, ctx)
+		return startManager(ctx, mgr)
 	}
-	return startManager(mgr, ctrl.SetupSignalHandler())
+	return startManager(ctrl.SetupSignalHandler(), mgr)
 }
 
-func startManager(mgr ctrl.Manager, ctx context.Context) error {
+func startManager(ctx context.Context, mgr ctrl.Manager) error {
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}

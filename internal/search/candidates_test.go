@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"testing"
+	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -54,6 +55,7 @@ func TestUserCandidatesWidenPastOneUsersFaces(t *testing.T) {
 	shard := index.NewShard(st, "c", index.ShardOptions{Shard: 0, Shards: 1})
 	go func() { _ = shard.Run(ctx) }()
 	for !shard.Ready() {
+		time.Sleep(time.Millisecond)
 	}
 	c := &Collection{ID: "c", store: st, Shards: []index.Searcher{shard}, Ready: true}
 

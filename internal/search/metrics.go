@@ -1,6 +1,7 @@
 package search
 
 import (
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,7 +27,8 @@ var (
 func RegisterMetrics(reg prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{operationDuration, stageDuration} {
 		if err := reg.Register(c); err != nil {
-			if _, ok := err.(prometheus.AlreadyRegisteredError); !ok {
+			var already prometheus.AlreadyRegisteredError
+			if !errors.As(err, &already) {
 				return err
 			}
 		}
