@@ -29,6 +29,7 @@ type CredentialStore interface {
 // StaticCredentials is a CredentialStore over a fixed map.
 type StaticCredentials map[string]Credential
 
+// Lookup finds an access key's credential.
 func (m StaticCredentials) Lookup(id string) (Credential, bool) {
 	c, ok := m[id]
 	return c, ok
@@ -123,7 +124,7 @@ func validAccessKeyID(s string) bool {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' && r != '-' {
 			return false
 		}
 	}

@@ -61,24 +61,53 @@ func Errorf(t, format string, args ...any) *Error {
 
 // Constructor helpers, one per error type a Backend may return.
 
-func ErrAccessDenied(msg string) *Error       { return newErr(TypeAccessDenied, msg) }
-func ErrConflict(msg string) *Error           { return newErr(TypeConflict, msg) }
-func ErrImageTooLarge(msg string) *Error      { return newErr(TypeImageTooLarge, msg) }
-func ErrInternalServer(msg string) *Error     { return newErr(TypeInternalServerError, msg) }
+// ErrAccessDenied is an *Error of type AccessDeniedException.
+func ErrAccessDenied(msg string) *Error { return newErr(TypeAccessDenied, msg) }
+
+// ErrConflict is an *Error of type ConflictException.
+func ErrConflict(msg string) *Error { return newErr(TypeConflict, msg) }
+
+// ErrImageTooLarge is an *Error of type ImageTooLargeException.
+func ErrImageTooLarge(msg string) *Error { return newErr(TypeImageTooLarge, msg) }
+
+// ErrInternalServer is an *Error of type InternalServerError.
+func ErrInternalServer(msg string) *Error { return newErr(TypeInternalServerError, msg) }
+
+// ErrInvalidImageFormat is an *Error of type InvalidImageFormatException.
 func ErrInvalidImageFormat(msg string) *Error { return newErr(TypeInvalidImageFormat, msg) }
+
+// ErrInvalidPaginationToken is an *Error of type InvalidPaginationTokenException.
 func ErrInvalidPaginationToken(msg string) *Error {
 	return newErr(TypeInvalidPaginationToken, msg)
 }
+
+// ErrInvalidParameter is an *Error of type InvalidParameterException.
 func ErrInvalidParameter(msg string) *Error { return newErr(TypeInvalidParameter, msg) }
-func ErrInvalidS3Object(msg string) *Error  { return newErr(TypeInvalidS3Object, msg) }
+
+// ErrInvalidS3Object is an *Error of type InvalidS3ObjectException.
+func ErrInvalidS3Object(msg string) *Error { return newErr(TypeInvalidS3Object, msg) }
+
+// ErrProvisionedThroughputExceeded is an *Error of type ProvisionedThroughputExceededException.
 func ErrProvisionedThroughputExceeded(msg string) *Error {
 	return newErr(TypeProvisionedThroughputExceeded, msg)
 }
+
+// ErrResourceAlreadyExists is an *Error of type ResourceAlreadyExistsException.
 func ErrResourceAlreadyExists(msg string) *Error { return newErr(TypeResourceAlreadyExists, msg) }
-func ErrResourceInUse(msg string) *Error         { return newErr(TypeResourceInUse, msg) }
-func ErrResourceNotFound(msg string) *Error      { return newErr(TypeResourceNotFound, msg) }
-func ErrServiceQuotaExceeded(msg string) *Error  { return newErr(TypeServiceQuotaExceeded, msg) }
-func ErrThrottling(msg string) *Error            { return newErr(TypeThrottling, msg) }
+
+// ErrResourceInUse is an *Error of type ResourceInUseException.
+func ErrResourceInUse(msg string) *Error { return newErr(TypeResourceInUse, msg) }
+
+// ErrResourceNotFound is an *Error of type ResourceNotFoundException.
+func ErrResourceNotFound(msg string) *Error { return newErr(TypeResourceNotFound, msg) }
+
+// ErrServiceQuotaExceeded is an *Error of type ServiceQuotaExceededException.
+func ErrServiceQuotaExceeded(msg string) *Error { return newErr(TypeServiceQuotaExceeded, msg) }
+
+// ErrThrottling is an *Error of type ThrottlingException.
+func ErrThrottling(msg string) *Error { return newErr(TypeThrottling, msg) }
+
+// ErrIdempotentParameterMismatch is an *Error of type IdempotentParameterMismatchException.
 func ErrIdempotentParameterMismatch(msg string) *Error {
 	return newErr(TypeIdempotentParameterMismatch, msg)
 }

@@ -184,7 +184,7 @@ var mutating = map[string]bool{
 var operations = map[string]opSpec{
 	"CreateCollection":   spec(Backend.CreateCollection, func(in *CreateCollectionInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
 	"DescribeCollection": spec(Backend.DescribeCollection, func(in *DescribeCollectionInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
-	"ListCollections":    spec(Backend.ListCollections, func(in *ListCollectionsInput) (*string, *string) { return nil, nil }, false, filterCollections),
+	"ListCollections":    spec(Backend.ListCollections, func(*ListCollectionsInput) (*string, *string) { return nil, nil }, false, filterCollections),
 	"DeleteCollection":   spec(Backend.DeleteCollection, func(in *DeleteCollectionInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
 	"IndexFaces":         spec(Backend.IndexFaces, func(in *IndexFacesInput) (*string, *string) { return in.CollectionId, nil }, true, nil),
 	"ListFaces":          spec(Backend.ListFaces, func(in *ListFacesInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
@@ -439,26 +439,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(resp)))
 	w.WriteHeader(http.StatusOK)
-	w.Write(resp)
+	_, _ = w.Write(resp) // a client gone away cannot be told
 }
 
 var errBodyTooLarge = errors.New("request body too large")
 
-func readBody(r *http.Request, max int64) ([]byte, error) {
-	if r.ContentLength > max {
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
 		return nil, errBodyTooLarge
 	}
 	n := r.ContentLength
-	if n < 0 || n > max {
+	if n < 0 || n > limit {
 		n = 512
 	}
 	// bytes.Buffer.ReadFrom grows when less than 512 bytes are free: leave
 	// room so that a body of the announced length is read without copying.
 	buf := bytes.NewBuffer(make([]byte, 0, n+bytes.MinRead+1))
-	if _, err := buf.ReadFrom(io.LimitReader(r.Body, max+1)); err != nil {
+	if _, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1)); err != nil {
 		return nil, err
 	}
-	if int64(buf.Len()) > max {
+	if int64(buf.Len()) > limit {
 		return nil, errBodyTooLarge
 	}
 	return buf.Bytes(), nil
@@ -491,7 +491,7 @@ func (h *handler) writeError(w http.ResponseWriter, c *call, err error) {
 	hd.Set("X-Amzn-ErrorType", e.Type)
 	hd.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(httpStatus(e.Type))
-	w.Write(b)
+	_, _ = w.Write(b) // a client gone away cannot be told
 }
 
 func newRequestID() string {

@@ -674,7 +674,9 @@ func raw(t *testing.T, url, target, body string, sign func(*http.Request)) (int,
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	m := map[string]any{}
-	json.Unmarshal(b, &m)
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
 	return resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), m
 }
 
@@ -815,7 +817,7 @@ func TestSigV4(t *testing.T) {
 			signer(testKey, testSecret, time.Now(), `{"MaxResults":1}`)(r)
 		}, 403, TypeInvalidSignature},
 		{"wrong service", func(r *http.Request) {
-			v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret}, r, sha256Hex([]byte(body)), "s3", testRegion, time.Now())
+			_ = v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret}, r, sha256Hex([]byte(body)), "s3", testRegion, time.Now()) // a signature for the wrong service is the point
 		}, 403, TypeInvalidSignature},
 		{"tampered target", func(r *http.Request) {
 			signer(testKey, testSecret, time.Now(), body)(r)
@@ -957,17 +959,17 @@ func TestIdempotencyCacheBoundsAndTTL(t *testing.T) {
 	fn := func() ([]byte, error) { n++; return []byte("r"), nil }
 	var p [32]byte
 	for _, tok := range []string{"a", "b", "c"} {
-		c.do(ctx, idemKey{"Op", "c", tok}, p, fn)
+		_, _ = c.do(ctx, idemKey{"Op", "c", tok}, p, fn)
 	}
 	if c.len() != 2 {
 		t.Fatalf("len %d", c.len())
 	}
-	c.do(ctx, idemKey{"Op", "c", "a"}, p, fn) // evicted: runs again
+	_, _ = c.do(ctx, idemKey{"Op", "c", "a"}, p, fn) // evicted: runs again
 	if n != 4 {
 		t.Fatalf("calls %d", n)
 	}
 	now = now.Add(2 * time.Minute)
-	c.do(ctx, idemKey{"Op", "c", "a"}, p, fn) // expired: runs again
+	_, _ = c.do(ctx, idemKey{"Op", "c", "a"}, p, fn) // expired: runs again
 	if n != 5 {
 		t.Fatalf("calls %d", n)
 	}
@@ -979,7 +981,7 @@ func TestIdempotencyCacheBoundsAndTTL(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.do(ctx, idemKey{"Op", "c", "z"}, p, func() ([]byte, error) { m++; <-block; return nil, nil })
+			_, _ = c.do(ctx, idemKey{"Op", "c", "z"}, p, func() ([]byte, error) { m++; <-block; return nil, nil })
 		}()
 	}
 	time.Sleep(20 * time.Millisecond)

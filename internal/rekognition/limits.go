@@ -59,9 +59,9 @@ func (l *rateLimiter) allow(key string) bool {
 // after ttl. Only successful responses are kept: a failed request may be
 // retried with the same token.
 type idempotencyCache struct {
-	ttl time.Duration
-	max int
-	now func() time.Time
+	ttl   time.Duration
+	limit int
+	now   func() time.Time
 
 	mu      sync.Mutex
 	entries map[idemKey]*list.Element
@@ -79,8 +79,8 @@ type idemEntry struct {
 	expires time.Time
 }
 
-func newIdempotencyCache(ttl time.Duration, max int, now func() time.Time) *idempotencyCache {
-	return &idempotencyCache{ttl: ttl, max: max, now: now, entries: make(map[idemKey]*list.Element), order: list.New()}
+func newIdempotencyCache(ttl time.Duration, limit int, now func() time.Time) *idempotencyCache {
+	return &idempotencyCache{ttl: ttl, limit: limit, now: now, entries: make(map[idemKey]*list.Element), order: list.New()}
 }
 
 // do returns the cached response for key when params match, fails with
@@ -113,7 +113,7 @@ func (c *idempotencyCache) do(ctx context.Context, key idemKey, params [sha256.S
 		}
 		e := &idemEntry{key: key, params: params, done: make(chan struct{})}
 		c.entries[key] = c.order.PushBack(e)
-		for c.order.Len() > c.max {
+		for c.order.Len() > c.limit {
 			c.remove(c.order.Front())
 		}
 		c.mu.Unlock()
@@ -148,18 +148,18 @@ func (c *idempotencyCache) len() int {
 
 // keyShares counts each access key's requests in flight and refuses one past the share.
 type keyShares struct {
-	max int
+	limit int
 
 	mu       sync.Mutex
 	inFlight map[string]int
 }
 
-func newKeyShares(max int) *keyShares { return &keyShares{max: max, inFlight: map[string]int{}} }
+func newKeyShares(limit int) *keyShares { return &keyShares{limit: limit, inFlight: map[string]int{}} }
 
 func (k *keyShares) acquire(key string) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.inFlight[key] >= k.max {
+	if k.inFlight[key] >= k.limit {
 		return false
 	}
 	k.inFlight[key]++
@@ -214,7 +214,7 @@ func (c *replayCache) check(signature, amzDate string, maxSkew time.Duration) *E
 		if re.until.After(now) {
 			break
 		}
-		if c.seen[re.signature] == re.until {
+		if c.seen[re.signature].Equal(re.until) {
 			delete(c.seen, re.signature)
 		}
 		c.expires.Remove(e)

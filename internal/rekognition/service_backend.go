@@ -50,6 +50,7 @@ const (
 
 // ---- collections ----
 
+// CreateCollection serves Rekognition's CreateCollection through the search path.
 func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollectionInput) (*CreateCollectionOutput, error) {
 	if b.Admin == nil {
 		return nil, ErrAccessDenied("This endpoint does not create collections; declare a Collection resource")
@@ -68,6 +69,7 @@ func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollect
 	return &CreateCollectionOutput{StatusCode: ptr(int32(200)), CollectionArn: ptr(d.ARN), FaceModelVersion: ptr(d.FaceModelVersion)}, nil
 }
 
+// DescribeCollection serves Rekognition's DescribeCollection through the search path.
 func (b *ServiceBackend) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
 	d, err := b.Service.DescribeCollection(ctx, *in.CollectionId)
 	if err != nil {
@@ -84,10 +86,11 @@ func (b *ServiceBackend) DescribeCollection(ctx context.Context, in *DescribeCol
 // is refused rather than misread.
 const collectionTokenPrefix = "c:"
 
-func (b *ServiceBackend) ListCollections(ctx context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
-	max := defaultListCollections
+// ListCollections serves Rekognition's ListCollections from the registry.
+func (b *ServiceBackend) ListCollections(_ context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
+	limit := defaultListCollections
 	if in.MaxResults != nil && *in.MaxResults > 0 {
-		max = int(*in.MaxResults)
+		limit = int(*in.MaxResults)
 	}
 	after := ""
 	if in.NextToken != nil && *in.NextToken != "" {
@@ -103,7 +106,7 @@ func (b *ServiceBackend) ListCollections(ctx context.Context, in *ListCollection
 		if after != "" && id <= after {
 			continue
 		}
-		if len(out.CollectionIds) == max {
+		if len(out.CollectionIds) == limit {
 			last := out.CollectionIds[len(out.CollectionIds)-1]
 			out.NextToken = ptr(base64.RawURLEncoding.EncodeToString([]byte(collectionTokenPrefix + last)))
 			break
@@ -114,6 +117,7 @@ func (b *ServiceBackend) ListCollections(ctx context.Context, in *ListCollection
 	return out, nil
 }
 
+// DeleteCollection serves Rekognition's DeleteCollection through the search path.
 func (b *ServiceBackend) DeleteCollection(ctx context.Context, in *DeleteCollectionInput) (*DeleteCollectionOutput, error) {
 	if b.Admin == nil {
 		return nil, ErrAccessDenied("This endpoint does not delete collections; delete the Collection resource")
@@ -138,6 +142,7 @@ func searchImage(img *Image) search.Image {
 	return search.Image{Bytes: img.Bytes}
 }
 
+// IndexFaces serves Rekognition's IndexFaces through the search path.
 func (b *ServiceBackend) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFacesOutput, error) {
 	opts := search.IndexFacesOptions{ExternalImageID: deref(in.ExternalImageId), QualityFilter: face.QualityFilter(in.QualityFilter)}
 	if in.MaxFaces != nil {
@@ -164,6 +169,7 @@ func (b *ServiceBackend) IndexFaces(ctx context.Context, in *IndexFacesInput) (*
 	return out, nil
 }
 
+// ListFaces serves Rekognition's ListFaces through the search path.
 func (b *ServiceBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesOutput, error) {
 	c, err := b.Service.Collection(*in.CollectionId)
 	if err != nil {
@@ -187,6 +193,7 @@ func (b *ServiceBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*Li
 	return out, nil
 }
 
+// DeleteFaces serves Rekognition's DeleteFaces through the search path.
 func (b *ServiceBackend) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*DeleteFacesOutput, error) {
 	deleted, failed, err := b.Service.DeleteFaces(ctx, *in.CollectionId, in.FaceIds)
 	if err != nil {
@@ -201,6 +208,7 @@ func (b *ServiceBackend) DeleteFaces(ctx context.Context, in *DeleteFacesInput) 
 
 // ---- users ----
 
+// CreateUser serves Rekognition's CreateUser through the search path.
 func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
 	err := b.Service.CreateUser(ctx, *in.CollectionId, *in.UserId, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
 	if err != nil {
@@ -212,6 +220,7 @@ func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*
 	return &CreateUserOutput{}, nil
 }
 
+// DeleteUser serves Rekognition's DeleteUser through the search path.
 func (b *ServiceBackend) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUserOutput, error) {
 	err := b.Service.DeleteUser(ctx, *in.CollectionId, *in.UserId, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
 	if err != nil {
@@ -220,6 +229,7 @@ func (b *ServiceBackend) DeleteUser(ctx context.Context, in *DeleteUserInput) (*
 	return &DeleteUserOutput{}, nil
 }
 
+// ListUsers serves Rekognition's ListUsers through the search path.
 func (b *ServiceBackend) ListUsers(ctx context.Context, in *ListUsersInput) (*ListUsersOutput, error) {
 	opts := store.ListOptions{NextToken: deref(in.NextToken)}
 	if in.MaxResults != nil {
@@ -239,6 +249,7 @@ func (b *ServiceBackend) ListUsers(ctx context.Context, in *ListUsersInput) (*Li
 	return out, nil
 }
 
+// AssociateFaces serves Rekognition's AssociateFaces through the search path.
 func (b *ServiceBackend) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*AssociateFacesOutput, error) {
 	res, err := b.Service.AssociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, deref(in.UserMatchThreshold))
 	if err != nil {
@@ -260,6 +271,7 @@ func (b *ServiceBackend) AssociateFaces(ctx context.Context, in *AssociateFacesI
 	return out, nil
 }
 
+// DisassociateFaces serves Rekognition's DisassociateFaces through the search path.
 func (b *ServiceBackend) DisassociateFaces(ctx context.Context, in *DisassociateFacesInput) (*DisassociateFacesOutput, error) {
 	res, err := b.Service.DisassociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
 	if err != nil {
@@ -277,6 +289,7 @@ func (b *ServiceBackend) DisassociateFaces(ctx context.Context, in *Disassociate
 
 // ---- searches ----
 
+// SearchFaces serves Rekognition's SearchFaces through the search path.
 func (b *ServiceBackend) SearchFaces(ctx context.Context, in *SearchFacesInput) (*SearchFacesOutput, error) {
 	res, err := b.Service.SearchFaces(ctx, *in.CollectionId, *in.FaceId, search.SearchFacesOptions{
 		FaceMatchThreshold: deref(in.FaceMatchThreshold), MaxFaces: int(deref(in.MaxFaces)),
@@ -287,6 +300,7 @@ func (b *ServiceBackend) SearchFaces(ctx context.Context, in *SearchFacesInput) 
 	return &SearchFacesOutput{SearchedFaceId: in.FaceId, FaceMatches: faceMatches(res.FaceMatches), FaceModelVersion: ptr(res.FaceModelVersion)}, nil
 }
 
+// SearchFacesByImage serves Rekognition's SearchFacesByImage through the search path.
 func (b *ServiceBackend) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageInput) (*SearchFacesByImageOutput, error) {
 	res, err := b.Service.SearchFacesByImage(ctx, *in.CollectionId, searchImage(in.Image), search.SearchFacesOptions{
 		FaceMatchThreshold: deref(in.FaceMatchThreshold), MaxFaces: int(deref(in.MaxFaces)), QualityFilter: face.QualityFilter(in.QualityFilter),
@@ -302,6 +316,7 @@ func (b *ServiceBackend) SearchFacesByImage(ctx context.Context, in *SearchFaces
 	return out, nil
 }
 
+// SearchUsers serves Rekognition's SearchUsers through the search path.
 func (b *ServiceBackend) SearchUsers(ctx context.Context, in *SearchUsersInput) (*SearchUsersOutput, error) {
 	res, err := b.Service.SearchUsers(ctx, *in.CollectionId, search.SearchUsersByIDOptions{
 		UserID: deref(in.UserId), FaceID: deref(in.FaceId),
@@ -319,6 +334,7 @@ func (b *ServiceBackend) SearchUsers(ctx context.Context, in *SearchUsersInput) 
 	return out, nil
 }
 
+// SearchUsersByImage serves Rekognition's SearchUsersByImage through the search path.
 func (b *ServiceBackend) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error) {
 	res, err := b.Service.SearchUsersByImage(ctx, *in.CollectionId, searchImage(in.Image), search.SearchUsersOptions{
 		UserMatchThreshold: deref(in.UserMatchThreshold), MaxUsers: int(deref(in.MaxUsers)), QualityFilter: face.QualityFilter(in.QualityFilter),

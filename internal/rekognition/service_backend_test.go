@@ -49,7 +49,13 @@ func hugePNGHeader(w, h uint32) []byte {
 }
 
 // wantErr fails unless err decodes, through the SDK, to the error type of target.
-func wantErr[T error](t *testing.T, what string, err error) T {
+func wantErr[T error](t *testing.T, what string, err error) {
+	t.Helper()
+	asErr[T](t, what, err)
+}
+
+// asErr is wantErr returning the typed error, for a test that looks into it.
+func asErr[T error](t *testing.T, what string, err error) T {
 	t.Helper()
 	var target T
 	if !errors.As(err, &target) {
@@ -476,7 +482,7 @@ func testServiceBackendSDK(t *testing.T, e *svcEnv) {
 	t.Run("StorageOutage", func(t *testing.T) {
 		e.minio.Kill()
 		_, err := c.ListUsers(ctx, &rek.ListUsersInput{CollectionId: aws.String(coll)})
-		ise := wantErr[*types.InternalServerError](t, "ListUsers with MinIO down", err)
+		ise := asErr[*types.InternalServerError](t, "ListUsers with MinIO down", err)
 		if !strings.Contains(ise.ErrorMessage(), "retry") {
 			t.Fatalf("message: %q", ise.ErrorMessage())
 		}

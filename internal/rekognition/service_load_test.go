@@ -160,7 +160,7 @@ func newRawInference(tb testing.TB, packDir string) *rawInference {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer opts.Destroy()
+	defer func() { _ = opts.Destroy() }()
 	_ = opts.SetIntraOpNumThreads(1)
 	_ = opts.SetInterOpNumThreads(1)
 	r := &rawInference{}

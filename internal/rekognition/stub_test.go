@@ -58,7 +58,7 @@ func (b *stubBackend) lastInput(t testing.TB, op string) string {
 	return ""
 }
 
-func reply[O, I any](b *stubBackend, ctx context.Context, op string, in *I) (*O, error) {
+func reply[O, I any](ctx context.Context, b *stubBackend, op string, in *I) (*O, error) {
 	b.calls.Add(1)
 	b.mu.Lock()
 	if !b.discard {
@@ -91,50 +91,50 @@ func reply[O, I any](b *stubBackend, ctx context.Context, op string, in *I) (*O,
 }
 
 func (b *stubBackend) CreateCollection(ctx context.Context, in *CreateCollectionInput) (*CreateCollectionOutput, error) {
-	return reply[CreateCollectionOutput](b, ctx, "CreateCollection", in)
+	return reply[CreateCollectionOutput](ctx, b, "CreateCollection", in)
 }
 func (b *stubBackend) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
-	return reply[DescribeCollectionOutput](b, ctx, "DescribeCollection", in)
+	return reply[DescribeCollectionOutput](ctx, b, "DescribeCollection", in)
 }
 func (b *stubBackend) ListCollections(ctx context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
-	return reply[ListCollectionsOutput](b, ctx, "ListCollections", in)
+	return reply[ListCollectionsOutput](ctx, b, "ListCollections", in)
 }
 func (b *stubBackend) DeleteCollection(ctx context.Context, in *DeleteCollectionInput) (*DeleteCollectionOutput, error) {
-	return reply[DeleteCollectionOutput](b, ctx, "DeleteCollection", in)
+	return reply[DeleteCollectionOutput](ctx, b, "DeleteCollection", in)
 }
 func (b *stubBackend) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFacesOutput, error) {
-	return reply[IndexFacesOutput](b, ctx, "IndexFaces", in)
+	return reply[IndexFacesOutput](ctx, b, "IndexFaces", in)
 }
 func (b *stubBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesOutput, error) {
-	return reply[ListFacesOutput](b, ctx, "ListFaces", in)
+	return reply[ListFacesOutput](ctx, b, "ListFaces", in)
 }
 func (b *stubBackend) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*DeleteFacesOutput, error) {
-	return reply[DeleteFacesOutput](b, ctx, "DeleteFaces", in)
+	return reply[DeleteFacesOutput](ctx, b, "DeleteFaces", in)
 }
 func (b *stubBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
-	return reply[CreateUserOutput](b, ctx, "CreateUser", in)
+	return reply[CreateUserOutput](ctx, b, "CreateUser", in)
 }
 func (b *stubBackend) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUserOutput, error) {
-	return reply[DeleteUserOutput](b, ctx, "DeleteUser", in)
+	return reply[DeleteUserOutput](ctx, b, "DeleteUser", in)
 }
 func (b *stubBackend) ListUsers(ctx context.Context, in *ListUsersInput) (*ListUsersOutput, error) {
-	return reply[ListUsersOutput](b, ctx, "ListUsers", in)
+	return reply[ListUsersOutput](ctx, b, "ListUsers", in)
 }
 func (b *stubBackend) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*AssociateFacesOutput, error) {
-	return reply[AssociateFacesOutput](b, ctx, "AssociateFaces", in)
+	return reply[AssociateFacesOutput](ctx, b, "AssociateFaces", in)
 }
 func (b *stubBackend) DisassociateFaces(ctx context.Context, in *DisassociateFacesInput) (*DisassociateFacesOutput, error) {
-	return reply[DisassociateFacesOutput](b, ctx, "DisassociateFaces", in)
+	return reply[DisassociateFacesOutput](ctx, b, "DisassociateFaces", in)
 }
 func (b *stubBackend) SearchFaces(ctx context.Context, in *SearchFacesInput) (*SearchFacesOutput, error) {
-	return reply[SearchFacesOutput](b, ctx, "SearchFaces", in)
+	return reply[SearchFacesOutput](ctx, b, "SearchFaces", in)
 }
 func (b *stubBackend) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageInput) (*SearchFacesByImageOutput, error) {
-	return reply[SearchFacesByImageOutput](b, ctx, "SearchFacesByImage", in)
+	return reply[SearchFacesByImageOutput](ctx, b, "SearchFacesByImage", in)
 }
 func (b *stubBackend) SearchUsers(ctx context.Context, in *SearchUsersInput) (*SearchUsersOutput, error) {
-	return reply[SearchUsersOutput](b, ctx, "SearchUsers", in)
+	return reply[SearchUsersOutput](ctx, b, "SearchUsers", in)
 }
 func (b *stubBackend) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error) {
-	return reply[SearchUsersByImageOutput](b, ctx, "SearchUsersByImage", in)
+	return reply[SearchUsersByImageOutput](ctx, b, "SearchUsersByImage", in)
 }

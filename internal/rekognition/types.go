@@ -30,6 +30,7 @@ type S3Object struct {
 // QualityFilter is the quality bar a detected face must pass.
 type QualityFilter string
 
+// The QualityFilter values, as Rekognition names them.
 const (
 	QualityFilterNone   QualityFilter = "NONE"
 	QualityFilterAuto   QualityFilter = "AUTO"
@@ -41,6 +42,7 @@ const (
 // Attribute is a facial attribute requested from IndexFaces.
 type Attribute string
 
+// The Attribute values, as Rekognition names them.
 const (
 	AttributeDefault      Attribute = "DEFAULT"
 	AttributeAll          Attribute = "ALL"
@@ -61,6 +63,7 @@ const (
 // UserStatus is the state of a user vector.
 type UserStatus string
 
+// The UserStatus values, as Rekognition names them.
 const (
 	UserStatusActive   UserStatus = "ACTIVE"
 	UserStatusUpdating UserStatus = "UPDATING"
@@ -71,6 +74,7 @@ const (
 // Reason explains why IndexFaces did not index a face.
 type Reason string
 
+// The Reason values, as Rekognition names them.
 const (
 	ReasonExceedsMaxFaces  Reason = "EXCEEDS_MAX_FACES"
 	ReasonExtremePose      Reason = "EXTREME_POSE"
@@ -84,6 +88,7 @@ const (
 // UnsearchedFaceReason explains why SearchUsersByImage did not search a face.
 type UnsearchedFaceReason string
 
+// The UnsearchedFaceReason values, as Rekognition names them.
 const (
 	UnsearchedFaceNotLargest   UnsearchedFaceReason = "FACE_NOT_LARGEST"
 	UnsearchedExceedsMaxFaces  UnsearchedFaceReason = "EXCEEDS_MAX_FACES"
@@ -294,11 +299,13 @@ type UnsuccessfulFaceDeletion struct {
 // the Unix epoch as a JSON number with a fractional part.
 type Timestamp struct{ time.Time }
 
+// MarshalJSON writes the time as Rekognition does: seconds since the epoch, a JSON number.
 func (t Timestamp) MarshalJSON() ([]byte, error) {
 	ms := t.UnixMilli()
 	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', -1, 64), nil
 }
 
+// UnmarshalJSON reads seconds since the epoch, as Rekognition sends them.
 func (t *Timestamp) UnmarshalJSON(b []byte) error {
 	var f float64
 	if err := json.Unmarshal(b, &f); err != nil {
@@ -311,21 +318,25 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 
 // ---- operations ----
 
+// CreateCollectionInput is the request of Rekognition's CreateCollection.
 type CreateCollectionInput struct {
 	CollectionId *string           `json:"CollectionId"`
 	Tags         map[string]string `json:"Tags,omitempty"`
 }
 
+// CreateCollectionOutput is the answer of Rekognition's CreateCollection.
 type CreateCollectionOutput struct {
 	StatusCode       *int32  `json:"StatusCode,omitempty"`
 	CollectionArn    *string `json:"CollectionArn,omitempty"`
 	FaceModelVersion *string `json:"FaceModelVersion,omitempty"`
 }
 
+// DescribeCollectionInput is the request of Rekognition's DescribeCollection.
 type DescribeCollectionInput struct {
 	CollectionId *string `json:"CollectionId"`
 }
 
+// DescribeCollectionOutput is the answer of Rekognition's DescribeCollection.
 type DescribeCollectionOutput struct {
 	FaceCount         *int64     `json:"FaceCount,omitempty"`
 	FaceModelVersion  *string    `json:"FaceModelVersion,omitempty"`
@@ -334,25 +345,30 @@ type DescribeCollectionOutput struct {
 	UserCount         *int64     `json:"UserCount,omitempty"`
 }
 
+// ListCollectionsInput is the request of Rekognition's ListCollections.
 type ListCollectionsInput struct {
 	NextToken  *string `json:"NextToken,omitempty"`
 	MaxResults *int32  `json:"MaxResults,omitempty"`
 }
 
+// ListCollectionsOutput is the answer of Rekognition's ListCollections.
 type ListCollectionsOutput struct {
 	CollectionIds     []string `json:"CollectionIds"`
 	NextToken         *string  `json:"NextToken,omitempty"`
 	FaceModelVersions []string `json:"FaceModelVersions"`
 }
 
+// DeleteCollectionInput is the request of Rekognition's DeleteCollection.
 type DeleteCollectionInput struct {
 	CollectionId *string `json:"CollectionId"`
 }
 
+// DeleteCollectionOutput is the answer of Rekognition's DeleteCollection.
 type DeleteCollectionOutput struct {
 	StatusCode *int32 `json:"StatusCode,omitempty"`
 }
 
+// IndexFacesInput is the request of Rekognition's IndexFaces.
 type IndexFacesInput struct {
 	CollectionId        *string       `json:"CollectionId"`
 	Image               *Image        `json:"Image"`
@@ -362,6 +378,7 @@ type IndexFacesInput struct {
 	QualityFilter       QualityFilter `json:"QualityFilter,omitempty"`
 }
 
+// IndexFacesOutput is the answer of Rekognition's IndexFaces.
 type IndexFacesOutput struct {
 	FaceRecords           []FaceRecord    `json:"FaceRecords"`
 	OrientationCorrection string          `json:"OrientationCorrection,omitempty"`
@@ -369,6 +386,7 @@ type IndexFacesOutput struct {
 	UnindexedFaces        []UnindexedFace `json:"UnindexedFaces"`
 }
 
+// ListFacesInput is the request of Rekognition's ListFaces.
 type ListFacesInput struct {
 	CollectionId *string  `json:"CollectionId"`
 	NextToken    *string  `json:"NextToken,omitempty"`
@@ -377,49 +395,59 @@ type ListFacesInput struct {
 	FaceIds      []string `json:"FaceIds,omitempty"`
 }
 
+// ListFacesOutput is the answer of Rekognition's ListFaces.
 type ListFacesOutput struct {
 	Faces            []Face  `json:"Faces"`
 	NextToken        *string `json:"NextToken,omitempty"`
 	FaceModelVersion *string `json:"FaceModelVersion,omitempty"`
 }
 
+// DeleteFacesInput is the request of Rekognition's DeleteFaces.
 type DeleteFacesInput struct {
 	CollectionId *string  `json:"CollectionId"`
 	FaceIds      []string `json:"FaceIds"`
 }
 
+// DeleteFacesOutput is the answer of Rekognition's DeleteFaces.
 type DeleteFacesOutput struct {
 	DeletedFaces              []string                   `json:"DeletedFaces"`
 	UnsuccessfulFaceDeletions []UnsuccessfulFaceDeletion `json:"UnsuccessfulFaceDeletions"`
 }
 
+// CreateUserInput is the request of Rekognition's CreateUser.
 type CreateUserInput struct {
 	CollectionId       *string `json:"CollectionId"`
 	UserId             *string `json:"UserId"`
 	ClientRequestToken *string `json:"ClientRequestToken,omitempty"`
 }
 
+// CreateUserOutput is the answer of Rekognition's CreateUser.
 type CreateUserOutput struct{}
 
+// DeleteUserInput is the request of Rekognition's DeleteUser.
 type DeleteUserInput struct {
 	CollectionId       *string `json:"CollectionId"`
 	UserId             *string `json:"UserId"`
 	ClientRequestToken *string `json:"ClientRequestToken,omitempty"`
 }
 
+// DeleteUserOutput is the answer of Rekognition's DeleteUser.
 type DeleteUserOutput struct{}
 
+// ListUsersInput is the request of Rekognition's ListUsers.
 type ListUsersInput struct {
 	CollectionId *string `json:"CollectionId"`
 	MaxResults   *int32  `json:"MaxResults,omitempty"`
 	NextToken    *string `json:"NextToken,omitempty"`
 }
 
+// ListUsersOutput is the answer of Rekognition's ListUsers.
 type ListUsersOutput struct {
 	Users     []User  `json:"Users"`
 	NextToken *string `json:"NextToken,omitempty"`
 }
 
+// AssociateFacesInput is the request of Rekognition's AssociateFaces.
 type AssociateFacesInput struct {
 	CollectionId       *string  `json:"CollectionId"`
 	UserId             *string  `json:"UserId"`
@@ -428,12 +456,14 @@ type AssociateFacesInput struct {
 	ClientRequestToken *string  `json:"ClientRequestToken,omitempty"`
 }
 
+// AssociateFacesOutput is the answer of Rekognition's AssociateFaces.
 type AssociateFacesOutput struct {
 	AssociatedFaces              []AssociatedFace              `json:"AssociatedFaces"`
 	UnsuccessfulFaceAssociations []UnsuccessfulFaceAssociation `json:"UnsuccessfulFaceAssociations"`
 	UserStatus                   UserStatus                    `json:"UserStatus,omitempty"`
 }
 
+// DisassociateFacesInput is the request of Rekognition's DisassociateFaces.
 type DisassociateFacesInput struct {
 	CollectionId       *string  `json:"CollectionId"`
 	UserId             *string  `json:"UserId"`
@@ -441,12 +471,14 @@ type DisassociateFacesInput struct {
 	FaceIds            []string `json:"FaceIds"`
 }
 
+// DisassociateFacesOutput is the answer of Rekognition's DisassociateFaces.
 type DisassociateFacesOutput struct {
 	DisassociatedFaces              []DisassociatedFace              `json:"DisassociatedFaces"`
 	UnsuccessfulFaceDisassociations []UnsuccessfulFaceDisassociation `json:"UnsuccessfulFaceDisassociations"`
 	UserStatus                      UserStatus                       `json:"UserStatus,omitempty"`
 }
 
+// SearchFacesInput is the request of Rekognition's SearchFaces.
 type SearchFacesInput struct {
 	CollectionId       *string  `json:"CollectionId"`
 	FaceId             *string  `json:"FaceId"`
@@ -454,12 +486,14 @@ type SearchFacesInput struct {
 	FaceMatchThreshold *float32 `json:"FaceMatchThreshold,omitempty"`
 }
 
+// SearchFacesOutput is the answer of Rekognition's SearchFaces.
 type SearchFacesOutput struct {
 	SearchedFaceId   *string     `json:"SearchedFaceId,omitempty"`
 	FaceMatches      []FaceMatch `json:"FaceMatches"`
 	FaceModelVersion *string     `json:"FaceModelVersion,omitempty"`
 }
 
+// SearchFacesByImageInput is the request of Rekognition's SearchFacesByImage.
 type SearchFacesByImageInput struct {
 	CollectionId       *string       `json:"CollectionId"`
 	Image              *Image        `json:"Image"`
@@ -468,6 +502,7 @@ type SearchFacesByImageInput struct {
 	QualityFilter      QualityFilter `json:"QualityFilter,omitempty"`
 }
 
+// SearchFacesByImageOutput is the answer of Rekognition's SearchFacesByImage.
 type SearchFacesByImageOutput struct {
 	SearchedFaceBoundingBox *BoundingBox `json:"SearchedFaceBoundingBox,omitempty"`
 	SearchedFaceConfidence  *float32     `json:"SearchedFaceConfidence,omitempty"`
@@ -475,6 +510,7 @@ type SearchFacesByImageOutput struct {
 	FaceModelVersion        *string      `json:"FaceModelVersion,omitempty"`
 }
 
+// SearchUsersInput is the request of Rekognition's SearchUsers.
 type SearchUsersInput struct {
 	CollectionId       *string  `json:"CollectionId"`
 	UserId             *string  `json:"UserId,omitempty"`
@@ -483,6 +519,7 @@ type SearchUsersInput struct {
 	MaxUsers           *int32   `json:"MaxUsers,omitempty"`
 }
 
+// SearchUsersOutput is the answer of Rekognition's SearchUsers.
 type SearchUsersOutput struct {
 	UserMatches      []UserMatch   `json:"UserMatches"`
 	FaceModelVersion *string       `json:"FaceModelVersion,omitempty"`
@@ -490,6 +527,7 @@ type SearchUsersOutput struct {
 	SearchedUser     *SearchedUser `json:"SearchedUser,omitempty"`
 }
 
+// SearchUsersByImageInput is the request of Rekognition's SearchUsersByImage.
 type SearchUsersByImageInput struct {
 	CollectionId       *string       `json:"CollectionId"`
 	Image              *Image        `json:"Image"`
@@ -498,6 +536,7 @@ type SearchUsersByImageInput struct {
 	QualityFilter      QualityFilter `json:"QualityFilter,omitempty"`
 }
 
+// SearchUsersByImageOutput is the answer of Rekognition's SearchUsersByImage.
 type SearchUsersByImageOutput struct {
 	UserMatches      []UserMatch          `json:"UserMatches"`
 	FaceModelVersion *string              `json:"FaceModelVersion,omitempty"`

@@ -9,13 +9,13 @@ import (
 
 // Limits and defaults of the Rekognition service model (2016-06-27).
 const (
-	MaxImageBytes                              = 5 * 1024 * 1024 // ImageBlob max 5242880
+	MaxImageBytes                              = 5 * 1024 * 1024 // ImageBlob limit 5242880
 	maxFaceIDList                              = 4096            // FaceIdList 1-4096
 	maxUserFaceIDList                          = 100             // UserFaceIdList 1-100
 	maxPageSize                                = 4096            // PageSize 0-4096
 	maxUserResults                             = 500             // MaxUserResults 1-500
 	maxFaces                                   = 4096            // MaxFaces 1-4096
-	maxPaginationToken                         = 255             // PaginationToken max 255
+	maxPaginationToken                         = 255             // PaginationToken limit 255
 	maxTags                                    = 200             // TagMap 0-200
 	DefaultFaceMatchThreshold          float32 = 80
 	DefaultSearchUserMatchThreshold    float32 = 80
@@ -77,7 +77,7 @@ func (v *validator) required(p *string, member string) bool {
 	return true
 }
 
-func (v *validator) str(p *string, member string, min, max int, re *regexp.Regexp, required bool) {
+func (v *validator) str(p *string, member string, least, limit int, re *regexp.Regexp, required bool) {
 	if p == nil {
 		if required {
 			v.add(nil, member, "Member must not be null")
@@ -86,23 +86,23 @@ func (v *validator) str(p *string, member string, min, max int, re *regexp.Regex
 	}
 	n := utf8.RuneCountInString(*p)
 	switch {
-	case n < min:
-		v.add(*p, member, fmt.Sprintf("Member must have length greater than or equal to %d", min))
-	case max > 0 && n > max:
-		v.add(*p, member, fmt.Sprintf("Member must have length less than or equal to %d", max))
+	case n < least:
+		v.add(*p, member, fmt.Sprintf("Member must have length greater than or equal to %d", least))
+	case limit > 0 && n > limit:
+		v.add(*p, member, fmt.Sprintf("Member must have length less than or equal to %d", limit))
 	case re != nil && !re.MatchString(*p):
 		v.add(*p, member, "Member must satisfy regular expression pattern: "+strings.TrimSuffix(strings.TrimPrefix(re.String(), "^"), "$"))
 	}
 }
 
-func (v *validator) intRange(p *int32, member string, min, max int32) {
+func (v *validator) intRange(p *int32, member string, least, limit int32) {
 	if p == nil {
 		return
 	}
-	if *p < min {
-		v.add(*p, member, fmt.Sprintf("Member must have value greater than or equal to %d", min))
-	} else if max > 0 && *p > max {
-		v.add(*p, member, fmt.Sprintf("Member must have value less than or equal to %d", max))
+	if *p < least {
+		v.add(*p, member, fmt.Sprintf("Member must have value greater than or equal to %d", least))
+	} else if limit > 0 && *p > limit {
+		v.add(*p, member, fmt.Sprintf("Member must have value less than or equal to %d", limit))
 	}
 }
 
@@ -117,7 +117,8 @@ func (v *validator) percent(p *float32, member string) {
 	}
 }
 
-func (v *validator) faceIDs(ids []string, member string, max int, required bool) {
+func (v *validator) faceIDs(ids []string, limit int, required bool) {
+	const member = "faceIds"
 	if ids == nil {
 		if required {
 			v.add(nil, member, "Member must not be null")
@@ -128,8 +129,8 @@ func (v *validator) faceIDs(ids []string, member string, max int, required bool)
 		v.add("[]", member, "Member must have length greater than or equal to 1")
 		return
 	}
-	if len(ids) > max {
-		v.add(fmt.Sprintf("[%d items]", len(ids)), member, fmt.Sprintf("Member must have length less than or equal to %d", max))
+	if len(ids) > limit {
+		v.add(fmt.Sprintf("[%d items]", len(ids)), member, fmt.Sprintf("Member must have length less than or equal to %d", limit))
 		return
 	}
 	for i := range ids {
@@ -196,6 +197,8 @@ func imageTooLarge(img *Image) error {
 // in the documented defaults. They return an *Error of type
 // InvalidParameterException (or ImageTooLargeException).
 
+// Validate checks a CreateCollectionInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *CreateCollectionInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
@@ -218,18 +221,24 @@ func (in *CreateCollectionInput) Validate() error {
 	return v.err()
 }
 
+// Validate checks a DescribeCollectionInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *DescribeCollectionInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
 	return v.err()
 }
 
+// Validate checks a DeleteCollectionInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *DeleteCollectionInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
 	return v.err()
 }
 
+// Validate checks a ListCollectionsInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *ListCollectionsInput) Validate() error {
 	var v validator
 	v.pagination(in.NextToken, "nextToken")
@@ -237,6 +246,8 @@ func (in *ListCollectionsInput) Validate() error {
 	return v.err()
 }
 
+// Validate checks a IndexFacesInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *IndexFacesInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
@@ -260,23 +271,29 @@ func (in *IndexFacesInput) Validate() error {
 	return imageTooLarge(in.Image)
 }
 
+// Validate checks a ListFacesInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *ListFacesInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
 	v.pagination(in.NextToken, "nextToken")
 	v.intRange(in.MaxResults, "maxResults", 0, maxPageSize)
 	v.user(in.UserId, false)
-	v.faceIDs(in.FaceIds, "faceIds", maxFaceIDList, false)
+	v.faceIDs(in.FaceIds, maxFaceIDList, false)
 	return v.err()
 }
 
+// Validate checks a DeleteFacesInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *DeleteFacesInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
-	v.faceIDs(in.FaceIds, "faceIds", maxFaceIDList, true)
+	v.faceIDs(in.FaceIds, maxFaceIDList, true)
 	return v.err()
 }
 
+// Validate checks a CreateUserInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *CreateUserInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
@@ -285,6 +302,8 @@ func (in *CreateUserInput) Validate() error {
 	return v.err()
 }
 
+// Validate checks a DeleteUserInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *DeleteUserInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
@@ -293,6 +312,8 @@ func (in *DeleteUserInput) Validate() error {
 	return v.err()
 }
 
+// Validate checks a ListUsersInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *ListUsersInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
@@ -301,11 +322,13 @@ func (in *ListUsersInput) Validate() error {
 	return v.err()
 }
 
+// Validate checks a AssociateFacesInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *AssociateFacesInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
 	v.user(in.UserId, true)
-	v.faceIDs(in.FaceIds, "faceIds", maxUserFaceIDList, true)
+	v.faceIDs(in.FaceIds, maxUserFaceIDList, true)
 	v.percent(in.UserMatchThreshold, "userMatchThreshold")
 	v.token(in.ClientRequestToken)
 	if in.UserMatchThreshold == nil {
@@ -314,15 +337,19 @@ func (in *AssociateFacesInput) Validate() error {
 	return v.err()
 }
 
+// Validate checks a DisassociateFacesInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *DisassociateFacesInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
 	v.user(in.UserId, true)
-	v.faceIDs(in.FaceIds, "faceIds", maxUserFaceIDList, true)
+	v.faceIDs(in.FaceIds, maxUserFaceIDList, true)
 	v.token(in.ClientRequestToken)
 	return v.err()
 }
 
+// Validate checks a SearchFacesInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *SearchFacesInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
@@ -337,6 +364,8 @@ func (in *SearchFacesInput) Validate() error {
 	return v.err()
 }
 
+// Validate checks a SearchFacesByImageInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *SearchFacesByImageInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
@@ -353,6 +382,8 @@ func (in *SearchFacesByImageInput) Validate() error {
 	return imageTooLarge(in.Image)
 }
 
+// Validate checks a SearchUsersInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *SearchUsersInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
@@ -374,6 +405,8 @@ func (in *SearchUsersInput) Validate() error {
 	return v.err()
 }
 
+// Validate checks a SearchUsersByImageInput against Rekognition's constraints; a violation is an
+// InvalidParameterException (or a SerializationException-like error) naming the member.
 func (in *SearchUsersByImageInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
