@@ -61,7 +61,18 @@ func (s *Store) sweepIncarnations(ctx context.Context, id, keep string) error {
 	return nil
 }
 
+// readManifest reads a live collection's manifest and its ETag; a collection being deleted
+// is not found.
 func (s *Store) readManifest(ctx context.Context, id string) (*Collection, string, error) {
+	c, etag, err := s.readManifestAny(ctx, id)
+	if err == nil && c.Deleting {
+		return nil, "", errorf(errs.ResourceNotFound, "collection %s not found (being deleted)", id)
+	}
+	return c, etag, err
+}
+
+// readManifestAny reads the manifest whatever its state.
+func (s *Store) readManifestAny(ctx context.Context, id string) (*Collection, string, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
 	o, err := s.client.GetObject(ctx, s.bucket, s.manifestKey(id), minio.GetObjectOptions{})
@@ -154,25 +165,96 @@ func (s *Store) ListCollections(ctx context.Context, opts ListOptions) ([]Collec
 	return out, "", nil
 }
 
-// DeleteCollection deletes a collection and erases every object of it.
+// DeleteCollection erases a collection in steps that leave it, after a failure at any point,
+// not found to every reader yet resumable by the next call, and that never report it erased
+// while a byte of its faces is stored:
+//
+//  1. tombstone: the manifest is rewritten as deleting (conditionally on its ETag); from then
+//     on readers and writers find no collection;
+//  2. fence: a deletion marker takes the next commit key, so that a commit in flight (whose
+//     writer read the manifest before the tombstone) loses its race, reloads and finds the
+//     tombstone, and cannot land after the sweep;
+//  3. sweep: every commit object is overwritten with the marker (its faces and vectors gone,
+//     its key still taken) and the snapshots are removed;
+//  4. the manifest goes last: once it is gone, DeleteCollection answers ResourceNotFound.
+//
+// The markers hold no face data; the next CreateCollection of the ID removes them.
 func (s *Store) DeleteCollection(ctx context.Context, id string) error {
 	if err := validCollectionID(id); err != nil {
 		return err
 	}
-	c, _, err := s.readManifest(ctx, id)
+	c, err := s.tombstone(ctx, id)
 	if err != nil {
 		return err
-	}
-	// The manifest goes first: from then on the collection does not exist, and what is left
-	// of its data is swept here, or by the next CreateCollection with this ID.
-	rctx, cancel := s.timeout(ctx)
-	err = s.client.RemoveObject(rctx, s.bucket, s.manifestKey(id), minio.RemoveObjectOptions{})
-	cancel()
-	if err != nil {
-		return storageError("removing the manifest", err)
 	}
 	s.mu.Lock()
 	delete(s.colls, id)
 	s.mu.Unlock()
-	return s.removePrefix(ctx, s.dataPrefix(id, c.Incarnation))
+	if err := s.fence(ctx, c); err != nil {
+		return err
+	}
+	commits, err := s.listLog(ctx, c, 0, 0)
+	if err != nil {
+		return err
+	}
+	for _, k := range commits {
+		if k.size == int64(len(deletedMagic)) {
+			continue
+		}
+		if err := s.put(ctx, k.key, deletedMagic, minio.PutObjectOptions{}); err != nil {
+			return storageError("erasing a commit", err)
+		}
+	}
+	if err := s.removePrefix(ctx, s.snapPrefix(id, c.Incarnation)); err != nil {
+		return err
+	}
+	rctx, cancel := s.timeout(ctx)
+	defer cancel()
+	if err := s.client.RemoveObject(rctx, s.bucket, s.manifestKey(id), minio.RemoveObjectOptions{}); err != nil {
+		return storageError("removing the manifest", err)
+	}
+	return nil
+}
+
+// tombstone marks the collection deleting (or finds it marked) and returns its manifest.
+func (s *Store) tombstone(ctx context.Context, id string) (*Collection, error) {
+	for {
+		c, etag, err := s.readManifestAny(ctx, id)
+		if err != nil || c.Deleting {
+			return c, err
+		}
+		c.Deleting = true
+		js, _ := json.Marshal(c)
+		opts := minio.PutObjectOptions{ContentType: "application/json"}
+		opts.SetMatchETag(etag)
+		err = s.put(ctx, s.manifestKey(id), js, opts)
+		if err == nil {
+			return c, nil
+		}
+		if !isPreconditionFailed(err) {
+			return nil, storageError("writing the deletion tombstone", err)
+		}
+		// The manifest changed meanwhile (another deleter): read it again.
+	}
+}
+
+// fence takes the commit key after the last one with a deletion marker.
+func (s *Store) fence(ctx context.Context, c *Collection) error {
+	commits, err := s.listLog(ctx, c, 0, 0)
+	if err != nil {
+		return err
+	}
+	next := uint64(1)
+	if len(commits) > 0 {
+		next = commits[len(commits)-1].gen + 1
+	}
+	for ; ; next++ {
+		created, err := s.putNew(ctx, s.logKey(c.ID, c.Incarnation, next), deletedMagic)
+		if err != nil {
+			return storageError("fencing the commit log", err)
+		}
+		if created {
+			return nil
+		}
+	}
 }

@@ -61,6 +61,9 @@ func ShardOf(faceID uuid.UUID, shards int) int {
 var (
 	entryMagic  = []byte("FSE1")
 	markerMagic = []byte("FSC1")
+	// deletedMagic marks a commit key of a deleted collection: the commit's content is
+	// erased and the key stays taken, so that no commit in flight can land on it.
+	deletedMagic = []byte("FSD1")
 	segMagic    = []byte("FSS1")
 )
 
@@ -94,6 +97,9 @@ func encodeEntry(e *entry) []byte {
 func decodeEntry(data []byte, dim int) (*entry, bool, error) {
 	if bytes.HasPrefix(data, markerMagic) {
 		return nil, true, nil
+	}
+	if bytes.HasPrefix(data, deletedMagic) {
+		return nil, false, errorf(errs.ResourceNotFound, "the collection was deleted")
 	}
 	if len(data) < 8 || !bytes.HasPrefix(data, entryMagic) {
 		return nil, false, errorf(errs.Corrupt, "bad log entry header")

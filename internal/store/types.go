@@ -46,6 +46,9 @@ type Collection struct {
 	CreationTimestamp time.Time `json:"creationTimestamp"`
 	// Incarnation tells apart two collections that had the same ID at different times.
 	Incarnation string `json:"incarnation"`
+	// Deleting is the tombstone of a deletion in progress: from then on the collection does
+	// not exist for readers and writers, and DeleteCollection resumes its sweep.
+	Deleting bool `json:"deleting,omitempty"`
 }
 
 // CollectionDescription is a Collection with its counts.

@@ -25,6 +25,10 @@ type FaultProxy struct {
 	seen    int // matching requests so far
 	failAt  int // the first matching request to fail (1-based); 0: none
 	failFor int // how many matching requests from failAt on fail
+	// hold, when set, keeps requests it matches waiting until released is closed.
+	hold     func(*http.Request) bool
+	held     chan struct{}
+	released chan struct{}
 }
 
 // NewFaultProxy starts a proxy to the MinIO server at endpoint (host:port).
@@ -37,6 +41,10 @@ func NewFaultProxy(t testing.TB, endpoint string) *FaultProxy {
 	p := &FaultProxy{}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if held, released := p.holds(r); held != nil {
+			held <- struct{}{}
+			<-released
+		}
 		if p.fails(r) {
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -68,6 +76,33 @@ func (p *FaultProxy) Seen() int {
 	return p.seen
 }
 
+// Hold keeps the next requests that match waiting before they reach MinIO: a write in
+// flight, stalled at the worst moment. It returns when one is held; release lets them go.
+func (p *FaultProxy) Hold(match func(*http.Request) bool) (held <-chan struct{}, release func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h, r := make(chan struct{}, 16), make(chan struct{})
+	p.hold, p.held, p.released = match, h, r
+	var once sync.Once
+	return h, func() {
+		once.Do(func() {
+			p.mu.Lock()
+			p.hold = nil
+			p.mu.Unlock()
+			close(r)
+		})
+	}
+}
+
+func (p *FaultProxy) holds(r *http.Request) (chan struct{}, chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hold == nil || !p.hold(r) {
+		return nil, nil
+	}
+	return p.held, p.released
+}
+
 func (p *FaultProxy) fails(r *http.Request) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -82,6 +117,12 @@ func (p *FaultProxy) fails(r *http.Request) bool {
 // multi-step store operation.
 func IsCommit(r *http.Request) bool {
 	return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/log/")
+}
+
+// IsWrite matches every request that changes storage: PUTs, DELETEs and multi-object deletes.
+func IsWrite(r *http.Request) bool {
+	return r.Method == http.MethodPut || r.Method == http.MethodDelete ||
+		(r.Method == http.MethodPost && r.URL.Query().Has("delete"))
 }
 
 // ProxiedConnection is the bucket's connection through the proxy.
