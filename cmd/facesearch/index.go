@@ -23,6 +23,7 @@ func runIndex(args []string) error {
 	fs.StringVar(&o.Prefix, "prefix", "", "key prefix of the collection")
 	fs.StringVar(&o.ListenAddress, "listen", ":8080", "address of the search, health and metrics server")
 	fs.DurationVar(&o.DrainDelay, "drain-delay", 5*time.Second, "on shutdown, how long readiness fails before the server stops")
+	fs.DurationVar(&o.ShardOptions.MaxStaleness, "max-staleness", index.DefaultMaxStaleness, "how long since the shard last reached storage it may still answer (an erasure made meanwhile would not show)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -48,7 +48,16 @@ type ShardOptions struct {
 	GraphAbove int
 	// Graph tunes the HNSW graph.
 	Graph HNSWOptions
+	// MaxStaleness bounds how long since the shard last reached storage it may answer: an
+	// erasure made meanwhile would not be reflected, so past it a search fails (the index
+	// is not ready) rather than name a person who may have been erased. 0 means 30s;
+	// negative, unbounded.
+	MaxStaleness time.Duration
 }
+
+// DefaultMaxStaleness is ShardOptions.MaxStaleness's default: a short storage outage is
+// ridden out from memory, a long one is not.
+const DefaultMaxStaleness = 30 * time.Second
 
 // ErrNotReady is returned by Search before the shard is loaded.
 var ErrNotReady = errs.New(errs.ResourceNotReady, "the index shard is not loaded yet")
@@ -60,6 +69,9 @@ type Shard struct {
 	opts ShardOptions
 
 	ready atomic.Bool
+	// synced is when the shard last reached storage and applied every commit there was
+	// (UnixNano).
+	synced atomic.Int64
 	// catchMu lets one search at a time pull pending commits (see catchUp).
 	catchMu sync.Mutex
 	// OnChange, if set, is called after a load or a followed change with the vector count.
@@ -91,6 +103,9 @@ func NewShard(st *store.Store, collection string, opts ShardOptions) *Shard {
 	}
 	if opts.Shards <= 0 {
 		opts.Shards = 1
+	}
+	if opts.MaxStaleness == 0 {
+		opts.MaxStaleness = DefaultMaxStaleness
 	}
 	return &Shard{st: st, coll: collection, opts: opts}
 }
@@ -173,6 +188,7 @@ func (s *Shard) Load(ctx context.Context) error {
 		return fmt.Errorf("while loading shard %d/%d of %s: %w", s.opts.Shard, s.opts.Shards, s.coll, err)
 	}
 	s.set(vs)
+	s.synced.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -232,41 +248,54 @@ func (s *Shard) Follow(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		changes, err := s.st.Changes(ctx, s.coll, s.Generation(), store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
+		err := s.pull(ctx)
 		switch {
 		case err == nil:
-			if len(changes) > 0 {
-				s.apply(changes)
-			}
-		case errs.Is(err, errs.GenerationGone):
-			if err := s.Load(ctx); err != nil && ctx.Err() == nil && !errs.IsRetryable(err) {
-				return err
-			}
 		case errs.IsRetryable(err) || ctx.Err() != nil:
-			// MinIO is away: keep serving what we have and try again.
+			// MinIO is away: keep serving what we have, within MaxStaleness, and try again.
 		default:
 			return err
 		}
 	}
 }
 
+// pull applies the commits the store has after the shard's generation (loading again when
+// they were compacted away) and records that the shard reached storage.
+func (s *Shard) pull(ctx context.Context) error {
+	changes, err := s.st.Changes(ctx, s.coll, s.Generation(), store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
+	if errs.Is(err, errs.GenerationGone) {
+		return s.Load(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if len(changes) > 0 {
+		s.apply(changes)
+	}
+	s.synced.Store(time.Now().UnixNano())
+	return nil
+}
+
 // catchUpWait bounds how long a search waits for commits it was told about.
 const catchUpWait = 2 * time.Second
 
-// catchUp applies the store's changes now, rather than at the next poll, until the shard
-// reflects generation gen or catchUpWait passes; a search then answers with what it has.
+// catchUp pulls the store's changes now, rather than at the next poll, until the shard
+// reflects generation gen and is within its staleness bound, or catchUpWait passes.
 func (s *Shard) catchUp(ctx context.Context, gen uint64) {
 	s.catchMu.Lock()
 	defer s.catchMu.Unlock()
 	deadline := time.Now().Add(catchUpWait)
-	for s.Generation() < gen && time.Now().Before(deadline) && ctx.Err() == nil {
-		changes, err := s.st.Changes(ctx, s.coll, s.Generation(), store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
-		if err == nil && len(changes) > 0 {
-			s.apply(changes)
-			continue
+	for (s.Generation() < gen || s.stale()) && time.Now().Before(deadline) && ctx.Err() == nil {
+		if err := s.pull(ctx); err != nil {
+			time.Sleep(20 * time.Millisecond)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// stale says whether the shard last reached storage longer ago than MaxStaleness.
+// A shard built from vectors in memory follows no store and is never stale.
+func (s *Shard) stale() bool {
+	return s.st != nil && s.opts.MaxStaleness > 0 && time.Since(time.Unix(0, s.synced.Load())) > s.opts.MaxStaleness
 }
 
 // Run loads the shard, retrying while the store is unavailable, then follows it.
@@ -309,8 +338,16 @@ func (s *Shard) Search(ctx context.Context, query []float32, opts SearchOptions)
 	if !s.Ready() {
 		return nil, ErrNotReady
 	}
-	if opts.MinGeneration > s.Generation() {
+	if opts.MinGeneration > s.Generation() || s.stale() {
 		s.catchUp(ctx, opts.MinGeneration)
+	}
+	// An answer from behind the writer, or from a shard cut off from storage for too long,
+	// could name a person erased meanwhile: the search fails instead (retryable).
+	if g := s.Generation(); opts.MinGeneration > g {
+		return nil, errs.New(errs.ResourceNotReady, "the index shard reflects commit %d, not yet %d: it may not reflect an erasure; retry later", g, opts.MinGeneration)
+	}
+	if s.stale() {
+		return nil, errs.New(errs.ResourceNotReady, "the index shard has not reached storage for more than %s: it may not reflect an erasure; retry later", s.opts.MaxStaleness)
 	}
 	k := opts.K
 	if k <= 0 {
