@@ -68,7 +68,9 @@ type collectionScope struct {
 // +kubebuilder:rbac:groups=facesearch.io,resources=collections,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=facesearch.io,resources=collections/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=facesearch.io,resources=collections/finalizers,verbs=update
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// Secrets (storage credentials here, images in images.go, the endpoint's access keys) are
+// read live, one at a time (UncachedObjects): get is all it takes, never list or watch.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch

@@ -12,7 +12,8 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
 
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// ConfigMaps are read live, one at a time (UncachedObjects): get is all it takes.
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
 
 // imageFrom turns an ImageSource into the search path's Image: storage objects are read by
 // the search path itself (with the 15 MB limit), the rest are read here.

@@ -71,7 +71,7 @@ func (r *SearchRequestReconciler) search(ctx context.Context, s *searchRequestSc
 		return ctrl.Result{}, true, nil
 	}
 	s.result = res
-	r.Recorder.Event(s.sr, corev1.EventTypeNormal, facesearchv1.CompletedReason, completedMessage(res))
+	r.Recorder.Event(s.sr, corev1.EventTypeNormal, facesearchv1.CompletedReason, completedEventMessage(res, spec.RecordMatchesInEvents))
 	return ctrl.Result{}, false, nil
 }
 
@@ -84,7 +84,7 @@ func (r *SearchRequestReconciler) fail(s *searchRequestScope, err error) {
 // reconcileTTL deletes a finished SearchRequest once ttlSecondsAfterFinished has passed.
 func (r *SearchRequestReconciler) reconcileTTL(ctx context.Context, sr *facesearchv1.SearchRequest) (ctrl.Result, error) {
 	res := r.ttlResult(sr)
-	if res.RequeueAfter > 0 || sr.Spec.TTLSecondsAfterFinished == nil {
+	if res.RequeueAfter > 0 {
 		return res, nil
 	}
 	if err := r.Delete(ctx, sr, client.Preconditions{UID: &sr.UID}); err != nil && !apierrors.IsNotFound(err) {
@@ -93,14 +93,24 @@ func (r *SearchRequestReconciler) reconcileTTL(ctx context.Context, sr *facesear
 	return ctrl.Result{}, nil
 }
 
-// ttlResult says when a finished SearchRequest's TTL runs out (zero: now, or never).
+// ttlResult says when a finished SearchRequest's TTL runs out (zero: now; a finished one
+// with no completionTime has nothing to wait for).
 func (r *SearchRequestReconciler) ttlResult(sr *facesearchv1.SearchRequest) ctrl.Result {
-	if sr.Spec.TTLSecondsAfterFinished == nil || sr.Status.CompletionTime == nil {
+	if sr.Status.CompletionTime == nil {
 		return ctrl.Result{}
 	}
-	expires := sr.Status.CompletionTime.Add(time.Duration(*sr.Spec.TTLSecondsAfterFinished) * time.Second)
+	expires := sr.Status.CompletionTime.Add(time.Duration(ttlSecondsAfterFinished(sr)) * time.Second)
 	if wait := time.Until(expires); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}
 	}
 	return ctrl.Result{}
+}
+
+// ttlSecondsAfterFinished is the SearchRequest's TTL, or the default when the installed CRD
+// is older than the default and left it unset: no answer stays in etcd for ever.
+func ttlSecondsAfterFinished(sr *facesearchv1.SearchRequest) int32 {
+	if sr.Spec.TTLSecondsAfterFinished == nil {
+		return facesearchv1.DefaultTTLSecondsAfterFinished
+	}
+	return *sr.Spec.TTLSecondsAfterFinished
 }

@@ -59,7 +59,9 @@ func setSearchResult(sr *facesearchv1.SearchRequest, res *search.SearchUsersResu
 	}
 }
 
-// completedMessage sums up an answer in one line.
+// completedMessage sums up an answer in one line, for the Succeeded condition. It names the
+// best match: the condition is status, read by those who may read status.userMatches (and
+// the Top-Match column) and deleted with them when the TTL runs out.
 func completedMessage(res *search.SearchUsersResult) string {
 	switch {
 	case len(res.UserMatches) > 0:
@@ -75,4 +77,18 @@ func faceDetail(d face.FaceDetail) facesearchv1.FaceDetail {
 		BoundingBox: facesearchv1.BoundingBox{Width: decimal(d.BoundingBox.Width), Height: decimal(d.BoundingBox.Height), Left: decimal(d.BoundingBox.Left), Top: decimal(d.BoundingBox.Top)},
 		Confidence:  decimal(d.Confidence),
 	}
+}
+
+// completedEventMessage sums up an answer for the Completed Event. Events are readable more
+// widely than the SearchRequest (a namespace's viewers, cluster-wide event collectors) and
+// outlive it, so the Event counts the matches and names the best one only when the
+// SearchRequest asks for it (spec.recordMatchesInEvents).
+func completedEventMessage(res *search.SearchUsersResult, nameBestMatch bool) string {
+	switch {
+	case len(res.UserMatches) > 0 && nameBestMatch:
+		return fmt.Sprintf("search completed: %d match(es); %s", len(res.UserMatches), completedMessage(res))
+	case len(res.UserMatches) > 0 || res.SearchedFace != nil:
+		return fmt.Sprintf("search completed: %d match(es)", len(res.UserMatches))
+	}
+	return "search completed: " + completedMessage(res)
 }

@@ -118,9 +118,12 @@ func startSuite() (stop func(), err error) {
 
 	var done chan error
 	startManager = func() error {
-		mgr, err := ctrl.NewManager(testCfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
+		opts := ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 			// The same controllers are set up again when a test restarts the manager.
-			Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+			Controller: config.Controller{SkipNameValidation: ptr.To(true)}}
+		// The manager role's cache policy: Secrets and ConfigMaps read live.
+		ConfigureCache(&opts)
+		mgr, err := ctrl.NewManager(testCfg, opts)
 		if err != nil {
 			return err
 		}

@@ -59,6 +59,8 @@ func (r *UserReconciler) Reconcile(ctx context.Context, req ctrl.Request) (resul
 	defer func() {
 		setUserStatus(s)
 		reterr = finishReconcile(ctx, r.Client, user, before, &result, reterr)
+		// controller-runtime logs the error: without the person's name.
+		reterr = redactUserID(reterr, user.Spec.UserID)
 	}()
 	if !user.DeletionTimestamp.IsZero() {
 		return doReconcile(ctx, s, r.findCollectionToErase, r.eraseUser, r.releaseUser)

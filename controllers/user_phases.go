@@ -83,7 +83,7 @@ func (r *UserReconciler) reconcileFaces(ctx context.Context, s *userScope) (ctrl
 		r.Recorder.Eventf(s.user, corev1.EventTypeNormal, "FacesRemoved", "Removed %d face(s) no longer listed", res.Removed)
 	}
 	if res.Associated > 0 {
-		r.Recorder.Eventf(s.user, corev1.EventTypeNormal, "FacesAssociated", "Associated %d face(s) with user %s", res.Associated, s.user.Spec.UserID)
+		r.Recorder.Eventf(s.user, corev1.EventTypeNormal, "FacesAssociated", "Associated %d face(s) with the user", res.Associated)
 	}
 	if len(res.Unsuccessful) > 0 {
 		r.Recorder.Eventf(s.user, corev1.EventTypeWarning, facesearchv1.FacesIncompleteReason, "%d image(s) gave no associated face", len(res.Unsuccessful))
@@ -121,10 +121,10 @@ func (r *UserReconciler) eraseUser(ctx context.Context, s *userScope) (ctrl.Resu
 	n, err := r.Search.InNamespace(user.Namespace).EraseUser(ctx, s.coll.ID, user.Spec.UserID)
 	if err != nil {
 		s.blocked, s.blockedReason = fmt.Errorf("erasing user %s failed, will retry: %w", user.Spec.UserID, err), facesearchv1.EraseFailedReason
-		r.Recorder.Eventf(user, corev1.EventTypeWarning, facesearchv1.EraseFailedReason, "Erasing user %s failed, will retry: %v", user.Spec.UserID, err)
+		r.Recorder.Eventf(user, corev1.EventTypeWarning, facesearchv1.EraseFailedReason, "Erasing the user failed, will retry: %v", redactUserID(err, user.Spec.UserID))
 		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
 	}
-	r.Recorder.Eventf(user, corev1.EventTypeNormal, "UserErased", "Deleted user %s and its %d face(s)", user.Spec.UserID, n)
+	r.Recorder.Eventf(user, corev1.EventTypeNormal, "UserErased", "Deleted the user and its %d face(s)", n)
 	return ctrl.Result{}, false, nil
 }
 

@@ -29,11 +29,26 @@ type SearchRequestSpec struct {
 	// +optional
 	// +kubebuilder:default=NONE
 	QualityFilter QualityFilter `json:"qualityFilter,omitempty"`
-	// ttlSecondsAfterFinished deletes the SearchRequest this long after it finished; unset keeps it.
+	// ttlSecondsAfterFinished deletes the SearchRequest this long after it finished, and with
+	// it the photo given inline and the answer, which are biometric data. It defaults to one
+	// hour; 0 deletes it as soon as it finished. To keep an answer longer, copy it elsewhere or
+	// set a larger value.
 	// +optional
+	// +kubebuilder:default=3600
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+	// recordMatchesInEvents names the best match (userId and similarity) in the Completed
+	// Event. By default the Event says only how many users matched: Events can be read by
+	// more people than the SearchRequest and outlive it. The answer is always in
+	// status.userMatches.
+	// +optional
+	RecordMatchesInEvents bool `json:"recordMatchesInEvents,omitempty"`
 }
+
+// DefaultTTLSecondsAfterFinished is ttlSecondsAfterFinished when unset: the CRD's default,
+// and the controller's when the installed CRD predates the default (helm upgrade does not
+// update CRDs).
+const DefaultTTLSecondsAfterFinished int32 = 3600
 
 // MatchedUser is Rekognition's MatchedUser.
 type MatchedUser struct {

@@ -77,7 +77,9 @@ func runLocal(ctx context.Context, args []string) error {
 		return err
 	}
 
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{Scheme: newScheme(), Metrics: metricsserver.Options{BindAddress: "0"}})
+	mgrOpts := ctrl.Options{Scheme: newScheme(), Metrics: metricsserver.Options{BindAddress: "0"}}
+	controllers.ConfigureCache(&mgrOpts)
+	mgr, err := ctrl.NewManager(cp.Config, mgrOpts)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,22 @@ func newScheme() *runtime.Scheme {
 	return s
 }
 
+// managerOptions are the manager role's: its client reads Secrets and ConfigMaps live and
+// caches only the index shards' Deployments and Services (controllers.ConfigureCache), so
+// the ClusterRole needs no list or watch on Secrets and ConfigMaps, and none of them sits in
+// the manager's memory.
+func managerOptions(metricsAddr, probeAddr string, leaderElect bool) ctrl.Options {
+	o := ctrl.Options{
+		Scheme:                 newScheme(),
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress: probeAddr,
+		LeaderElection:         leaderElect,
+		LeaderElectionID:       "facesearch-manager.facesearch.io",
+	}
+	controllers.ConfigureCache(&o)
+	return o
+}
+
 func runManager(args []string) error {
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the metrics endpoint; 0 disables it")
@@ -55,13 +71,7 @@ func runManager(args []string) error {
 	}
 	defer engines.Close()
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 newScheme(),
-		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
-		HealthProbeBindAddress: *probeAddr,
-		LeaderElection:         *leaderElect,
-		LeaderElectionID:       "facesearch-manager.facesearch.io",
-	})
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), managerOptions(*metricsAddr, *probeAddr, *leaderElect))
 	if err != nil {
 		return fmt.Errorf("while creating the manager: %w", err)
 	}
@@ -78,6 +88,7 @@ func runManager(args []string) error {
 			return fmt.Errorf("--api-credentials-secret is required with --api-bind-address: the endpoint verifies SigV4 signatures")
 		}
 		ctx := ctrl.SetupSignalHandler()
+		// Read live every 30 s (get only), not watched: no cache holds it.
 		creds, err := watchCredentialsSecret(ctx, mgr.GetAPIReader(), af.namespace, af.credentialsSecret, ctrl.Log.WithName("api"))
 		if err != nil {
 			return err

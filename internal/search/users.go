@@ -64,7 +64,7 @@ func (s *Service) SyncUserFaces(ctx context.Context, collectionID, userID string
 	switch err := c.store.CreateUser(ctx, c.ID, userID, store.UserOptions{}); errs.CodeOf(err) {
 	case "", errs.ResourceAlreadyExists, errs.Conflict:
 	default:
-		return nil, fmt.Errorf("while creating user %s: %w", userID, err)
+		return nil, fmt.Errorf("while creating the user: %w", err)
 	}
 	current, err := listUserFaces(ctx, c, userID)
 	if err != nil {
@@ -153,7 +153,7 @@ func (s *Service) indexUserFace(ctx context.Context, c *Collection, f UserFace, 
 	res, err := s.IndexFaces(ctx, c.ID, img, IndexFacesOptions{ExternalImageID: f.ExternalImageID, MaxFaces: 1, QualityFilter: qf})
 	if err != nil {
 		if errs.IsRetryable(err) {
-			return "", nil, fmt.Errorf("while indexing %s: %w", f.ExternalImageID, err)
+			return "", nil, fmt.Errorf("while indexing an image of the user: %w", err)
 		}
 		return fail(err.Error(), string(errs.CodeOf(err)))
 	}
@@ -187,7 +187,7 @@ func listUserFaces(ctx context.Context, c *Collection, userID string) ([]store.F
 	for {
 		page, next, err := c.store.ListFaces(ctx, c.ID, store.ListFacesOptions{UserID: userID, MaxResults: store.MaxListResults, NextToken: token})
 		if err != nil {
-			return nil, fmt.Errorf("while listing the faces of user %s: %w", userID, err)
+			return nil, fmt.Errorf("while listing the user's faces: %w", err)
 		}
 		all = append(all, page...)
 		if next == "" {

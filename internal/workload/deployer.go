@@ -8,6 +8,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -130,6 +131,12 @@ func (d *Deployer) removeShardsFrom(ctx context.Context, key types.NamespacedNam
 // only after the Collection is gone; searches must stop first).
 func (d *Deployer) RemoveIndex(ctx context.Context, owner types.NamespacedName) error {
 	return d.removeShardsFrom(ctx, owner, 0)
+}
+
+// IndexSelector selects the Deployments and Services of every index shard, of every
+// collection: the only ones the manager needs to cache.
+func IndexSelector() labels.Selector {
+	return labels.SelectorFromSet(labels.Set{"app.kubernetes.io/name": "facesearch", LabelComponent: componentIndex})
 }
 
 func shardLabels(collectionName string, i int) map[string]string {
