@@ -171,6 +171,7 @@ type CredentialStore interface {
 // StaticCredentials is a CredentialStore over a fixed map.
 type StaticCredentials map[string]Credential
 
+// Lookup finds an access key's credential.
 func (m StaticCredentials) Lookup(id string) (Credential, bool) {
 	c, ok := m[id]
 	return c, ok

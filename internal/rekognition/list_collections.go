@@ -36,11 +36,11 @@ func (h *handler) listCollections(ctx context.Context, c *call, in *ListCollecti
 	if cur != nil {
 		start = cur.resume(ids)
 	}
-	max := defaultListCollections
+	limit := defaultListCollections
 	if in.MaxResults != nil && *in.MaxResults > 0 {
-		max = int(*in.MaxResults)
+		limit = int(*in.MaxResults)
 	}
-	end := min(start+max, len(ids))
+	end := min(start+limit, len(ids))
 	out := &ListCollectionsOutput{CollectionIds: ids[start:end], FaceModelVersions: []string{}}
 	if versions != nil {
 		out.FaceModelVersions = versions[start:end]

@@ -65,17 +65,17 @@ func (b *scopeBackend) ListCollections(_ context.Context, in *ListCollectionsInp
 		}
 		after = string(raw[2:])
 	}
-	max := 1000
+	limit := 1000
 	if in.MaxResults != nil && *in.MaxResults > 0 {
-		max = int(*in.MaxResults)
+		limit = int(*in.MaxResults)
 	}
 	out := &ListCollectionsOutput{}
 	for _, id := range b.collections {
 		if id <= after {
 			continue
 		}
-		if len(out.CollectionIds) == max {
-			out.NextToken = ptr(base64.RawURLEncoding.EncodeToString([]byte("c:" + out.CollectionIds[max-1])))
+		if len(out.CollectionIds) == limit {
+			out.NextToken = ptr(base64.RawURLEncoding.EncodeToString([]byte("c:" + out.CollectionIds[limit-1])))
 			break
 		}
 		out.CollectionIds = append(out.CollectionIds, id)
@@ -495,13 +495,13 @@ func TestScopeListCollectionsPaging(t *testing.T) {
 	for name, backend := range backends {
 		t.Run(name, func(t *testing.T) {
 			client := scopeServer(t, backend)
-			for _, max := range []int32{1, 2, 3, 0} {
-				t.Run(fmt.Sprintf("MaxResults=%d", max), func(t *testing.T) {
+			for _, pageSize := range []int32{1, 2, 3, 0} {
+				t.Run(fmt.Sprintf("MaxResults=%d", pageSize), func(t *testing.T) {
 					c := client(scopeReaderKey)
 					var ids []string
 					var token *string
 					for pages := 0; ; pages++ {
-						out, err := c.ListCollections(ctx, &rek.ListCollectionsInput{MaxResults: aws.Int32(max), NextToken: token})
+						out, err := c.ListCollections(ctx, &rek.ListCollectionsInput{MaxResults: aws.Int32(pageSize), NextToken: token})
 						if err != nil {
 							t.Fatalf("page %d: %v", pages, err)
 						}
@@ -523,8 +523,8 @@ func TestScopeListCollectionsPaging(t *testing.T) {
 								t.Fatalf("page %d: NextToken %q (%q) names %q, which the key may not see", pages, *token, carried, h)
 							}
 						}
-						if max > 0 && len(out.CollectionIds) != int(max) {
-							t.Fatalf("page %d holds %v, not %d ids, and is not the last", pages, out.CollectionIds, max)
+						if pageSize > 0 && len(out.CollectionIds) != int(pageSize) {
+							t.Fatalf("page %d holds %v, not %d ids, and is not the last", pages, out.CollectionIds, pageSize)
 						}
 						if pages > 10 {
 							t.Fatal("pagination does not end")
