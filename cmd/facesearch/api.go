@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,7 +41,7 @@ func (f *apiFlags) bind(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.addr, "api-bind-address", defaultAddr, "address of the Rekognition-compatible HTTP endpoint; empty disables it")
 	fs.StringVar(&f.tlsCert, "api-tls-cert", "", "TLS certificate file of the endpoint (with --api-tls-key)")
 	fs.StringVar(&f.tlsKey, "api-tls-key", "", "TLS key file of the endpoint")
-	fs.StringVar(&f.credentialsSecret, "api-credentials-secret", "", "Secret (in --api-namespace) of access keys: key = access key id, value = secret, optional <id>.collections")
+	fs.StringVar(&f.credentialsSecret, "api-credentials-secret", "", "Secret (in --api-namespace) of access keys: <id> = secret, <id>.scope = admin|read|search|operations, <id>.collections = *|ids (a key without them may do nothing)")
 	fs.StringVar(&f.namespace, "api-namespace", envOr("POD_NAMESPACE", "default"), "namespace of the Collections the endpoint creates and of its Secrets")
 	fs.StringVar(&f.storageEndpoint, "api-storage-endpoint", "", "storage endpoint of collections created through the endpoint (CreateCollection is refused without it)")
 	fs.StringVar(&f.storageBucket, "api-storage-bucket", "faces", "bucket of collections created through the endpoint")
@@ -124,12 +125,23 @@ func (a *apiEndpoint) run(ctx context.Context, f *apiFlags, ready func(addr stri
 // that keys can be rotated without a restart.
 func watchCredentialsSecret(ctx context.Context, reader client.Reader, namespace, name string, log logr.Logger) (*rekognition.SecretCredentials, error) {
 	creds := &rekognition.SecretCredentials{}
+	var warned []string
 	load := func() error {
 		s := &corev1.Secret{}
 		if err := reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, s); err != nil {
 			return err
 		}
-		return creds.Update(s.Data)
+		if err := creds.Update(s.Data); err != nil {
+			return err
+		}
+		// A key left without a scope or collections can do nothing: say so once per change.
+		if w := creds.Warnings(); !slices.Equal(w, warned) {
+			for _, msg := range w {
+				log.Info("Access key can do nothing", "secret", namespace+"/"+name, "reason", msg)
+			}
+			warned = w
+		}
+		return nil
 	}
 	if err := load(); err != nil {
 		return nil, fmt.Errorf("while reading the endpoint's access keys from Secret %s/%s: %w", namespace, name, err)
@@ -152,7 +164,8 @@ func watchCredentialsSecret(ctx context.Context, reader client.Reader, namespace
 }
 
 // environmentCredentials is the one key pair of AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY,
-// or a new random pair, printed, when they are unset.
+// or a new random pair, printed, when they are unset; it may call every operation on every
+// collection.
 func environmentCredentials() (rekognition.StaticCredentials, string) {
 	id, secret := os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY")
 	note := "access key from AWS_ACCESS_KEY_ID"
@@ -160,7 +173,8 @@ func environmentCredentials() (rekognition.StaticCredentials, string) {
 		id, secret = "FS"+strings.ToUpper(randomHex(9)), randomHex(20)
 		note = fmt.Sprintf("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY were unset; use AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s", id, secret)
 	}
-	return rekognition.StaticCredentials{id: {SecretAccessKey: secret}}, note
+	// The one key of the local stack is its administrator: every operation on every collection.
+	return rekognition.StaticCredentials{id: rekognition.FullAccess(secret)}, note
 }
 
 func randomHex(n int) string {

@@ -209,7 +209,7 @@ func TestManagerRunsOnItsClusterRole(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "people"},
 		Spec: facesearchv1.CollectionSpec{
 			Storage: facesearchv1.StorageSpec{Endpoint: "127.0.0.1:1", Bucket: "faces", CredentialsSecretRef: corev1.LocalObjectReference{Name: "incomplete"}},
-			Index:   facesearchv1.IndexSpec{Shards: 1, Replicas: 1},
+			Index:   facesearchv1.IndexSpec{Shards: 1, Replicas: ptr.To[int32](1)},
 		},
 	}
 	if err := admin.Create(ctx, col); err != nil {

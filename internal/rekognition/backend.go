@@ -20,9 +20,13 @@ import "context"
 //     characters); a token it cannot decode is ErrInvalidPaginationToken;
 //   - SearchUsers has exactly one of UserId and FaceId.
 //
-// The handler has already checked that the caller's access key may use the
-// collection; for ListCollections it removes the collections the key may not
-// see from the output.
+// The handler has already checked that the caller's access key may call the
+// operation and use the collection. ListCollections of a key that may see
+// every collection gets the backend's pages and NextTokens unchanged; for a
+// key limited to some collections the handler reads the backend's whole
+// listing (MaxResults 4096, following NextToken; a token answered twice is an
+// internal error) and pages over the collections the key may see with tokens
+// of its own, so the backend's tokens never reach that key.
 //
 // ClientRequestToken idempotency of CreateUser, DeleteUser, AssociateFaces
 // and DisassociateFaces is handled by the handler (a repeated token with the

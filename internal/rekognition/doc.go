@@ -6,7 +6,8 @@
 // The package is the protocol layer only: request and response types with
 // Rekognition's JSON member names, validation of every member against the
 // service model (ranges, patterns, enums, defaults), AWS Signature Version 4
-// verification against a CredentialStore (with per-key collection limits),
+// verification against a CredentialStore (each key limited to its operations
+// and its collections),
 // ClientRequestToken idempotency, a request body limit, a per-key rate limit,
 // bounded concurrency and a per-request deadline. What the operations do is
 // the job of a Backend:

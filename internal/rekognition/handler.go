@@ -32,8 +32,8 @@ type HandlerOptions struct {
 	// Credentials verifies AWS Signature Version 4. Nil rejects every request
 	// unless AllowUnauthenticated is set.
 	Credentials CredentialStore
-	// AllowUnauthenticated serves requests without checking signatures (all
-	// collections reachable). For local development and tests only.
+	// AllowUnauthenticated serves requests without checking signatures (every
+	// operation on every collection). For local development and tests only.
 	AllowUnauthenticated bool
 
 	// MaxBodyBytes bounds the request body (default DefaultMaxBodyBytes).
@@ -98,11 +98,12 @@ type handler struct {
 // (key known, scope, date, X-Amz-Target and Content-Type signed); the key's
 // share of requests in flight; the body, bounded in size and read time; the
 // signature over it; replay refusal for mutating calls; per-key rate limit;
-// a concurrency slot; JSON decoding, collection access check, validation,
-// idempotency (ClientRequestToken), backend call with a deadline, JSON
-// response. Nothing that costs memory or a slot happens for a request whose
-// headers fail. Errors are sent as AWS JSON 1.1 errors: status
-// 400/403/500, header X-Amzn-ErrorType and body {"__type", "message"}.
+// a concurrency slot; JSON decoding, the key's operation and collection
+// access check, validation, idempotency (ClientRequestToken), backend call
+// with a deadline, JSON response. Nothing that costs memory or a slot
+// happens for a request whose headers fail. Errors are sent as AWS JSON 1.1
+// errors: status 400/403/500, header X-Amzn-ErrorType and body {"__type",
+// "message"}.
 func NewHandler(backend Backend, opts HandlerOptions) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -182,22 +183,22 @@ var mutating = map[string]bool{
 }
 
 var operations = map[string]opSpec{
-	"CreateCollection":   spec(Backend.CreateCollection, func(in *CreateCollectionInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
-	"DescribeCollection": spec(Backend.DescribeCollection, func(in *DescribeCollectionInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
-	"ListCollections":    spec(Backend.ListCollections, func(*ListCollectionsInput) (*string, *string) { return nil, nil }, false, filterCollections),
-	"DeleteCollection":   spec(Backend.DeleteCollection, func(in *DeleteCollectionInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
-	"IndexFaces":         spec(Backend.IndexFaces, func(in *IndexFacesInput) (*string, *string) { return in.CollectionId, nil }, true, nil),
-	"ListFaces":          spec(Backend.ListFaces, func(in *ListFacesInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
-	"DeleteFaces":        spec(Backend.DeleteFaces, func(in *DeleteFacesInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
-	"CreateUser":         spec(Backend.CreateUser, func(in *CreateUserInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false, nil),
-	"DeleteUser":         spec(Backend.DeleteUser, func(in *DeleteUserInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false, nil),
-	"ListUsers":          spec(Backend.ListUsers, func(in *ListUsersInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
-	"AssociateFaces":     spec(Backend.AssociateFaces, func(in *AssociateFacesInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false, nil),
-	"DisassociateFaces":  spec(Backend.DisassociateFaces, func(in *DisassociateFacesInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false, nil),
-	"SearchFaces":        spec(Backend.SearchFaces, func(in *SearchFacesInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
-	"SearchFacesByImage": spec(Backend.SearchFacesByImage, func(in *SearchFacesByImageInput) (*string, *string) { return in.CollectionId, nil }, true, nil),
-	"SearchUsers":        spec(Backend.SearchUsers, func(in *SearchUsersInput) (*string, *string) { return in.CollectionId, nil }, false, nil),
-	"SearchUsersByImage": spec(Backend.SearchUsersByImage, func(in *SearchUsersByImageInput) (*string, *string) { return in.CollectionId, nil }, true, nil),
+	"CreateCollection":   spec(Backend.CreateCollection, func(in *CreateCollectionInput) (*string, *string) { return in.CollectionId, nil }, false),
+	"DescribeCollection": spec(Backend.DescribeCollection, func(in *DescribeCollectionInput) (*string, *string) { return in.CollectionId, nil }, false),
+	"ListCollections":    specFor((*handler).listCollections, func(*ListCollectionsInput) (*string, *string) { return nil, nil }, false),
+	"DeleteCollection":   spec(Backend.DeleteCollection, func(in *DeleteCollectionInput) (*string, *string) { return in.CollectionId, nil }, false),
+	"IndexFaces":         spec(Backend.IndexFaces, func(in *IndexFacesInput) (*string, *string) { return in.CollectionId, nil }, true),
+	"ListFaces":          spec(Backend.ListFaces, func(in *ListFacesInput) (*string, *string) { return in.CollectionId, nil }, false),
+	"DeleteFaces":        spec(Backend.DeleteFaces, func(in *DeleteFacesInput) (*string, *string) { return in.CollectionId, nil }, false),
+	"CreateUser":         spec(Backend.CreateUser, func(in *CreateUserInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false),
+	"DeleteUser":         spec(Backend.DeleteUser, func(in *DeleteUserInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false),
+	"ListUsers":          spec(Backend.ListUsers, func(in *ListUsersInput) (*string, *string) { return in.CollectionId, nil }, false),
+	"AssociateFaces":     spec(Backend.AssociateFaces, func(in *AssociateFacesInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false),
+	"DisassociateFaces":  spec(Backend.DisassociateFaces, func(in *DisassociateFacesInput) (*string, *string) { return in.CollectionId, in.ClientRequestToken }, false),
+	"SearchFaces":        spec(Backend.SearchFaces, func(in *SearchFacesInput) (*string, *string) { return in.CollectionId, nil }, false),
+	"SearchFacesByImage": spec(Backend.SearchFacesByImage, func(in *SearchFacesByImageInput) (*string, *string) { return in.CollectionId, nil }, true),
+	"SearchUsers":        spec(Backend.SearchUsers, func(in *SearchUsersInput) (*string, *string) { return in.CollectionId, nil }, false),
+	"SearchUsersByImage": spec(Backend.SearchUsersByImage, func(in *SearchUsersByImageInput) (*string, *string) { return in.CollectionId, nil }, true),
 }
 
 // Operations lists the operation names the handler serves.
@@ -214,13 +215,25 @@ type validatable[I any] interface {
 	Validate() error
 }
 
-// spec builds the opSpec of one operation. keys returns the request's
-// collection id and ClientRequestToken (nil when the operation has none).
+// spec builds the opSpec of one operation served by a Backend method. keys
+// returns the request's collection id and ClientRequestToken (nil when the
+// operation has none).
 func spec[I any, O any, PI validatable[I]](
 	method func(Backend, context.Context, *I) (*O, error),
 	keys func(*I) (collection, token *string),
 	image bool,
-	post func(*O, *call),
+) opSpec {
+	return specFor[I, O, PI](func(h *handler, ctx context.Context, _ *call, in *I) (*O, error) {
+		return method(h.backend, ctx, in)
+	}, keys, image)
+}
+
+// specFor builds the opSpec of an operation the handler serves itself (with
+// the caller's call at hand), around the same checks as spec.
+func specFor[I any, O any, PI validatable[I]](
+	method func(*handler, context.Context, *call, *I) (*O, error),
+	keys func(*I) (collection, token *string),
+	image bool,
 ) opSpec {
 	return opSpec{image: image, run: func(h *handler, ctx context.Context, c *call) ([]byte, error) {
 		in := new(I)
@@ -228,8 +241,8 @@ func spec[I any, O any, PI validatable[I]](
 			return nil, err
 		}
 		col, tok := keys(in)
-		if c.authn && col != nil && !c.cred.Allows(*col) {
-			return nil, ErrAccessDenied(fmt.Sprintf("User: %s is not authorized to perform: rekognition:%s on resource: collection/%s", c.keyID, c.op, *col))
+		if err := c.authorize(col); err != nil {
+			return nil, err
 		}
 		if err := PI(in).Validate(); err != nil {
 			return nil, err
@@ -237,7 +250,7 @@ func spec[I any, O any, PI validatable[I]](
 		invoke := func() ([]byte, error) {
 			ctx, cancel := context.WithTimeout(ctx, h.opts.RequestTimeout)
 			defer cancel()
-			out, err := method(h.backend, ctx, in)
+			out, err := method(h, ctx, c, in)
 			if err != nil {
 				err = MapError(err)
 				if ctx.Err() != nil && !isRekognitionError(err) {
@@ -247,9 +260,6 @@ func spec[I any, O any, PI validatable[I]](
 			}
 			if out == nil {
 				out = new(O)
-			}
-			if post != nil {
-				post(out, c)
 			}
 			return encodeJSON(out)
 		}
@@ -274,23 +284,27 @@ func isRekognitionError(err error) bool {
 	return errors.As(err, &e)
 }
 
-// filterCollections hides from ListCollections the collections a key limited
-// to some collections may not use.
-func filterCollections(out *ListCollectionsOutput, c *call) {
-	if !c.authn || len(c.cred.AllowedCollections) == 0 {
-		return
+// authorize checks that the caller's key may call the operation and, when
+// the request names one, use the collection: IAM's answer otherwise. It
+// allows everything when authentication is disabled.
+func (c *call) authorize(col *string) error {
+	if !c.authn {
+		return nil
 	}
-	ids := out.CollectionIds[:0:0]
-	var versions []string
-	for i, id := range out.CollectionIds {
-		if c.cred.Allows(id) {
-			ids = append(ids, id)
-			if i < len(out.FaceModelVersions) {
-				versions = append(versions, out.FaceModelVersions[i])
-			}
-		}
+	resource := "*"
+	if col != nil {
+		resource = "collection/" + *col
 	}
-	out.CollectionIds, out.FaceModelVersions = ids, versions
+	var why string
+	switch {
+	case !c.cred.MayCall(c.op):
+		why = "the access key's scope does not include this operation"
+	case col != nil && !c.cred.Allows(*col):
+		why = "the access key may not use this collection"
+	default:
+		return nil
+	}
+	return ErrAccessDenied(fmt.Sprintf("User: %s is not authorized to perform: rekognition:%s on resource: %s because %s", c.keyID, c.op, resource, why))
 }
 
 func decodeJSON(body []byte, v any) error {

@@ -65,7 +65,7 @@ func (b *secBackend) CreateUser(context.Context, *CreateUserInput) (*CreateUserO
 func newSecServer(t *testing.T, opts HandlerOptions) (*secBackend, *httptest.Server) {
 	t.Helper()
 	b := &secBackend{}
-	opts.Credentials = StaticCredentials{secKey: {SecretAccessKey: secSecret}, secKey2: {SecretAccessKey: secSecret}}
+	opts.Credentials = StaticCredentials{secKey: FullAccess(secSecret), secKey2: FullAccess(secSecret)}
 	if opts.RateLimit == 0 {
 		opts.RateLimit = -1
 	}
@@ -204,7 +204,7 @@ func (c *countingBody) Close() error { return nil }
 
 func TestHeadersAreCheckedBeforeAnyWork(t *testing.T) {
 	b := &secBackend{hold: make(chan struct{})}
-	h := NewHandler(b, HandlerOptions{Credentials: StaticCredentials{secKey: {SecretAccessKey: secSecret}},
+	h := NewHandler(b, HandlerOptions{Credentials: StaticCredentials{secKey: FullAccess(secSecret)},
 		RateLimit: -1, MaxConcurrent: 1, QueueWait: time.Millisecond})
 	srv := httptest.NewServer(h)
 	defer srv.Close()

@@ -188,7 +188,7 @@ func newSvcEnvPack(t testing.TB, shards int, pack string) *svcEnv {
 	admin := &storeAdmin{svc: svc, conn: conn, st: st, version: version, dim: eng.Dimension(), shards: shards, running: map[string]*adminIndex{}}
 	backend := NewServiceBackend(svc, admin)
 	srv := httptest.NewServer(NewHandler(backend, HandlerOptions{
-		Credentials: StaticCredentials{svcKey: {SecretAccessKey: svcSecret}},
+		Credentials: StaticCredentials{svcKey: FullAccess(svcSecret)},
 		RateLimit:   -1, MaxConcurrent: -1,
 		Log: func(msg string, kv ...any) { t.Logf("handler: %s %v", msg, kv) },
 	}))
