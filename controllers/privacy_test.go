@@ -98,7 +98,7 @@ func TestEventsDoNotNamePeople(t *testing.T) {
 
 	// Asked for, the Event names the best match.
 	named := newSearch(ns, "named", "people", s3Image(photo))
-	named.Spec.RecordMatchesInEvents = true
+	named.Spec.MatchesInEvents = facesearchv1.MatchesInEventsBestMatch
 	g.Expect(k8sClient.Create(ctx, named)).To(Succeed())
 	waitFinished(g, named)
 	var completed []string
@@ -173,7 +173,7 @@ func TestRedactUserID(t *testing.T) {
 		t.Error("nil error became non-nil")
 	}
 	plain := errors.New("storage away")
-	if redactUserID(plain, "alice") != plain {
+	if got := redactUserID(plain, "alice"); got != plain { //nolint:errorlint // the very same error, not one that wraps it
 		t.Error("an error that names no one was wrapped")
 	}
 }

@@ -71,7 +71,7 @@ func (r *SearchRequestReconciler) search(ctx context.Context, s *searchRequestSc
 		return ctrl.Result{}, true, nil
 	}
 	s.result = res
-	r.Recorder.Event(s.sr, corev1.EventTypeNormal, facesearchv1.CompletedReason, completedEventMessage(res, spec.RecordMatchesInEvents))
+	r.Recorder.Event(s.sr, corev1.EventTypeNormal, facesearchv1.CompletedReason, completedEventMessage(res, spec.MatchesInEvents == facesearchv1.MatchesInEventsBestMatch))
 	return ctrl.Result{}, false, nil
 }
 

@@ -82,7 +82,7 @@ func faceDetail(d face.FaceDetail) facesearchv1.FaceDetail {
 // completedEventMessage sums up an answer for the Completed Event. Events are readable more
 // widely than the SearchRequest (a namespace's viewers, cluster-wide event collectors) and
 // outlive it, so the Event counts the matches and names the best one only when the
-// SearchRequest asks for it (spec.recordMatchesInEvents).
+// SearchRequest asks for it (spec.matchesInEvents: BestMatch).
 func completedEventMessage(res *search.SearchUsersResult, nameBestMatch bool) string {
 	switch {
 	case len(res.UserMatches) > 0 && nameBestMatch:

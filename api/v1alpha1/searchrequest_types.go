@@ -37,13 +37,25 @@ type SearchRequestSpec struct {
 	// +kubebuilder:default=3600
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
-	// recordMatchesInEvents names the best match (userId and similarity) in the Completed
-	// Event. By default the Event says only how many users matched: Events can be read by
-	// more people than the SearchRequest and outlive it. The answer is always in
-	// status.userMatches.
+	// matchesInEvents says what the Completed Event tells of the answer: Count (the default)
+	// says only how many users matched; BestMatch adds the best match's userId and
+	// similarity. Events can be read by more people than the SearchRequest and outlive it.
+	// The answer is always in status.userMatches.
 	// +optional
-	RecordMatchesInEvents bool `json:"recordMatchesInEvents,omitempty"`
+	// +kubebuilder:default=Count
+	MatchesInEvents MatchesInEvents `json:"matchesInEvents,omitempty"`
 }
+
+// MatchesInEvents says what a SearchRequest's Completed Event tells of the answer.
+// +kubebuilder:validation:Enum=Count;BestMatch
+type MatchesInEvents string
+
+const (
+	// MatchesInEventsCount means the Event says how many users matched, and names no one.
+	MatchesInEventsCount MatchesInEvents = "Count"
+	// MatchesInEventsBestMatch means the Event names the best match and its similarity.
+	MatchesInEventsBestMatch MatchesInEvents = "BestMatch"
+)
 
 // DefaultTTLSecondsAfterFinished is ttlSecondsAfterFinished when unset: the CRD's default,
 // and the controller's when the installed CRD predates the default (helm upgrade does not
