@@ -55,7 +55,7 @@ vet:
 .PHONY: lint
 lint: bin/assets.env ## golangci-lint, with the Kube API Linter on api/ (.golangci.yml).
 	$(ASSETS) test -n "$${GOLANGCI_LINT:-}" || { echo "bin/assets.env has no GOLANGCI_LINT: run make setup"; exit 1; }; \
-		"$$GOLANGCI_LINT" run ./...
+		"$$GOLANGCI_LINT" run --allow-parallel-runners ./...
 
 .PHONY: build
 build: ## Build the facesearch binary.
