@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +18,6 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	rek "github.com/aws/aws-sdk-go-v2/service/rekognition"
-	"github.com/aws/smithy-go"
 )
 
 // Real requests against the real handler, signed by the AWS SDK's own signer: the ways in
@@ -94,15 +92,6 @@ func signed(t *testing.T, url, key, body string, signHeaders, extra map[string]s
 		req.Header.Set(k, v)
 	}
 	return req
-}
-
-// sdkErrorType is the error type the SDK decoded.
-func sdkErrorType(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
 }
 
 func send(t *testing.T, req *http.Request) (int, string) {
@@ -280,7 +269,7 @@ func TestOneKeyCannotTakeEverySlot(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	_, err := client(secKey).DescribeCollection(context.Background(), &rek.DescribeCollectionInput{CollectionId: aws.String("people")})
-	if sdkErrorType(err) != TypeProvisionedThroughputExceeded {
+	if errCode(err) != TypeProvisionedThroughputExceeded {
 		t.Fatalf("a third request of the same key: %v, want %s", err, TypeProvisionedThroughputExceeded)
 	}
 	// Another key is still served at once (its request waits in the backend like the others).

@@ -127,6 +127,16 @@ func pageSize(n, def, limit int) (int, error) {
 	return n, nil
 }
 
+// page reads a listing's MaxResults and NextToken: the page size and the key to list after.
+func page(maxResults int, nextToken string, def, limit int) (int, string, error) {
+	size, err := pageSize(maxResults, def, limit)
+	if err != nil || nextToken == "" {
+		return size, "", err
+	}
+	after, err := decodeToken(nextToken)
+	return size, after, err
+}
+
 // ListCollections lists collections in ID order.
 func (s *Store) ListCollections(ctx context.Context, opts ListOptions) ([]Collection, string, error) {
 	limit, err := pageSize(opts.MaxResults, 1000, MaxListResults)

@@ -107,18 +107,12 @@ func normalize(v []float32) ([]float32, error) {
 
 // ListFaces lists faces in FaceId order, optionally those of one user or of given IDs.
 func (s *Store) ListFaces(ctx context.Context, coll string, opts ListFacesOptions) ([]FaceRecord, string, error) {
-	limit, err := pageSize(opts.MaxResults, 1000, MaxListResults)
+	limit, after, err := page(opts.MaxResults, opts.NextToken, 1000, MaxListResults)
 	if err != nil {
 		return nil, "", err
 	}
 	if len(opts.FaceIDs) > MaxListResults {
 		return nil, "", errorf(errs.InvalidParameter, "at most %d FaceIds", MaxListResults)
-	}
-	after := ""
-	if opts.NextToken != "" {
-		if after, err = decodeToken(opts.NextToken); err != nil {
-			return nil, "", err
-		}
 	}
 	var out []FaceRecord
 	next := ""

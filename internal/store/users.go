@@ -60,15 +60,9 @@ func (s *Store) GetUser(ctx context.Context, coll, userID string) (*User, error)
 
 // ListUsers lists users in UserId order.
 func (s *Store) ListUsers(ctx context.Context, coll string, opts ListOptions) ([]User, string, error) {
-	limit, err := pageSize(opts.MaxResults, MaxListUsersResults, MaxListUsersResults)
+	limit, after, err := page(opts.MaxResults, opts.NextToken, MaxListUsersResults, MaxListUsersResults)
 	if err != nil {
 		return nil, "", err
-	}
-	after := ""
-	if opts.NextToken != "" {
-		if after, err = decodeToken(opts.NextToken); err != nil {
-			return nil, "", err
-		}
 	}
 	var out []User
 	next := ""
