@@ -64,7 +64,7 @@ var (
 	// deletedMagic marks a commit key of a deleted collection: the commit's content is
 	// erased and the key stays taken, so that no commit in flight can land on it.
 	deletedMagic = []byte("FSD1")
-	segMagic    = []byte("FSS1")
+	segMagic     = []byte("FSS1")
 )
 
 // entry is one commit.
