@@ -28,7 +28,7 @@ type guardedShard struct {
 	done              chan error
 }
 
-func startGuardedShard(t *testing.T, ctx context.Context) *guardedShard {
+func startGuardedShard(ctx context.Context, t *testing.T) *guardedShard {
 	t.Helper()
 	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p"})
 	st := bucket.Collection(t, "people", "m1", dim)
@@ -76,7 +76,7 @@ func (g *guardedShard) search(t *testing.T, opts index.ClientOptions, seed int) 
 func TestIndexRoleRefusesUnauthenticatedSearches(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g := startGuardedShard(t, ctx)
+	g := startGuardedShard(ctx, t)
 	body := map[string]any{"vector": vec(3), "k": 5, "exact": true}
 
 	for _, tc := range []struct{ name, header string }{
@@ -132,7 +132,7 @@ func TestIndexRoleRefusesUnauthenticatedSearches(t *testing.T) {
 func TestIndexRoleSearchPortIsTLS(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g := startGuardedShard(t, ctx)
+	g := startGuardedShard(ctx, t)
 	plain := strings.Replace(g.searchURL, "https://", "http://", 1)
 	if m, err := index.NewClient(plain, index.ClientOptions{Credentials: index.NewCredentials("token-one", "")}).Search(ctx, vec(3), index.SearchOptions{K: 1}); err == nil {
 		t.Errorf("plain HTTP to the search port answered %+v", m)
@@ -156,7 +156,7 @@ func TestIndexRoleSearchPortIsTLS(t *testing.T) {
 func TestIndexRoleBoundsOptions(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g := startGuardedShard(t, ctx)
+	g := startGuardedShard(ctx, t)
 	for _, tc := range []struct {
 		name string
 		body map[string]any
@@ -207,7 +207,7 @@ func TestIndexRoleBoundsOptions(t *testing.T) {
 func TestIndexRolePorts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	g := startGuardedShard(t, ctx)
+	g := startGuardedShard(ctx, t)
 	get := func(c *http.Client, method, url, auth string) int {
 		req, _ := http.NewRequest(method, url, strings.NewReader(`{"vector":[1],"k":1}`))
 		if auth != "" {

@@ -245,7 +245,7 @@ func (c *client) Search(ctx context.Context, query []float32, opts SearchOptions
 		}
 		// Refused: try the previous token, which a shard that has not yet seen a rotated
 		// Secret still holds.
-		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 		resp.Body.Close()
 	}
 	defer resp.Body.Close()

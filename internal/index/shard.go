@@ -273,10 +273,10 @@ func (s *Shard) Follow(ctx context.Context) error {
 const catchUpWait = 2 * time.Second
 
 // catchUp applies the store's changes now, rather than at the next poll, until the shard
-// reflects generation min or catchUpWait passes; a search then answers with what it has. A
+// reflects generation want or catchUpWait passes; a search then answers with what it has. A
 // generation that never comes (a caller's mistake) costs each search catchUpWait at most,
 // however many arrive at once: one of them polls the store, the others wait for it.
-func (s *Shard) catchUp(ctx context.Context, min uint64) {
+func (s *Shard) catchUp(ctx context.Context, want uint64) {
 	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
 	defer cancel()
 	select {
@@ -285,7 +285,7 @@ func (s *Shard) catchUp(ctx context.Context, min uint64) {
 	case <-ctx.Done():
 		return
 	}
-	for s.Generation() < min && ctx.Err() == nil {
+	for s.Generation() < want && ctx.Err() == nil {
 		changes, err := s.st.Changes(ctx, s.coll, s.Generation(), store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
 		if err == nil && len(changes) > 0 {
 			s.apply(changes)
