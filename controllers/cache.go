@@ -3,6 +3,7 @@ package controllers
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,7 +22,7 @@ func UncachedObjects() []client.Object {
 }
 
 // ConfigureCache applies the controllers' cache policy to a manager's options: the
-// UncachedObjects are read live, and of Deployments and Services only the index shards'
+// UncachedObjects are read live, and of Deployments, Services and NetworkPolicies only the index shards'
 // (workload.IndexSelector) are cached, not every one of the cluster.
 func ConfigureCache(o *ctrl.Options) {
 	if o.Client.Cache == nil {
@@ -33,4 +34,5 @@ func ConfigureCache(o *ctrl.Options) {
 	}
 	o.Cache.ByObject[&appsv1.Deployment{}] = cache.ByObject{Label: workload.IndexSelector()}
 	o.Cache.ByObject[&corev1.Service{}] = cache.ByObject{Label: workload.IndexSelector()}
+	o.Cache.ByObject[&networkingv1.NetworkPolicy{}] = cache.ByObject{Label: workload.IndexSelector()}
 }

@@ -21,7 +21,14 @@ func runIndex(args []string) error {
 	fs.BoolVar(&o.Secure, "storage-tls", false, "use HTTPS to reach the storage")
 	fs.StringVar(&o.Bucket, "bucket", "", "bucket of the collection")
 	fs.StringVar(&o.Prefix, "prefix", "", "key prefix of the collection")
-	fs.StringVar(&o.ListenAddress, "listen", ":8080", "address of the search, health and metrics server")
+	fs.StringVar(&o.ListenAddress, "listen", ":8080", "address of the search server (POST /search; HTTPS with --tls-cert)")
+	fs.StringVar(&o.ProbeAddress, "probe-listen", ":8081", "address of the health and metrics server (/healthz, /readyz, /metrics; plain HTTP)")
+	fs.Func("token-file", "file holding a bearer token that searches may carry (repeat for the previous token during a rotation; empty files are skipped); required", func(s string) error {
+		o.TokenFiles = append(o.TokenFiles, s)
+		return nil
+	})
+	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "PEM certificate of the search server, read again when it changes")
+	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "PEM key of --tls-cert")
 	fs.DurationVar(&o.DrainDelay, "drain-delay", 5*time.Second, "on shutdown, how long readiness fails before the server stops")
 	fs.DurationVar(&o.ShardOptions.MaxStaleness, "max-staleness", index.DefaultMaxStaleness, "how long since the shard last reached storage it may still answer (an erasure made meanwhile would not show)")
 	if err := fs.Parse(args); err != nil {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -52,6 +54,10 @@ func runManager(args []string) error {
 	leaderElect := fs.Bool("leader-elect", false, "elect a leader so that only one manager reconciles")
 	image := fs.String("index-image", os.Getenv("FACESEARCH_IMAGE"), "image of the index pods (this operator's image)")
 	domain := fs.String("cluster-domain", "cluster.local", "the cluster's DNS domain")
+	tokenRotation := fs.Duration("index-token-rotation", 30*24*time.Hour, "how often each Collection's index token is replaced (the previous one stays valid for 10 minutes); 0 never")
+	networkPolicy := fs.Bool("index-network-policy", true, "give every Collection a NetworkPolicy: its index pods' search port open to the manager pods only, the metrics port to --index-metrics-scrapers")
+	scrapers := fs.String("index-metrics-scrapers", "", "JSON list of NetworkPolicy peers that may scrape the index pods' metrics port; empty: any")
+	managerNamespace := fs.String("manager-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the manager pods (for the index NetworkPolicies); default $POD_NAMESPACE")
 	var ef engineFlags
 	ef.bind(fs)
 	var af apiFlags
@@ -79,7 +85,18 @@ func runManager(args []string) error {
 	if err := search.RegisterMetrics(ctrlmetrics.Registry); err != nil {
 		return err
 	}
-	deployer := &workload.Deployer{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Image: *image, ClusterDomain: *domain}
+	deployer := &workload.Deployer{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme(),
+		Image: *image, ClusterDomain: *domain, TokenRotation: *tokenRotation}
+	if *tokenRotation == 0 {
+		deployer.TokenRotation = -1
+	}
+	if *networkPolicy {
+		np, err := indexNetworkPolicy(*managerNamespace, *scrapers)
+		if err != nil {
+			return err
+		}
+		deployer.NetworkPolicy = np
+	}
 	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: deployer}); err != nil {
 		return err
 	}
@@ -102,6 +119,20 @@ func runManager(args []string) error {
 		return startManager(ctx, mgr)
 	}
 	return startManager(ctrl.SetupSignalHandler(), mgr)
+}
+
+// indexNetworkPolicy reads the flags of the index NetworkPolicies.
+func indexNetworkPolicy(namespace, scrapers string) (*workload.NetworkPolicyOptions, error) {
+	if namespace == "" {
+		return nil, fmt.Errorf("--manager-namespace (or POD_NAMESPACE) is required with --index-network-policy: the policies admit the manager pods of that namespace")
+	}
+	np := &workload.NetworkPolicyOptions{ManagerNamespace: namespace}
+	if scrapers != "" {
+		if err := json.Unmarshal([]byte(scrapers), &np.MetricsScrapers); err != nil {
+			return nil, fmt.Errorf("--index-metrics-scrapers: %w", err)
+		}
+	}
+	return np, nil
 }
 
 func startManager(ctx context.Context, mgr ctrl.Manager) error {

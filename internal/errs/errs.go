@@ -37,7 +37,9 @@ const (
 	InvalidS3Object Code = "InvalidS3Object"
 	// CredentialsNotFound means the storage credentials Secret is missing or lacks a key.
 	CredentialsNotFound Code = "CredentialsNotFound"
-	// AccessDenied means the storage refused the credentials.
+	// AccessDenied means the storage refused the credentials; on the wire also an index
+	// shard refusing a search without the collection's token (the manager's client turns
+	// that into ResourceNotReady: it is the operator's credential, not the caller's).
 	AccessDenied Code = "AccessDenied"
 	// FaceModelUnavailable means no model pack for the collection's FaceModelVersion.
 	FaceModelUnavailable Code = "FaceModelUnavailable"

@@ -17,10 +17,12 @@ func TestReadyzFailsWhileDraining(t *testing.T) {
 	vs := &store.VectorSet{Dimension: 2, IDs: []uuid.UUID{uuid.New()}, Vectors: []float32{1, 0}}
 	shard := NewShardFromVectors(vs, ShardOptions{Shard: 0, Shards: 1})
 	var draining atomic.Bool
-	srv := httptest.NewServer(NewServer(shard, ServerOptions{Draining: &draining}))
-	defer srv.Close()
+	h := NewServer(shard, ServerOptions{Draining: &draining, Tokens: StaticTokens{"t"}})
+	probes, search := httptest.NewServer(h.Probes), httptest.NewServer(h.Search)
+	defer probes.Close()
+	defer search.Close()
 	status := func() int {
-		resp, err := http.Get(srv.URL + "/readyz")
+		resp, err := http.Get(probes.URL + "/readyz")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +39,7 @@ func TestReadyzFailsWhileDraining(t *testing.T) {
 			t.Errorf("draining=%v: /readyz %d, want %d", tc.draining, got, tc.want)
 		}
 	}
-	if _, err := NewClient(srv.URL).Search(t.Context(), []float32{1, 0}, SearchOptions{K: 1}); err != nil {
+	if _, err := NewClient(search.URL, ClientOptions{Credentials: NewCredentials("t", "")}).Search(t.Context(), []float32{1, 0}, SearchOptions{K: 1}); err != nil {
 		t.Errorf("searches in flight must still be answered while draining: %v", err)
 	}
 }

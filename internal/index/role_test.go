@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/index"
+	"github.com/facesearch/facesearch-operator/internal/pki"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
@@ -81,6 +83,96 @@ func runWriter(t *testing.T, bucket *testenv.Bucket, from, to int, extra string)
 	}
 }
 
+// roleAuth is what the operator gives an index pod, as files: the token files (current and
+// previous) and a serving certificate from a CA of the collection's own.
+type roleAuth struct {
+	dir, token, previous string
+	caPEM                []byte
+	serverName           string
+}
+
+func newRoleAuth(t *testing.T, collection, namespace string) *roleAuth {
+	t.Helper()
+	dir := t.TempDir()
+	a := &roleAuth{dir: dir, token: filepath.Join(dir, "token"), previous: filepath.Join(dir, "previousToken"),
+		serverName: collection + "-index." + namespace + ".svc"}
+	ca, err := pki.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving, err := pki.IssueServing(ca, []string{a.serverName}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.caPEM = ca.CertPEM
+	a.write(t, "token", "token-one")
+	a.write(t, "previousToken", "")
+	a.write(t, "tls.crt", string(serving.CertPEM))
+	a.write(t, "tls.key", string(serving.KeyPEM))
+	return a
+}
+
+// write replaces a file the way the kubelet updates a mounted Secret: a new file renamed
+// over the old one.
+func (a *roleAuth) write(t *testing.T, name, content string) {
+	t.Helper()
+	tmp := filepath.Join(a.dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(a.dir, name)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// options are the index role's options for one shard, on two free ports of 127.0.0.1.
+func (a *roleAuth) options(t *testing.T, bucket *testenv.Bucket, coll string, shard, shards int) index.IndexOptions {
+	srv := bucket.Server
+	return index.IndexOptions{
+		Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
+		Bucket: bucket.Name, Prefix: bucket.Prefix, CollectionID: coll, Shard: shard, Shards: shards,
+		ListenAddress: freeAddr(t), ProbeAddress: freeAddr(t),
+		TokenFiles:  []string{a.token, a.previous},
+		TLSCertFile: filepath.Join(a.dir, "tls.crt"), TLSKeyFile: filepath.Join(a.dir, "tls.key"),
+	}
+}
+
+// client are the manager's client options: the collection's CA, and tokens.
+func (a *roleAuth) client(t *testing.T, previous string, token ...string) index.ClientOptions {
+	t.Helper()
+	cfg, err := pki.ClientConfig(a.caPEM, a.serverName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := "token-one"
+	if len(token) > 0 {
+		tok = token[0]
+	}
+	return index.ClientOptions{Credentials: index.NewCredentials(tok, previous), HTTPClient: index.NewHTTPClient(cfg)}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitReady(t *testing.T, probeURL string) {
+	t.Helper()
+	eventually(t, probeURL+" ready", func() bool {
+		resp, err := http.Get(probeURL + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
 // eventually polls cond; the bound only keeps a broken build from hanging the test.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -96,43 +188,27 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p"})
-	srv := bucket.Server
 	st := bucket.Collection(t, roleCollection, "m1", dim)
 	runWriter(t, bucket, 0, 30, "compact")
 	runWriter(t, bucket, 30, 40, "")
 
 	// Two shards, each its own index role, as two pods would run them.
-	var urls []string
+	auth := newRoleAuth(t, roleCollection, "default")
+	var urls, probeURLs []string
 	done := make(chan error, 2)
 	for sh := 0; sh < 2; sh++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		urls = append(urls, "http://"+addr)
-		go func(sh int) {
-			done <- index.RunIndex(ctx, index.IndexOptions{
-				Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: srv.SecretKey,
-				Bucket: bucket.Name, Prefix: bucket.Prefix, CollectionID: roleCollection, Shard: sh, Shards: 2, ListenAddress: addr,
-			})
-		}(sh)
+		opts := auth.options(t, bucket, roleCollection, sh, 2)
+		urls = append(urls, "https://"+opts.ListenAddress)
+		probeURLs = append(probeURLs, "http://"+opts.ProbeAddress)
+		go func() { done <- index.RunIndex(ctx, opts) }()
 	}
-	for _, u := range urls {
-		eventually(t, u+" ready", func() bool {
-			resp, err := http.Get(u + "/readyz")
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+	for _, u := range probeURLs {
+		waitReady(t, u)
 	}
 	search := func(seed int) []index.Match {
 		var lists [][]index.Match
 		for _, u := range urls {
-			m, err := index.NewClient(u).Search(ctx, vec(seed), index.SearchOptions{K: 3, Exact: true})
+			m, err := index.NewClient(u, auth.client(t, "")).Search(ctx, vec(seed), index.SearchOptions{K: 3, Exact: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +248,7 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 	}
 	// Metrics: both shards together hold all 46 vectors.
 	total := 0.0
-	for _, u := range urls {
+	for _, u := range probeURLs {
 		resp, err := http.Get(u + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -193,7 +269,7 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		t.Fatalf("shards report %v vectors, want 46", total)
 	}
 	cancel()
-	for range urls {
+	for range probeURLs {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}

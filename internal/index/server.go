@@ -3,10 +3,12 @@ package index
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -36,6 +38,9 @@ type ServerOptions struct {
 	// Draining, when set and true, makes /readyz fail so that Services stop sending work
 	// while searches in flight finish (graceful shutdown).
 	Draining *atomic.Bool
+	// Tokens are the bearer tokens a search must carry, any one of them. With none, every
+	// search is refused.
+	Tokens TokenSource
 }
 
 // Metrics are the index role's Prometheus metrics.
@@ -43,6 +48,7 @@ type Metrics struct {
 	Vectors    prometheus.Gauge
 	Generation prometheus.Gauge
 	Latency    prometheus.Histogram
+	Refused    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -60,13 +66,29 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time to answer one search.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		Refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "facesearch", Subsystem: "index", Name: "searches_unauthenticated_total",
+			Help: "Searches refused because they carried no token or a wrong one.",
+		}),
 	}
-	reg.MustRegister(m.Vectors, m.Generation, m.Latency)
+	reg.MustRegister(m.Vectors, m.Generation, m.Latency, m.Refused)
 	return m
 }
 
-// NewServer serves a shard: POST /search, GET /healthz, /readyz (200 once loaded) and /metrics.
-func NewServer(shard *Shard, opts ServerOptions) http.Handler {
+// Handlers are a shard's two HTTP handlers, for two ports: the search port, which only the
+// manager may reach, and the probe port, for the kubelet and the metrics scrapers.
+type Handlers struct {
+	// Search serves POST /search to callers with a token, and nothing else.
+	Search http.Handler
+	// Probes serves GET /healthz, /readyz (200 once loaded) and /metrics, and nothing else.
+	Probes http.Handler
+}
+
+// maxSearchBody bounds the body of one search: a query vector and its options.
+const maxSearchBody = 1 << 20
+
+// NewServer serves a shard.
+func NewServer(shard *Shard, opts ServerOptions) Handlers {
 	reg := opts.Registry
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -84,11 +106,11 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 		m.Vectors.Set(float64(shard.Len()))
 		m.Generation.Set(float64(shard.Generation()))
 	}
-	mux := http.NewServeMux()
+	probes := http.NewServeMux()
 	// Errors writing a response body are not handled here or below: the status line has
 	// gone out and the client has gone away; there is no one left to tell.
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	probes.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	probes.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !shard.Ready() {
 			http.Error(w, "loading", http.StatusServiceUnavailable)
 			return
@@ -99,11 +121,20 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("POST /search", func(w http.ResponseWriter, r *http.Request) {
+	probes.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+
+	search := http.NewServeMux()
+	search.HandleFunc("POST /search", func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Nothing of the request is read before the caller is known.
+		if !authenticated(r, opts.Tokens) {
+			m.Refused.Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="facesearch-index"`)
+			writeError(w, errs.New(errs.AccessDenied, "a search needs the collection's index token"))
+			return
+		}
 		var req SearchRequest
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSearchBody)).Decode(&req); err != nil {
 			writeError(w, errs.New(errs.InvalidParameter, "the search request does not decode: %v", err))
 			return
 		}
@@ -120,7 +151,7 @@ func NewServer(shard *Shard, opts ServerOptions) http.Handler {
 		_ = json.NewEncoder(w).Encode(SearchResponse{Matches: matches, Generation: gen})
 		m.Latency.Observe(time.Since(start).Seconds())
 	})
-	return mux
+	return Handlers{Search: search, Probes: probes}
 }
 
 // errorBody is an *errs.Error on the wire, so that the caller's search path sees the code
@@ -138,6 +169,8 @@ func statusOf(code errs.Code) int {
 		return http.StatusServiceUnavailable
 	case errs.InvalidParameter:
 		return http.StatusBadRequest
+	case errs.AccessDenied:
+		return http.StatusUnauthorized
 	}
 	return http.StatusInternalServerError
 }
@@ -150,31 +183,79 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 type client struct {
-	url  string
-	http *http.Client
+	url   string
+	http  *http.Client
+	creds *Credentials
 }
 
-// NewClient returns a Searcher for a shard served by NewServer at baseURL.
-func NewClient(baseURL string) Searcher {
-	return &client{url: baseURL, http: &http.Client{Timeout: 30 * time.Second}}
+// ClientOptions configure NewClient.
+type ClientOptions struct {
+	// Credentials are the tokens sent as the bearer token: the current one first, the
+	// previous one when the shard refuses it (a rotation under way). The caller may Set new
+	// ones at any time.
+	Credentials *Credentials
+	// HTTPClient makes the requests; its transport carries the TLS settings for an https://
+	// baseURL (see NewHTTPClient). Nil: a plain one.
+	HTTPClient *http.Client
+}
+
+// NewHTTPClient returns an HTTP client for shards; tlsConfig (nil for plain HTTP) is the one
+// of pki.ClientConfig: the collection's CA and the name its shards' certificate carries.
+// Share one per collection: it keeps the connections to the shards open.
+func NewHTTPClient(tlsConfig *tls.Config) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		Proxy:               nil, // cluster-internal: never through an HTTP(S)_PROXY
+		TLSClientConfig:     tlsConfig,
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 32,
+		IdleConnTimeout:     90 * time.Second,
+		TLSHandshakeTimeout: 10 * time.Second,
+	}}
+}
+
+// NewClient returns a Searcher for a shard served by NewServer's Search handler at baseURL.
+func NewClient(baseURL string, opts ClientOptions) Searcher {
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &client{url: baseURL, http: hc, creds: opts.Credentials}
 }
 
 func (c *client) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Match, error) {
 	body, _ := json.Marshal(SearchRequest{Vector: query, SearchOptions: opts})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/search", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
+	var resp *http.Response
+	for _, token := range c.creds.tokens() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/search", bytes.NewReader(body))
+		if err != nil {
 			return nil, err
 		}
-		// A shard that cannot be reached is, to the search path, one that is not ready.
-		return nil, errs.Wrap(errs.ResourceNotReady, err, "index shard %s is unreachable", c.url)
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err = c.http.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			// A shard that cannot be reached is, to the search path, one that is not ready.
+			return nil, errs.Wrap(errs.ResourceNotReady, err, "index shard %s is unreachable", c.url)
+		}
+		if resp.StatusCode != http.StatusUnauthorized {
+			break
+		}
+		// Refused: try the previous token, which a shard that has not yet seen a rotated
+		// Secret still holds.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		resp.Body.Close()
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		// The operator's own credential was refused: to the caller the index cannot be used
+		// (yet), not an access decision about the caller.
+		return nil, errs.New(errs.ResourceNotReady, "index shard %s refused the manager's token", c.url)
+	}
 	if resp.StatusCode != http.StatusOK {
 		var eb errorBody
 		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&eb); err != nil || eb.Code == "" {
@@ -195,8 +276,19 @@ type IndexOptions struct {
 	Secure                         bool
 	Bucket, Prefix, CollectionID   string
 	Shard, Shards                  int
-	// ListenAddress is where the HTTP server listens, e.g. ":8080".
+	// ListenAddress is where POST /search is served, e.g. ":8080": over TLS when
+	// TLSCertFile is set.
 	ListenAddress string
+	// ProbeAddress is where /healthz, /readyz and /metrics are served over plain HTTP, e.g.
+	// ":8081": the port of the kubelet and the metrics scrapers, and only theirs.
+	ProbeAddress string
+	// TokenFiles hold the bearer tokens a search must carry, one per file (empty files are
+	// skipped), read again as they change. Required: the role does not serve searches to
+	// anyone who asks.
+	TokenFiles []string
+	// TLSCertFile and TLSKeyFile are the search port's certificate and key (PEM), read again
+	// as they change.
+	TLSCertFile, TLSKeyFile string
 	// DrainDelay is how long readiness fails before the server stops on shutdown, so that
 	// Services stop routing here first (the index role uses 5s; 0 in tests).
 	DrainDelay time.Duration
@@ -205,10 +297,31 @@ type IndexOptions struct {
 }
 
 // RunIndex is the index role: it serves one shard of one collection until ctx ends. The
-// server listens at once; /readyz turns 200 when the shard is loaded.
+// servers listen at once; /readyz turns 200 when the shard is loaded.
 func RunIndex(ctx context.Context, opts IndexOptions) error {
 	if opts.CollectionID == "" || opts.Shards < 1 || opts.Shard < 0 || opts.Shard >= opts.Shards {
 		return fmt.Errorf("index: need a collection and 0 <= shard < shards (got %d of %d)", opts.Shard, opts.Shards)
+	}
+	if len(opts.TokenFiles) == 0 {
+		return errors.New("index: a token file is required (searches are served to the manager only)")
+	}
+	if opts.ProbeAddress == "" || opts.ProbeAddress == opts.ListenAddress {
+		return errors.New("index: the probe address must be set and differ from the search address")
+	}
+	if (opts.TLSCertFile == "") != (opts.TLSKeyFile == "") {
+		return errors.New("index: a TLS certificate needs its key, and a key its certificate")
+	}
+	tokens, err := NewTokenFiles(opts.TokenFiles...)
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	var tlsConfig *tls.Config
+	if opts.TLSCertFile != "" {
+		certs, err := newCertFiles(opts.TLSCertFile, opts.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+		tlsConfig = &tls.Config{GetCertificate: certs.getCertificate, MinVersion: tls.VersionTLS13}
 	}
 	st, err := newStore(opts)
 	if err != nil {
@@ -218,10 +331,34 @@ func RunIndex(ctx context.Context, opts IndexOptions) error {
 	so.Shard, so.Shards = opts.Shard, opts.Shards
 	shard := NewShard(st, opts.CollectionID, so)
 	var draining atomic.Bool
-	srv := &http.Server{Addr: opts.ListenAddress, Handler: NewServer(shard, ServerOptions{Draining: &draining}), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
+	h := NewServer(shard, ServerOptions{Draining: &draining, Tokens: tokens})
+	searchL, err := net.Listen("tcp", opts.ListenAddress)
+	if err != nil {
+		return err
+	}
+	probeL, err := net.Listen("tcp", opts.ProbeAddress)
+	if err != nil {
+		searchL.Close()
+		return err
+	}
+	searchSrv := &http.Server{Handler: h.Search, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	probeSrv := &http.Server{Handler: h.Probes, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+	errc := make(chan error, 3)
 	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if tlsConfig != nil {
+			err = searchSrv.ServeTLS(searchL, "", "")
+		} else {
+			err = searchSrv.Serve(searchL)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	go func() {
+		if err := probeSrv.Serve(probeL); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 		}
 	}()
@@ -241,7 +378,8 @@ func RunIndex(ctx context.Context, opts IndexOptions) error {
 	}
 	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer scancel()
-	_ = srv.Shutdown(sctx)
+	_ = searchSrv.Shutdown(sctx)
+	_ = probeSrv.Shutdown(sctx)
 	cancel()
 	return runErr
 }

@@ -15,18 +15,35 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/store"
 )
 
-// SearchOptions tune a search.
+// MaxK is the most faces one search may ask for: Rekognition's largest MaxFaces (4096), plus
+// the one face SearchFaces leaves out of its own answer (the searched face itself).
+const MaxK = 4097
+
+// SearchOptions tune a search. Shard.Search refuses options out of bounds (Validate), so a
+// caller cannot make a shard allocate or wait without limit.
 type SearchOptions struct {
-	// K is how many faces to return; 0 means 10.
+	// K is how many faces to return, 1 to MaxK; 0 means 10.
 	K int `json:"k"`
-	// MinCosine drops matches below it.
+	// MinCosine drops matches below it; -1 to 1.
 	MinCosine float32 `json:"minCosine"`
 	// Exact scans every float32 vector; otherwise the int8 scan with an exact re-rank runs
 	// (or the HNSW graph, for shards that have one).
 	Exact bool `json:"exact"`
 	// MinGeneration makes the shard first catch up with the store's commits up to this
-	// generation (the searcher's own writes), waiting at most a couple of seconds.
+	// generation (the searcher's own writes), waiting at most catchUpWait in all.
 	MinGeneration uint64 `json:"minGeneration,omitempty"`
+}
+
+// Validate refuses options out of bounds with an InvalidParameter error.
+func (o SearchOptions) Validate() error {
+	if o.K < 0 || o.K > MaxK {
+		return errs.New(errs.InvalidParameter, "k must be between 1 and %d (0 means 10), not %d", MaxK, o.K)
+	}
+	c := float64(o.MinCosine)
+	if math.IsNaN(c) || c < -1 || c > 1 {
+		return errs.New(errs.InvalidParameter, "minCosine must be between -1 and 1, not %v", o.MinCosine)
+	}
+	return nil
 }
 
 // Searcher answers searches: a *Shard in this process, or a remote shard via NewClient.
@@ -72,8 +89,9 @@ type Shard struct {
 	// synced is when the shard last reached storage and applied every commit there was
 	// (UnixNano).
 	synced atomic.Int64
-	// catchMu lets one search at a time pull pending commits (see catchUp).
-	catchMu sync.Mutex
+	// catching lets one search at a time pull pending commits (see catchUp); a semaphore,
+	// so that the others wait for it no longer than their own bound.
+	catching chan struct{}
 	// OnChange, if set, is called after a load or a followed change with the vector count.
 	OnChange func(vectors int, generation uint64)
 
@@ -107,7 +125,7 @@ func NewShard(st *store.Store, collection string, opts ShardOptions) *Shard {
 	if opts.MaxStaleness == 0 {
 		opts.MaxStaleness = DefaultMaxStaleness
 	}
-	return &Shard{st: st, coll: collection, opts: opts}
+	return &Shard{st: st, coll: collection, opts: opts, catching: make(chan struct{}, 1)}
 }
 
 // NewShardFromVectors builds a ready shard from vectors already in memory (tests,
@@ -276,18 +294,31 @@ func (s *Shard) pull(ctx context.Context) error {
 	return nil
 }
 
-// catchUpWait bounds how long a search waits for commits it was told about.
+// catchUpWait bounds how long a search waits for commits it was told about, including the
+// time it waits for another search's catch-up.
 const catchUpWait = 2 * time.Second
 
 // catchUp pulls the store's changes now, rather than at the next poll, until the shard
-// reflects generation gen and is within its staleness bound, or catchUpWait passes.
-func (s *Shard) catchUp(ctx context.Context, gen uint64) {
-	s.catchMu.Lock()
-	defer s.catchMu.Unlock()
-	deadline := time.Now().Add(catchUpWait)
-	for (s.Generation() < gen || s.stale()) && time.Now().Before(deadline) && ctx.Err() == nil {
-		if err := s.pull(ctx); err != nil {
-			time.Sleep(20 * time.Millisecond)
+// reflects generation want and is within its staleness bound, or catchUpWait passes. A
+// generation that never comes costs each search catchUpWait at most, however many arrive at
+// once: one of them polls the store, the others wait for it.
+func (s *Shard) catchUp(ctx context.Context, want uint64) {
+	ctx, cancel := context.WithTimeout(ctx, catchUpWait)
+	defer cancel()
+	select {
+	case s.catching <- struct{}{}:
+		defer func() { <-s.catching }()
+	case <-ctx.Done():
+		return
+	}
+	for (s.Generation() < want || s.stale()) && ctx.Err() == nil {
+		before := s.Generation()
+		if err := s.pull(ctx); err == nil && s.Generation() > before {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }
@@ -335,6 +366,9 @@ func normalizeQuery(q []float32) ([]float32, error) {
 
 // Search returns the top K faces by cosine, best first.
 func (s *Shard) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Match, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
 	if !s.Ready() {
 		return nil, ErrNotReady
 	}
@@ -365,6 +399,8 @@ func (s *Shard) Search(ctx context.Context, query []float32, opts SearchOptions)
 	if len(s.ids) == 0 {
 		return nil, nil
 	}
+	// No more results than vectors, and no heap larger than that either.
+	k = min(k, len(s.ids))
 	var t *topK
 	switch {
 	case opts.Exact:
@@ -372,7 +408,7 @@ func (s *Shard) Search(ctx context.Context, query []float32, opts SearchOptions)
 	case s.graph != nil:
 		t = s.graph.search(&s.f, q, k)
 	default:
-		t = s.f.compactTopK(q, k, max(100, k*s.opts.Candidates))
+		t = s.f.compactTopK(q, k, min(max(100, k*s.opts.Candidates), len(s.ids)))
 	}
 	out := make([]Match, 0, len(t.idx))
 	for j, i := range t.idx {

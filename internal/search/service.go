@@ -269,6 +269,9 @@ func searchShards(ctx context.Context, c *Collection, query []float32, opts inde
 	// Whatever this process committed must be searchable now: faces just indexed and
 	// associated are found by the very next search, as Rekognition's are.
 	opts.MinGeneration = max(opts.MinGeneration, c.store.KnownGeneration(c.ID))
+	// A model pack's similarity table may map 0 to a cosine below -1; no cosine is, and the
+	// shards take only -1 to 1.
+	opts.MinCosine = min(max(opts.MinCosine, -1), 1)
 	lists := make([][]index.Match, len(c.Shards))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, sh := range c.Shards {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -25,19 +28,40 @@ const (
 	LabelCollection = "facesearch.io/collection"
 	LabelShard      = "facesearch.io/shard"
 	componentIndex  = "index"
-	// IndexPort is where an index pod serves search, health and metrics.
+	// IndexPort is where an index pod serves POST /search, over TLS, to the manager only.
 	IndexPort = 8080
+	// IndexProbePort is where an index pod serves /healthz, /readyz and /metrics.
+	IndexProbePort = 8081
+	// authMountPath is where index pods mount their Collection's auth Secret.
+	authMountPath = "/etc/facesearch/index-auth"
 )
 
 // Deployer runs each shard of a collection as a Deployment (replicas from the spec) behind
-// a Service, owned by the Collection so that deleting it removes them.
+// a Service, owned by the Collection so that deleting it removes them, together with the
+// Collection's index auth Secret (token, CA, serving certificate; see auth.go) and, with
+// NetworkPolicy set, its NetworkPolicy.
 type Deployer struct {
 	Client client.Client
+	// Reader reads the index auth Secrets; the manager passes its API reader, so that no
+	// Secret is cached (and none listed or watched). Nil: Client.
+	Reader client.Reader
 	Scheme *runtime.Scheme
 	// Image is the operator's image; index pods run its `index` role.
 	Image string
 	// ClusterDomain is the cluster's DNS suffix, for shard addresses.
 	ClusterDomain string
+	// TokenRotation is how old a Collection's index token grows before it is replaced;
+	// 0 means 30 days, negative never.
+	TokenRotation time.Duration
+	// TokenOverlap is how long the previous token (and a replaced CA) stays accepted after a
+	// rotation; 0 means 10 minutes. It must exceed the time the kubelet takes to update a
+	// mounted Secret (about a minute by default).
+	TokenOverlap time.Duration
+	// NetworkPolicy, when set, gives every Collection a NetworkPolicy for its index pods.
+	NetworkPolicy *NetworkPolicyOptions
+
+	mu    sync.Mutex
+	conns map[types.NamespacedName]*shardConn
 }
 
 var _ IndexRunner = (*Deployer)(nil)
@@ -54,6 +78,24 @@ func ShardName(collectionName string, i int) string {
 func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState, error) {
 	key := spec.key()
 	n := int(spec.Shards)
+	// The Secret first: the pods mount it.
+	auth, err := d.ensureAuth(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	clientOpts, err := d.shardClientOptions(key, auth)
+	if err != nil {
+		return nil, err
+	}
+	if d.NetworkPolicy != nil {
+		np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: NetworkPolicyName(key.Name), Namespace: key.Namespace}}
+		if _, err := controllerutil.CreateOrUpdate(ctx, d.Client, np, func() error {
+			BuildNetworkPolicy(np, key.Name, *d.NetworkPolicy)
+			return controllerutil.SetControllerReference(spec.Owner, np, d.Scheme)
+		}); err != nil {
+			return nil, fmt.Errorf("while applying NetworkPolicy %s: %w", np.Name, err)
+		}
+	}
 	state := &IndexState{Ready: spec.Replicas > 0}
 	readyShards := 0
 	for i := 0; i < n; i++ {
@@ -76,14 +118,14 @@ func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState
 		} else {
 			state.Ready = false
 		}
-		state.Shards = append(state.Shards, index.NewClient(d.shardURL(key, i)))
+		state.Shards = append(state.Shards, index.NewClient(d.shardURL(key, i), clientOpts))
 	}
 	if err := d.removeShardsFrom(ctx, key, n); err != nil {
 		return nil, err
 	}
 	state.Endpoint = d.shardURL(key, 0)
 	if n > 1 {
-		state.Endpoint = fmt.Sprintf("http://%s-index-{0..%d}.%s.svc:%d", key.Name, n-1, key.Namespace, IndexPort)
+		state.Endpoint = fmt.Sprintf("https://%s-index-{0..%d}.%s.svc:%d", key.Name, n-1, key.Namespace, IndexPort)
 	}
 	if !state.Ready {
 		state.Message = fmt.Sprintf("%d of %d shards ready", readyShards, n)
@@ -96,7 +138,7 @@ func (d *Deployer) shardURL(key types.NamespacedName, i int) string {
 	if domain == "" {
 		domain = "cluster.local"
 	}
-	return fmt.Sprintf("http://%s.%s.svc.%s:%d", ShardName(key.Name, i), key.Namespace, domain, IndexPort)
+	return fmt.Sprintf("https://%s.%s.svc.%s:%d", ShardName(key.Name, i), key.Namespace, domain, IndexPort)
 }
 
 // removeShardsFrom deletes the Deployments and Services of shards >= n.
@@ -128,8 +170,10 @@ func (d *Deployer) removeShardsFrom(ctx context.Context, key types.NamespacedNam
 }
 
 // RemoveIndex deletes every shard's Deployment and Service (owner references would too, but
-// only after the Collection is gone; searches must stop first).
+// only after the Collection is gone; searches must stop first). The auth Secret and the
+// NetworkPolicy go with the Collection, through their owner reference.
 func (d *Deployer) RemoveIndex(ctx context.Context, owner types.NamespacedName) error {
+	d.dropShardClients(owner)
 	return d.removeShardsFrom(ctx, owner, 0)
 }
 
@@ -147,7 +191,9 @@ func shardLabels(collectionName string, i int) map[string]string {
 }
 
 // BuildShardDeployment fills in shard i's Deployment: the restricted Pod Security profile,
-// probes that do not kill a shard while it loads, and the storage keys from the Secret.
+// probes that do not kill a shard while it loads (on the probe port), the storage keys from
+// the storage Secret, and the token and serving certificate from the Collection's index
+// auth Secret (mounted: the pod reads them again when the Secret changes).
 func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, i int) {
 	labels := shardLabels(spec.Owner.GetName(), i)
 	conn := spec.Storage
@@ -161,7 +207,13 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 			LocalObjectReference: corev1.LocalObjectReference{Name: spec.SecretName}, Key: key}}}
 	}
 	probe := func(path string) *corev1.Probe {
-		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("http")}}, PeriodSeconds: 10}
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("metrics")}}, PeriodSeconds: 10}
+	}
+	authFile := func(key string) string { return authMountPath + "/" + key }
+	var authItems []corev1.KeyToPath
+	for _, k := range []string{AuthTokenKey, AuthPreviousTokenKey, AuthTLSCertKey, AuthTLSKeyKey} {
+		// Not ca.key: the pods never issue certificates.
+		authItems = append(authItems, corev1.KeyToPath{Key: k, Path: k})
 	}
 	startup := probe("/healthz")
 	startup.FailureThreshold = 60 // a shard of millions of vectors takes a while to load
@@ -173,8 +225,10 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot: ptr.To(true),
 				// A numeric user, so the pod runs non-root whatever user the image declares.
-				RunAsUser:      ptr.To[int64](65532),
-				RunAsGroup:     ptr.To[int64](65532),
+				RunAsUser:  ptr.To[int64](65532),
+				RunAsGroup: ptr.To[int64](65532),
+				// The mounted Secret's files are readable by this group only.
+				FSGroup:        ptr.To[int64](65532),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 			Containers: []corev1.Container{{
@@ -186,9 +240,16 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 					"--storage-endpoint", conn.Endpoint, "--bucket", conn.Bucket, "--prefix", conn.Prefix,
 					"--storage-tls=" + strconv.FormatBool(conn.TLS),
 					"--listen", fmt.Sprintf(":%d", IndexPort),
+					"--probe-listen", fmt.Sprintf(":%d", IndexProbePort),
+					"--token-file", authFile(AuthTokenKey), "--token-file", authFile(AuthPreviousTokenKey),
+					"--tls-cert", authFile(AuthTLSCertKey), "--tls-key", authFile(AuthTLSKeyKey),
 				},
-				Env:            []corev1.EnvVar{secretEnv("FACESEARCH_STORAGE_ACCESS_KEY", "accessKey"), secretEnv("FACESEARCH_STORAGE_SECRET_KEY", "secretKey")},
-				Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: IndexPort}},
+				Env: []corev1.EnvVar{secretEnv("FACESEARCH_STORAGE_ACCESS_KEY", "accessKey"), secretEnv("FACESEARCH_STORAGE_SECRET_KEY", "secretKey")},
+				Ports: []corev1.ContainerPort{
+					{Name: "search", ContainerPort: IndexPort, Protocol: corev1.ProtocolTCP},
+					{Name: "metrics", ContainerPort: IndexProbePort, Protocol: corev1.ProtocolTCP},
+				},
+				VolumeMounts:   []corev1.VolumeMount{{Name: "index-auth", MountPath: authMountPath, ReadOnly: true}},
 				Resources:      spec.Resources,
 				ReadinessProbe: probe("/readyz"),
 				LivenessProbe:  probe("/healthz"),
@@ -200,6 +261,8 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				},
 			}},
+			Volumes: []corev1.Volume{{Name: "index-auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+				SecretName: AuthSecretName(spec.Owner.GetName()), Items: authItems, DefaultMode: ptr.To[int32](0o440)}}}},
 		},
 	}
 }
@@ -209,5 +272,8 @@ func BuildShardService(svc *corev1.Service, collectionName string, i int) {
 	labels := shardLabels(collectionName, i)
 	svc.Labels = labels
 	svc.Spec.Selector = labels
-	svc.Spec.Ports = []corev1.ServicePort{{Name: "http", Port: IndexPort, TargetPort: intstr.FromString("http")}}
+	svc.Spec.Ports = []corev1.ServicePort{
+		{Name: "search", Port: IndexPort, TargetPort: intstr.FromString("search"), Protocol: corev1.ProtocolTCP},
+		{Name: "metrics", Port: IndexProbePort, TargetPort: intstr.FromString("metrics"), Protocol: corev1.ProtocolTCP},
+	}
 }
