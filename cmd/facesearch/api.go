@@ -39,8 +39,11 @@ type apiFlags struct {
 
 func (f *apiFlags) bind(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.addr, "api-bind-address", defaultAddr, "address of the Rekognition-compatible HTTP endpoint; empty disables it")
-	fs.StringVar(&f.tlsCert, "api-tls-cert", "", "TLS certificate file of the endpoint (with --api-tls-key)")
-	fs.StringVar(&f.tlsKey, "api-tls-key", "", "TLS key file of the endpoint")
+	fs.StringVar(&f.tlsCert, "api-tls-cert-file", "", "PEM certificate (chain) of the endpoint; with --api-tls-key-file the endpoint serves HTTPS only (TLS 1.2+) and reloads the pair when the files change")
+	fs.StringVar(&f.tlsKey, "api-tls-key-file", "", "PEM private key of --api-tls-cert-file")
+	// The names before --api-tls-cert-file, kept so that existing command lines still work.
+	fs.StringVar(&f.tlsCert, "api-tls-cert", "", "deprecated: use --api-tls-cert-file")
+	fs.StringVar(&f.tlsKey, "api-tls-key", "", "deprecated: use --api-tls-key-file")
 	fs.StringVar(&f.credentialsSecret, "api-credentials-secret", "", "Secret (in --api-namespace) of access keys: <id> = secret, <id>.scope = admin|read|search|operations, <id>.collections = *|ids (a key without them may do nothing)")
 	fs.StringVar(&f.namespace, "api-namespace", envOr("POD_NAMESPACE", "default"), "namespace of the Collections the endpoint creates and of its Secrets")
 	fs.StringVar(&f.storageEndpoint, "api-storage-endpoint", "", "storage endpoint of collections created through the endpoint (CreateCollection is refused without it)")
@@ -57,14 +60,50 @@ func envOr(name, def string) string {
 	return def
 }
 
+// tls tells whether the endpoint serves HTTPS; a certificate without its key (or the
+// reverse) is an error.
+func (f *apiFlags) tls() (bool, error) {
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return false, fmt.Errorf("--api-tls-cert-file and --api-tls-key-file go together")
+	}
+	return f.tlsCert != "", nil
+}
+
+// scheme is the endpoint's URL scheme.
+func (f *apiFlags) scheme() string {
+	if on, _ := f.tls(); on {
+		return "https"
+	}
+	return "http"
+}
+
+// loopback tells whether a listen address is on this machine only (127.0.0.1:8080,
+// localhost:8080, [::1]:8080); ":8443" listens on every interface.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // apiEndpoint is the endpoint as wired into a role.
 type apiEndpoint struct {
 	server *http.Server
 }
 
 // newAPIEndpoint builds the handler over the shared search path; CreateCollection and
-// DeleteCollection make and delete Collection resources through c.
-func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rekognition.CredentialStore, log logr.Logger) *apiEndpoint {
+// DeleteCollection make and delete Collection resources through c. With the TLS flags the
+// certificate is loaded now, so that a bad one stops the start.
+func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rekognition.CredentialStore, log logr.Logger) (*apiEndpoint, error) {
+	useTLS, err := f.tls()
+	if err != nil {
+		return nil, err
+	}
 	// The endpoint sees the collections of its namespace, as CollectionIds are unique there.
 	svc = svc.InNamespace(f.namespace)
 	var admin rekognition.CollectionAdmin
@@ -81,17 +120,29 @@ func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rek
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	return &apiEndpoint{server: &http.Server{
+	server := &http.Server{
 		Addr:              f.addr,
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-	}}
+	}
+	if useTLS {
+		certs, err := newCertReloader(f.tlsCert, f.tlsKey, log.WithName("tls"))
+		if err != nil {
+			return nil, err
+		}
+		server.TLSConfig = serverTLSConfig(certs)
+	} else if !loopback(f.addr) {
+		log.Info("The endpoint serves plain HTTP: access keys sign requests, but images and answers cross the network in clear; give it --api-tls-cert-file and --api-tls-key-file", "address", f.addr)
+	}
+	return &apiEndpoint{server: server}, nil
 }
 
-// run serves until ctx ends, then lets requests in flight finish (up to 25 s).
+// run serves until ctx ends, then lets requests in flight finish (up to 25 s). With TLS, a
+// plain HTTP request is answered 400 "Client sent an HTTP request to an HTTPS server" and
+// never reaches the handler.
 func (a *apiEndpoint) run(ctx context.Context, f *apiFlags, ready func(addr string)) error {
 	l, err := net.Listen("tcp", f.addr)
 	if err != nil {
@@ -99,8 +150,9 @@ func (a *apiEndpoint) run(ctx context.Context, f *apiFlags, ready func(addr stri
 	}
 	errc := make(chan error, 1)
 	go func() {
-		if f.tlsCert != "" {
-			errc <- a.server.ServeTLS(l, f.tlsCert, f.tlsKey)
+		if a.server.TLSConfig != nil {
+			// The certificate comes from TLSConfig.GetCertificate, not from files named here.
+			errc <- a.server.ServeTLS(l, "", "")
 		} else {
 			errc <- a.server.Serve(l)
 		}

@@ -34,7 +34,7 @@ func runLocal(ctx context.Context, args []string) error {
 	accessKey := fs.String("minio-access-key", "facesearch-demo", "MinIO root access key")
 	secretKey := fs.String("minio-secret-key", "facesearch-demo-secret-key", "MinIO root secret key")
 	upload := fs.String("upload", "", "BUCKET=DIR:PREFIX: upload the JPEG and PNG files under DIR to BUCKET under PREFIX before starting")
-	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT, KUBECONFIG and API_ENDPOINT lines here once ready")
+	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT, KUBECONFIG, API_ENDPOINT (host:port) and API_URL lines here once ready")
 	var ef engineFlags
 	ef.bind(fs)
 	var af apiFlags
@@ -45,6 +45,9 @@ func runLocal(ctx context.Context, args []string) error {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if _, err := af.tls(); err != nil {
+		return err
+	}
 
 	engines, err := ef.engines()
 	if err != nil {
@@ -105,7 +108,10 @@ func runLocal(ctx context.Context, args []string) error {
 	if af.addr != "" {
 		creds, note := environmentCredentials()
 		say(note)
-		api := newAPIEndpoint(&af, svc, mgr.GetClient(), creds, ctrl.Log.WithName("api"))
+		api, err := newAPIEndpoint(&af, svc, mgr.GetClient(), creds, ctrl.Log.WithName("api"))
+		if err != nil {
+			return err
+		}
 		started := make(chan string, 1)
 		go func() { errc <- api.run(ctx, &af, func(addr string) { started <- addr }) }()
 		select {
@@ -117,13 +123,16 @@ func runLocal(ctx context.Context, args []string) error {
 	if *envFile != "" {
 		abs, _ := filepath.Abs(*kubeconfig)
 		line := fmt.Sprintf("MINIO_ENDPOINT=%s\nKUBECONFIG=%s\nAPI_ENDPOINT=%s\n", mio.Endpoint, abs, apiAddr)
+		if apiAddr != "" {
+			line += fmt.Sprintf("API_URL=%s://%s\n", af.scheme(), apiAddr)
+		}
 		if err := os.WriteFile(*envFile, []byte(line), 0o600); err != nil {
 			return err
 		}
 	}
 	msg := fmt.Sprintf("ready: kubeconfig %s, MinIO %s", *kubeconfig, mio.Endpoint)
 	if apiAddr != "" {
-		msg += fmt.Sprintf(", Rekognition API http://%s", apiAddr)
+		msg += fmt.Sprintf(", Rekognition API %s://%s", af.scheme(), apiAddr)
 	}
 	say(msg)
 	return <-errc

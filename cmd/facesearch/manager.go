@@ -71,6 +71,9 @@ func runManager(args []string) error {
 	if *image == "" {
 		return fmt.Errorf("--index-image (or FACESEARCH_IMAGE) is required")
 	}
+	if _, err := af.tls(); err != nil {
+		return err
+	}
 	engines, err := ef.engines()
 	if err != nil {
 		return err
@@ -110,7 +113,10 @@ func runManager(args []string) error {
 		if err != nil {
 			return err
 		}
-		api := newAPIEndpoint(&af, svc, mgr.GetClient(), creds, ctrl.Log.WithName("api"))
+		api, err := newAPIEndpoint(&af, svc, mgr.GetClient(), creds, ctrl.Log.WithName("api"))
+		if err != nil {
+			return err
+		}
 		// The endpoint runs where the controllers run (the leader): that is where the
 		// collections' shards are published.
 		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return api.run(ctx, &af, nil) })); err != nil {

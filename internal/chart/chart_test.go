@@ -190,7 +190,8 @@ func TestRenderedManager(t *testing.T) {
 			args: []string{"manager", "--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
 				"--index-image=facesearch/facesearch:0.1.0", "--api-bind-address=:8443",
 				"--api-credentials-secret=facesearch-api-keys", "--api-storage-endpoint=minio.minio.svc:9000",
-				"--api-storage-bucket=faces", "--api-storage-secret=facesearch-storage", "--api-storage-tls=false",
+				"--api-tls-cert-file=/etc/facesearch/api-tls/tls.crt", "--api-tls-key-file=/etc/facesearch/api-tls/tls.key",
+				"--api-storage-bucket=faces", "--api-storage-secret=facesearch-storage", "--api-storage-tls=true",
 				"--index-token-rotation=720h", "--index-network-policy=true",
 				`--index-metrics-scrapers=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]`},
 			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/opt/facesearch/models/faceplugin-1.0,/opt/facesearch/models/dlib-blazeface-1.0", "POD_NAMESPACE": "fieldRef:metadata.namespace",
@@ -201,7 +202,7 @@ func TestRenderedManager(t *testing.T) {
 		"production": {
 			args: []string{"manager", "--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
 				"--index-image=facesearch/facesearch:0.1.0-test", "--api-bind-address=:9443",
-				"--api-tls-cert=/etc/facesearch/api-tls/tls.crt", "--api-tls-key=/etc/facesearch/api-tls/tls.key",
+				"--api-tls-cert-file=/etc/facesearch/api-tls/tls.crt", "--api-tls-key-file=/etc/facesearch/api-tls/tls.key",
 				"--api-storage-endpoint=minio.storage.svc:9000", "--api-storage-bucket=faces-prod"},
 			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/models/faceplugin-1.0",
 				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},

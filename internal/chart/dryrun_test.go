@@ -2,6 +2,7 @@ package chart
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -121,6 +123,41 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 			t.Logf("%d objects passed the server-side dry run", applied)
 		})
 	}
+
+	// Helm generates the API's CA and certificate when there is no cert-manager; an upgrade
+	// must keep them (lookup), or every client would have to trust a new CA each time.
+	t.Run("generated API certificate kept on upgrade", func(t *testing.T) {
+		installed := find(render(t, variants[0]), "Secret", chartTLSName)
+		if installed == nil {
+			t.Fatalf("no Secret %s rendered", chartTLSName)
+		}
+		// As helm install leaves it: owned by the release.
+		installed.SetAnnotations(map[string]string{"meta.helm.sh/release-name": releaseName, "meta.helm.sh/release-namespace": releaseNamespace})
+		if err := c.Create(ctx, installed); err != nil {
+			t.Fatal(err)
+		}
+		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+		if err := cp.WriteKubeconfig(kubeconfig); err != nil {
+			t.Fatal(err)
+		}
+		// --dry-run=server renders with lookup answered by the API server, as an upgrade does.
+		objs, err := decodeObjects(runHelm(t, "template", releaseName, chartDir, "--namespace", releaseNamespace,
+			"--is-upgrade", "--dry-run=server", "--kubeconfig", kubeconfig))
+		if err != nil {
+			t.Fatal(err)
+		}
+		upgraded := find(objs, "Secret", chartTLSName)
+		if upgraded == nil {
+			t.Fatalf("no Secret %s rendered on upgrade", chartTLSName)
+		}
+		for _, k := range []string{"tls.crt", "tls.key", "ca.crt"} {
+			was, _, _ := unstructured.NestedString(installed.Object, "data", k)
+			now, _, _ := unstructured.NestedString(upgraded.Object, "data", k)
+			if was == "" || now != was {
+				t.Errorf("the upgrade changed %s of Secret %s", k, chartTLSName)
+			}
+		}
+	})
 
 	// The index pods the operator creates must pass the same profile, in any namespace of
 	// Collections that is labelled like the release namespace.

@@ -60,6 +60,9 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.VerifyModels(opts.ModelPackDir); err != nil {
+		return nil, err
+	}
 	if opts.IntraOpThreads <= 0 {
 		opts.IntraOpThreads = 1
 	}

@@ -76,6 +76,10 @@ type Manifest struct {
 	Embedder         ModelSpec        `json:"embedder"`
 	Similarity       SimilaritySpec   `json:"similarity"`
 	Calibration      *CalibrationNote `json:"calibration,omitempty"`
+	// SHA256 pins the sha256 (hex) of every file the pack installs, by file name. When set,
+	// NewEngine refuses model files that do not match (VerifyModels), and the installer
+	// refuses a pack with any file that does not match or is not pinned (VerifyPack).
+	SHA256 map[string]string `json:"sha256,omitempty"`
 }
 
 // ModelSpec is one network of the pack.
@@ -155,6 +159,9 @@ func (m *Manifest) validate(dir string) error {
 		if m.Landmarks.BoxScale < 0.5 || m.Landmarks.BoxScale > 2 || math.Abs(m.Landmarks.BoxShiftY) > 0.5 {
 			return fmt.Errorf("landmarks boxScale %v or boxShiftY %v is out of range", m.Landmarks.BoxScale, m.Landmarks.BoxShiftY)
 		}
+	}
+	if err := m.validateSums(); err != nil {
+		return err
 	}
 	if m.Embedder.Dimension < 1 || m.Embedder.Dimension > 4096 {
 		return fmt.Errorf("embedder dimension %d is out of range", m.Embedder.Dimension)

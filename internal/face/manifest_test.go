@@ -104,6 +104,16 @@ func TestLoadManifest(t *testing.T) {
 		{"unknown landmarks", func(m map[string]any) { m["landmarks"].(map[string]any)["type"] = "dlib-shape-predictor-68" }, `landmarks type "dlib-shape-predictor-68" is not supported`},
 	})
 	// A pack whose ONNX file is not the declared kind fails at NewEngine, not at first use.
+	// Without sums, so that the network's shape is what refuses it (a pack that pins sums
+	// refuses the swapped file before loading it: TestVerifyPack).
+	var unpinned map[string]any
+	if err := json.Unmarshal(raw, &unpinned); err != nil {
+		t.Fatal(err)
+	}
+	delete(unpinned, "sha256")
+	if raw, err = json.Marshal(unpinned); err != nil {
+		t.Fatal(err)
+	}
 	dir := t.TempDir()
 	for _, f := range []string{good.Detector.File, good.Landmarks.File} {
 		if err := os.Symlink(filepath.Join(pack, f), filepath.Join(dir, f)); err != nil {
