@@ -11,6 +11,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,6 +34,9 @@ type CollectionAdmin struct {
 	Namespace string
 	// Storage is the storage of those Collections (the endpoint's request names none).
 	Storage facesearchv1.StorageSpec
+	// ImageSources are those Collections' spec.imageSources: where the S3Objects of requests
+	// are read from. None means the storage's bucket under its prefix.
+	ImageSources []facesearchv1.ImageLocation
 	// FaceModelVersion for new collections; empty means the CRD's default.
 	FaceModelVersion string
 	// Timeout bounds how long CreateCollection waits for the collection to be ready.
@@ -79,7 +83,7 @@ func (a *CollectionAdmin) CreateCollection(ctx context.Context, id string, tags 
 		ObjectMeta: metav1.ObjectMeta{Name: resourceName(id), Namespace: a.Namespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "facesearch-api"}},
 		Spec: facesearchv1.CollectionSpec{
-			CollectionID: id, Storage: a.Storage, FaceModelVersion: a.FaceModelVersion,
+			CollectionID: id, Storage: a.Storage, FaceModelVersion: a.FaceModelVersion, ImageSources: a.ImageSources,
 			// Rekognition's DeleteCollection deletes the faces; a collection made through the
 			// endpoint behaves the same way.
 			DeletionPolicy: facesearchv1.DeletionPolicyDelete,
@@ -99,10 +103,30 @@ func (a *CollectionAdmin) CreateCollection(ctx context.Context, id string, tags 
 	if timeout == 0 {
 		timeout = time.Minute
 	}
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
-		c, ok := a.Search.Collections.Get(id)
-		return ok && c.Ready, nil
+	var refused string
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if c, ok := a.Search.Collections.Get(id); ok && c.Ready {
+			return true, nil
+		}
+		// A stored collection of this id that another Collection owns (one deleted without
+		// erasure, or one of another namespace on the same storage) is not this one's.
+		var now facesearchv1.Collection
+		if err := a.Client.Get(ctx, client.ObjectKeyFromObject(col), &now); err == nil {
+			if c := meta.FindStatusCondition(now.Status.Conditions, facesearchv1.StorageReadyCondition); c != nil &&
+				c.Reason == facesearchv1.CollectionOwnedElsewhereReason && c.ObservedGeneration == now.Generation {
+				refused = c.Message
+				return true, nil
+			}
+		}
+		return false, nil
 	})
+	if refused != "" {
+		// The Collection never owned the stored collection: deleting it erases nothing.
+		if err := a.Client.Delete(ctx, col); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("while deleting Collection %s, refused its stored collection: %w", col.Name, err)
+		}
+		return errs.New(errs.CollectionOwnedElsewhere, "collection %s: %s", id, refused)
+	}
 	if err != nil {
 		return fmt.Errorf("collection %s was created but is not ready after %s; see kubectl describe collection %s -n %s", id, timeout, col.Name, a.Namespace)
 	}

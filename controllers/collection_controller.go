@@ -37,9 +37,11 @@ const (
 // and publishes it to the search path.
 type CollectionReconciler struct {
 	client.Client
-	Recorder record.EventRecorder
-	Search   *search.Service
-	Indexes  workload.IndexRunner
+	// APIReader reads the API server without the cache; nil reads through Client.
+	APIReader client.Reader
+	Recorder  record.EventRecorder
+	Search    *search.Service
+	Indexes   workload.IndexRunner
 	// CompactionInterval overrides defaultCompactionInterval.
 	CompactionInterval time.Duration
 	// compactions remembers, per collection, the generation and time of the last compaction.

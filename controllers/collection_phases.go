@@ -17,7 +17,9 @@ import (
 )
 
 // reconcileStorage reads the credentials, and has the search path make sure the bucket and
-// the collection's manifest exist with the spec's model version.
+// the collection's manifest exist with the spec's model version and this Collection as the
+// owner. A stored collection that another Collection owns is neither read nor served: this
+// one stops serving it (it may have been taken over) and says why.
 func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
 	col := s.col
 	conn, err := storageConnection(ctx, r.Client, col)
@@ -27,8 +29,20 @@ func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collecti
 	}
 	s.conn = &conn
 	id := col.EffectiveCollectionID()
-	desc, created, err := r.Search.InNamespace(col.Namespace).EnsureCollection(ctx, conn, id, col.Spec.FaceModelVersion)
-	if err != nil {
+	svc := r.Search.InNamespace(col.Namespace)
+	ensured, err := svc.EnsureCollection(ctx, conn, id, search.EnsureOptions{
+		FaceModelVersion: col.Spec.FaceModelVersion, OwnerUID: string(col.UID), Adopt: r.adoption(col),
+	})
+	switch {
+	case errs.Is(err, errs.CollectionOwnedElsewhere):
+		s.storageErr = fmt.Errorf("%w; %s", err, adoptionHint(col))
+		svc.Withdraw(id, col.Name)
+		if err := r.Indexes.RemoveIndex(ctx, types.NamespacedName{Namespace: col.Namespace, Name: col.Name}); err != nil {
+			return ctrl.Result{}, true, fmt.Errorf("while removing the index: %w", err)
+		}
+		// The owner may go, or erase the collection, or the spec change: look again later.
+		return ctrl.Result{RequeueAfter: ownedElsewhereRetryAfter}, true, nil
+	case err != nil:
 		s.storageErr = err
 		if errs.IsRetryable(err) {
 			return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
@@ -36,10 +50,15 @@ func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collecti
 		// A missing model pack or a model mismatch waits for a change of spec or operator.
 		return ctrl.Result{}, true, nil
 	}
-	if created {
+	switch {
+	case ensured.Created:
 		r.Recorder.Eventf(col, corev1.EventTypeNormal, "CollectionCreated", "Created collection %s in s3://%s/%s", id, conn.Bucket, conn.Prefix)
+	case ensured.Claimed && ensured.From.IsZero():
+		r.Recorder.Eventf(col, corev1.EventTypeNormal, "CollectionClaimed", "Recorded this Collection as the owner of collection %s in s3://%s/%s, which had none", id, conn.Bucket, conn.Prefix)
+	case ensured.Claimed:
+		r.Recorder.Eventf(col, corev1.EventTypeNormal, "CollectionAdopted", "Took over collection %s in s3://%s/%s from the Collection %s of namespace %s", id, conn.Bucket, conn.Prefix, ensured.From.UID, ensured.From.Namespace)
 	}
-	s.desc = desc
+	s.desc = ensured.Description
 	return ctrl.Result{}, false, nil
 }
 
@@ -62,6 +81,7 @@ func (r *CollectionReconciler) publish(_ context.Context, s *collectionScope) (c
 	err := r.Search.InNamespace(s.col.Namespace).Publish(search.Collection{
 		ID: s.col.EffectiveCollectionID(), Name: s.col.Name, ARN: s.col.ARN(),
 		FaceModelVersion: s.desc.FaceModelVersion, Shards: s.index.Shards, Ready: s.index.Ready,
+		ImageSources: imageSources(s.col.Spec.ImageSources),
 	}, *s.conn)
 	return ctrl.Result{}, err != nil, err
 }
@@ -109,7 +129,7 @@ func (r *CollectionReconciler) reconcileCompaction(ctx context.Context, s *colle
 // stopServing takes the collection out of the search path and stops its index: searches
 // must stop before the data goes.
 func (r *CollectionReconciler) stopServing(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
-	r.Search.InNamespace(s.col.Namespace).Unpublish(s.col.EffectiveCollectionID())
+	r.Search.InNamespace(s.col.Namespace).Withdraw(s.col.EffectiveCollectionID(), s.col.Name)
 	if err := r.Indexes.RemoveIndex(ctx, types.NamespacedName{Namespace: s.col.Namespace, Name: s.col.Name}); err != nil {
 		return ctrl.Result{}, true, fmt.Errorf("while removing the index: %w", err)
 	}
@@ -117,8 +137,9 @@ func (r *CollectionReconciler) stopServing(ctx context.Context, s *collectionSco
 	return ctrl.Result{}, false, nil
 }
 
-// eraseData erases the stored collection when deletionPolicy is Delete; a failure keeps the
-// Collection (and says why) until a retry succeeds.
+// eraseData erases the stored collection when deletionPolicy is Delete and the collection
+// belongs to this Collection; a failure keeps the Collection (and says why) until a retry
+// succeeds. A stored collection of another owner, or of none, is left whole.
 func (r *CollectionReconciler) eraseData(ctx context.Context, s *collectionScope) (ctrl.Result, bool, error) {
 	col, id := s.col, s.col.EffectiveCollectionID()
 	if col.Spec.DeletionPolicy != facesearchv1.DeletionPolicyDelete {
@@ -134,7 +155,13 @@ func (r *CollectionReconciler) eraseData(ctx context.Context, s *collectionScope
 	case err != nil:
 		return ctrl.Result{}, true, err
 	}
-	if err := r.Search.InNamespace(col.Namespace).EraseCollection(ctx, conn, id); err != nil {
+	err = r.Search.InNamespace(col.Namespace).EraseCollection(ctx, conn, id, string(col.UID))
+	if errs.Is(err, errs.CollectionOwnedElsewhere) {
+		r.Recorder.Eventf(col, corev1.EventTypeWarning, "DataRetained", "Did not erase collection %s: %v", id, err)
+		log.FromContext(ctx).Info("Did not erase a stored collection this Collection does not own", "collectionId", id, "reason", err.Error())
+		return ctrl.Result{}, false, nil
+	}
+	if err != nil {
 		s.deleting, s.deletingReason = fmt.Errorf("erasing collection %s failed, will retry: %w", id, err), facesearchv1.EraseFailedReason
 		r.Recorder.Eventf(col, corev1.EventTypeWarning, facesearchv1.EraseFailedReason, "Erasing collection %s failed, will retry: %v", id, err)
 		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil

@@ -4,6 +4,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
 // setCollectionStatus derives every status field and condition from what the phases found.
@@ -16,6 +17,12 @@ func setCollectionStatus(s *collectionScope) {
 	}
 	col.Status.CollectionID = col.EffectiveCollectionID()
 	col.Status.CollectionARN = col.ARN()
+	if errs.Is(s.storageErr, errs.CollectionOwnedElsewhere) {
+		// What the status said of the stored collection is another owner's now, if it was
+		// taken over: none of it is this Collection's.
+		col.Status.FaceModelVersion, col.Status.FaceCount, col.Status.UserCount = "", 0, 0
+		col.Status.CreationTimestamp, col.Status.Endpoint = nil, ""
+	}
 	if s.desc != nil {
 		col.Status.FaceModelVersion = s.desc.FaceModelVersion
 		col.Status.FaceCount = s.desc.FaceCount

@@ -72,12 +72,16 @@ func newTestNamespace(_ testing.TB, g *WithT) string {
 	return ns.Name
 }
 
+// testPrefix is the storage prefix of the tests' Collections. uploadImage puts images under
+// it, where a Collection reads S3Objects by default.
+const testPrefix = "tests/"
+
 func newCollection(ns, name, bucket string, shards int32) *facesearchv1.Collection {
 	return &facesearchv1.Collection{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: facesearchv1.CollectionSpec{
 			Storage: facesearchv1.StorageSpec{
-				Endpoint: testMinIO.Endpoint, Bucket: bucket, Prefix: "tests/",
+				Endpoint: testMinIO.Endpoint, Bucket: bucket, Prefix: testPrefix,
 				CredentialsSecretRef: corev1LocalRef("minio-credentials"),
 			},
 			Index:          facesearchv1.IndexSpec{Shards: shards, Replicas: ptr.To[int32](1)},
@@ -92,8 +96,15 @@ func storedCollection(col *facesearchv1.Collection) *store.Store {
 	return store.New(minioClient, col.Spec.Storage.Bucket, col.Spec.Storage.Prefix, store.Options{})
 }
 
-// uploadImage puts a file into the bucket and returns its object name.
+// uploadImage puts a file into the bucket under the Collections' storage prefix, where they
+// read images by default, and returns its object name.
 func uploadImage(t testing.TB, bucket, path string) string {
+	t.Helper()
+	return uploadImageAt(t, bucket, testPrefix+"images/", path)
+}
+
+// uploadImageAt puts a file into the bucket under prefix and returns its object name.
+func uploadImageAt(t testing.TB, bucket, prefix, path string) string {
 	t.Helper()
 	ctx := context.Background()
 	if ok, _ := minioClient.BucketExists(ctx, bucket); !ok {
@@ -101,7 +112,7 @@ func uploadImage(t testing.TB, bucket, path string) string {
 			t.Fatal(err)
 		}
 	}
-	name := "images/" + filepath.Base(filepath.Dir(path)) + "/" + filepath.Base(path)
+	name := prefix + filepath.Base(filepath.Dir(path)) + "/" + filepath.Base(path)
 	if _, err := minioClient.FPutObject(ctx, bucket, name, path, minio.PutObjectOptions{ContentType: "image/jpeg"}); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +286,7 @@ func TestSearchFailuresHaveReasons(t *testing.T) {
 	}{
 		{"corrupt-bytes", "people", facesearchv1.ImageSource{Bytes: []byte("\xff\xd8\xff\xe0 this is not a jpeg")}, metav1.ConditionFalse, facesearchv1.InvalidImageFormatReason},
 		{"gif-bytes", "people", facesearchv1.ImageSource{Bytes: []byte("GIF89a\x01\x00\x01\x00\x00\x00\x00;")}, metav1.ConditionFalse, facesearchv1.InvalidImageFormatReason},
-		{"missing-object", "people", s3Image("no/such/object.jpg"), metav1.ConditionFalse, facesearchv1.InvalidS3ObjectReason},
+		{"missing-object", "people", s3Image(testPrefix + "no/such/object.jpg"), metav1.ConditionFalse, facesearchv1.InvalidS3ObjectReason},
 		{"missing-configmap-key", "people", facesearchv1.ImageSource{ConfigMapKeyRef: &facesearchv1.KeySelector{Name: "photos", Key: "nope.jpg"}}, metav1.ConditionFalse, facesearchv1.InvalidS3ObjectReason},
 		{"unknown-collection", "nobody", s3Image("x.jpg"), metav1.ConditionFalse, facesearchv1.CollectionNotFoundReason},
 		{"no-face", "people", facesearchv1.ImageSource{ConfigMapKeyRef: &facesearchv1.KeySelector{Name: "photos", Key: "blank.jpg"}}, metav1.ConditionTrue, facesearchv1.CompletedReason},

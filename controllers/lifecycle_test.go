@@ -16,7 +16,7 @@ import (
 )
 
 // TestDeletionPolicy deletes a Collection of each policy: Delete erases the stored
-// collection, Retain keeps it (and a new Collection on the same storage finds its faces).
+// collection, Retain keeps it (TestCollectionAdoption declares it again and takes it over).
 func TestDeletionPolicy(t *testing.T) {
 	requireSuite(t)
 	for _, policy := range []facesearchv1.DeletionPolicy{facesearchv1.DeletionPolicyDelete, facesearchv1.DeletionPolicyRetain} {

@@ -22,7 +22,7 @@ type Options struct {
 func Setup(mgr ctrl.Manager, opts Options) error {
 	c := mgr.GetClient()
 	if err := (&CollectionReconciler{
-		Client: c, Recorder: mgr.GetEventRecorderFor("collection-controller"), //nolint:staticcheck
+		Client: c, APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorderFor("collection-controller"), //nolint:staticcheck
 		Search: opts.Search, Indexes: opts.Indexes, CompactionInterval: opts.CompactionInterval,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("while setting up the collection controller: %w", err)

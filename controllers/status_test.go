@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -32,13 +33,14 @@ var declaredReasons = map[string]bool{
 	facesearchv1.FacesIncompleteReason: true, facesearchv1.UserConflictReason: true, facesearchv1.CompletedReason: true,
 	facesearchv1.InvalidImageFormatReason: true, facesearchv1.ImageTooLargeReason: true, facesearchv1.InvalidS3ObjectReason: true,
 	facesearchv1.InvalidParameterReason: true, facesearchv1.InternalErrorReason: true, "NoFaces": true,
+	facesearchv1.CollectionOwnedElsewhereReason: true,
 }
 
 func TestReasonForEveryCode(t *testing.T) {
 	codes := []errs.Code{errs.ResourceNotFound, errs.ResourceAlreadyExists, errs.ResourceNotReady, errs.Conflict,
 		errs.ServiceQuotaExceeded, errs.InvalidParameter, errs.InvalidPaginationToken, errs.InvalidImageFormat,
 		errs.ImageTooLarge, errs.InvalidS3Object, errs.CredentialsNotFound, errs.AccessDenied, errs.FaceModelUnavailable,
-		errs.FaceModelMismatch, errs.StorageUnavailable, errs.GenerationGone, errs.Corrupt, errs.Internal}
+		errs.FaceModelMismatch, errs.CollectionOwnedElsewhere, errs.StorageUnavailable, errs.GenerationGone, errs.Corrupt, errs.Internal}
 	for _, code := range codes {
 		t.Run(string(code), func(t *testing.T) {
 			r := reasonFor(errs.New(code, "x"), facesearchv1.InternalErrorReason)
@@ -57,6 +59,7 @@ func TestReasonForEveryCode(t *testing.T) {
 		{errs.New(errs.CredentialsNotFound, "no Secret"), facesearchv1.StorageUnavailableReason, facesearchv1.CredentialsSecretNotFoundReason},
 		{errors.New("apiserver said no"), facesearchv1.StorageUnavailableReason, facesearchv1.StorageUnavailableReason},
 		{errs.New(errs.Corrupt, "bad object"), facesearchv1.InternalErrorReason, facesearchv1.InternalErrorReason},
+		{fmt.Errorf("%w; see spec.adoption", errs.New(errs.CollectionOwnedElsewhere, "taken")), facesearchv1.StorageUnavailableReason, facesearchv1.CollectionOwnedElsewhereReason},
 	}
 	for _, tt := range tests {
 		if got := reasonFor(tt.err, tt.fallback); got != tt.want {
@@ -94,6 +97,10 @@ func TestCollectionConditions(t *testing.T) {
 		{"model mismatch", collectionScope{storageErr: errs.New(errs.FaceModelMismatch, "other model")}, 1, false, map[string][2]string{
 			facesearchv1.StorageReadyCondition: {"False", facesearchv1.FaceModelMismatchReason},
 			facesearchv1.ReadyCondition:        {"False", facesearchv1.FaceModelMismatchReason},
+		}},
+		{"owned elsewhere", collectionScope{storageErr: fmt.Errorf("%w; see spec.adoption", errs.New(errs.CollectionOwnedElsewhere, "another namespace's"))}, 1, false, map[string][2]string{
+			facesearchv1.StorageReadyCondition: {"False", facesearchv1.CollectionOwnedElsewhereReason},
+			facesearchv1.ReadyCondition:        {"False", facesearchv1.CollectionOwnedElsewhereReason},
 		}},
 		{"storage down", collectionScope{storageErr: errs.New(errs.StorageUnavailable, "refused")}, 1, false, map[string][2]string{
 			facesearchv1.StorageReadyCondition: {"False", facesearchv1.StorageUnavailableReason},

@@ -46,6 +46,60 @@ type StorageSpec struct {
 	TLS bool `json:"tls,omitempty"`
 }
 
+// ImageLocation is a place images are read from: the objects of a bucket whose keys start
+// with a prefix.
+type ImageLocation struct {
+	// bucket holds the images; without it, the Collection's own storage.bucket does. It is on the
+	// Collection's storage endpoint and read with its credentials.
+	// +optional
+	// +kubebuilder:validation:MinLength=3
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9][a-z0-9.\-]*[a-z0-9]$`
+	Bucket string `json:"bucket,omitempty"`
+	// prefix selects the objects whose keys start with it: a folder, ending in "/". Without it,
+	// every object of the bucket is selected.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9!_.*'()\-]+/)*$`
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// AdoptionPolicy says which stored collection owned by another Collection resource a
+// Collection may take over.
+// +kubebuilder:validation:Enum=Never;SameNamespace;OwnerUID
+type AdoptionPolicy string
+
+const (
+	// AdoptionNever takes over no stored collection that another Collection owns.
+	AdoptionNever AdoptionPolicy = "Never"
+	// AdoptionSameNamespace takes over one owned by a Collection of this namespace that no
+	// longer exists: the stored collection of a Collection deleted with deletionPolicy
+	// Retain and declared again (a new object, with a new UID).
+	AdoptionSameNamespace AdoptionPolicy = "SameNamespace"
+	// AdoptionOwnerUID takes over the one owned by the Collection whose UID is ownerUID, in
+	// any namespace, once that Collection no longer exists: a hand-over.
+	AdoptionOwnerUID AdoptionPolicy = "OwnerUID"
+)
+
+// CollectionAdoption lets a Collection take over a stored collection that another Collection
+// resource owns. The stored manifest records its owner (namespace and UID); a Collection is
+// refused (reason CollectionOwnedElsewhere) a stored collection it does not own, and never
+// reads, serves or erases it, unless its adoption allows it and the owner no longer exists.
+// +kubebuilder:validation:XValidation:rule="self.policy == 'OwnerUID' ? has(self.ownerUID) : !has(self.ownerUID)",message="ownerUID is set with policy OwnerUID, and only then"
+type CollectionAdoption struct {
+	// policy is Never, SameNamespace or OwnerUID.
+	// +required
+	Policy AdoptionPolicy `json:"policy,omitempty"`
+	// ownerUID is the metadata.uid of the Collection to take over from, with policy OwnerUID.
+	// Only those who can read that Collection know it: the refusal of a Collection of another
+	// namespace does not tell it.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	OwnerUID string `json:"ownerUID,omitempty"`
+}
+
 // IndexSpec sizes the index workload that holds the collection's vectors in memory.
 // +kubebuilder:validation:MinProperties=1
 type IndexSpec struct {
@@ -94,10 +148,25 @@ type CollectionSpec struct {
 	// +kubebuilder:default={shards: 1, replicas: 1}
 	Index IndexSpec `json:"index,omitempty,omitzero"`
 	// deletionPolicy says what deleting the Collection does to its stored faces: Retain keeps
-	// them, Delete erases them.
+	// them, Delete erases them. Delete erases only a stored collection that this Collection
+	// owns.
 	// +optional
 	// +kubebuilder:default=Retain
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+	// imageSources lists where the images that Users and SearchRequests (and requests to the
+	// Rekognition endpoint) name by s3Object are read from. Without it, only objects of
+	// storage.bucket whose keys start with storage.prefix are. The store's own objects
+	// (<prefix>collections/) never are. An s3Object anywhere else is answered as a missing one:
+	// InvalidS3Object.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	ImageSources []ImageLocation `json:"imageSources,omitempty"`
+	// adoption lets this Collection take over a stored collection owned by another Collection
+	// resource, such as an earlier one of the same name; by default it takes over none.
+	// +optional
+	Adoption CollectionAdoption `json:"adoption,omitzero"`
 }
 
 // CollectionStatus is the observed state of a Collection: Rekognition's DescribeCollection.

@@ -30,6 +30,10 @@ const (
 	StorageUnavailableReason = "StorageUnavailable"
 	// FaceModelMismatchReason: the stored collection was made with another face model version.
 	FaceModelMismatchReason = "FaceModelMismatch"
+	// CollectionOwnedElsewhereReason: the stored collection at this storage and collectionId
+	// belongs to another Collection resource (of another namespace, or an earlier one of this
+	// namespace); see spec.adoption.
+	CollectionOwnedElsewhereReason = "CollectionOwnedElsewhere"
 	// FaceModelUnavailableReason: this operator has no model pack for the faceModelVersion.
 	FaceModelUnavailableReason = "FaceModelUnavailable"
 	// IndexProgressingReason: shards are starting or loading.

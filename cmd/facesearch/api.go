@@ -35,6 +35,7 @@ type apiFlags struct {
 	storagePrefix     string
 	storageSecret     string
 	storageTLS        bool
+	imageSources      []facesearchv1.ImageLocation
 }
 
 func (f *apiFlags) bind(fs *flag.FlagSet, defaultAddr string) {
@@ -51,6 +52,37 @@ func (f *apiFlags) bind(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.storagePrefix, "api-storage-prefix", "", "key prefix of collections created through the endpoint")
 	fs.StringVar(&f.storageSecret, "api-storage-secret", "minio-credentials", "Secret with accessKey and secretKey of that storage")
 	fs.BoolVar(&f.storageTLS, "api-storage-tls", false, "use HTTPS for that storage")
+	fs.Func("api-image-sources", "where requests' S3Objects are read from for collections created through the endpoint: "+
+		"comma-separated BUCKET/PREFIX (an empty BUCKET is the storage bucket: /uploads/); default: the storage bucket under --api-storage-prefix",
+		func(v string) error {
+			locs, err := parseImageSources(v)
+			f.imageSources = locs
+			return err
+		})
+}
+
+// parseImageSources reads --api-image-sources: comma-separated BUCKET/PREFIX, where BUCKET may
+// be empty (the storage bucket) and PREFIX, if given, ends with "/".
+func parseImageSources(v string) ([]facesearchv1.ImageLocation, error) {
+	var out []facesearchv1.ImageLocation
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		bucket, prefix, _ := strings.Cut(item, "/")
+		if bucket != "" && (len(bucket) < 3 || len(bucket) > 63) {
+			return nil, fmt.Errorf("image source %q: a bucket name has 3 to 63 characters", item)
+		}
+		if prefix != "" && !strings.HasSuffix(prefix, "/") {
+			return nil, fmt.Errorf("image source %q: the prefix is a folder and ends with /", item)
+		}
+		if bucket == "" && prefix == "" {
+			return nil, fmt.Errorf("image source %q names neither a bucket nor a prefix", item)
+		}
+		out = append(out, facesearchv1.ImageLocation{Bucket: bucket, Prefix: prefix})
+	}
+	return out, nil
 }
 
 func envOr(name, def string) string {
@@ -111,7 +143,7 @@ func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rek
 		admin = &controllers.CollectionAdmin{Client: c, Search: svc, Namespace: f.namespace, Storage: facesearchv1.StorageSpec{
 			Endpoint: f.storageEndpoint, Bucket: f.storageBucket, Prefix: f.storagePrefix, TLS: f.storageTLS,
 			CredentialsSecretRef: corev1.LocalObjectReference{Name: f.storageSecret},
-		}}
+		}, ImageSources: f.imageSources}
 	}
 	handler := rekognition.NewHandler(rekognition.NewServiceBackend(svc, admin), rekognition.HandlerOptions{
 		Credentials: creds,

@@ -87,6 +87,7 @@ func runLocal(ctx context.Context, args []string) error {
 		return err
 	}
 	svc := search.NewService(engines)
+	svc.Log = ctrl.Log.WithName("search")
 	if err := search.RegisterMetrics(ctrlmetrics.Registry); err != nil {
 		return err
 	}

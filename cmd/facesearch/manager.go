@@ -85,6 +85,7 @@ func runManager(args []string) error {
 		return fmt.Errorf("while creating the manager: %w", err)
 	}
 	svc := search.NewService(engines)
+	svc.Log = ctrl.Log.WithName("search")
 	if err := search.RegisterMetrics(ctrlmetrics.Registry); err != nil {
 		return err
 	}

@@ -45,6 +45,10 @@ const (
 	FaceModelUnavailable Code = "FaceModelUnavailable"
 	// FaceModelMismatch means the stored collection was made with another FaceModelVersion.
 	FaceModelMismatch Code = "FaceModelMismatch"
+	// CollectionOwnedElsewhere means the stored collection belongs to another Collection
+	// resource (its manifest names another namespace or UID), so it is neither read, served
+	// nor erased on behalf of this one.
+	CollectionOwnedElsewhere Code = "CollectionOwnedElsewhere"
 	// StorageUnavailable means the storage could not be reached or failed.
 	StorageUnavailable Code = "StorageUnavailable"
 	// GenerationGone means the commits after a generation were folded into a snapshot; a

@@ -128,6 +128,9 @@ var errorTypes = map[errs.Code]string{
 	errs.InvalidImageFormat:     TypeInvalidImageFormat,
 	errs.ImageTooLarge:          TypeImageTooLarge,
 	errs.InvalidS3Object:        TypeInvalidS3Object,
+	// CreateCollection of an id whose stored collection belongs to another Collection
+	// resource: the id is taken, as far as this caller is concerned.
+	errs.CollectionOwnedElsewhere: TypeResourceAlreadyExists,
 	// Rekognition's type for "the resource isn't ready": the caller retries later.
 	errs.ResourceNotReady: TypeResourceNotReady,
 	// A storage outage is a server fault, and the SDKs retry a 500 on their own without
@@ -140,6 +143,8 @@ var errorTypes = map[errs.Code]string{
 var fixedMessages = map[errs.Code]string{
 	errs.ResourceNotReady:   "The collection's index is not ready yet; retry later",
 	errs.StorageUnavailable: "The collection storage is unavailable; retry later",
+	// Neither the storage nor the owner is the caller's business.
+	errs.CollectionOwnedElsewhere: "The collection id already exists in the collection storage and belongs to another owner",
 }
 
 // MapError turns an error of the search path into the Rekognition error the SDKs decode.

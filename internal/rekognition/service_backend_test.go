@@ -523,3 +523,66 @@ func TestMapErrorStorageTimeouts(t *testing.T) {
 		})
 	}
 }
+
+// TestS3ObjectScopeSDK: through the endpoint, an S3Object outside the collection's storage,
+// one among the store's own objects and a missing one all answer the same
+// InvalidS3ObjectException, with Rekognition's message and nothing of the cause.
+func TestS3ObjectScopeSDK(t *testing.T) {
+	e := newSvcEnv(t, 1)
+	c := e.sdk()
+	ctx := context.Background()
+	const coll = "people"
+	if _, err := c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String(coll)}); err != nil {
+		t.Fatal(err)
+	}
+	photo := readFile(t, e.people(t)["John_Simm"][0])
+	other := e.bucket + "-other"
+	if err := e.client.MakeBucket(ctx, other, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{e.bucket, other} {
+		if _, err := e.client.PutObject(ctx, b, "uploads/simm.jpg", bytes.NewReader(photo), int64(len(photo)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s3 := func(bucket, name string) *types.Image {
+		return &types.Image{S3Object: &types.S3Object{Bucket: aws.String(bucket), Name: aws.String(name)}}
+	}
+	out, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String(coll), Image: s3(e.bucket, "uploads/simm.jpg")})
+	if err != nil || out.SearchedFace == nil {
+		t.Fatalf("an object of the collection's own storage: %v %+v", err, out)
+	}
+	const want = "Unable to get object metadata from S3. Check object key, region and/or access permissions."
+	for what, img := range map[string]*types.Image{
+		"another bucket":          s3(other, "uploads/simm.jpg"),
+		"the store's own objects": s3(e.bucket, "collections/"+coll+"/manifest.json"),
+		"a missing object":        s3(e.bucket, "uploads/none.jpg"),
+	} {
+		_, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String(coll), Image: img})
+		if got := asErr[*types.InvalidS3ObjectException](t, what, err); got.ErrorMessage() != want {
+			t.Errorf("%s: message %q, want %q", what, got.ErrorMessage(), want)
+		}
+	}
+}
+
+// TestCreateCollectionOwnedElsewhereSDK: CreateCollection of an id whose stored collection
+// belongs to another owner answers ResourceAlreadyExistsException, naming neither the owner
+// nor the storage, and leaves that collection whole.
+func TestCreateCollectionOwnedElsewhereSDK(t *testing.T) {
+	e := newSvcEnv(t, 1)
+	ctx := context.Background()
+	other := store.Owner{Namespace: "team-b", UID: "uid-b"}
+	if _, err := e.store.CreateCollection(ctx, "taken", store.CreateCollectionOptions{FaceModelVersion: e.admin.version, Dimension: e.admin.dim, Owner: other}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.sdk().CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("taken")})
+	got := asErr[*types.ResourceAlreadyExistsException](t, "CreateCollection of another owner's collection", err)
+	for _, secret := range []string{"team-b", "uid-b", e.bucket} {
+		if strings.Contains(got.ErrorMessage(), secret) {
+			t.Errorf("the message %q tells %q", got.ErrorMessage(), secret)
+		}
+	}
+	if m, err := e.store.Manifest(ctx, "taken"); err != nil || m.Owner() != other {
+		t.Fatalf("the other owner's collection after the refusal: %+v, %v", m, err)
+	}
+}

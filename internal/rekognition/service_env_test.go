@@ -48,12 +48,15 @@ type adminIndex struct {
 
 var _ CollectionAdmin = (*storeAdmin)(nil)
 
+// adminUID stands for the UID of the Collection resources the endpoint would create.
+const adminUID = "uid-of-the-endpoint-collections"
+
 func (a *storeAdmin) CreateCollection(ctx context.Context, id string, _ map[string]string) error {
-	_, created, err := a.svc.EnsureCollection(ctx, a.conn, id, a.version)
+	ensured, err := a.svc.EnsureCollection(ctx, a.conn, id, search.EnsureOptions{FaceModelVersion: a.version, OwnerUID: adminUID})
 	if err != nil {
 		return err
 	}
-	if !created {
+	if !ensured.Created {
 		return errs.New(errs.ResourceAlreadyExists, "The collection id: %s already exists", id)
 	}
 	return a.start(ctx, id)
@@ -100,7 +103,7 @@ func (a *storeAdmin) DeleteCollection(ctx context.Context, id string) error {
 		ix.cancel()
 		ix.done.Wait()
 	}
-	return a.svc.EraseCollection(ctx, a.conn, id)
+	return a.svc.EraseCollection(ctx, a.conn, id, adminUID)
 }
 
 // sync waits until every shard of the collection reflects the store's last commit, so

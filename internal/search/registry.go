@@ -25,9 +25,16 @@ type Collection struct {
 	// Shards serve its vectors, one Searcher per shard; Ready says whether all have loaded.
 	Shards []index.Searcher
 	Ready  bool
+	// ImageSources are where the images named by S3Object may be read from; none means the
+	// collection's own bucket under its storage prefix (see Service.Publish).
+	ImageSources []S3Location
 
 	// store holds its faces, users and vectors, and the images named by S3Object.
 	store *store.Store
+	// scope is ImageSources resolved against the collection's storage, and storeKeys the
+	// prefix of the store's own objects there, which are never read as images.
+	scope     []S3Location
+	storeKeys S3Location
 }
 
 // Registry maps CollectionIds to Collections, within one namespace: the same CollectionId

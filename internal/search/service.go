@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
@@ -35,6 +36,9 @@ type Service struct {
 	Collections *Registry
 	// Stores keeps one store per storage connection in use.
 	Stores *store.Pool
+	// Log receives what callers are not told, such as why an S3Object could not be read,
+	// when the context carries no logger of its own (the controllers' does).
+	Log logr.Logger
 }
 
 // NewService returns a service with an empty registry over the engines.
@@ -45,7 +49,7 @@ func NewService(engines *Engines) *Service {
 // InNamespace is the service for the collections of one namespace: the controllers use the
 // namespace of the object they reconcile, the HTTP endpoint its configured one.
 func (s *Service) InNamespace(namespace string) *Service {
-	return &Service{Engines: s.Engines, Collections: s.Collections.InNamespace(namespace), Stores: s.Stores}
+	return &Service{Engines: s.Engines, Collections: s.Collections.InNamespace(namespace), Stores: s.Stores, Log: s.Log}
 }
 
 // Image is an image given as bytes or as an object in storage.
@@ -54,7 +58,8 @@ type Image struct {
 	S3Object *S3Object
 }
 
-// S3Object names an image in the collection's storage; an empty Bucket is the collection's own.
+// S3Object names an image in storage; an empty Bucket is the collection's own. Only the
+// objects of the collection's image sources are read (see S3Location).
 type S3Object struct {
 	Bucket, Name, Version string
 }
@@ -116,18 +121,6 @@ func (s *Service) collection(id string) (*Collection, *face.Engine, error) {
 		return nil, nil, err
 	}
 	return c, eng, nil
-}
-
-// imageBytes returns the image's bytes and the size limit that applies to them.
-func (s *Service) imageBytes(ctx context.Context, c *Collection, img Image) ([]byte, face.ImageLimits, error) {
-	if img.S3Object == nil {
-		if len(img.Bytes) == 0 {
-			return nil, face.ImageLimits{}, errs.New(errs.InvalidParameter, "the image has neither Bytes nor S3Object")
-		}
-		return img.Bytes, face.ImageLimits{MaxBytes: face.MaxImageBytes}, nil
-	}
-	data, err := c.store.ReadImage(ctx, store.ImageObject(*img.S3Object), face.MaxStorageImageBytes)
-	return data, face.ImageLimits{MaxBytes: face.MaxStorageImageBytes}, err
 }
 
 // IndexFaces detects faces in an image and stores up to MaxFaces of them, largest first.

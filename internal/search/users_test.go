@@ -24,6 +24,8 @@ type userEnv struct {
 	proxy *testenv.FaultProxy
 	// reader reads the storage apart from the service: what it sees is what is stored.
 	reader *store.Store
+	// bucket is the collection's bucket, with a client of root credentials.
+	bucket *testenv.Bucket
 }
 
 func newUserEnv(t *testing.T) *userEnv {
@@ -39,14 +41,16 @@ func newUserEnv(t *testing.T) *userEnv {
 	svc := NewService(engines).InNamespace("team-a")
 	proxy := testenv.NewFaultProxy(t, bucket.Server.Endpoint)
 	conn := bucket.ProxiedConnection(proxy)
-	desc, created, err := svc.EnsureCollection(ctx, conn, "people", "faceplugin-1.0")
-	if err != nil || !created {
-		t.Fatalf("EnsureCollection: created %v, %v", created, err)
+	opts := EnsureOptions{FaceModelVersion: "faceplugin-1.0", OwnerUID: "uid-a"}
+	ensured, err := svc.EnsureCollection(ctx, conn, "people", opts)
+	if err != nil || !ensured.Created {
+		t.Fatalf("EnsureCollection: %+v, %v", ensured, err)
 	}
-	if _, again, err := svc.EnsureCollection(ctx, conn, "people", "faceplugin-1.0"); err != nil || again {
-		t.Fatalf("EnsureCollection twice: created %v, %v", again, err)
+	desc := ensured.Description
+	if again, err := svc.EnsureCollection(ctx, conn, "people", opts); err != nil || again.Created || again.Claimed {
+		t.Fatalf("EnsureCollection twice: %+v, %v", again, err)
 	}
-	if _, _, err := svc.EnsureCollection(ctx, conn, "people", "dlib-blazeface-1.0"); !errs.Is(err, errs.FaceModelUnavailable) && !errs.Is(err, errs.FaceModelMismatch) {
+	if _, err := svc.EnsureCollection(ctx, conn, "people", EnsureOptions{FaceModelVersion: "dlib-blazeface-1.0", OwnerUID: "uid-a"}); !errs.Is(err, errs.FaceModelUnavailable) && !errs.Is(err, errs.FaceModelMismatch) {
 		t.Fatalf("another model version on the same collection: %v", err)
 	}
 	st, err := svc.Stores.Acquire("test-shard", conn)
@@ -63,7 +67,7 @@ func newUserEnv(t *testing.T) *userEnv {
 	if err := svc.Publish(Collection{ID: "people", Name: "people", FaceModelVersion: desc.FaceModelVersion, Shards: []index.Searcher{shard}, Ready: true}, conn); err != nil {
 		t.Fatal(err)
 	}
-	return &userEnv{svc: svc, conn: conn, proxy: proxy, reader: bucket.Store()}
+	return &userEnv{svc: svc, conn: conn, proxy: proxy, reader: bucket.Store(), bucket: bucket}
 }
 
 // photos returns a person's labelled photos, sorted.
@@ -181,7 +185,7 @@ func TestSyncUserFaces(t *testing.T) {
 	if _, err := e.svc.SyncUserFaces(ctx, "people", "simm", want, opts); !errs.Is(err, errs.ResourceNotFound) {
 		t.Fatalf("sync on an unpublished collection: %v", err)
 	}
-	if err := e.svc.EraseCollection(ctx, e.conn, "people"); err != nil {
+	if err := e.svc.EraseCollection(ctx, e.conn, "people", "uid-a"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.reader.DescribeCollection(ctx, "people"); !errs.Is(err, errs.ResourceNotFound) {

@@ -29,6 +29,7 @@ func (s *Store) CreateCollection(ctx context.Context, id string, opts CreateColl
 		ID: id, FaceModelVersion: opts.FaceModelVersion, Dimension: opts.Dimension,
 		CreationTimestamp: time.Now().UTC().Truncate(time.Millisecond),
 		Incarnation:       uuid.NewString(),
+		OwnerNamespace:    opts.Owner.Namespace, OwnerUID: opts.Owner.UID,
 	}
 	js, _ := json.Marshal(c)
 	created, err := s.putNew(ctx, s.manifestKey(id), js)
@@ -98,6 +99,45 @@ func (s *Store) readManifestAny(ctx context.Context, id string) (*Collection, st
 	return c, info.ETag, nil
 }
 
+// Manifest returns a collection's manifest, read from storage without loading its faces:
+// enough to know its owner and model before anything else is read.
+func (s *Store) Manifest(ctx context.Context, id string) (*Collection, error) {
+	if err := validCollectionID(id); err != nil {
+		return nil, err
+	}
+	c, _, err := s.readManifest(ctx, id)
+	return c, err
+}
+
+// SetOwner hands a collection from one owner to another: it rewrites the manifest with to
+// as the owner if from is the owner when the write lands. The write is conditional on the
+// manifest's ETag (If-Match), so of two callers that saw the same owner only one wins; the
+// other, and a caller whose from is not the owner any more, get Conflict and must read the
+// manifest again before deciding anything.
+func (s *Store) SetOwner(ctx context.Context, id string, from, to Owner) (*Collection, error) {
+	if err := validCollectionID(id); err != nil {
+		return nil, err
+	}
+	c, etag, err := s.readManifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c.Owner() != from {
+		return nil, errorf(errs.Conflict, "the owner of collection %s changed", id)
+	}
+	c.OwnerNamespace, c.OwnerUID = to.Namespace, to.UID
+	js, _ := json.Marshal(c)
+	opts := minio.PutObjectOptions{}
+	opts.SetMatchETag(etag)
+	if err := s.put(ctx, s.manifestKey(id), js, opts); err != nil {
+		if isPreconditionFailed(err) || isNotFound(err) {
+			return nil, errorf(errs.Conflict, "the manifest of collection %s changed", id)
+		}
+		return nil, storageError("writing the collection manifest", err)
+	}
+	return c, nil
+}
+
 // DescribeCollection returns a collection with its face and user counts.
 func (s *Store) DescribeCollection(ctx context.Context, id string) (*CollectionDescription, error) {
 	var d *CollectionDescription
@@ -148,15 +188,15 @@ func (s *Store) ListCollections(ctx context.Context, opts ListOptions) ([]Collec
 		if after, err = decodeToken(opts.NextToken); err != nil {
 			return nil, "", err
 		}
-		after = s.prefix + "collections/" + after + "/"
+		after = CollectionsPrefix(s.prefix) + after + "/"
 	}
-	dirs, err := s.list(ctx, s.prefix+"collections/", after, false, 0)
+	dirs, err := s.list(ctx, CollectionsPrefix(s.prefix), after, false, 0)
 	if err != nil {
 		return nil, "", storageError("listing collections", err)
 	}
 	var out []Collection
 	for _, d := range dirs {
-		id := strings.TrimSuffix(strings.TrimPrefix(d.Key, s.prefix+"collections/"), "/")
+		id := strings.TrimSuffix(strings.TrimPrefix(d.Key, CollectionsPrefix(s.prefix)), "/")
 		if !strings.HasSuffix(d.Key, "/") || id == "" {
 			continue
 		}
@@ -190,10 +230,21 @@ func (s *Store) ListCollections(ctx context.Context, opts ListOptions) ([]Collec
 //
 // The markers hold no face data; the next CreateCollection of the ID removes them.
 func (s *Store) DeleteCollection(ctx context.Context, id string) error {
+	return s.deleteCollection(ctx, id, nil)
+}
+
+// DeleteOwnedCollection is DeleteCollection of a collection that belongs to owner: one
+// whose manifest names another owner, or none, is left whole and the answer is
+// CollectionOwnedElsewhere.
+func (s *Store) DeleteOwnedCollection(ctx context.Context, id string, owner Owner) error {
+	return s.deleteCollection(ctx, id, &owner)
+}
+
+func (s *Store) deleteCollection(ctx context.Context, id string, owner *Owner) error {
 	if err := validCollectionID(id); err != nil {
 		return err
 	}
-	c, err := s.tombstone(ctx, id)
+	c, err := s.tombstone(ctx, id, owner)
 	if err != nil {
 		return err
 	}
@@ -226,12 +277,19 @@ func (s *Store) DeleteCollection(ctx context.Context, id string) error {
 	return nil
 }
 
-// tombstone marks the collection deleting (or finds it marked) and returns its manifest.
-func (s *Store) tombstone(ctx context.Context, id string) (*Collection, error) {
+// tombstone marks the collection deleting (or finds it marked) and returns its manifest; a
+// collection of another owner than a non-nil owner is left whole.
+func (s *Store) tombstone(ctx context.Context, id string, owner *Owner) (*Collection, error) {
 	for {
 		c, etag, err := s.readManifestAny(ctx, id)
-		if err != nil || c.Deleting {
-			return c, err
+		if err != nil {
+			return nil, err
+		}
+		if owner != nil && c.Owner() != *owner {
+			return nil, errorf(errs.CollectionOwnedElsewhere, "collection %s belongs to another owner; it was not erased", id)
+		}
+		if c.Deleting {
+			return c, nil
 		}
 		c.Deleting = true
 		js, _ := json.Marshal(c)

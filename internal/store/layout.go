@@ -28,7 +28,7 @@ import (
 // and vectors it adds, so there is no half-written face. Two writers race for the same next
 // log key and exactly one wins; the other reloads, re-validates and tries the next key.
 
-func (s *Store) collPrefix(id string) string  { return s.prefix + "collections/" + id + "/" }
+func (s *Store) collPrefix(id string) string  { return CollectionsPrefix(s.prefix) + id + "/" }
 func (s *Store) manifestKey(id string) string { return s.collPrefix(id) + "manifest.json" }
 func (s *Store) dataPrefix(id, inc string) string {
 	return s.collPrefix(id) + "data/" + inc + "/"

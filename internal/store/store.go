@@ -51,12 +51,23 @@ func New(client *minio.Client, bucket, prefix string, opts Options) *Store {
 	if opts.SegmentVectors <= 0 {
 		opts.SegmentVectors = 65536
 	}
+	prefix = NormalizePrefix(prefix)
+	return &Store{client: client, bucket: bucket, prefix: prefix, opts: opts, colls: map[string]*collState{}}
+}
+
+// NormalizePrefix is a key prefix as a Store uses it: without leading slashes, and ending in
+// one unless empty.
+func NormalizePrefix(prefix string) string {
 	prefix = strings.Trim(prefix, "/")
 	if prefix != "" {
 		prefix += "/"
 	}
-	return &Store{client: client, bucket: bucket, prefix: prefix, opts: opts, colls: map[string]*collState{}}
+	return prefix
 }
+
+// CollectionsPrefix is the key prefix under which a Store of prefix keeps its collections:
+// no image is ever read from there.
+func CollectionsPrefix(prefix string) string { return NormalizePrefix(prefix) + "collections/" }
 
 func (s *Store) timeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.opts.RequestTimeout)

@@ -38,7 +38,7 @@ type Options struct {
 	SegmentVectors int
 }
 
-// Collection is a collection's fixed description.
+// Collection is a collection's fixed description: its manifest.
 type Collection struct {
 	ID                string    `json:"collectionId"`
 	FaceModelVersion  string    `json:"faceModelVersion"`
@@ -46,10 +46,28 @@ type Collection struct {
 	CreationTimestamp time.Time `json:"creationTimestamp"`
 	// Incarnation tells apart two collections that had the same ID at different times.
 	Incarnation string `json:"incarnation"`
+	// OwnerNamespace and OwnerUID name the Collection resource the collection belongs to
+	// (Owner). Both are empty on a collection made before owners were recorded, or made
+	// through a Store alone.
+	OwnerNamespace string `json:"ownerNamespace,omitempty"`
+	OwnerUID       string `json:"ownerUID,omitempty"`
 	// Deleting is the tombstone of a deletion in progress: from then on the collection does
 	// not exist for readers and writers, and DeleteCollection resumes its sweep.
 	Deleting bool `json:"deleting,omitempty"`
 }
+
+// Owner is the Collection resource a stored collection belongs to.
+func (c Collection) Owner() Owner { return Owner{Namespace: c.OwnerNamespace, UID: c.OwnerUID} }
+
+// Owner names the Kubernetes resource a stored collection belongs to: a namespace and the
+// resource's UID, which a resource deleted and created again under the same name does not
+// keep. The zero Owner is none.
+type Owner struct {
+	Namespace, UID string
+}
+
+// IsZero says whether o is no owner.
+func (o Owner) IsZero() bool { return o == Owner{} }
 
 // CollectionDescription is a Collection with its counts.
 type CollectionDescription struct {
@@ -63,6 +81,8 @@ type CollectionDescription struct {
 type CreateCollectionOptions struct {
 	FaceModelVersion string
 	Dimension        int
+	// Owner is recorded in the manifest; zero records none.
+	Owner Owner
 }
 
 // ListOptions page a listing.

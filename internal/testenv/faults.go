@@ -29,6 +29,8 @@ type FaultProxy struct {
 	hold     func(*http.Request) bool
 	held     chan struct{}
 	released chan struct{}
+	// anonymous matches the requests sent on without their credentials.
+	anonymous func(*http.Request) bool
 }
 
 // NewFaultProxy starts a proxy to the MinIO server at endpoint (host:port).
@@ -50,6 +52,9 @@ func NewFaultProxy(t testing.TB, endpoint string) *FaultProxy {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>injected fault</Message></Error>`))
 			return
+		}
+		if p.isAnonymous(r) {
+			r.Header.Del("Authorization")
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -111,6 +116,21 @@ func (p *FaultProxy) fails(r *http.Request) bool {
 	}
 	p.seen++
 	return p.failAt > 0 && p.seen >= p.failAt && p.seen < p.failAt+p.failFor
+}
+
+// Anonymous sends the requests that match on to MinIO without their credentials, so that
+// MinIO itself refuses them with 403 AccessDenied, as it refuses credentials whose policy
+// does not allow the call. nil sends every request as it came.
+func (p *FaultProxy) Anonymous(match func(*http.Request) bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.anonymous = match
+}
+
+func (p *FaultProxy) isAnonymous(r *http.Request) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.anonymous != nil && p.anonymous(r)
 }
 
 // IsCommit matches the writes of commits to a collection's log: each is one step of a
