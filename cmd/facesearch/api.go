@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/net/netutil"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -36,6 +37,7 @@ type apiFlags struct {
 	storageSecret     string
 	storageTLS        bool
 	imageSources      []facesearchv1.ImageLocation
+	maxConnections    int
 }
 
 func (f *apiFlags) bind(fs *flag.FlagSet, defaultAddr string) {
@@ -47,6 +49,7 @@ func (f *apiFlags) bind(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.tlsKey, "api-tls-key", "", "deprecated: use --api-tls-key-file")
 	fs.StringVar(&f.credentialsSecret, "api-credentials-secret", "", "Secret (in --api-namespace) of access keys: <id> = secret, <id>.scope = admin|read|search|operations, <id>.collections = *|ids (a key without them may do nothing)")
 	fs.StringVar(&f.namespace, "api-namespace", envOr("POD_NAMESPACE", "default"), "namespace of the Collections the endpoint creates and of its Secrets")
+	fs.IntVar(&f.maxConnections, "api-max-connections", 1024, "connections the endpoint holds at once, authenticated or not (each costs a goroutine and buffers; idle ones are closed after 10 s without headers)")
 	fs.StringVar(&f.storageEndpoint, "api-storage-endpoint", "", "storage endpoint of collections created through the endpoint (CreateCollection is refused without it)")
 	fs.StringVar(&f.storageBucket, "api-storage-bucket", "faces", "bucket of collections created through the endpoint")
 	fs.StringVar(&f.storagePrefix, "api-storage-prefix", "", "key prefix of collections created through the endpoint")
@@ -156,9 +159,12 @@ func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rek
 		Addr:              f.addr,
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// SigV4 headers are a few KiB; 64 KiB leaves room and bounds what an unauthenticated
+		// caller makes the server hold.
+		MaxHeaderBytes: 64 << 10,
+		ReadTimeout:    60 * time.Second,
+		WriteTimeout:   60 * time.Second,
+		IdleTimeout:    2 * time.Minute,
 	}
 	if useTLS {
 		certs, err := newCertReloader(f.tlsCert, f.tlsKey, log.WithName("tls"))
@@ -179,6 +185,11 @@ func (a *apiEndpoint) run(ctx context.Context, f *apiFlags, ready func(addr stri
 	l, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return fmt.Errorf("while listening on %s: %w", f.addr, err)
+	}
+	if f.maxConnections > 0 {
+		// Beyond it, new connections wait in the listen queue: the process's memory and file
+		// descriptors stay bounded whatever clients open.
+		l = netutil.LimitListener(l, f.maxConnections)
 	}
 	errc := make(chan error, 1)
 	go func() {
