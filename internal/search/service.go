@@ -118,16 +118,28 @@ func (s *Service) collection(id string) (*Collection, *face.Engine, error) {
 	return c, eng, nil
 }
 
-// imageBytes returns the image's bytes and the size limit that applies to them.
-func (s *Service) imageBytes(ctx context.Context, c *Collection, img Image) ([]byte, face.ImageLimits, error) {
+// imageBytes returns the image's bytes and the size limit that applies to them. An image
+// from storage is read within the engines' decode budget: room for the largest object is
+// taken before the read, shrunk to what was read, and held until the caller calls done
+// (when it no longer needs the bytes). done is never nil.
+func (s *Service) imageBytes(ctx context.Context, c *Collection, img Image) (_ []byte, _ face.ImageLimits, done func(), _ error) {
 	if img.S3Object == nil {
 		if len(img.Bytes) == 0 {
-			return nil, face.ImageLimits{}, errs.New(errs.InvalidParameter, "the image has neither Bytes nor S3Object")
+			return nil, face.ImageLimits{}, func() {}, errs.New(errs.InvalidParameter, "the image has neither Bytes nor S3Object")
 		}
-		return img.Bytes, face.ImageLimits{MaxBytes: face.MaxImageBytes}, nil
+		return img.Bytes, face.ImageLimits{MaxBytes: face.MaxImageBytes}, func() {}, nil
+	}
+	room, err := s.Engines.DecodeBudget().ReserveRead(ctx, face.MaxStorageImageBytes+1)
+	if err != nil {
+		return nil, face.ImageLimits{}, func() {}, err
 	}
 	data, err := c.store.ReadImage(ctx, store.ImageObject(*img.S3Object), face.MaxStorageImageBytes)
-	return data, face.ImageLimits{MaxBytes: face.MaxStorageImageBytes}, err
+	if err != nil {
+		room.Release()
+		return nil, face.ImageLimits{}, func() {}, err
+	}
+	room.Shrink(int64(len(data)))
+	return data, face.ImageLimits{MaxBytes: face.MaxStorageImageBytes}, room.Release, nil
 }
 
 // IndexFaces detects faces in an image and stores up to MaxFaces of them, largest first.
@@ -137,7 +149,8 @@ func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image
 	if err != nil {
 		return nil, err
 	}
-	data, limits, err := s.imageBytes(ctx, c, img)
+	data, limits, done, err := s.imageBytes(ctx, c, img)
+	defer done()
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +233,8 @@ func (s *Service) largestFace(ctx context.Context, collectionID string, img Imag
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	data, limits, err := s.imageBytes(ctx, c, img)
+	data, limits, done, err := s.imageBytes(ctx, c, img)
+	defer done()
 	if err != nil {
 		return nil, nil, nil, err
 	}

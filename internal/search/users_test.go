@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
+	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
@@ -24,14 +25,18 @@ type userEnv struct {
 	proxy *testenv.FaultProxy
 	// reader reads the storage apart from the service: what it sees is what is stored.
 	reader *store.Store
+	bucket *testenv.Bucket
 }
 
-func newUserEnv(t *testing.T) *userEnv {
+func newUserEnv(t *testing.T) *userEnv { return newUserEnvBudget(t, nil) }
+
+// newUserEnvBudget is newUserEnv with the engines' decode budget given (nil: the default).
+func newUserEnvBudget(t *testing.T, budget *face.DecodeBudget) *userEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "t/"})
-	engines, err := NewEngines(EnginesOptions{ModelPackDirs: []string{testenv.ModelPack(t)}, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t)})
+	engines, err := NewEngines(EnginesOptions{ModelPackDirs: []string{testenv.ModelPack(t)}, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t), DecodeBudget: budget})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +68,7 @@ func newUserEnv(t *testing.T) *userEnv {
 	if err := svc.Publish(Collection{ID: "people", Name: "people", FaceModelVersion: desc.FaceModelVersion, Shards: []index.Searcher{shard}, Ready: true}, conn); err != nil {
 		t.Fatal(err)
 	}
-	return &userEnv{svc: svc, conn: conn, proxy: proxy, reader: bucket.Store()}
+	return &userEnv{svc: svc, conn: conn, proxy: proxy, reader: bucket.Store(), bucket: bucket}
 }
 
 // photos returns a person's labelled photos, sorted.
