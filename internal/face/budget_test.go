@@ -125,7 +125,10 @@ func TestDecodeBudgetBoundsConcurrentDecodes(t *testing.T) {
 					return
 				}
 				now := live.Add(hdrs[k].cost)
-				for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+				for m := most.Load(); now > m; m = most.Load() {
+					if most.CompareAndSwap(m, now) {
+						break
+					}
 				}
 				time.Sleep(2 * time.Millisecond) // as if detecting
 				live.Add(-hdrs[k].cost)

@@ -110,7 +110,7 @@ func runBurstChild(kind, size, n, budget string) (burstResult, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return res, fmt.Errorf("%v: %s", err, stderr.String())
+		return res, fmt.Errorf("%w: %s", err, stderr.String())
 	}
 	var ms int64
 	_, err = fmt.Sscan(string(out), &res.fileBytes, &res.cost, &res.peak, &res.held, &ms, &res.ok, &res.refused)
