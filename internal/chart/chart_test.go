@@ -200,7 +200,7 @@ func TestRenderedManager(t *testing.T) {
 			args: []string{"manager", "--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
 				"--index-image=facesearch/facesearch:0.1.0-test", "--api-bind-address=:9443",
 				"--api-tls-cert=/etc/facesearch/api-tls/tls.crt", "--api-tls-key=/etc/facesearch/api-tls/tls.key",
-				"--api-storage-endpoint=minio.storage.svc:9000", "--api-storage-bucket=faces-prod"},
+				"--api-storage-endpoint=minio.storage.svc:9000", "--api-storage-bucket=faces-prod", "--max-decode-bytes=1Gi"},
 			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/models/faceplugin-1.0",
 				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
 			initCount:    1,

@@ -31,7 +31,6 @@ func FuzzDecode(f *testing.F) {
 		progressiveJPEG(96, 88, cmyk, 0),
 		progressiveJPEG(90, 81, yuv420, -1),
 		facetest.WithEXIFOrientation(progressiveJPEG(85, 99, yuv444, 0), 6),
-		progressiveJPEG(7000, 7000, cmyk, 0),
 		zeroPNG(90, 85, 6, 16, true),
 		zeroPNG(81, 80, 0, 16, false),
 		pngHeaderOnly(100, 100),
