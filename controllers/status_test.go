@@ -34,13 +34,15 @@ var declaredReasons = map[string]bool{
 	facesearchv1.InvalidImageFormatReason: true, facesearchv1.ImageTooLargeReason: true, facesearchv1.InvalidS3ObjectReason: true,
 	facesearchv1.InvalidParameterReason: true, facesearchv1.InternalErrorReason: true, "NoFaces": true,
 	facesearchv1.CollectionOwnedElsewhereReason: true,
+	facesearchv1.ProvisionedThroughputExceededReason: true,
 }
 
 func TestReasonForEveryCode(t *testing.T) {
 	codes := []errs.Code{errs.ResourceNotFound, errs.ResourceAlreadyExists, errs.ResourceNotReady, errs.Conflict,
 		errs.ServiceQuotaExceeded, errs.InvalidParameter, errs.InvalidPaginationToken, errs.InvalidImageFormat,
 		errs.ImageTooLarge, errs.InvalidS3Object, errs.CredentialsNotFound, errs.AccessDenied, errs.FaceModelUnavailable,
-		errs.FaceModelMismatch, errs.CollectionOwnedElsewhere, errs.StorageUnavailable, errs.GenerationGone, errs.Corrupt, errs.Internal}
+		errs.FaceModelMismatch, errs.CollectionOwnedElsewhere, errs.StorageUnavailable, errs.GenerationGone, errs.Corrupt, errs.Internal,
+		errs.ProvisionedThroughputExceeded}
 	for _, code := range codes {
 		t.Run(string(code), func(t *testing.T) {
 			r := reasonFor(errs.New(code, "x"), facesearchv1.InternalErrorReason)
@@ -56,6 +58,7 @@ func TestReasonForEveryCode(t *testing.T) {
 	}{
 		{errs.New(errs.ImageTooLarge, "big"), facesearchv1.InternalErrorReason, facesearchv1.ImageTooLargeReason},
 		{errs.New(errs.ResourceNotReady, "loading"), facesearchv1.InternalErrorReason, facesearchv1.CollectionNotReadyReason},
+		{errs.New(errs.ProvisionedThroughputExceeded, "busy"), facesearchv1.InternalErrorReason, facesearchv1.ProvisionedThroughputExceededReason},
 		{errs.New(errs.CredentialsNotFound, "no Secret"), facesearchv1.StorageUnavailableReason, facesearchv1.CredentialsSecretNotFoundReason},
 		{errors.New("apiserver said no"), facesearchv1.StorageUnavailableReason, facesearchv1.StorageUnavailableReason},
 		{errs.New(errs.Corrupt, "bad object"), facesearchv1.InternalErrorReason, facesearchv1.InternalErrorReason},
@@ -213,6 +216,7 @@ func TestSearchRequestConditions(t *testing.T) {
 		{"unexpected", searchRequestScope{failed: errors.New("boom")}, [2]string{"False", facesearchv1.InternalErrorReason}, true},
 		{"index loading", searchRequestScope{waiting: errs.New(errs.ResourceNotReady, "loading")}, [2]string{"Unknown", facesearchv1.CollectionNotReadyReason}, false},
 		{"storage outage", searchRequestScope{waiting: errs.New(errs.StorageUnavailable, "refused")}, [2]string{"Unknown", facesearchv1.StorageUnavailableReason}, false},
+		{"decode budget full", searchRequestScope{waiting: errs.New(errs.ProvisionedThroughputExceeded, "busy")}, [2]string{"Unknown", facesearchv1.ProvisionedThroughputExceededReason}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

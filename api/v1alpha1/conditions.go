@@ -63,6 +63,9 @@ const (
 	InvalidS3ObjectReason = "InvalidS3Object"
 	// InvalidParameterReason: the request cannot be answered as asked.
 	InvalidParameterReason = "InvalidParameter"
+	// ProvisionedThroughputExceededReason: the operator was processing as many images as its
+	// memory allows (its decode budget); the request is retried.
+	ProvisionedThroughputExceededReason = "ProvisionedThroughputExceeded"
 	// InternalErrorReason: an unexpected failure; see the message and the operator's log.
 	InternalErrorReason = "InternalError"
 )

@@ -204,7 +204,7 @@ func TestRenderedManager(t *testing.T) {
 				"--index-image=facesearch/facesearch:0.1.0-test", "--api-bind-address=:9443",
 				"--api-tls-cert-file=/etc/facesearch/api-tls/tls.crt", "--api-tls-key-file=/etc/facesearch/api-tls/tls.key",
 				"--api-storage-endpoint=minio.storage.svc:9000", "--api-storage-bucket=faces-prod",
-				"--api-image-sources=uploads/faces/,/enrol/"},
+				"--api-image-sources=uploads/faces/,/enrol/", "--max-decode-bytes=1Gi"},
 			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/models/faceplugin-1.0",
 				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
 			initCount:    1,

@@ -25,6 +25,9 @@ const (
 	Conflict Code = "Conflict"
 	// ServiceQuotaExceeded means a limit such as 100 faces per user.
 	ServiceQuotaExceeded Code = "ServiceQuotaExceeded"
+	// ProvisionedThroughputExceeded means the server is at its capacity, such as the memory
+	// for decoding images, and the same call may succeed a little later.
+	ProvisionedThroughputExceeded Code = "ProvisionedThroughputExceeded"
 	// InvalidParameter means the request cannot be answered as asked.
 	InvalidParameter Code = "InvalidParameter"
 	// InvalidPaginationToken means a NextToken this service did not make.
@@ -62,10 +65,11 @@ const (
 
 // retryable says which codes a later, unchanged call may get past.
 var retryable = map[Code]bool{
-	ResourceNotReady:   true,
-	StorageUnavailable: true,
-	GenerationGone:     true,
-	Internal:           true,
+	ResourceNotReady:              true,
+	ProvisionedThroughputExceeded: true,
+	StorageUnavailable:            true,
+	GenerationGone:                true,
+	Internal:                      true,
 }
 
 // Error is the one error type. Retryable starts as the code's default (New, Wrap) and may be

@@ -84,6 +84,18 @@ func TestDecodeErrors(t *testing.T) {
 		{"too small", pngOf(79, 200), ImageLimits{}, errs.InvalidParameter},
 		{"smallest", pngOf(80, 80), ImageLimits{}, ""},
 		{"png broken data", pngHeaderOnly(100, 100), ImageLimits{}, errs.InvalidImageFormat},
+		// Valid images under the pixel cap whose decoding takes more memory than one image
+		// may (DefaultMaxDecodeBytes, 448 MiB), refused from the header: a 380 KiB PNG
+		// that decodes to 539 MB, a 380 KiB progressive CMYK JPEG that takes 1.26 GB.
+		{"png 16-bit bomb", bigPNG16(), ImageLimits{}, errs.ImageTooLarge},
+		{"png interlaced bomb", bigInterlacedPNG(), ImageLimits{}, errs.ImageTooLarge},
+		{"progressive cmyk jpeg bomb", progressiveJPEG(7000, 7000, cmyk, 0), ImageLimits{}, errs.ImageTooLarge},
+		// A progressive 4:2:0 JPEG just under the pixel cap takes 10.5 bytes a pixel (the
+		// decoder keeps every coefficient): 515 MB at 7000x7000.
+		{"progressive jpeg near the pixel cap", progressiveJPEG(7000, 7000, yuv420, -1), ImageLimits{}, errs.ImageTooLarge},
+		{"progressive jpeg over the pixel cap", progressiveJPEG(7072, 7072, yuv420, -1), ImageLimits{}, errs.ImageTooLarge},
+		{"progressive jpeg", progressiveJPEG(3000, 2000, yuv420, -1), ImageLimits{}, ""},
+		{"progressive jpeg over a lower decode limit", progressiveJPEG(3000, 2000, yuv420, -1), ImageLimits{MaxDecodeBytes: 32 << 20}, errs.ImageTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

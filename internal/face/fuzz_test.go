@@ -11,7 +11,7 @@ import (
 
 // FuzzDecode feeds arbitrary bytes to the decoding path (format sniffing, header checks,
 // EXIF parsing, decoding, orientation): it must never panic, and anything it accepts must
-// be a well-formed upright image within the limits. The seeds are real small images in
+// be a well-formed upright image within the limits, whose decode cost covers its pixels. The seeds are real small images in
 // each supported form plus the broken shapes the tests use; testdata/fuzz/FuzzDecode holds
 // more. Run: go test -run '^$' -fuzz FuzzDecode -fuzztime 5m ./internal/face
 func FuzzDecode(f *testing.F) {
@@ -28,6 +28,11 @@ func FuzzDecode(f *testing.F) {
 		facetest.JPEG(facetest.Solid(80, 120, color.RGBA{1, 2, 3, 255}), 30),
 		pngOf(81, 90),
 		pngHeaderOnly(60000, 60000),
+		progressiveJPEG(96, 88, cmyk, 0),
+		progressiveJPEG(90, 81, yuv420, -1),
+		facetest.WithEXIFOrientation(progressiveJPEG(85, 99, yuv444, 0), 6),
+		zeroPNG(90, 85, 6, 16, true),
+		zeroPNG(81, 80, 0, 16, false),
 		pngHeaderOnly(100, 100),
 		jpg[:len(jpg)/2],
 		[]byte("GIF89a"),
@@ -44,6 +49,9 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		defer img.release()
+		if hdr, err := inspectImage(data, ImageLimits{MaxPixels: 1_000_000}); err != nil || hdr.cost < int64(len(img.Pix)) {
+			t.Fatalf("decoded, yet the header check says %v, cost %d for %d bytes of pixels", err, hdr.cost, len(img.Pix))
+		}
 		if img.W < MinImageSide || img.H < MinImageSide || len(img.Pix) != 3*img.W*img.H || img.W*img.H > 1_000_000 {
 			t.Fatalf("accepted a bad image: %dx%d, %d bytes of pixels", img.W, img.H, len(img.Pix))
 		}

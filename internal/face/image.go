@@ -18,19 +18,29 @@ type rgbImage struct {
 	Pix  []uint8 // len 3*W*H
 }
 
-var pixPool sync.Pool // of *[]uint8, so a steady request stream reuses image buffers
+// pixPool holds image buffers for reuse, so a steady stream of ordinary photos does not
+// allocate one per request. Only buffers up to maxPooledPix are kept, and a request takes
+// one only if it is at most twice what it needs: pooled memory is outside the decode budget,
+// so it must stay small beside it.
+var pixPool sync.Pool // of *[]uint8
+
+// maxPooledPix is the largest pooled buffer: a 5.6 Mpx image (a 1080p frame is 6 MB).
+const maxPooledPix = 16 << 20
 
 func getPix(n int) []uint8 {
-	if p, ok := pixPool.Get().(*[]uint8); ok && cap(*p) >= n {
-		return (*p)[:n]
+	if n <= maxPooledPix {
+		if p, ok := pixPool.Get().(*[]uint8); ok && cap(*p) >= n && cap(*p) <= 2*n {
+			return (*p)[:n]
+		}
 	}
 	return make([]uint8, n)
 }
 
 func (m *rgbImage) release() {
 	if m != nil && m.Pix != nil {
-		p := m.Pix
-		pixPool.Put(&p)
+		if p := m.Pix; cap(p) <= maxPooledPix {
+			pixPool.Put(&p)
+		}
 		m.Pix = nil
 	}
 }
@@ -53,25 +63,45 @@ func sniff(data []byte) imageFormat {
 	return formatUnknown
 }
 
-// decodeImage turns request bytes into an upright RGB image, enforcing Rekognition's limits.
-// Everything that can be checked from the header is checked before pixels are allocated.
-func decodeImage(data []byte, lim ImageLimits) (img *rgbImage, oc OrientationCorrection, err error) {
+// decodeImage turns request bytes into an upright RGB image, enforcing Rekognition's limits
+// and lim.MaxDecodeBytes. Everything that can be checked from the header is checked before
+// pixels are allocated.
+func decodeImage(data []byte, lim ImageLimits) (*rgbImage, OrientationCorrection, error) {
+	hdr, err := inspectImage(data, lim)
+	if err != nil {
+		return nil, "", err
+	}
+	return hdr.decode(data)
+}
+
+// imageHeader is what an image's header says, read before any pixel is decoded.
+type imageHeader struct {
+	format      imageFormat
+	w, h        int
+	orientation int    // EXIF orientation, 0 when none
+	cost        int64  // the most bytes decoding allocates (decodeCost)
+	kind        string // e.g. "progressive JPEG, 4 components", for messages
+}
+
+// inspectImage reads the header and checks the image against lim: bytes, format, pixels,
+// minimum side and the memory its decoding would take.
+func inspectImage(data []byte, lim ImageLimits) (hdr imageHeader, err error) {
 	lim = lim.withDefaults()
 	if len(data) == 0 {
-		return nil, "", errs.New(errs.InvalidParameter, "image is empty")
+		return hdr, errs.New(errs.InvalidParameter, "image is empty")
 	}
 	if len(data) > lim.MaxBytes {
-		return nil, "", errs.New(errs.ImageTooLarge, "image is %d bytes, the limit is %d", len(data), lim.MaxBytes)
+		return hdr, errs.New(errs.ImageTooLarge, "image is %d bytes, the limit is %d", len(data), lim.MaxBytes)
 	}
 	format := sniff(data)
 	if format == formatUnknown {
-		return nil, "", errs.New(errs.InvalidImageFormat, "image is neither JPEG nor PNG")
+		return hdr, errs.New(errs.InvalidImageFormat, "image is neither JPEG nor PNG")
 	}
 	// The standard decoders are not known to panic, but a request must never take the
 	// process down, so a panic is reported as a bad image.
 	defer func() {
 		if r := recover(); r != nil {
-			img, oc, err = nil, "", errs.New(errs.InvalidImageFormat, "image could not be decoded: %v", r)
+			hdr, err = imageHeader{}, errs.New(errs.InvalidImageFormat, "image could not be decoded: %v", r)
 		}
 	}()
 	var cfg image.Config
@@ -81,20 +111,40 @@ func decodeImage(data []byte, lim ImageLimits) (img *rgbImage, oc OrientationCor
 		cfg, err = png.DecodeConfig(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, "", errs.New(errs.InvalidImageFormat, "image header: %v", err)
+		return hdr, errs.New(errs.InvalidImageFormat, "image header: %v", err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > int64(lim.MaxPixels) {
-		return nil, "", errs.New(errs.ImageTooLarge, "image is %dx%d pixels, the limit is %d pixels", cfg.Width, cfg.Height, lim.MaxPixels)
+		return hdr, errs.New(errs.ImageTooLarge, "image is %dx%d pixels, the limit is %d pixels", cfg.Width, cfg.Height, lim.MaxPixels)
 	}
 	if cfg.Width < MinImageSide || cfg.Height < MinImageSide {
-		return nil, "", errs.New(errs.InvalidParameter, "image is %dx%d pixels, the minimum is %dx%d", cfg.Width, cfg.Height, MinImageSide, MinImageSide)
+		return hdr, errs.New(errs.InvalidParameter, "image is %dx%d pixels, the minimum is %dx%d", cfg.Width, cfg.Height, MinImageSide, MinImageSide)
 	}
-	orientation := 0
+	hdr = imageHeader{format: format, w: cfg.Width, h: cfg.Height}
 	if format == formatJPEG {
-		orientation = exifOrientation(data)
+		hdr.orientation = exifOrientation(data)
 	}
+	hdr.cost, hdr.kind = decodeCost(data, format, cfg.Width, cfg.Height, hdr.orientation)
+	if hdr.cost > lim.MaxDecodeBytes {
+		return imageHeader{}, hdr.tooCostly(lim.MaxDecodeBytes)
+	}
+	return hdr, nil
+}
+
+// tooCostly is the error for an image whose decoding needs more than limit bytes.
+func (hdr *imageHeader) tooCostly(limit int64) error {
+	return errs.New(errs.ImageTooLarge, "image is a %dx%d %s, which takes %d MiB of memory to decode; the limit is %d MiB",
+		hdr.w, hdr.h, hdr.kind, (hdr.cost+(1<<20)-1)>>20, limit>>20)
+}
+
+// decode decodes an image that inspectImage accepted.
+func (hdr *imageHeader) decode(data []byte) (img *rgbImage, oc OrientationCorrection, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			img, oc, err = nil, "", errs.New(errs.InvalidImageFormat, "image could not be decoded: %v", r)
+		}
+	}()
 	var m image.Image
-	if format == formatJPEG {
+	if hdr.format == formatJPEG {
 		m, err = jpeg.Decode(bytes.NewReader(data))
 	} else {
 		m, err = png.Decode(bytes.NewReader(data))
@@ -103,16 +153,16 @@ func decodeImage(data []byte, lim ImageLimits) (img *rgbImage, oc OrientationCor
 		return nil, "", errs.New(errs.InvalidImageFormat, "image could not be decoded: %v", err)
 	}
 	b := m.Bounds()
-	if b.Dx() != cfg.Width || b.Dy() != cfg.Height {
-		return nil, "", errs.New(errs.InvalidImageFormat, "image header says %dx%d, data %dx%d", cfg.Width, cfg.Height, b.Dx(), b.Dy())
+	if b.Dx() != hdr.w || b.Dy() != hdr.h {
+		return nil, "", errs.New(errs.InvalidImageFormat, "image header says %dx%d, data %dx%d", hdr.w, hdr.h, b.Dx(), b.Dy())
 	}
 	rgb := toRGB(m)
-	if orientation > 1 {
-		r := reorient(rgb, orientation)
+	if hdr.orientation > 1 {
+		r := reorient(rgb, hdr.orientation)
 		rgb.release()
 		rgb = r
 	}
-	return rgb, orientationCorrection(orientation), nil
+	return rgb, orientationCorrection(hdr.orientation), nil
 }
 
 func orientationCorrection(o int) OrientationCorrection {

@@ -104,9 +104,16 @@ const (
 	MaxStorageImageBytes = 15 << 20
 	// MinImageSide is the smallest accepted width and height in pixels.
 	MinImageSide = 80
-	// DefaultMaxPixels caps width*height, checked from the header before decoding, so a
-	// small file that decodes to gigabytes is refused. 50 Mpx covers any phone camera.
+	// DefaultMaxPixels caps width*height, checked from the header before decoding.
+	// Rekognition publishes no pixel limit, only its byte limits; 50 Mpx is the full
+	// resolution of today's 48 and 50 Mpx phone sensors (8160x6120 is 49.9 Mpx) and of
+	// 45 Mpx cameras, and refuses only 61 Mpx and larger, whose files rarely fit in
+	// MaxStorageImageBytes anyway. What an image costs to decode is bounded separately
+	// (MaxDecodeBytes), since it depends on the format as much as on the pixels.
 	DefaultMaxPixels = 50_000_000
+	// DefaultMaxDecodeBytes bounds the memory one image may take to decode when no engine
+	// budget says otherwise: the decode share of the default budget (DecodeBudget).
+	DefaultMaxDecodeBytes = DefaultDecodeBudgetBytes - DefaultDecodeBudgetBytes/8
 	// MaxIndexFaces is the most faces IndexImage embeds from one image.
 	MaxIndexFaces = 100
 )
@@ -115,6 +122,10 @@ const (
 type ImageLimits struct {
 	MaxBytes  int // default MaxImageBytes; use MaxStorageImageBytes for images from storage
 	MaxPixels int // default DefaultMaxPixels
+	// MaxDecodeBytes bounds the memory decoding the image takes, estimated from its header
+	// (format, components, progressive or interlaced, depth) before decoding. An engine
+	// caps it at its DecodeBudget's decode share; default DefaultMaxDecodeBytes.
+	MaxDecodeBytes int64
 }
 
 func (l ImageLimits) withDefaults() ImageLimits {
@@ -123,6 +134,9 @@ func (l ImageLimits) withDefaults() ImageLimits {
 	}
 	if l.MaxPixels <= 0 {
 		l.MaxPixels = DefaultMaxPixels
+	}
+	if l.MaxDecodeBytes <= 0 {
+		l.MaxDecodeBytes = DefaultMaxDecodeBytes
 	}
 	return l
 }

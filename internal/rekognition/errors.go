@@ -133,6 +133,9 @@ var errorTypes = map[errs.Code]string{
 	errs.CollectionOwnedElsewhere: TypeResourceAlreadyExists,
 	// Rekognition's type for "the resource isn't ready": the caller retries later.
 	errs.ResourceNotReady: TypeResourceNotReady,
+	// The server is at its capacity (the images in flight fill its decode memory), as when
+	// the handler has no free slot: the SDKs retry it with backoff.
+	errs.ProvisionedThroughputExceeded: TypeProvisionedThroughputExceeded,
 	// A storage outage is a server fault, and the SDKs retry a 500 on their own without
 	// counting it as throttling, which would tell the client to slow down for a fault that
 	// is not its load.
@@ -141,8 +144,9 @@ var errorTypes = map[errs.Code]string{
 
 // fixedMessages replace the cause's text where it would tell the client about the inside.
 var fixedMessages = map[errs.Code]string{
-	errs.ResourceNotReady:   "The collection's index is not ready yet; retry later",
-	errs.StorageUnavailable: "The collection storage is unavailable; retry later",
+	errs.ResourceNotReady:              "The collection's index is not ready yet; retry later",
+	errs.StorageUnavailable:            "The collection storage is unavailable; retry later",
+	errs.ProvisionedThroughputExceeded: "The server is processing as many images as its memory allows; retry later",
 	// Neither the storage nor the owner is the caller's business.
 	errs.CollectionOwnedElsewhere: "The collection id already exists in the collection storage and belongs to another owner",
 }

@@ -501,6 +501,9 @@ func (h *handler) writeError(w http.ResponseWriter, c *call, err error) {
 	}
 	b, _ := json.Marshal(errorBody{Type: e.Type, Code: e.Type, Logref: c.reqID, Message: e.Message})
 	hd := w.Header()
+	if e.Type == TypeProvisionedThroughputExceeded && hd.Get("Retry-After") == "" {
+		hd.Set("Retry-After", "1") // the server is full, whichever limit said so
+	}
 	hd.Set("Content-Type", ContentType)
 	hd.Set("X-Amzn-ErrorType", e.Type)
 	hd.Set("Content-Length", strconv.Itoa(len(b)))

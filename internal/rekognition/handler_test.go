@@ -655,6 +655,27 @@ func TestBackendErrors(t *testing.T) {
 	}
 }
 
+// TestBackendBusyRetryAfter checks that the search path's "server full" (the face engines'
+// decode budget in use) is answered like the handler's own concurrency limit:
+// ProvisionedThroughputExceededException with Retry-After, which the SDKs retry.
+func TestBackendBusyRetryAfter(t *testing.T) {
+	e := newEnv(t, HandlerOptions{})
+	e.backend.answer("DescribeCollection", errs.New(errs.ProvisionedThroughputExceeded, "decode budget of 512 MiB in use"))
+	const body = `{"CollectionId":"c"}`
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/", strings.NewReader(body))
+	req.Header.Set("X-Amz-Target", TargetPrefix+"DescribeCollection")
+	req.Header.Set("Content-Type", ContentType)
+	signer(testKey, testSecret, time.Now(), body)(req)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if got := resp.Header.Get("X-Amzn-ErrorType"); got != TypeProvisionedThroughputExceeded || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("type %q, Retry-After %q; want %s with Retry-After 1", got, resp.Header.Get("Retry-After"), TypeProvisionedThroughputExceeded)
+	}
+}
+
 // raw sends a request by hand (optionally signed) and returns status, error
 // type header and decoded body.
 func raw(t *testing.T, url, target, body string, sign func(*http.Request)) (int, string, map[string]any) {

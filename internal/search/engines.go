@@ -17,6 +17,10 @@ type EnginesOptions struct {
 	ONNXRuntimeLibrary string
 	// IntraOpThreads and MaxConcurrent are passed to each engine.
 	IntraOpThreads, MaxConcurrent int
+	// DecodeBudget bounds the memory of the images being processed, by every engine at
+	// once (one budget for all packs) and by the storage reads of images; default
+	// face.DefaultDecodeBudget(), the process's own.
+	DecodeBudget *face.DecodeBudget
 }
 
 // Engines holds one face engine per FaceModelVersion, loaded on first use, because a
@@ -31,6 +35,9 @@ type Engines struct {
 
 // NewEngines reads the manifests of the model packs (not their models).
 func NewEngines(opts EnginesOptions) (*Engines, error) {
+	if opts.DecodeBudget == nil {
+		opts.DecodeBudget = face.DefaultDecodeBudget()
+	}
 	e := &Engines{opts: opts, packs: map[string]string{}, engines: map[string]*face.Engine{}}
 	for _, dir := range opts.ModelPackDirs {
 		m, err := face.LoadManifest(dir)
@@ -52,6 +59,9 @@ func (e *Engines) Versions() []string {
 	return v
 }
 
+// DecodeBudget is the memory budget every engine and storage read of images shares.
+func (e *Engines) DecodeBudget() *face.DecodeBudget { return e.opts.DecodeBudget }
+
 // Has says whether a model pack for the version is installed.
 func (e *Engines) Has(version string) bool { _, ok := e.packs[version]; return ok }
 
@@ -68,7 +78,7 @@ func (e *Engines) Get(version string) (*face.Engine, error) {
 	}
 	eng, err := face.NewEngine(face.EngineOptions{
 		ModelPackDir: dir, ONNXRuntimeLibrary: e.opts.ONNXRuntimeLibrary,
-		IntraOpThreads: e.opts.IntraOpThreads, MaxConcurrent: e.opts.MaxConcurrent,
+		IntraOpThreads: e.opts.IntraOpThreads, MaxConcurrent: e.opts.MaxConcurrent, DecodeBudget: e.opts.DecodeBudget,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("while loading model pack %s: %w", dir, err)

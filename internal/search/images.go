@@ -67,13 +67,17 @@ func (c *Collection) refusal(o S3Object) string {
 
 // imageBytes returns the image's bytes and the size limit that applies to them. An S3Object
 // is read only from the collection's image sources; every S3Object that cannot be read gets
-// the same InvalidS3Object answer, and its cause goes to the log.
-func (s *Service) imageBytes(ctx context.Context, c *Collection, img Image) ([]byte, face.ImageLimits, error) {
+// the same InvalidS3Object answer, and its cause goes to the log. It is read within the
+// engines' decode budget: room for the largest object is taken before the read, shrunk to what was read,
+// and held until the caller calls done (when it no longer needs the bytes). done is never
+// nil.
+func (s *Service) imageBytes(ctx context.Context, c *Collection, img Image) (_ []byte, _ face.ImageLimits, done func(), _ error) {
+	none := func() {}
 	if img.S3Object == nil {
 		if len(img.Bytes) == 0 {
-			return nil, face.ImageLimits{}, errs.New(errs.InvalidParameter, "the image has neither Bytes nor S3Object")
+			return nil, face.ImageLimits{}, none, errs.New(errs.InvalidParameter, "the image has neither Bytes nor S3Object")
 		}
-		return img.Bytes, face.ImageLimits{MaxBytes: face.MaxImageBytes}, nil
+		return img.Bytes, face.ImageLimits{MaxBytes: face.MaxImageBytes}, none, nil
 	}
 	limits := face.ImageLimits{MaxBytes: face.MaxStorageImageBytes}
 	o := *img.S3Object
@@ -83,14 +87,23 @@ func (s *Service) imageBytes(ctx context.Context, c *Collection, img Image) ([]b
 	log := s.logger(ctx).WithValues("collectionId", c.ID, "namespace", c.Namespace, "bucket", o.Bucket, "key", o.Name, "version", o.Version)
 	if why := c.refusal(o); why != "" {
 		log.Info("S3Object refused", "reason", why)
-		return nil, limits, errs.New(errs.InvalidS3Object, unreadableS3Object)
+		return nil, limits, none, errs.New(errs.InvalidS3Object, unreadableS3Object)
+	}
+	room, err := s.Engines.DecodeBudget().ReserveRead(ctx, face.MaxStorageImageBytes+1)
+	if err != nil {
+		return nil, limits, none, err
 	}
 	data, err := c.store.ReadImage(ctx, store.ImageObject(o), face.MaxStorageImageBytes)
-	if errs.Is(err, errs.InvalidS3Object) {
-		log.Info("S3Object could not be read", "reason", err.Error())
-		return nil, limits, errs.New(errs.InvalidS3Object, unreadableS3Object)
+	if err != nil {
+		room.Release()
+		if errs.Is(err, errs.InvalidS3Object) {
+			log.Info("S3Object could not be read", "reason", err.Error())
+			return nil, limits, none, errs.New(errs.InvalidS3Object, unreadableS3Object)
+		}
+		return nil, limits, none, err
 	}
-	return data, limits, err
+	room.Shrink(int64(len(data)))
+	return data, limits, room.Release, nil
 }
 
 // logger is the context's logger, or the service's.

@@ -130,7 +130,8 @@ func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image
 	if err != nil {
 		return nil, err
 	}
-	data, limits, err := s.imageBytes(ctx, c, img)
+	data, limits, done, err := s.imageBytes(ctx, c, img)
+	defer done()
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +214,8 @@ func (s *Service) largestFace(ctx context.Context, collectionID string, img Imag
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	data, limits, err := s.imageBytes(ctx, c, img)
+	data, limits, done, err := s.imageBytes(ctx, c, img)
+	defer done()
 	if err != nil {
 		return nil, nil, nil, err
 	}

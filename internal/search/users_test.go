@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
+	"github.com/facesearch/facesearch-operator/internal/face"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
@@ -28,12 +29,15 @@ type userEnv struct {
 	bucket *testenv.Bucket
 }
 
-func newUserEnv(t *testing.T) *userEnv {
+func newUserEnv(t *testing.T) *userEnv { return newUserEnvBudget(t, nil) }
+
+// newUserEnvBudget is newUserEnv with the engines' decode budget given (nil: the default).
+func newUserEnvBudget(t *testing.T, budget *face.DecodeBudget) *userEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "t/"})
-	engines, err := NewEngines(EnginesOptions{ModelPackDirs: []string{testenv.ModelPack(t)}, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t)})
+	engines, err := NewEngines(EnginesOptions{ModelPackDirs: []string{testenv.ModelPack(t)}, ONNXRuntimeLibrary: testenv.ONNXRuntimeLibrary(t), DecodeBudget: budget})
 	if err != nil {
 		t.Fatal(err)
 	}
