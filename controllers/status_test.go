@@ -33,7 +33,7 @@ var declaredReasons = map[string]bool{
 	facesearchv1.FacesIncompleteReason: true, facesearchv1.UserConflictReason: true, facesearchv1.CompletedReason: true,
 	facesearchv1.InvalidImageFormatReason: true, facesearchv1.ImageTooLargeReason: true, facesearchv1.InvalidS3ObjectReason: true,
 	facesearchv1.InvalidParameterReason: true, facesearchv1.InternalErrorReason: true, "NoFaces": true,
-	facesearchv1.CollectionOwnedElsewhereReason: true,
+	facesearchv1.CollectionOwnedElsewhereReason:      true,
 	facesearchv1.ProvisionedThroughputExceededReason: true,
 }
 
