@@ -42,13 +42,14 @@ func (r *CollectionReconciler) reconcileStorage(ctx context.Context, s *collecti
 		}
 		// The owner may go, or erase the collection, or the spec change: look again later.
 		return ctrl.Result{RequeueAfter: ownedElsewhereRetryAfter}, true, nil
-	case err != nil:
-		s.storageErr = err
-		if errs.IsRetryable(err) {
-			return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
-		}
+	case errs.Is(err, errs.FaceModelUnavailable), errs.Is(err, errs.FaceModelMismatch):
 		// A missing model pack or a model mismatch waits for a change of spec or operator.
+		s.storageErr = err
 		return ctrl.Result{}, true, nil
+	case err != nil:
+		// Storage away, or a collection of this id still being deleted: look again.
+		s.storageErr = err
+		return ctrl.Result{RequeueAfter: storageRetryAfter}, true, nil
 	}
 	switch {
 	case ensured.Created:
