@@ -112,9 +112,6 @@ func ErrIdempotentParameterMismatch(msg string) *Error {
 	return newErr(TypeIdempotentParameterMismatch, msg)
 }
 
-// TypeResourceNotReady is Rekognition's ResourceNotReadyException.
-const TypeResourceNotReady = "ResourceNotReadyException"
-
 // errorTypes is the one table from the project's error codes to Rekognition's error types. A
 // code that is not here (Internal, Corrupt, FaceModelUnavailable...) is a server fault:
 // InternalServerError with a generic message, its cause logged.
@@ -131,8 +128,11 @@ var errorTypes = map[errs.Code]string{
 	// CreateCollection of an id whose stored collection belongs to another Collection
 	// resource: the id is taken, as far as this caller is concerned.
 	errs.CollectionOwnedElsewhere: TypeResourceAlreadyExists,
-	// Rekognition's type for "the resource isn't ready": the caller retries later.
-	errs.ResourceNotReady: TypeResourceNotReady,
+	// An index still loading (or a shard behind its writer) is transient. The operations that
+	// meet it (the searches) do not declare ResourceNotReadyException, so an SDK would turn it
+	// into a generic error and not retry; ThrottlingException is declared by every one of
+	// them and retried with backoff by the standard retryers.
+	errs.ResourceNotReady: TypeThrottling,
 	// The server is at its capacity (the images in flight fill its decode memory), as when
 	// the handler has no free slot: the SDKs retry it with backoff.
 	errs.ProvisionedThroughputExceeded: TypeProvisionedThroughputExceeded,
@@ -144,7 +144,7 @@ var errorTypes = map[errs.Code]string{
 
 // fixedMessages replace the cause's text where it would tell the client about the inside.
 var fixedMessages = map[errs.Code]string{
-	errs.ResourceNotReady:              "The collection's index is not ready yet; retry later",
+	errs.ResourceNotReady:              "The collection's index is loading or catching up; retry later",
 	errs.StorageUnavailable:            "The collection storage is unavailable; retry later",
 	errs.ProvisionedThroughputExceeded: "The server is processing as many images as its memory allows; retry later",
 	// Neither the storage nor the owner is the caller's business.

@@ -60,7 +60,8 @@ type HandlerOptions struct {
 	// MaxConcurrentPerKey bounds the requests of one access key in flight,
 	// from the moment its headers are checked, body read included (default a
 	// quarter of MaxConcurrent, at least 2; negative = unbounded): one client,
-	// slow or busy, cannot take every slot.
+	// slow or busy, cannot take every slot. A request past the share waits at
+	// most QueueWait for one of the key's own requests to finish.
 	MaxConcurrentPerKey int
 	// BodyReadTimeout bounds the reading of one request's body (default 30s).
 	BodyReadTimeout time.Duration
@@ -378,7 +379,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The key's share bounds what one client (or one who knows its key id) holds, body
 	// reads included, before anything is buffered.
 	if h.perKey != nil {
-		if !h.perKey.acquire(c.keyID) {
+		if !h.perKey.acquire(r.Context(), c.keyID, h.opts.QueueWait) {
 			w.Header().Set("Retry-After", "1")
 			h.writeError(w, c, ErrProvisionedThroughputExceeded(fmt.Sprintf("Access key %s has %d requests in flight, its share; try again later", c.keyID, h.opts.MaxConcurrentPerKey)))
 			return

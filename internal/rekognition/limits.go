@@ -146,31 +146,67 @@ func (c *idempotencyCache) len() int {
 	return c.order.Len()
 }
 
-// keyShares counts each access key's requests in flight and refuses one past the share.
+// keyShares bounds each access key's requests in flight: a request past the share waits
+// for one of the key's own to finish, as long as a request waits for a slot.
 type keyShares struct {
 	limit int
 
-	mu       sync.Mutex
-	inFlight map[string]int
+	mu   sync.Mutex
+	keys map[string]*keyShare
 }
 
-func newKeyShares(limit int) *keyShares { return &keyShares{limit: limit, inFlight: map[string]int{}} }
+// keyShare is one key's semaphore; users counts the requests holding or waiting for it, so
+// that an idle key's entry goes.
+type keyShare struct {
+	slots chan struct{}
+	users int
+}
 
-func (k *keyShares) acquire(key string) bool {
+func newKeyShares(limit int) *keyShares {
+	return &keyShares{limit: limit, keys: map[string]*keyShare{}}
+}
+
+// acquire takes one of the key's slots, waiting at most wait (or until ctx ends).
+func (k *keyShares) acquire(ctx context.Context, key string, wait time.Duration) bool {
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.inFlight[key] >= k.limit {
-		return false
+	sh := k.keys[key]
+	if sh == nil {
+		sh = &keyShare{slots: make(chan struct{}, k.limit)}
+		k.keys[key] = sh
 	}
-	k.inFlight[key]++
-	return true
+	sh.users++
+	k.mu.Unlock()
+	select {
+	case sh.slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case sh.slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	k.done(key, sh)
+	return false
 }
 
+// release gives back a slot taken by acquire.
 func (k *keyShares) release(key string) {
 	k.mu.Lock()
+	sh := k.keys[key]
+	k.mu.Unlock()
+	<-sh.slots
+	k.done(key, sh)
+}
+
+func (k *keyShares) done(key string, sh *keyShare) {
+	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.inFlight[key]--; k.inFlight[key] <= 0 {
-		delete(k.inFlight, key)
+	if sh.users--; sh.users == 0 {
+		delete(k.keys, key)
 	}
 }
 

@@ -250,8 +250,11 @@ func testServiceBackendSDK(t *testing.T, e *svcEnv) {
 	if top := sfi.FaceMatches[0].Face; personOf(aws.ToString(top.ExternalImageId)) != p0 {
 		t.Fatalf("SearchFaces top match: %+v", top)
 	}
+	// An unknown FaceId is a bad parameter to Rekognition, not a missing resource.
 	_, err = c.SearchFaces(ctx, &rek.SearchFacesInput{CollectionId: aws.String(coll), FaceId: aws.String(guuid.NewString())})
-	wantErr[*types.ResourceNotFoundException](t, "SearchFaces unknown face", err)
+	if ip := asErr[*types.InvalidParameterException](t, "SearchFaces unknown face", err); !strings.Contains(ip.ErrorMessage(), "faceId was not found in the collection") {
+		t.Errorf("SearchFaces unknown face: %q", ip.ErrorMessage())
+	}
 
 	// --- SearchUsers ---
 	su, err := c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String(coll), FaceId: aws.String(faces[p0][1])})
@@ -275,6 +278,10 @@ func testServiceBackendSDK(t *testing.T, e *svcEnv) {
 	}
 	_, err = c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String(coll), UserId: aws.String("nobody")})
 	wantErr[*types.ResourceNotFoundException](t, "SearchUsers unknown user", err)
+	_, err = c.SearchUsers(ctx, &rek.SearchUsersInput{CollectionId: aws.String(coll), FaceId: aws.String(guuid.NewString())})
+	if ip := asErr[*types.InvalidParameterException](t, "SearchUsers unknown face", err); !strings.Contains(ip.ErrorMessage(), "faceId was not found in the collection") {
+		t.Errorf("SearchUsers unknown face: %q", ip.ErrorMessage())
+	}
 
 	// --- ListFaces / ListUsers pagination ---
 	var listed []string
@@ -372,6 +379,14 @@ func testServiceBackendSDK(t *testing.T, e *svcEnv) {
 	if len(af.UnsuccessfulFaceAssociations) != 1 || fmt.Sprint(af.UnsuccessfulFaceAssociations[0].Reasons) != "[LOW_MATCH_CONFIDENCE]" || af.UnsuccessfulFaceAssociations[0].Confidence == nil {
 		t.Fatalf("AssociateFaces low match: %+v", af)
 	}
+	// An explicit UserMatchThreshold of 0 is a threshold, not "the default 75": the face joins.
+	af, err = c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String(coll), UserId: aws.String(p0), FaceIds: []string{otherID}, UserMatchThreshold: aws.Float32(0)})
+	if err != nil || len(af.AssociatedFaces) != 1 || len(af.UnsuccessfulFaceAssociations) != 0 {
+		t.Fatalf("AssociateFaces with threshold 0: %+v %v", af, err)
+	}
+	if _, err := c.DisassociateFaces(ctx, &rek.DisassociateFacesInput{CollectionId: aws.String(coll), UserId: aws.String(p0), FaceIds: []string{otherID}}); err != nil {
+		t.Fatal(err)
+	}
 	_, err = c.AssociateFaces(ctx, &rek.AssociateFacesInput{CollectionId: aws.String(coll), UserId: aws.String("nobody"), FaceIds: []string{otherID}})
 	wantErr[*types.ResourceNotFoundException](t, "AssociateFaces unknown user", err)
 
@@ -465,7 +480,8 @@ func testServiceBackendSDK(t *testing.T, e *svcEnv) {
 		wantErr[*types.ServiceQuotaExceededException](t, "AssociateFaces 101st", err)
 	})
 
-	// --- an index still loading answers ResourceNotReadyException ---
+	// --- an index still loading answers ThrottlingException: declared by the searches, and
+	// retried by the SDKs (ResourceNotReadyException is not declared there) ---
 	t.Run("ResourceNotReady", func(t *testing.T) {
 		pc, _ := e.svc.Collections.Get(coll)
 		if err := e.svc.Publish(search.Collection{ID: "loading", FaceModelVersion: version, Shards: pc.Shards, Ready: false}, e.admin.conn); err != nil {
@@ -473,8 +489,8 @@ func testServiceBackendSDK(t *testing.T, e *svcEnv) {
 		}
 		defer e.svc.Unpublish("loading")
 		_, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: aws.String("loading"), Image: imageBytes(readFile(t, people[p0][4]))})
-		if errCode(err) != TypeResourceNotReady {
-			t.Fatalf("got %v, want %s", err, TypeResourceNotReady)
+		if te := asErr[*types.ThrottlingException](t, "SearchUsersByImage while the index loads", err); !strings.Contains(te.ErrorMessage(), "loading") {
+			t.Fatalf("message %q does not say the index is loading", te.ErrorMessage())
 		}
 	})
 

@@ -212,7 +212,7 @@ func (s *Service) SearchFaces(ctx context.Context, collectionID, faceID string, 
 	}
 	v, ok := vecs[faceID]
 	if !ok {
-		return nil, errs.New(errs.ResourceNotFound, "The face id: %s does not exist", faceID)
+		return nil, errs.New(errs.InvalidParameter, "faceId was not found in the collection.")
 	}
 	matches, err := faceMatches(ctx, c, eng, v, faceID, opts)
 	if err != nil {
@@ -313,7 +313,7 @@ func (s *Service) SearchUsers(ctx context.Context, collectionID string, opts Sea
 		return nil, err
 	}
 	if opts.FaceID != "" && vecs[opts.FaceID] == nil {
-		return nil, errs.New(errs.ResourceNotFound, "The face id: %s does not exist", opts.FaceID)
+		return nil, errs.New(errs.InvalidParameter, "faceId was not found in the collection.")
 	}
 	maxUsers := opts.MaxUsers
 	if maxUsers <= 0 || maxUsers > MaxUsers {

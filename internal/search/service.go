@@ -169,7 +169,7 @@ func (s *Service) AssociateFaces(ctx context.Context, collectionID, userID strin
 	if err != nil {
 		return nil, err
 	}
-	return c.store.AssociateFaces(ctx, c.ID, userID, faceIDs, store.AssociateFacesOptions{UserMatchThreshold: threshold, Similarity: eng.Similarity})
+	return c.store.AssociateFaces(ctx, c.ID, userID, faceIDs, store.AssociateFacesOptions{UserMatchThreshold: &threshold, Similarity: eng.Similarity})
 }
 
 // SearchUsersByImage finds the users whose faces best match the largest face in an image.

@@ -152,8 +152,8 @@ type UserOptions struct {
 // AssociateFacesOptions tune AssociateFaces.
 type AssociateFacesOptions struct {
 	// UserMatchThreshold is the lowest similarity (0-100) of a new face to the user's faces;
-	// 0 means DefaultUserMatchThreshold.
-	UserMatchThreshold float32
+	// nil means DefaultUserMatchThreshold. 0 is a threshold like any other: every face joins.
+	UserMatchThreshold *float32
 	// Similarity maps a cosine to a similarity 0-100; nil means 100*max(cosine, 0).
 	Similarity func(cosine float32) float32
 }

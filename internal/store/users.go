@@ -102,9 +102,9 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 	if len(faceIDs) == 0 || len(faceIDs) > MaxFacesPerAssociation {
 		return nil, errorf(errs.InvalidParameter, "FaceIds must hold 1..%d IDs", MaxFacesPerAssociation)
 	}
-	threshold := opts.UserMatchThreshold
-	if threshold == 0 {
-		threshold = DefaultUserMatchThreshold
+	threshold := float32(DefaultUserMatchThreshold)
+	if opts.UserMatchThreshold != nil {
+		threshold = *opts.UserMatchThreshold
 	}
 	sim := opts.Similarity
 	if sim == nil {
