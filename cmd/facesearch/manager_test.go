@@ -25,8 +25,8 @@ import (
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/controllers"
-	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/search"
+	"github.com/facesearch/facesearch-operator/internal/testenv"
 	"github.com/facesearch/facesearch-operator/internal/workload"
 )
 
@@ -82,14 +82,7 @@ func generatedManagerRole(t *testing.T) *rbacv1.ClusterRole {
 // ConfigMaps, the manager still reads a Collection's credentials, an image ConfigMap and the
 // endpoint's access keys, and cannot list the cluster's Secrets.
 func TestManagerRunsOnItsClusterRole(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a kube-apiserver")
-	}
-	cp, err := local.StartControlPlane()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	cp := testenv.ControlPlane(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	admin, err := client.New(cp.Config, client.Options{Scheme: newScheme()})

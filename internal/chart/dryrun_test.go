@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
-	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/testenv"
 	"github.com/facesearch/facesearch-operator/internal/workload"
 )
 
@@ -60,14 +60,7 @@ func restrictedNamespace(name string) *corev1.Namespace {
 // with the project's CRDs installed) with a server-side dry run, and creates a Pod from every
 // Pod template (the chart's and the operator's index pods) under the restricted profile.
 func TestDryRunAgainstAPIServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a kube-apiserver")
-	}
-	cp, err := local.StartControlPlane()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	cp := testenv.ControlPlane(t)
 
 	warn := &warnings{}
 	cfg := rest.CopyConfig(cp.Config)

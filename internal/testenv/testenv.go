@@ -29,6 +29,21 @@ func MinIO(t testing.TB) *local.MinIOServer {
 	return s
 }
 
+// ControlPlane starts a kube-apiserver and etcd (envtest's, with the project's CRDs) for the
+// test and stops them when it ends; under -short the test is skipped, as it is no short test.
+func ControlPlane(t testing.TB) *local.ControlPlane {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a kube-apiserver")
+	}
+	cp, err := local.StartControlPlane()
+	if err != nil {
+		t.Fatalf("starting the control plane: %v", err)
+	}
+	t.Cleanup(func() { _ = cp.Stop() })
+	return cp
+}
+
 // Path returns where an installed asset is, or fails the test saying how to install it.
 func Path(t testing.TB, a assets.Asset) string {
 	t.Helper()
