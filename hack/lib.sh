@@ -86,3 +86,17 @@ debian_source_fetch() {
     { cat "$apt/err" >&2; rm -rf "$apt"; die "apt-get source $pkg failed"; }
   rm -rf "$apt"
 }
+
+# image_archive ROOTDIR NAME ENTRYPOINT-JSON USER OUT: an image of ROOTDIR's files alone (no
+# base), written as a docker-archive that `ctr images import` names NAME. For the small images
+# the node and the e2e suite need besides the one the Dockerfile builds.
+image_archive() {
+  local root=$1 name=$2 entrypoint=$3 user=$4 out=$5 ctr
+  command -v buildah >/dev/null || die "buildah is missing (hack/install-node.sh installs it)"
+  ctr=$(buildah from scratch)
+  buildah copy --quiet "$ctr" "$root" / >/dev/null
+  buildah config --entrypoint "$entrypoint" --user "$user" "$ctr"
+  buildah commit --quiet --rm "$ctr" "$name" >/dev/null
+  rm -f "$out"
+  buildah push --quiet "$name" "docker-archive:$out:$name" >/dev/null
+}

@@ -1,0 +1,565 @@
+// Package e2e runs the operator as a platform team does: the chart installed with helm on a
+// real node (kubelet, containerd, kube-proxy, CoreDNS; hack/cluster.sh), the image built from
+// the Dockerfile, MinIO as a pod, Pod Security "restricted" on every namespace, and an
+// application Pod calling the endpoint with the AWS SDK. make e2e brings the node up, loads
+// the images, runs this suite and tears the node down.
+//
+// The cases run in order, each on what the ones before it made; a failed case stops the rest.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	miniocreds "github.com/minio/minio-go/v7/pkg/credentials"
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+)
+
+const (
+	releaseNamespace = "facesearch-system"
+	release          = "facesearch"
+	appsNamespace    = "apps"
+	minioNamespace   = "minio"
+	bucket           = "faces"
+	apiEndpoint      = "https://facesearch-api.facesearch-system.svc:8443"
+	minioUser        = "e2e-minio-root"
+	minioPassword    = "e2e-minio-root-secret"
+	apiKeyID         = "AKIAE2EADMIN00000001"
+	apiSecret        = "e2e-admin-secret-access-key-0001"
+	collectionName   = "people"
+	collectionPrefix = "e2e/"
+)
+
+// The people of the test photos (hack/install-testfaces.sh): three photos each are enrolled,
+// the others are searched.
+var people = []string{"John_Salley", "John_Savage", "John_Schneider", "John_Shimkus", "John_Simm"}
+
+type photos struct {
+	enrol  map[string][]string // user -> object keys
+	search map[string][]string
+}
+
+func TestE2E(t *testing.T) {
+	e := loadEnv(t)
+	var ph photos
+	steps := []struct {
+		name string
+		fn   func(t *testing.T)
+	}{
+		{"MinIOPodAndPhotos", func(t *testing.T) { ph = e.minio(t) }},
+		{"HelmInstallRestricted", e.helmInstall},
+		{"CollectionTwoShardsTwoReplicas", e.collection},
+		{"UsersFromPhotosInMinIO", func(t *testing.T) { e.users(t, ph) }},
+		{"SearchRequestFindsThePerson", func(t *testing.T) { e.searchRequest(t, ph) }},
+		{"InClusterSDKClient", func(t *testing.T) { e.sdkClient(t, ph) }},
+		{"IndexPodKilledDuringSearches", func(t *testing.T) { e.indexPodKilled(t, ph) }},
+		{"ShardsTwoToThree", func(t *testing.T) { e.reshard(t, ph) }},
+		{"HelmUpgradeRollsPods", func(t *testing.T) { e.helmUpgrade(t, ph) }},
+		{"ManagerPodKilled", func(t *testing.T) { e.managerKilled(t, ph) }},
+		{"CollectionDeletedErasesStorage", e.deleteCollection},
+	}
+	for _, s := range steps {
+		start := time.Now()
+		ok := t.Run(s.name, s.fn)
+		t.Logf("%s: %s in %s", s.name, map[bool]string{true: "passed", false: "FAILED"}[ok], time.Since(start).Round(100*time.Millisecond))
+		if !ok {
+			e.dumpState(t)
+			t.FailNow()
+		}
+	}
+}
+
+func restrictedNamespace(name string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: %s
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+`, name)
+}
+
+// minio runs the tests' MinIO build as a Pod and uploads the test photos through its Service.
+func (e *env) minio(t *testing.T) photos {
+	e.apply(t, restrictedNamespace(minioNamespace)+fmt.Sprintf(`---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: minio, namespace: %[1]s}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: minio}}
+  template:
+    metadata: {labels: {app: minio}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532, fsGroup: 65532, seccompProfile: {type: RuntimeDefault}}
+      containers:
+      - name: minio
+        image: %[2]s
+        imagePullPolicy: Never
+        command: [/minio, server, /data, --address, ":9000", --quiet]
+        env:
+        - {name: MINIO_ROOT_USER, value: %[3]s}
+        - {name: MINIO_ROOT_PASSWORD, value: %[4]s}
+        - {name: HOME, value: /tmp}
+        ports: [{name: s3, containerPort: 9000}]
+        readinessProbe: {httpGet: {path: /minio/health/ready, port: s3}, periodSeconds: 1}
+        securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+        volumeMounts: [{name: data, mountPath: /data}, {name: tmp, mountPath: /tmp}]
+      volumes: [{name: data, emptyDir: {}}, {name: tmp, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: minio, namespace: %[1]s}
+spec:
+  selector: {app: minio}
+  ports: [{name: s3, port: 9000, targetPort: s3}]
+`, minioNamespace, e.toolsImage, minioUser, minioPassword))
+	eventually(t, 2*time.Minute, "MinIO ready", func() (bool, string) {
+		return e.podsReady(minioNamespace, client.MatchingLabels{"app": "minio"}, 1)
+	})
+	mc := e.minioClient(t)
+	ctx := context.Background()
+	if err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ph := photos{enrol: map[string][]string{}, search: map[string][]string{}}
+	for _, p := range people {
+		dir := filepath.Join(e.testfaces, "johns", p)
+		files, err := filepath.Glob(filepath.Join(dir, "*.jpg"))
+		if err != nil || len(files) < 5 {
+			t.Fatalf("%s: %d photos (%v)", dir, len(files), err)
+		}
+		sort.Strings(files)
+		for i, f := range files[:5] {
+			key := "photos/" + p + "/" + filepath.Base(f)
+			if _, err := mc.FPutObject(ctx, bucket, key, f, minio.PutObjectOptions{ContentType: "image/jpeg"}); err != nil {
+				t.Fatal(err)
+			}
+			if i < 3 {
+				ph.enrol[p] = append(ph.enrol[p], key)
+			} else {
+				ph.search[p] = append(ph.search[p], key)
+			}
+		}
+	}
+	return ph
+}
+
+// minioClient reaches the MinIO Service's ClusterIP from the host, through kube-proxy.
+func (e *env) minioClient(t *testing.T) *minio.Client {
+	var svc corev1.Service
+	if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: minioNamespace, Name: "minio"}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	mc, err := minio.New(svc.Spec.ClusterIP+":9000", &minio.Options{Creds: miniocreds.NewStaticV4(minioUser, minioPassword, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mc
+}
+
+func (e *env) helmValues(extra ...string) []string {
+	repo, tag, _ := strings.Cut(e.image, ":")
+	args := []string{
+		"--namespace", releaseNamespace,
+		"--set", "image.repository=" + repo, "--set", "image.tag=" + tag, "--set", "image.pullPolicy=Never",
+		"--set", "storage.endpoint=minio.minio.svc:9000", "--set", "storage.bucket=" + bucket,
+		"--set", "storage.prefix=api/", "--set", "storage.tls=false",
+		"--set", "storage.imageSources[0].prefix=photos/",
+		"--set", "storage.credentials.create=true",
+		"--set", "storage.credentials.accessKey=" + minioUser, "--set", "storage.credentials.secretKey=" + minioPassword,
+		"--set", "manager.terminationGracePeriodSeconds=5",
+		"--wait", "--timeout", "5m",
+	}
+	return append(args, extra...)
+}
+
+// helmInstall installs the chart into a namespace that enforces the restricted profile.
+func (e *env) helmInstall(t *testing.T) {
+	e.apply(t, restrictedNamespace(releaseNamespace)+fmt.Sprintf(`---
+apiVersion: v1
+kind: Secret
+metadata: {name: facesearch-api-keys, namespace: %[1]s}
+stringData:
+  %[2]s: %[3]s
+  %[2]s.scope: admin
+  %[2]s.collections: "*"
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: minio-credentials, namespace: %[1]s}
+stringData: {accessKey: %[4]s, secretKey: %[5]s}
+`, releaseNamespace, apiKeyID, apiSecret, minioUser, minioPassword))
+	args := append([]string{"install", release, e.chart}, e.helmValues()...)
+	e.run(t, "", e.helm, args...)
+	eventually(t, 3*time.Minute, "every pod of the release ready", func() (bool, string) {
+		return e.podsReady(releaseNamespace, client.MatchingLabels{"app.kubernetes.io/instance": release}, -1)
+	})
+
+	// The application namespace: the key pair and the API's CA, as a platform team hands them out.
+	ca := e.kubectlRun(t, "-n", releaseNamespace, "get", "secret", release+"-api-tls", "-o", "jsonpath={.data.ca\\.crt}")
+	if ca == "" {
+		t.Fatalf("Secret %s-api-tls has no ca.crt", release)
+	}
+	e.apply(t, restrictedNamespace(appsNamespace)+fmt.Sprintf(`---
+apiVersion: v1
+kind: Secret
+metadata: {name: api-client, namespace: %[1]s}
+stringData: {accessKeyId: %[2]s, secretAccessKey: %[3]s}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: api-ca, namespace: %[1]s}
+binaryData: {ca.crt: %[4]s}
+`, appsNamespace, apiKeyID, apiSecret, ca))
+}
+
+func (e *env) getCollection(t *testing.T) *facesearchv1.Collection {
+	var col facesearchv1.Collection
+	if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: collectionName}, &col); err != nil {
+		t.Fatal(err)
+	}
+	return &col
+}
+
+// collectionReady says whether the Collection is Ready for its current generation.
+func (e *env) collectionReady() (bool, string) {
+	var col facesearchv1.Collection
+	if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: collectionName}, &col); err != nil {
+		return false, err.Error()
+	}
+	c := apimeta.FindStatusCondition(col.Status.Conditions, facesearchv1.ReadyCondition)
+	if c == nil {
+		return false, "no Ready condition"
+	}
+	if c.Status != metav1.ConditionTrue || col.Status.ObservedGeneration != col.Generation {
+		return false, fmt.Sprintf("Ready=%s %s: %s (generation %d observed %d)", c.Status, c.Reason, c.Message, col.Generation, col.Status.ObservedGeneration)
+	}
+	return true, ""
+}
+
+func indexPods() client.MatchingLabels {
+	return client.MatchingLabels{"app.kubernetes.io/component": "index", "facesearch.io/collection": collectionName}
+}
+
+func (e *env) applyCollection(t *testing.T, shards int) {
+	e.apply(t, fmt.Sprintf(`apiVersion: facesearch.io/v1alpha1
+kind: Collection
+metadata: {name: %s, namespace: %s}
+spec:
+  storage:
+    endpoint: minio.minio.svc:9000
+    bucket: %s
+    prefix: %s
+    credentialsSecretRef: {name: minio-credentials}
+  imageSources: [{prefix: photos/}]
+  index: {shards: %d, replicas: 2}
+  deletionPolicy: Delete
+`, collectionName, releaseNamespace, bucket, collectionPrefix, shards))
+}
+
+// collection applies a Collection of 2 shards x 2 replicas and waits for its 4 index pods.
+func (e *env) collection(t *testing.T) {
+	e.applyCollection(t, 2)
+	eventually(t, 3*time.Minute, "Collection Ready", e.collectionReady)
+	eventually(t, time.Minute, "4 index pods ready", func() (bool, string) {
+		return e.podsReady(releaseNamespace, indexPods(), 4)
+	})
+}
+
+func userName(p string) string { return strings.ToLower(strings.ReplaceAll(p, "_", "-")) }
+
+func (e *env) applyUser(t *testing.T, p string, keys []string) {
+	var faces strings.Builder
+	for i, k := range keys {
+		fmt.Fprintf(&faces, "  - name: %s-%d\n    image: {s3Object: {name: %s}}\n", p, i, k)
+	}
+	e.apply(t, fmt.Sprintf(`apiVersion: facesearch.io/v1alpha1
+kind: User
+metadata: {name: %s, namespace: %s}
+spec:
+  collectionRef: {name: %s}
+  userId: %s
+  faces:
+%s`, userName(p), releaseNamespace, collectionName, p, faces.String()))
+}
+
+func (e *env) waitUserActive(t *testing.T, p string) {
+	eventually(t, 3*time.Minute, "User "+p+" ACTIVE", func() (bool, string) {
+		var u facesearchv1.User
+		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: userName(p)}, &u); err != nil {
+			return false, err.Error()
+		}
+		if u.Status.UserStatus != facesearchv1.UserStatus("ACTIVE") {
+			msg := ""
+			if c := apimeta.FindStatusCondition(u.Status.Conditions, facesearchv1.ReadyCondition); c != nil {
+				msg = c.Reason + ": " + c.Message
+			}
+			return false, string(u.Status.UserStatus) + " " + msg
+		}
+		return true, ""
+	})
+}
+
+// users enrols the people from their photos in MinIO, as an app team does from Git.
+func (e *env) users(t *testing.T, ph photos) {
+	for _, p := range people[:4] {
+		e.applyUser(t, p, ph.enrol[p])
+	}
+	for _, p := range people[:4] {
+		e.waitUserActive(t, p)
+	}
+	col := e.getCollection(t)
+	if col.Status.UserCount != 4 || col.Status.FaceCount != 12 {
+		t.Errorf("Collection status: %d users, %d faces; want 4 and 12", col.Status.UserCount, col.Status.FaceCount)
+	}
+}
+
+// searchRequest asks who is in a photo that was not enrolled.
+func (e *env) searchRequest(t *testing.T, ph photos) {
+	want := "John_Savage"
+	e.apply(t, fmt.Sprintf(`apiVersion: facesearch.io/v1alpha1
+kind: SearchRequest
+metadata: {name: who-is-this, namespace: %s}
+spec:
+  collectionRef: {name: %s}
+  image: {s3Object: {name: %s}}
+  maxUsers: 3
+`, releaseNamespace, collectionName, ph.search[want][0]))
+	var sr facesearchv1.SearchRequest
+	eventually(t, 2*time.Minute, "SearchRequest answered", func() (bool, string) {
+		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: "who-is-this"}, &sr); err != nil {
+			return false, err.Error()
+		}
+		c := apimeta.FindStatusCondition(sr.Status.Conditions, facesearchv1.SucceededCondition)
+		if c == nil || c.Status == metav1.ConditionUnknown {
+			return false, "not finished"
+		}
+		return true, ""
+	})
+	c := apimeta.FindStatusCondition(sr.Status.Conditions, facesearchv1.SucceededCondition)
+	if c.Status != metav1.ConditionTrue {
+		t.Fatalf("SearchRequest failed: %s %s", c.Reason, c.Message)
+	}
+	if len(sr.Status.UserMatches) == 0 || sr.Status.UserMatches[0].User.UserID != want {
+		t.Fatalf("SearchRequest matches %+v, want %s first", sr.Status.UserMatches, want)
+	}
+	t.Logf("SearchRequest: %s at %s", sr.Status.UserMatches[0].User.UserID, sr.Status.UserMatches[0].Similarity)
+}
+
+// searchCases are the client's -case arguments for the people enrolled in the Collection.
+func searchCases(ph photos, ps []string) []string {
+	var args []string
+	for _, p := range ps {
+		for _, k := range ph.search[p] {
+			args = append(args, "-case", p+"="+k)
+		}
+	}
+	return args
+}
+
+// sdkClient enrols and searches through the Rekognition API from a Pod, with the AWS SDK,
+// by the endpoint Service's cluster DNS name.
+func (e *env) sdkClient(t *testing.T, ph photos) {
+	for _, p := range people[:2] {
+		name := "enrol-" + userName(p)
+		e.clientPod(t, name, "enrol", "-collection", "api-people", "-user", p, "-faces", strings.Join(ph.enrol[p], ","))
+		if r := e.clientWait(t, name, 3*time.Minute); r.Failed > 0 || r.OK != 3 {
+			t.Fatalf("enrol %s: %+v", p, r)
+		}
+	}
+	e.clientPod(t, "search-api", append([]string{"search", "-collection", "api-people"}, searchCases(ph, people[:2])...)...)
+	if r := e.clientWait(t, "search-api", 2*time.Minute); r.Failed > 0 || r.Wrong > 0 || r.OK != 4 {
+		t.Fatalf("search: %+v", r)
+	}
+	// The same client searches the Collection that was applied with kubectl.
+	e.clientPod(t, "search-people", append([]string{"search", "-collection", collectionName}, searchCases(ph, people[:4])...)...)
+	if r := e.clientWait(t, "search-people", 2*time.Minute); r.Failed > 0 || r.Wrong > 0 || r.OK != 8 {
+		t.Fatalf("search: %+v", r)
+	}
+}
+
+// startLoad starts a client Pod that searches for d and waits until its searches succeed.
+func (e *env) startLoad(t *testing.T, name string, ph photos, d time.Duration) {
+	e.clientPod(t, name, append([]string{"load", "-collection", collectionName, "-duration", d.String(), "-workers", "2"},
+		searchCases(ph, people[:4])...)...)
+	eventually(t, time.Minute, name+" searching", func() (bool, string) {
+		ok, failed, wrong, err := e.clientProgress(name)
+		if err != nil {
+			return false, err.Error()
+		}
+		return ok > 0, fmt.Sprintf("ok=%d failed=%d wrong=%d", ok, failed, wrong)
+	})
+}
+
+// indexPodKilled kills one replica of a shard while searches run: the other replica answers.
+func (e *env) indexPodKilled(t *testing.T, ph photos) {
+	e.startLoad(t, "load-kill-index", ph, 45*time.Second)
+	var pods corev1.PodList
+	if err := e.c.List(context.Background(), &pods, client.InNamespace(releaseNamespace), indexPods(),
+		client.MatchingLabels{"facesearch.io/shard": "0"}); err != nil || len(pods.Items) != 2 {
+		t.Fatalf("shard 0 pods: %d (%v)", len(pods.Items), err)
+	}
+	victim := pods.Items[0].Name
+	t.Logf("killing index pod %s", victim)
+	e.kubectlRun(t, "-n", releaseNamespace, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false")
+	r := e.clientWait(t, "load-kill-index", 2*time.Minute)
+	if r.Failed != 0 || r.Wrong != 0 || r.OK == 0 {
+		t.Errorf("searches while an index pod was killed: ok=%d failed=%d wrong=%d; want no failure", r.OK, r.Failed, r.Wrong)
+	}
+	eventually(t, 2*time.Minute, "4 index pods ready again", func() (bool, string) {
+		return e.podsReady(releaseNamespace, indexPods(), 4)
+	})
+}
+
+// reshard grows the Collection from 2 to 3 shards; every answer stays right.
+func (e *env) reshard(t *testing.T, ph photos) {
+	e.startLoad(t, "load-reshard", ph, 60*time.Second)
+	e.applyCollection(t, 3)
+	eventually(t, 3*time.Minute, "Collection Ready with 3 shards", e.collectionReady)
+	eventually(t, 2*time.Minute, "6 index pods ready", func() (bool, string) {
+		return e.podsReady(releaseNamespace, indexPods(), 6)
+	})
+	r := e.clientWait(t, "load-reshard", 2*time.Minute)
+	if r.Wrong != 0 {
+		t.Errorf("wrong answers while resharding: %d (%v)", r.Wrong, r.Errors)
+	}
+	t.Logf("searches while resharding 2 -> 3: ok=%d failed=%d", r.OK, r.Failed)
+	e.clientPod(t, "search-3-shards", append([]string{"search", "-collection", collectionName}, searchCases(ph, people[:4])...)...)
+	if r := e.clientWait(t, "search-3-shards", 2*time.Minute); r.Failed > 0 || r.Wrong > 0 || r.OK != 8 {
+		t.Fatalf("search with 3 shards: %+v", r)
+	}
+}
+
+func (e *env) managerPods() client.MatchingLabels {
+	return client.MatchingLabels{"app.kubernetes.io/instance": release, "app.kubernetes.io/component": "manager"}
+}
+
+func (e *env) podNames(t *testing.T, sel client.MatchingLabels) map[string]bool {
+	var pods corev1.PodList
+	if err := e.c.List(context.Background(), &pods, client.InNamespace(releaseNamespace), sel); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, p := range pods.Items {
+		names[p.Name] = true
+	}
+	return names
+}
+
+// helmUpgrade changes a value that is in the manager's pod template and counts the searches
+// that fail while the pods roll.
+func (e *env) helmUpgrade(t *testing.T, ph photos) {
+	before := e.podNames(t, e.managerPods())
+	e.startLoad(t, "load-upgrade", ph, 60*time.Second)
+	args := append([]string{"upgrade", release, e.chart}, e.helmValues("--set", "manager.logLevel=debug")...)
+	e.run(t, "", e.helm, args...)
+	eventually(t, 3*time.Minute, "the manager rolled", func() (bool, string) {
+		now := e.podNames(t, e.managerPods())
+		for n := range now {
+			if before[n] {
+				return false, n + " still there"
+			}
+		}
+		return e.podsReady(releaseNamespace, e.managerPods(), 1)
+	})
+	r := e.clientWait(t, "load-upgrade", 2*time.Minute)
+	if r.Wrong != 0 {
+		t.Errorf("wrong answers during the upgrade: %d (%v)", r.Wrong, r.Errors)
+	}
+	t.Logf("searches during helm upgrade: ok=%d failed=%d (the endpoint runs in the one manager pod)", r.OK, r.Failed)
+	eventually(t, 3*time.Minute, "Collection Ready after the upgrade", e.collectionReady)
+}
+
+// managerKilled kills the manager; a new one takes over and the status converges.
+func (e *env) managerKilled(t *testing.T, ph photos) {
+	before := e.podNames(t, e.managerPods())
+	for n := range before {
+		e.kubectlRun(t, "-n", releaseNamespace, "delete", "pod", n, "--grace-period=0", "--force", "--wait=false")
+	}
+	eventually(t, 3*time.Minute, "a new manager ready", func() (bool, string) {
+		for n := range e.podNames(t, e.managerPods()) {
+			if before[n] {
+				return false, n + " still there"
+			}
+		}
+		return e.podsReady(releaseNamespace, e.managerPods(), 1)
+	})
+	// The new manager reconciles: a User applied now becomes ACTIVE and is counted.
+	e.applyUser(t, people[4], ph.enrol[people[4]])
+	e.waitUserActive(t, people[4])
+	eventually(t, 2*time.Minute, "Collection counts 5 users", func() (bool, string) {
+		col := e.getCollection(t)
+		return col.Status.UserCount == 5 && col.Status.FaceCount == 15, fmt.Sprintf("%d users, %d faces", col.Status.UserCount, col.Status.FaceCount)
+	})
+	e.clientPod(t, "search-after-failover", append([]string{"search", "-collection", collectionName}, searchCases(ph, people)...)...)
+	if r := e.clientWait(t, "search-after-failover", 2*time.Minute); r.Failed > 0 || r.Wrong > 0 || r.OK != 10 {
+		t.Fatalf("search after the manager was replaced: %+v", r)
+	}
+}
+
+// deleteCollection deletes the Collection (deletionPolicy Delete): its objects leave MinIO.
+func (e *env) deleteCollection(t *testing.T) {
+	mc := e.minioClient(t)
+	count := func() int {
+		n := 0
+		for o := range mc.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: collectionPrefix, Recursive: true}) {
+			if o.Err != nil {
+				t.Fatal(o.Err)
+			}
+			n++
+		}
+		return n
+	}
+	if n := count(); n == 0 {
+		t.Fatalf("no objects under %s before the deletion: the test would prove nothing", collectionPrefix)
+	}
+	e.kubectlRun(t, "-n", releaseNamespace, "delete", "collection", collectionName, "--timeout=3m")
+	eventually(t, time.Minute, "index pods gone", func() (bool, string) {
+		var pods corev1.PodList
+		if err := e.c.List(context.Background(), &pods, client.InNamespace(releaseNamespace), indexPods()); err != nil {
+			return false, err.Error()
+		}
+		return len(pods.Items) == 0, fmt.Sprintf("%d index pods", len(pods.Items))
+	})
+	if n := count(); n != 0 {
+		t.Fatalf("%d objects left under %s after the Collection was deleted", n, collectionPrefix)
+	}
+}
+
+// dumpState logs what a failed case needs to be understood: pods, events, the manager's log.
+func (e *env) dumpState(t *testing.T) {
+	for _, args := range [][]string{
+		{"get", "pods", "-A", "-o", "wide"},
+		{"get", "collections,users,searchrequests", "-A"},
+		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
+		{"-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=manager", "--tail=200"},
+	} {
+		out, err := e.try("", e.kubectl, args...)
+		t.Logf("kubectl %s:\n%s%v", strings.Join(args, " "), out, errOrEmpty(err))
+	}
+	if dir := os.Getenv("FACESEARCH_E2E_ARTIFACTS"); dir != "" {
+		t.Logf("node logs are kept in %s", dir)
+	}
+}
+
+func errOrEmpty(err error) any {
+	if err == nil {
+		return ""
+	}
+	return err
+}
