@@ -21,15 +21,16 @@
 # The Dockerfile's RUN --mount=type=cache lines get this machine's caches: $FACESEARCH_CACHE
 # at /cache (ONNX Runtime, model packs), `go env GOMODCACHE` at /go/pkg/mod and `go env
 # GOCACHE` at /root/.cache/go-build. With --layers, the apt step is reused while the base
-# images stay, so a rebuild after a source change takes a minute or two. The RUN steps also
+# images stay, so a rebuild after a source change takes about 20 s. The RUN steps also
 # trust this machine's CA bundle (mounted, never in a layer), for networks whose egress
 # inspects TLS.
 #
 # Environment:
 #   FACESEARCH_IMAGE              image name (default localhost/facesearch:<chart appVersion>-<git
 #                                 short sha>, with -dirty when the checkout has changes)
-#   FACESEARCH_IMAGE_HOST_CACHES  1 (default): mount the caches above; 0: build as docker would,
-#                                 with buildah's own cache mounts (empty at first)
+#   FACESEARCH_IMAGE_HOST_CACHES  1 (default): the caches above; 0: build as docker would, with
+#                                 buildah's own cache mounts (/var/tmp/buildah-cache, empty at
+#                                 first: everything is fetched and compiled in the build)
 #   FACESEARCH_IMAGE_VERIFY       1 (default): check the image (below); 0: skip
 #   DEBIAN_MIRROR                 Debian mirror for debootstrap (default: this machine's apt source)
 #
@@ -68,6 +69,7 @@ if ! grep -q '^FROM golang:${GO_VERSION}-${DEBIAN_RELEASE} ' Dockerfile || ! gre
   die "the Dockerfile's FROM lines are no longer golang:\${GO_VERSION}-\${DEBIAN_RELEASE} and debian:\${DEBIAN_RELEASE}-slim: update hack/build-image.sh's stand-ins"
 fi
 
+[ "$(id -u)" = 0 ] || die "hack/build-image.sh runs as root (debootstrap, buildah mount and apt-get need it)"
 # Tools: buildah runs the RUN steps with runc (Debian's buildah only recommends an OCI runtime).
 missing=()
 command -v buildah >/dev/null || missing+=(buildah)
@@ -79,7 +81,6 @@ if [ ${#missing[@]} -gt 0 ]; then
     { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } ||
     die "apt-get install ${missing[*]} failed"
 fi
-[ "$(id -u)" = 0 ] || die "hack/build-image.sh runs buildah as root (debootstrap and buildah mount need it)"
 
 have_image() { buildah inspect --type image "$1" >/dev/null 2>&1; }
 run_in() { buildah run --isolation oci --network host "$@"; }
