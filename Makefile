@@ -77,6 +77,12 @@ image: ## Build the operator's image from the Dockerfile without a registry (bin
 
 ##@ Release
 
+IMAGE_ARCHIVE ?= bin/facesearch-image.tar
+
+.PHONY: image
+image: ## The operator's image from the Dockerfile with buildah, no registry needed, as an archive for ctr -n k8s.io images import (IMAGE_ARCHIVE, default bin/facesearch-image.tar).
+	bash hack/build-image.sh $(IMAGE_ARCHIVE)
+
 .PHONY: helm-lint
 helm-lint: bin/assets.env ## helm lint --strict and helm template, with the default and the production values, with and without cert-manager.
 	$(ASSETS) for values in "" $(HELM_CHART)/ci/production-values.yaml; do \

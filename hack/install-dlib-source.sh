@@ -6,7 +6,12 @@
 source "$(dirname "$0")/lib.sh"
 
 base="$FACESEARCH_CACHE/debian-src"
-if [ -f "$base/current" ] && is_done "$(cat "$base/current")"; then cat "$base/current"; exit 0; fi
+# current names the complete directory; only its last element is read, so that the cache may
+# be mounted at another path (hack/build-image.sh mounts it at /cache in the image build).
+if [ -f "$base/current" ]; then
+  cur="$base/$(basename "$(cat "$base/current")")"
+  if is_done "$cur"; then echo "$cur"; exit 0; fi
+fi
 need_disk_gb 1
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 debian_source_fetch "$DLIB_SOURCE_PACKAGE" "$tmp/src"

@@ -5,7 +5,12 @@
 source "$(dirname "$0")/lib.sh"
 
 base="$FACESEARCH_CACHE/testfaces"
-if [ -f "$base/current" ] && is_done "$(cat "$base/current")"; then cat "$base/current"; exit 0; fi
+# current names the complete directory; only its last element is read, so that the cache may
+# be mounted at another path (hack/build-image.sh mounts it at /cache in the image build).
+if [ -f "$base/current" ]; then
+  cur="$base/$(basename "$(cat "$base/current")")"
+  if is_done "$cur"; then echo "$cur"; exit 0; fi
+fi
 src=$(bash "$(dirname "$0")/install-dlib-source.sh")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/src"
