@@ -71,10 +71,6 @@ test: setup verify-generated vet lint helm-lint ## Run every test against real p
 e2e: setup ## End to end on a real single-node cluster (hack/cluster.sh): the image built from the Dockerfile, the chart, MinIO as a pod; the node is torn down after (needs root).
 	bash hack/e2e.sh
 
-.PHONY: image
-image: ## Build the operator's image from the Dockerfile without a registry (bin/facesearch-image.tar).
-	bash hack/build-image.sh bin/facesearch-image.tar
-
 ##@ Release
 
 IMAGE_ARCHIVE ?= bin/facesearch-image.tar

@@ -13,10 +13,10 @@ source "$(dirname "$0")/lib.sh"
 
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 NODE_DEBS=(containerd runc containernetworking-plugins)
-NODE_TOOLS=(iptables conntrack buildah debootstrap umoci)
+NODE_TOOLS=(iptables conntrack buildah runc debootstrap umoci)
 
 missing=()
-for t in iptables conntrack buildah debootstrap umoci; do command -v "$t" >/dev/null || missing+=("$t"); done
+for t in iptables conntrack buildah runc debootstrap umoci; do command -v "$t" >/dev/null || missing+=("$t"); done
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages ${NODE_TOOLS[*]} (missing: ${missing[*]})"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${NODE_TOOLS[@]}" >/dev/null ||
