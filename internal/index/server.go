@@ -204,12 +204,18 @@ type ClientOptions struct {
 // Share one per collection: it keeps the connections to the shards open.
 func NewHTTPClient(tlsConfig *tls.Config) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		Proxy:               nil, // cluster-internal: never through an HTTP(S)_PROXY
-		TLSClientConfig:     tlsConfig,
+		Proxy:           nil, // cluster-internal: never through an HTTP(S)_PROXY
+		TLSClientConfig: tlsConfig,
+		// A pod that is gone answers nothing, not even a refusal: bound the connect.
+		DialContext:         (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 15 * time.Second}).DialContext,
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 32,
 		IdleConnTimeout:     90 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
+		TLSHandshakeTimeout: 5 * time.Second,
+		// A kept-alive connection to a killed pod stays open on this side until TCP gives up
+		// (minutes): a ping unanswered for 2 s after 2 s of silence closes it, and the search
+		// on it fails fast and is retried on a new connection (client.Search).
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 2 * time.Second, PingTimeout: 2 * time.Second},
 	}}
 }
 
@@ -222,8 +228,40 @@ func NewClient(baseURL string, opts ClientOptions) Searcher {
 	return &client{url: baseURL, http: hc, creds: opts.Credentials}
 }
 
+// searchAttempts bounds the tries of one shard search that fails in transport.
+const searchAttempts = 3
+
+// Search asks the shard. A search is read-only, so one that failed in transport (the pod that
+// held the connection was killed or is gone) is tried again on a new connection: the shard's
+// Service sends that to another ready replica once the failed one has left its endpoints,
+// which takes the endpoint controller and kube-proxy about a second.
 func (c *client) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Match, error) {
 	body, _ := json.Marshal(SearchRequest{Vector: query, SearchOptions: opts})
+	backoff := 200 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		matches, err := c.searchOnce(ctx, body)
+		var te *transportError
+		if err == nil || !errors.As(err, &te) || attempt == searchAttempts || ctx.Err() != nil {
+			return matches, err
+		}
+		c.http.CloseIdleConnections()
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(backoff):
+		}
+		backoff *= 3
+	}
+}
+
+// transportError marks a search that got no answer from the shard (as opposed to an answer
+// that says no), the one kind worth a new connection.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+func (c *client) searchOnce(ctx context.Context, body []byte) ([]Match, error) {
 	var resp *http.Response
 	for _, token := range c.creds.tokens() {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/search", bytes.NewReader(body))
@@ -240,7 +278,7 @@ func (c *client) Search(ctx context.Context, query []float32, opts SearchOptions
 				return nil, err
 			}
 			// A shard that cannot be reached is, to the search path, one that is not ready.
-			return nil, errs.Wrap(errs.ResourceNotReady, err, "index shard %s is unreachable", c.url)
+			return nil, errs.Wrap(errs.ResourceNotReady, &transportError{err}, "index shard %s is unreachable", c.url)
 		}
 		if resp.StatusCode != http.StatusUnauthorized {
 			break
@@ -265,6 +303,10 @@ func (c *client) Search(ctx context.Context, query []float32, opts SearchOptions
 	}
 	var sr SearchResponse
 	if err := json.NewDecoder(resp.Body).Decode(&sr); err != nil {
+		if ctx.Err() == nil {
+			// The connection broke in the middle of the answer.
+			return nil, errs.Wrap(errs.ResourceNotReady, &transportError{err}, "index shard %s broke off its answer", c.url)
+		}
 		return nil, fmt.Errorf("while decoding the answer of %s: %w", c.url, err)
 	}
 	return sr.Matches, nil
