@@ -100,7 +100,9 @@ func (e *env) try(stdin string, name string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-func (e *env) kubectlRun(t *testing.T, args ...string) string { return e.run(t, "", e.kubectl, args...) }
+func (e *env) kubectlRun(t *testing.T, args ...string) string {
+	return e.run(t, "", e.kubectl, args...)
+}
 
 func (e *env) apply(t *testing.T, manifest string) {
 	t.Helper()
