@@ -7,16 +7,17 @@
 #   pause.tar                        the pause image, a static build of the module's pause.c
 #   containerd, runc, cni/           Debian's packages, unpacked (no system file changed)
 # and, system-wide through apt (they need their own configuration in /etc), the tools the
-# node and the image build use: iptables, conntrack, buildah, debootstrap, umoci.
+# node and the image build use: iptables, nftables (hack/cluster.sh down deletes the empty tables
+# iptables-nft leaves), conntrack, buildah, debootstrap, umoci.
 # Prints the directory.
 source "$(dirname "$0")/lib.sh"
 
 COREDNS_VERSION="${COREDNS_VERSION:-v1.15.0}"
 NODE_DEBS=(containerd runc containernetworking-plugins)
-NODE_TOOLS=(iptables conntrack buildah runc debootstrap umoci)
+NODE_TOOLS=(iptables nftables conntrack buildah runc debootstrap umoci)
 
 missing=()
-for t in iptables conntrack buildah runc debootstrap umoci; do command -v "$t" >/dev/null || missing+=("$t"); done
+for t in iptables nft conntrack buildah runc debootstrap umoci; do command -v "$t" >/dev/null || missing+=("$t"); done
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages ${NODE_TOOLS[*]} (missing: ${missing[*]})"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${NODE_TOOLS[@]}" >/dev/null ||
