@@ -60,7 +60,7 @@ SYSCTL_KEYS_RE='^(net\.ipv4\.ip_forward|vm\.overcommit_memory|vm\.panic_on_oom|k
 # kubelet's device-plugins directory and container log links are fixed paths; containerd 1.6
 # keeps shim sockets under /run/containerd; the CNI plugins cache results under /var/lib/cni;
 # network namespaces live in /run/netns). `down` removes those that `up` did not find.
-HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /run/containerd /var/lib/cni /run/netns)
+HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /run/containerd /var/lib/cni/results /var/lib/cni /run/netns)
 
 usage() { sed -n '2,/^source /p' "$0" | sed -e '/^source /d' -e 's/^# \{0,1\}//' >&2; exit 2; }
 
@@ -171,8 +171,10 @@ pid_running() {
   st=$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) || return 1
   [ -n "$st" ] && [ "$st" != Z ]
 }
+STOPPED=()
 stop_pid() { # PID TIMEOUT-SECONDS: TERM, then KILL
   local pid=$1 t=$(( $2 * 10 )) i
+  STOPPED+=("$pid")
   kill -TERM "$pid" 2>/dev/null || return 0
   for (( i = 0; i < t; i++ )); do pid_running "$pid" || return 0; sleep 0.1; done
   log "  pid $pid did not exit in $2 s; killing it"
@@ -471,7 +473,8 @@ up_exit() {
   trap - EXIT INT TERM
   printf '[hack %s] ERROR: cluster up failed%s (exit %s)\n' "$(date +%H:%M:%S)" "${UP_STEP:+ while $UP_STEP}" "$rc" >&2
   local c
-  for c in "${UP_LOGS[@]}" "${COMPONENTS[@]}"; do
+  [ "$rc" = 130 ] && UP_LOGS=() # interrupted: no log tails
+  for c in "${UP_LOGS[@]}" $([ "$rc" = 130 ] || echo "${COMPONENTS[@]}"); do
     [ -s "$LOGS/$c.log" ] || continue
     case " ${printed:-} " in *" $c "*) continue;; esac
     printed="${printed:-} $c"
@@ -698,7 +701,9 @@ delete_pods() {
 runtime_cleanup() {
   local ctr=("$NODE/ctr" --address "$SOCK" -n k8s.io) ids id
   alive containerd || return 0
-  # The pods' network namespaces, from their sandboxes' specs, for network_cleanup.
+  # The containers' ids and the pods' network namespaces (from their sandboxes' specs), for
+  # network_cleanup and remove_host_paths.
+  "${ctr[@]}" containers ls -q >> "$RUN/containers" 2>/dev/null || true
   for id in $("${ctr[@]}" containers ls -q 2>/dev/null); do
     "${ctr[@]}" containers info "$id" 2>/dev/null | grep -o '"path": *"[^"]*/netns/cni-[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/'
   done >> "$RUN/netns" || true
@@ -832,6 +837,7 @@ network_cleanup() {
     log "removing network namespace $ns"
     umount "$ns" 2>/dev/null || umount -l "$ns" 2>/dev/null || true
     rm -f "$ns"
+    printf '%s\n/var%s\n' "$ns" "$ns" >> "$RUN/netns-removed"
   done
   if command -v conntrack >/dev/null; then
     conntrack -D -s "$POD_CIDR" >/dev/null 2>&1 || true
@@ -874,13 +880,21 @@ remove_host_paths() {
     [ -L "$l" ] && case "$(readlink "$l")" in "$STATE"/*) rm -f "$l";; esac
   done
   rm -f /var/lib/cni/results/"$CNI_NETWORK"-*
+  # The CNI result cache of pods whose network was never torn down (containerd's loopback
+  # network is "cni-loopback"): by container id, or by the namespace they were set up in.
+  for l in /var/lib/cni/results/*; do
+    [ -f "$l" ] || continue
+    if { [ -s "$RUN/containers" ] && grep -qxF "$(sed -n 's/.*"containerId":"\([0-9a-f]*\)".*/\1/p' "$l")" "$RUN/containers"; } ||
+       { [ -s "$RUN/netns-removed" ] && grep -qxF "$(sed -n 's/.*"sandbox":"\([^"]*\)".*/\1/p' "$l")" "$RUN/netns-removed"; }; then
+      rm -f "$l"
+    fi
+  done
   rm -rf /var/lib/cni/networks/"$CNI_NETWORK"
   [ -f "$HOSTREC/paths" ] || return 0
   while IFS= read -r p; do
     [ -n "$p" ] && [ -e "$p" ] || continue
     case "$p" in
       /run/containerd) rm -rf /run/containerd/s /run/containerd/runc /run/containerd/fifo ;;
-      /var/lib/cni) rmdir /var/lib/cni/results /var/lib/cni/networks 2>/dev/null || true ;;
     esac
     rmdir "$p" 2>/dev/null || log "warning: $p holds files that are not this node's; left in place"
   done < "$HOSTREC/paths"
@@ -933,6 +947,11 @@ do_down() {
     fi
   fi
   rm -f "$MARKER"
+  # The stopped processes are gone once init has reaped them.
+  local pid i
+  for pid in "${STOPPED[@]}"; do
+    for (( i = 0; i < 100; i++ )); do [ -e "/proc/$pid" ] || break; sleep 0.1; done
+  done
   log "node down in $(( SECONDS - t0 ))s"
 }
 
