@@ -383,6 +383,8 @@ bindAddress: 0.0.0.0
 healthzBindAddress: 127.0.0.1:$PROXY_HEALTHZ_PORT
 metricsBindAddress: 127.0.0.1:$PROXY_METRICS_PORT
 oomScoreAdj: 0
+# NodePorts on the node's own address (not on loopback: no route_localnet change).
+nodePortAddresses: [primary]
 iptables:
   localhostNodePorts: false
 # Zero: leave the conntrack sysctls as they are.
