@@ -24,6 +24,14 @@
 #                           found on the machine, so that `down` can put it back)
 #   FACESEARCH_CLUSTER_IP   the address the API server advertises and CoreDNS serves on
 #                           (default: the address of the default route's interface)
+# KUBECONFIG: $FACESEARCH_CLUSTER_DIR/kubeconfig/admin.kubeconfig (system:masters; it names
+# https://<node address>:6443, so it also works from inside a pod).
+# Network: pods 10.244.0.0/24 on bridge fscni0 (CNI bridge + host-local + portmap; containerd
+# adds loopback), Services 10.96.0.0/12 (the `kubernetes` Service is 10.96.0.1), cluster domain
+# cluster.local. CoreDNS listens on <node address>:53 and is the kubelet's clusterDNS (there is
+# no kube-dns Service). Ports: API server 6443 (all addresses); etcd 12379/12380, controller
+# manager 10257, scheduler 10259, kubelet healthz 10248, kube-proxy 10249/10256, CoreDNS ready
+# 10253 (all on 127.0.0.1); kubelet 10250.
 # One node per machine: a lock serializes up/down/load, and `up` refuses while a node of
 # another state directory is up.
 source "$(dirname "$0")/lib.sh"
@@ -55,7 +63,7 @@ COMPONENTS=(etcd kube-apiserver containerd kube-controller-manager kube-schedule
 CLIENTS=(kube-controller-manager kube-scheduler coredns kube-proxy kubelet)
 # Sysctls the kubelet, kube-proxy, the CNI plugins or this script may change: recorded at `up`,
 # put back at `down`. ip_forward first: writing it also resets every interface's forwarding.
-SYSCTL_KEYS_RE='^(net\.ipv4\.ip_forward|vm\.overcommit_memory|vm\.panic_on_oom|kernel\.panic|kernel\.panic_on_oops|kernel\.keys\.root_max(keys|bytes)|net\.bridge\..*|net\.ipv4\.conf\.(all|default|lo|eth[0-9]+)\.(forwarding|route_localnet|rp_filter|proxy_arp|send_redirects)|net\.ipv6\.conf\.(all|default)\.forwarding|net\.netfilter\.nf_conntrack_(max|tcp_timeout_established|tcp_timeout_close_wait|tcp_be_liberal|udp_timeout|udp_timeout_stream)|net\.ipv4\.ip_unprivileged_port_start|net\.ipv4\.ping_group_range|fs\.inotify\.max_user_(instances|watches))$'
+SYSCTL_KEYS_RE='^(net\.ipv4\.ip_forward|vm\.overcommit_memory|vm\.panic_on_oom|kernel\.panic|kernel\.panic_on_oops|kernel\.keys\.root_max(keys|bytes)|net\.bridge\..*|net\.ipv4\.conf\.(all|default|lo|eth[0-9]+)\.(forwarding|accept_redirects|route_localnet|rp_filter|proxy_arp|send_redirects)|net\.ipv6\.conf\.(all|default)\.forwarding|net\.netfilter\.nf_conntrack_(max|tcp_timeout_established|tcp_timeout_close_wait|tcp_be_liberal|udp_timeout|udp_timeout_stream)|net\.ipv4\.ip_unprivileged_port_start|net\.ipv4\.ping_group_range|fs\.inotify\.max_user_(instances|watches))$'
 # Host paths the node's components create outside the state directory when missing (the
 # kubelet's device-plugins directory and container log links are fixed paths; containerd 1.6
 # keeps shim sockets under /run/containerd; the CNI plugins cache results under /var/lib/cni;
