@@ -918,6 +918,10 @@ do_down() {
     return 0
   fi
   log "taking the node in $STATE down"
+  # The containers' logs go with their pods: keep them first.
+  if [ -n "$KEEP_LOGS" ] && [ -d "$STATE/pod-logs" ]; then
+    mkdir -p "$KEEP_LOGS/pods" && cp -a "$STATE/pod-logs/." "$KEEP_LOGS/pods/" 2>/dev/null || true
+  fi
   if [ -n "$KUBECTL" ] && [ -f "$ADMIN_KUBECONFIG" ] && alive kube-apiserver && kctl get --raw /readyz >/dev/null 2>&1; then
     have_api=1
   fi

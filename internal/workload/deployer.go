@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -249,7 +250,10 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 					{Name: "search", ContainerPort: IndexPort, Protocol: corev1.ProtocolTCP},
 					{Name: "metrics", ContainerPort: IndexProbePort, Protocol: corev1.ProtocolTCP},
 				},
-				VolumeMounts:   []corev1.VolumeMount{{Name: "index-auth", MountPath: authMountPath, ReadOnly: true}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "index-auth", MountPath: authMountPath, ReadOnly: true},
+					// The root filesystem is read-only, and the binary (which also holds the
+					// local role's envtest control plane) creates a directory in /tmp as it starts.
+					{Name: "tmp", MountPath: "/tmp"}},
 				Resources:      spec.Resources,
 				ReadinessProbe: probe("/readyz"),
 				LivenessProbe:  probe("/healthz"),
@@ -261,8 +265,11 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				},
 			}},
-			Volumes: []corev1.Volume{{Name: "index-auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-				SecretName: AuthSecretName(spec.Owner.GetName()), Items: authItems, DefaultMode: ptr.To[int32](0o440)}}}},
+			Volumes: []corev1.Volume{
+				{Name: "index-auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+					SecretName: AuthSecretName(spec.Owner.GetName()), Items: authItems, DefaultMode: ptr.To[int32](0o440)}}},
+				{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("64Mi"))}}},
+			},
 		},
 	}
 }

@@ -548,6 +548,8 @@ func (e *env) dumpState(t *testing.T) {
 		{"get", "collections,users,searchrequests", "-A"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		{"-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=manager", "--tail=200"},
+		{"-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=index", "--tail=30", "--prefix"},
+		{"-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=index", "--tail=30", "--prefix", "--previous"},
 	} {
 		out, err := e.try("", e.kubectl, args...)
 		t.Logf("kubectl %s:\n%s%v", strings.Join(args, " "), out, errOrEmpty(err))
