@@ -42,6 +42,10 @@ func managerOptions(metricsAddr, probeAddr string, leaderElect bool) ctrl.Option
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "facesearch-manager.facesearch.io",
+		// The process exits as soon as the manager stops, so the lease can be handed over at
+		// once: in a rolling update the new pod is elected (and serves the API) within a
+		// second of the old one stopping, not after the 15 s lease runs out.
+		LeaderElectionReleaseOnCancel: true,
 	}
 	controllers.ConfigureCache(&o)
 	return o
@@ -120,7 +124,10 @@ func runManager(args []string) error {
 		}
 		// The endpoint runs where the controllers run (the leader): that is where the
 		// collections' shards are published.
-		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return api.run(ctx, &af, nil) })); err != nil {
+		// Once it listens, the pod is labelled for the api Service, which selects the leader only.
+		podName := os.Getenv("POD_NAME")
+		serving := func(string) { go markServing(ctx, mgr.GetClient(), af.namespace, podName, ctrl.Log.WithName("api")) }
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return api.run(ctx, &af, serving) })); err != nil {
 			return err
 		}
 		return startManager(ctx, mgr)

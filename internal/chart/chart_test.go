@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
+
+	"github.com/facesearch/facesearch-operator/internal/workload"
 )
 
 func TestHelmLint(t *testing.T) {
@@ -195,7 +197,7 @@ func TestRenderedManager(t *testing.T) {
 				"--index-token-rotation=720h", "--index-network-policy=true",
 				`--index-metrics-scrapers=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]`},
 			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/opt/facesearch/models/faceplugin-1.0,/opt/facesearch/models/dlib-blazeface-1.0", "POD_NAMESPACE": "fieldRef:metadata.namespace",
-				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
+				"POD_NAME": "fieldRef:metadata.name", "FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
 			apiService:   true,
 			indexPolices: []string{releaseNamespace},
 		},
@@ -205,7 +207,7 @@ func TestRenderedManager(t *testing.T) {
 				"--api-tls-cert-file=/etc/facesearch/api-tls/tls.crt", "--api-tls-key-file=/etc/facesearch/api-tls/tls.key",
 				"--api-storage-endpoint=minio.storage.svc:9000", "--api-storage-bucket=faces-prod",
 				"--api-image-sources=uploads/faces/,/enrol/", "--max-decode-bytes=1Gi"},
-			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/models/faceplugin-1.0",
+			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/models/faceplugin-1.0", "POD_NAME": "fieldRef:metadata.name",
 				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
 			initCount:    1,
 			apiService:   true,
@@ -261,6 +263,18 @@ func TestRenderedManager(t *testing.T) {
 			}
 			if got := find(objs, "Service", releaseName+"-facesearch-api") != nil; got != w.apiService {
 				t.Errorf("api Service rendered = %v, want %v", got, w.apiService)
+			}
+			if svc := find(objs, "Service", releaseName+"-facesearch-api"); svc != nil {
+				// Only the elected manager listens on the API port: the Service selects the pod
+				// it labels, never a standby or an unelected new pod (a real rolling update
+				// refused connections before this).
+				sel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+				if sel[workload.APIServingLabel] != "true" || sel["app.kubernetes.io/component"] != "manager" {
+					t.Errorf("api Service selector %v: want the manager pods labelled %s=true", sel, workload.APIServingLabel)
+				}
+				if !roleAllows(t, find(objs, "Role", releaseName+"-facesearch-leader-election"), "", "pods", "patch") {
+					t.Error("the manager may not patch its pod's labels in the release namespace")
+				}
 			}
 			if got := count(objs, "ServiceMonitor"); got != w.monitors {
 				t.Errorf("%d ServiceMonitors, want %d", got, w.monitors)
@@ -401,4 +415,23 @@ func TestCRDsRenderWithIncludeCRDs(t *testing.T) {
 	if !reflect.DeepEqual(crds, want) {
 		t.Errorf("CRDs %v, want %v", crds, want)
 	}
+}
+
+// roleAllows says whether a rendered Role grants verb on resource in apiGroup.
+func roleAllows(t *testing.T, role *unstructured.Unstructured, apiGroup, resource, verb string) bool {
+	t.Helper()
+	if role == nil {
+		t.Fatal("Role not rendered")
+	}
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	for _, r := range rules {
+		m, _ := r.(map[string]any)
+		groups, _, _ := unstructured.NestedStringSlice(m, "apiGroups")
+		resources, _, _ := unstructured.NestedStringSlice(m, "resources")
+		verbs, _, _ := unstructured.NestedStringSlice(m, "verbs")
+		if contains(groups, apiGroup) && contains(resources, resource) && contains(verbs, verb) {
+			return true
+		}
+	}
+	return false
 }

@@ -52,3 +52,9 @@ func BuildNetworkPolicy(np *networkingv1.NetworkPolicy, collectionName string, o
 		},
 	}
 }
+
+// APIServingLabel marks the manager pod whose endpoint serves: the elected leader, the only
+// replica that listens on the API port (the collections' shards are published there). The
+// chart's api Service selects it, so that no request reaches a standby or a new pod that has
+// not yet been elected (they refuse connections), as during a rolling update.
+const APIServingLabel = "facesearch.io/api-serving"

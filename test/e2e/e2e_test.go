@@ -512,33 +512,60 @@ func (e *env) managerKilled(t *testing.T, ph photos) {
 	}
 }
 
-// deleteCollection deletes the Collection (deletionPolicy Delete): its objects leave MinIO.
+// deleteCollection deletes the Collection (deletionPolicy Delete): no face data is left in
+// MinIO. What stays are the commit keys, each overwritten with the 4-byte deletion marker
+// that keeps a writer still in flight from creating it again (docs/security.md).
 func (e *env) deleteCollection(t *testing.T) {
 	mc := e.minioClient(t)
-	count := func() int {
-		n := 0
-		for o := range mc.ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Prefix: collectionPrefix, Recursive: true}) {
+	ctx := context.Background()
+	type object struct {
+		key  string
+		size int64
+	}
+	list := func() []object {
+		var objs []object
+		for o := range mc.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: collectionPrefix, Recursive: true}) {
 			if o.Err != nil {
 				t.Fatal(o.Err)
 			}
-			n++
+			objs = append(objs, object{o.Key, o.Size})
 		}
-		return n
+		return objs
 	}
-	if n := count(); n == 0 {
-		t.Fatalf("no objects under %s before the deletion: the test would prove nothing", collectionPrefix)
+	before := list()
+	var faceBytes int64
+	for _, o := range before {
+		faceBytes += o.size
+	}
+	if faceBytes < 10000 {
+		t.Fatalf("%d objects, %d bytes under %s before the deletion: the test would prove nothing", len(before), faceBytes, collectionPrefix)
 	}
 	e.kubectlRun(t, "-n", releaseNamespace, "delete", "collection", collectionName, "--timeout=3m")
 	eventually(t, time.Minute, "index pods gone", func() (bool, string) {
 		var pods corev1.PodList
-		if err := e.c.List(context.Background(), &pods, client.InNamespace(releaseNamespace), indexPods()); err != nil {
+		if err := e.c.List(ctx, &pods, client.InNamespace(releaseNamespace), indexPods()); err != nil {
 			return false, err.Error()
 		}
 		return len(pods.Items) == 0, fmt.Sprintf("%d index pods", len(pods.Items))
 	})
-	if n := count(); n != 0 {
-		t.Fatalf("%d objects left under %s after the Collection was deleted", n, collectionPrefix)
+	after := list()
+	for _, o := range after {
+		if !strings.Contains(o.key, "/log/") || o.size != 4 {
+			t.Errorf("left after the deletion: %s (%d bytes)", o.key, o.size)
+			continue
+		}
+		obj, err := mc.GetObject(ctx, bucket, o.key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := make([]byte, 8)
+		n, _ := obj.Read(data)
+		_ = obj.Close()
+		if string(data[:n]) != "FSD1" {
+			t.Errorf("commit %s holds %q, not the deletion marker", o.key, data[:n])
+		}
 	}
+	t.Logf("before the deletion: %d objects, %d bytes; after: %d deletion markers of 4 bytes", len(before), faceBytes, len(after))
 }
 
 // dumpState logs what a failed case needs to be understood: pods, events, the manager's log.
