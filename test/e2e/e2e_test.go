@@ -323,10 +323,10 @@ func (e *env) users(t *testing.T, ph photos) {
 	for _, p := range people[:4] {
 		e.waitUserActive(t, p)
 	}
-	col := e.getCollection(t)
-	if col.Status.UserCount != 4 || col.Status.FaceCount != 12 {
-		t.Errorf("Collection status: %d users, %d faces; want 4 and 12", col.Status.UserCount, col.Status.FaceCount)
-	}
+	eventually(t, time.Minute, "Collection counts 4 users and 12 faces", func() (bool, string) {
+		col := e.getCollection(t)
+		return col.Status.UserCount == 4 && col.Status.FaceCount == 12, fmt.Sprintf("%d users, %d faces", col.Status.UserCount, col.Status.FaceCount)
+	})
 }
 
 // searchRequest asks who is in a photo that was not enrolled.
