@@ -233,8 +233,14 @@ func TestDeployerGuardsTheShards(t *testing.T) {
 			!contains(keys, workload.AuthTLSKeyKey) {
 			t.Errorf("shard %d mounts %v: want the tokens and the serving pair, never the CA key", i, keys)
 		}
-		if len(c.VolumeMounts) != 1 || !contains(c.Args, c.VolumeMounts[0].MountPath+"/token") || !contains(c.Args, c.VolumeMounts[0].MountPath+"/previousToken") ||
-			!contains(c.Args, c.VolumeMounts[0].MountPath+"/tls.crt") {
+		var authMount string
+		for _, m := range c.VolumeMounts {
+			if m.Name == "index-auth" {
+				authMount = m.MountPath
+			}
+		}
+		if authMount == "" || !contains(c.Args, authMount+"/token") || !contains(c.Args, authMount+"/previousToken") ||
+			!contains(c.Args, authMount+"/tls.crt") {
 			t.Errorf("shard %d: args %q and mounts %+v do not take the token and certificate from the Secret", i, c.Args, c.VolumeMounts)
 		}
 		if pod.SecurityContext.FSGroup == nil || *vol.DefaultMode&0o007 != 0 {

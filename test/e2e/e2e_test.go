@@ -482,6 +482,17 @@ func (e *env) helmUpgrade(t *testing.T, ph photos) {
 		t.Errorf("wrong answers during the upgrade: %d (%v)", r.Wrong, r.Errors)
 	}
 	t.Logf("searches during helm upgrade: ok=%d failed=%d (the endpoint runs in the one manager pod)", r.OK, r.Failed)
+	if r.Failed > 0 {
+		// What the new manager logged while the searches failed.
+		out, _ := e.try("", e.kubectl, "-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=manager", "--tail=-1")
+		var lines []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, `"api"`) || strings.Contains(l, `"error"`) || strings.Contains(l, "leader") || strings.Contains(l, "Endpoint") {
+				lines = append(lines, l)
+			}
+		}
+		t.Logf("the new manager's endpoint log:\n%s", strings.Join(lines, "\n"))
+	}
 	eventually(t, 3*time.Minute, "Collection Ready after the upgrade", e.collectionReady)
 }
 
