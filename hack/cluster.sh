@@ -14,6 +14,7 @@
 #   hack/cluster.sh env                `export KUBECONFIG=...` lines (eval "$(hack/cluster.sh env)")
 #   hack/cluster.sh load ARCHIVE...    import docker-archive / OCI tarballs into the node's
 #                                      containerd (namespace k8s.io); prints the image names
+#   hack/cluster.sh tag SOURCE TARGET  another name for a loaded image
 #
 # Needs root and the binaries of hack/install-node.sh and hack/install-envtest.sh (found in
 # $FACESEARCH_CACHE, or given as FACESEARCH_NODE_DIR and KUBEBUILDER_ASSETS).
@@ -1021,7 +1022,19 @@ cmd_load() {
   done
 }
 
+# tag SOURCE TARGET: another name for a loaded image (the e2e suite upgrades to it, as to a
+# new release, without building twice).
+cmd_tag() {
+  [ $# -eq 2 ] || die "usage: hack/cluster.sh tag SOURCE TARGET"
+  need_root
+  alive containerd || die "the node is not up (run hack/cluster.sh up)"
+  lock
+  "$NODE/ctr" --address "$SOCK" -n k8s.io images tag --force "$1" "$2" >/dev/null || die "could not tag $1 as $2"
+  echo "$2"
+}
+
 case "${1:-}" in
+  tag) shift; cmd_tag "$@" ;;
   up) shift; [ $# -eq 0 ] || die "up takes no arguments"; cmd_up ;;
   down) shift; cmd_down "$@" ;;
   status) cmd_status ;;

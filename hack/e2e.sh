@@ -57,7 +57,11 @@ trap cleanup EXIT INT TERM
 
 kubeconfig=$(bash hack/cluster.sh up | tail -n1)
 bash hack/cluster.sh load "$root/bin/facesearch-image.tar" "$root/bin/e2e-tools.tar"
+# The same image under a second tag: the suite's helm upgrade moves to it as to a new release,
+# which rolls the manager and every index pod.
+upgrade_image=$(bash hack/cluster.sh tag "$image" "${image}-upgrade")
 
 FACESEARCH_E2E_KUBECONFIG="$kubeconfig" FACESEARCH_E2E_IMAGE="$image" FACESEARCH_E2E_TOOLS_IMAGE="$tools_image" \
+FACESEARCH_E2E_UPGRADE_IMAGE="$upgrade_image" \
 FACESEARCH_E2E_ARTIFACTS="$artifacts" \
   go test -count=1 -v -timeout "${E2E_TIMEOUT:-40m}" ./test/e2e/ 2>&1 | tee "$artifacts/test.log" || rc=1

@@ -461,12 +461,14 @@ func (e *env) podNames(t *testing.T, sel client.MatchingLabels) map[string]bool 
 	return names
 }
 
-// helmUpgrade changes a value that is in the manager's pod template and counts the searches
-// that fail while the pods roll.
+// helmUpgrade moves the release to a new image tag (and a changed value), as an upgrade to a
+// new release does: the manager and every index pod roll. It counts the searches that fail
+// while they roll; none may be answered wrongly.
 func (e *env) helmUpgrade(t *testing.T, ph photos) {
 	before := e.podNames(t, e.managerPods())
-	e.startLoad(t, "load-upgrade", ph, 60*time.Second)
-	args := append([]string{"upgrade", release, e.chart}, e.helmValues("--set", "manager.logLevel=debug")...)
+	e.startLoad(t, "load-upgrade", ph, 90*time.Second)
+	_, tag, _ := strings.Cut(e.upgrade, ":")
+	args := append([]string{"upgrade", release, e.chart}, e.helmValues("--set", "image.tag="+tag, "--set", "manager.logLevel=debug")...)
 	e.run(t, "", e.helm, args...)
 	eventually(t, 3*time.Minute, "the manager rolled", func() (bool, string) {
 		now := e.podNames(t, e.managerPods())
@@ -477,23 +479,35 @@ func (e *env) helmUpgrade(t *testing.T, ph photos) {
 		}
 		return e.podsReady(releaseNamespace, e.managerPods(), 1)
 	})
-	r := e.clientWait(t, "load-upgrade", 2*time.Minute)
+	eventually(t, 4*time.Minute, "every index pod on the new image", func() (bool, string) {
+		var pods corev1.PodList
+		if err := e.c.List(context.Background(), &pods, client.InNamespace(releaseNamespace), indexPods()); err != nil {
+			return false, err.Error()
+		}
+		for _, p := range pods.Items {
+			if p.Spec.Containers[0].Image != e.upgrade {
+				return false, p.Name + " runs " + p.Spec.Containers[0].Image
+			}
+		}
+		return e.podsReady(releaseNamespace, indexPods(), 6)
+	})
+	eventually(t, 3*time.Minute, "Collection Ready after the upgrade", e.collectionReady)
+	r := e.clientWait(t, "load-upgrade", 3*time.Minute)
 	if r.Wrong != 0 {
 		t.Errorf("wrong answers during the upgrade: %d (%v)", r.Wrong, r.Errors)
 	}
-	t.Logf("searches during helm upgrade: ok=%d failed=%d (the endpoint runs in the one manager pod)", r.OK, r.Failed)
+	t.Logf("searches during helm upgrade (manager and 6 index pods rolled): ok=%d failed=%d", r.OK, r.Failed)
 	if r.Failed > 0 {
-		// What the new manager logged while the searches failed.
+		// What the new manager logged about its election and endpoint.
 		out, _ := e.try("", e.kubectl, "-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=manager", "--tail=-1")
 		var lines []string
 		for _, l := range strings.Split(out, "\n") {
-			if strings.Contains(l, `"api"`) || strings.Contains(l, `"error"`) || strings.Contains(l, "leader") || strings.Contains(l, "Endpoint") {
+			if strings.Contains(l, `"api"`) || strings.Contains(l, `"error"`) || strings.Contains(l, "leader") {
 				lines = append(lines, l)
 			}
 		}
 		t.Logf("the new manager's endpoint log:\n%s", strings.Join(lines, "\n"))
 	}
-	eventually(t, 3*time.Minute, "Collection Ready after the upgrade", e.collectionReady)
 }
 
 // managerKilled kills the manager; a new one takes over and the status converges.

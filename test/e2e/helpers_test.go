@@ -30,6 +30,7 @@ type env struct {
 	kubectl    string
 	helm       string
 	image      string // the operator's image, built from the Dockerfile
+	upgrade    string // the same image under another tag: the release helm upgrade moves to
 	toolsImage string // MinIO and the SDK client
 	testfaces  string
 	chart      string
@@ -48,10 +49,12 @@ func loadEnv(t *testing.T) *env {
 		helm:       os.Getenv("FACESEARCH_HELM"),
 		image:      os.Getenv("FACESEARCH_E2E_IMAGE"),
 		toolsImage: os.Getenv("FACESEARCH_E2E_TOOLS_IMAGE"),
+		upgrade:    os.Getenv("FACESEARCH_E2E_UPGRADE_IMAGE"),
 		testfaces:  os.Getenv("FACESEARCH_TESTFACES"),
 	}
 	for k, v := range map[string]string{"FACESEARCH_HELM": e.helm, "FACESEARCH_E2E_IMAGE": e.image,
-		"FACESEARCH_E2E_TOOLS_IMAGE": e.toolsImage, "FACESEARCH_TESTFACES": e.testfaces, "KUBEBUILDER_ASSETS": e.kubectl} {
+		"FACESEARCH_E2E_TOOLS_IMAGE": e.toolsImage, "FACESEARCH_E2E_UPGRADE_IMAGE": e.upgrade,
+		"FACESEARCH_TESTFACES": e.testfaces, "KUBEBUILDER_ASSETS": e.kubectl} {
 		if v == "" {
 			t.Fatalf("%s is not set (make e2e sets it)", k)
 		}
