@@ -133,9 +133,14 @@ spec:
 	})
 	mc := e.minioClient(t)
 	ctx := context.Background()
-	if err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	// MinIO reports ready a moment before it takes every request.
+	eventually(t, 30*time.Second, "bucket "+bucket+" made", func() (bool, string) {
+		err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})
+		if err == nil || minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
+			return true, ""
+		}
+		return false, err.Error()
+	})
 	ph := photos{enrol: map[string][]string{}, search: map[string][]string{}}
 	for _, p := range people {
 		dir := filepath.Join(e.testfaces, "johns", p)
