@@ -15,36 +15,10 @@ export GOFLAGS=-mod=mod
 if [ ! -x "$out/kube-apiserver" ] || [ ! -x "$out/kubectl" ]; then
   log "building kube-apiserver and kubectl $KUBERNETES_VERSION (cold: about 12 min of CPU on 2 cores)"
   mkdir -p "$work/k8s" && cd "$work/k8s"
-  # kubernetes' go.mod requires its staging modules at v0.0.0; replace each with the
-  # published tag of the same minor version, generated from that go.mod itself.
-  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  [ -f "$gomod" ] || die "could not download k8s.io/kubernetes@$KUBERNETES_VERSION"
-  staging="v0.${KUBERNETES_VERSION#v1.}"
-  {
-    echo "module facesearch.local/k8stools"
-    echo "go 1.26"
-    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
-    grep -E '^\s*k8s\.io/[a-z0-9-]+ v0\.0\.0(\s|$)' "$gomod" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
-  } > go.mod
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kubectl"
-)
-GO
-  go mod tidy >/dev/null 2>&1 || go mod tidy
-  minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
-  ldflags="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-  done
-  go build -trimpath -ldflags "$ldflags" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  k8s_wrapper_module kube-apiserver kubectl
+  go build -trimpath -ldflags "$K8S_LDFLAGS" -o "$out/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
   log "kube-apiserver built; building kubectl"
-  go build -trimpath -ldflags "$ldflags" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl
+  go build -trimpath -ldflags "$K8S_LDFLAGS" -o "$out/kubectl" k8s.io/kubernetes/cmd/kubectl
 fi
 
 if [ ! -x "$out/etcd" ]; then

@@ -59,30 +59,11 @@ for b in "${k8s_bins[@]}"; do [ -x "$out/$b" ] || build_k8s=1; done
 if [ $build_k8s = 1 ]; then
   log "building ${k8s_bins[*]} $KUBERNETES_VERSION (cold, after envtest's build: about 4 min of CPU on 2 cores)"
   mkdir -p "$work/k8s" && cd "$work/k8s"
-  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
-  [ -f "$gomod" ] || die "could not download k8s.io/kubernetes@$KUBERNETES_VERSION"
-  staging="v0.${KUBERNETES_VERSION#v1.}"
-  {
-    echo "module facesearch.local/k8stools"
-    echo "go 1.26"
-    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
-    grep -E '^\s*k8s\.io/[a-z0-9-]+ v0\.0\.0(\s|$)' "$gomod" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
-  } > go.mod
-  {
-    printf '//go:build tools\n\npackage tools\n\nimport (\n'
-    for c in kube-apiserver kubectl "${k8s_bins[@]}"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
-    printf ')\n'
-  } > tools.go
-  go mod tidy >/dev/null 2>&1 || go mod tidy
-  minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
-  ldflags="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldflags="$ldflags -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-  done
+  k8s_wrapper_module kube-apiserver kubectl "${k8s_bins[@]}"
   for b in "${k8s_bins[@]}"; do
     [ -x "$out/$b" ] && continue
     log "building $b"
-    go build -trimpath -ldflags "$ldflags" -o "$out/$b.tmp" "k8s.io/kubernetes/cmd/$b"
+    go build -trimpath -ldflags "$K8S_LDFLAGS" -o "$out/$b.tmp" "k8s.io/kubernetes/cmd/$b"
     mv "$out/$b.tmp" "$out/$b"
   done
   # The pause image's one binary, from the same module.

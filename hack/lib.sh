@@ -100,3 +100,32 @@ image_archive() {
   rm -f "$out"
   buildah push --quiet "$name" "docker-archive:$out:$name" >/dev/null
 }
+
+# k8s_wrapper_module CMD...: makes the current directory a Go module that builds the named
+# commands of k8s.io/kubernetes at KUBERNETES_VERSION (its staging modules replaced by their
+# published tags, as kubernetes' go.mod requires them at v0.0.0), and sets K8S_LDFLAGS to the
+# version stamps. hack/install-envtest.sh and hack/install-node.sh share it, and so Go's build
+# cache.
+k8s_wrapper_module() {
+  local gomod staging minor pkg c
+  gomod=$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [ -f "$gomod" ] || die "could not download k8s.io/kubernetes@$KUBERNETES_VERSION"
+  staging="v0.${KUBERNETES_VERSION#v1.}"
+  {
+    echo "module facesearch.local/k8stools"
+    echo "go 1.26"
+    echo "require k8s.io/kubernetes $KUBERNETES_VERSION"
+    grep -E '^\s*k8s\.io/[a-z0-9-]+ v0\.0\.0(\s|$)' "$gomod" | awk -v v="$staging" '{print "replace " $1 " => " $1 " " v}'
+  } > go.mod
+  {
+    printf '//go:build tools\n\npackage tools\n\nimport (\n'
+    for c in "$@"; do printf '\t_ "k8s.io/kubernetes/cmd/%s"\n' "$c"; done
+    printf ')\n'
+  } > tools.go
+  go mod tidy >/dev/null 2>&1 || go mod tidy
+  minor=${KUBERNETES_VERSION#v1.}; minor=${minor%%.*}
+  K8S_LDFLAGS="-s -w"
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    K8S_LDFLAGS="$K8S_LDFLAGS -X $pkg.gitVersion=$KUBERNETES_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  done
+}
