@@ -32,10 +32,12 @@ generate: bin/assets.env ## Generate deepcopy code.
 
 .PHONY: manifests
 manifests: bin/assets.env ## Generate CRDs and RBAC from the markers, with their copies in the chart and the API reference.
-	$(ASSETS) "$$CONTROLLER_GEN" rbac:roleName=manager-role crd paths=./... \
+	$(ASSETS) "$$CONTROLLER_GEN" rbac:roleName=manager-role crd paths=./api/... paths=./controllers/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(ASSETS) "$$CONTROLLER_GEN" rbac:roleName=api-role paths=./cmd/facesearch/... output:rbac:artifacts:config=config/rbac/api
 	cp config/crd/bases/*.yaml $(HELM_CHART)/crds/
 	cp config/rbac/role.yaml $(HELM_CHART)/files/manager-role.yaml
+	cp config/rbac/api/role.yaml $(HELM_CHART)/files/api-role.yaml
 	$(GO) run ./hack/apidocs -out docs/api-reference.md
 
 .PHONY: verify-generated

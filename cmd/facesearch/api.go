@@ -128,7 +128,15 @@ func loopback(addr string) bool {
 
 // apiEndpoint is the endpoint as wired into a role.
 type apiEndpoint struct {
-	server *http.Server
+	server  *http.Server
+	handler http.Handler
+}
+
+// setReplicas tells the endpoint how many replicas share each key's rate limit.
+func (a *apiEndpoint) setReplicas(n int) {
+	if h, ok := a.handler.(interface{ SetReplicas(int) }); ok {
+		h.SetReplicas(n)
+	}
 }
 
 // newAPIEndpoint builds the handler over the shared search path; CreateCollection and
@@ -175,7 +183,7 @@ func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rek
 	} else if !loopback(f.addr) {
 		log.Info("The endpoint serves plain HTTP: access keys sign requests, but images and answers cross the network in clear; give it --api-tls-cert-file and --api-tls-key-file", "address", f.addr)
 	}
-	return &apiEndpoint{server: server}, nil
+	return &apiEndpoint{server: server, handler: handler}, nil
 }
 
 // run serves until ctx ends, then lets requests in flight finish (up to 25 s). With TLS, a

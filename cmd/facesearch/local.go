@@ -91,7 +91,8 @@ func runLocal(ctx context.Context, args []string) error {
 	if err := search.RegisterMetrics(ctrlmetrics.Registry); err != nil {
 		return err
 	}
-	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: local.NewInProcessIndexes(ctx, svc.Stores)}); err != nil {
+	indexes := local.NewInProcessIndexes(ctx, svc.Stores)
+	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: indexes}); err != nil {
 		return err
 	}
 	// The endpoint's CreateCollection stores new collections in the local MinIO.
@@ -103,18 +104,24 @@ func runLocal(ctx context.Context, args []string) error {
 	if af.storageEndpoint == "" {
 		af.storageEndpoint = mio.Endpoint
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- mgr.Start(ctx) }()
+	// The api role runs in-process as on a cluster: its own search path, fed by the
+	// publisher from what the manager made, writing through its own store.
 	apiAddr := ""
+	started := make(chan string, 1)
 	if af.addr != "" {
 		creds, note := environmentCredentials()
 		say(note)
-		api, err := newAPIEndpoint(&af, svc, mgr.GetClient(), creds, ctrl.Log.WithName("api"))
+		apiSvc := search.NewService(engines)
+		apiSvc.Log = ctrl.Log.WithName("api-search")
+		role, err := newAPIRole(mgr, &af, apiSvc, indexes, creds)
 		if err != nil {
 			return err
 		}
-		started := make(chan string, 1)
-		go func() { errc <- api.run(ctx, &af, func(addr string) { started <- addr }) }()
+		role.onListen = func(addr string) { started <- addr }
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- mgr.Start(ctx) }()
+	if af.addr != "" {
 		select {
 		case apiAddr = <-started:
 		case err := <-errc:

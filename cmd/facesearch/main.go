@@ -1,6 +1,7 @@
 // Command facesearch is the operator's one binary. Its first argument picks the role:
-// manager (the controllers), index (one shard of a collection) or local (the embedded local
-// stack: control plane, MinIO, manager with in-process shards, used by make demo).
+// manager (the controllers), api (the Rekognition-compatible endpoint, any number of
+// replicas), index (one shard of a collection) or local (the embedded local stack: control
+// plane, MinIO, manager and api with in-process shards, used by make demo).
 package main
 
 import (
@@ -21,6 +22,8 @@ func main() {
 	switch role {
 	case "manager":
 		err = runManager(args)
+	case "api":
+		err = runAPI(args)
 	case "index":
 		err = runIndex(args)
 	case "local":
@@ -46,8 +49,9 @@ func usage() {
 
 roles:
   manager   run the Collection, User and SearchRequest controllers on a cluster
+  api       serve the Rekognition-compatible HTTP endpoint (stateless; run several)
   index     serve one shard of one collection's vectors
-  local     run the whole stack on this machine: control plane, MinIO, manager, in-process shards
+  local     run the whole stack on this machine: control plane, MinIO, manager, api, in-process shards
 
 Run "facesearch <role> -h" for a role's flags.
 `)

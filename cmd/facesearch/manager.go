@@ -14,7 +14,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -43,8 +42,8 @@ func managerOptions(metricsAddr, probeAddr string, leaderElect bool) ctrl.Option
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "facesearch-manager.facesearch.io",
 		// The process exits as soon as the manager stops, so the lease can be handed over at
-		// once: in a rolling update the new pod is elected (and serves the API) within a
-		// second of the old one stopping, not after the 15 s lease runs out.
+		// once: in a rolling update the new pod is elected within a second of the old one
+		// stopping, not after the 15 s lease runs out.
 		LeaderElectionReleaseOnCancel: true,
 	}
 	controllers.ConfigureCache(&o)
@@ -64,8 +63,6 @@ func runManager(args []string) error {
 	managerNamespace := fs.String("manager-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the manager pods (for the index NetworkPolicies); default $POD_NAMESPACE")
 	var ef engineFlags
 	ef.bind(fs)
-	var af apiFlags
-	af.bind(fs, "")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -74,9 +71,6 @@ func runManager(args []string) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	if *image == "" {
 		return fmt.Errorf("--index-image (or FACESEARCH_IMAGE) is required")
-	}
-	if _, err := af.tls(); err != nil {
-		return err
 	}
 	engines, err := ef.engines()
 	if err != nil {
@@ -107,30 +101,6 @@ func runManager(args []string) error {
 	}
 	if err := controllers.Setup(mgr, controllers.Options{Search: svc, Indexes: deployer}); err != nil {
 		return err
-	}
-	if af.addr != "" {
-		if af.credentialsSecret == "" {
-			return fmt.Errorf("--api-credentials-secret is required with --api-bind-address: the endpoint verifies SigV4 signatures")
-		}
-		ctx := ctrl.SetupSignalHandler()
-		// Read live every 30 s (get only), not watched: no cache holds it.
-		creds, err := watchCredentialsSecret(ctx, mgr.GetAPIReader(), af.namespace, af.credentialsSecret, ctrl.Log.WithName("api"))
-		if err != nil {
-			return err
-		}
-		api, err := newAPIEndpoint(&af, svc, mgr.GetClient(), creds, ctrl.Log.WithName("api"))
-		if err != nil {
-			return err
-		}
-		// The endpoint runs where the controllers run (the leader): that is where the
-		// collections' shards are published.
-		// Once it listens, the pod is labelled for the api Service, which selects the leader only.
-		podName := os.Getenv("POD_NAME")
-		serving := func(string) { go markServing(ctx, mgr.GetClient(), af.namespace, podName, ctrl.Log.WithName("api")) }
-		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return api.run(ctx, &af, serving) })); err != nil {
-			return err
-		}
-		return startManager(ctx, mgr)
 	}
 	return startManager(ctrl.SetupSignalHandler(), mgr)
 }

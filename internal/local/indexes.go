@@ -35,7 +35,10 @@ type inProcessIndex struct {
 	done       chan struct{}
 }
 
-var _ workload.IndexRunner = (*InProcessIndexes)(nil)
+var (
+	_ workload.IndexRunner   = (*InProcessIndexes)(nil)
+	_ workload.IndexObserver = (*InProcessIndexes)(nil)
+)
 
 // NewInProcessIndexes returns a runner whose shards live until ctx is done and take their
 // Stores from stores.
@@ -84,6 +87,27 @@ func (p *InProcessIndexes) EnsureIndex(_ context.Context, spec workload.IndexSpe
 		}
 		p.running[key] = cur
 	}
+	return cur.state(), nil
+}
+
+// ObserveIndex reports the shards that EnsureIndex started, starting none: the api role's
+// view in the local stack, as Deployer.ObserveIndex is on a cluster.
+func (p *InProcessIndexes) ObserveIndex(_ context.Context, spec workload.IndexSpec) (*workload.IndexState, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	cur := p.running[indexKey(types.NamespacedName{Namespace: spec.Owner.GetNamespace(), Name: spec.Owner.GetName()})]
+	if cur == nil {
+		return &workload.IndexState{Endpoint: "in-process", Message: "the shards are not started yet"}, nil
+	}
+	return cur.state(), nil
+}
+
+// ForgetIndex holds nothing per collection for observers.
+func (p *InProcessIndexes) ForgetIndex(types.NamespacedName) {}
+
+// state is what the shards serve now.
+func (cur *inProcessIndex) state() *workload.IndexState {
+	n := cur.shardCount
 	state := &workload.IndexState{Endpoint: "in-process", Ready: len(cur.shards) > 0}
 	loaded := 0
 	for _, sh := range cur.shards {
@@ -97,7 +121,7 @@ func (p *InProcessIndexes) EnsureIndex(_ context.Context, spec workload.IndexSpe
 	if !state.Ready {
 		state.Message = fmt.Sprintf("%d of %d shards loaded", loaded, n)
 	}
-	return state, nil
+	return state
 }
 
 // RemoveIndex stops the collection's shards.

@@ -122,6 +122,29 @@ func (s *Service) EnsureCollection(ctx context.Context, conn store.Connection, i
 	return out, nil
 }
 
+// CheckCollection is EnsureCollection for a reader: it makes, claims and changes nothing.
+// It answers the stored collection's manifest when it belongs to the Collection resource
+// ownerUID of this service's namespace and was made with faceModelVersion; ResourceNotFound
+// while it is not made yet, CollectionOwnedElsewhere or FaceModelMismatch otherwise. The api
+// role publishes only what passes, so that it never serves a collection the manager refused.
+func (s *Service) CheckCollection(ctx context.Context, conn store.Connection, id, ownerUID, faceModelVersion string) (*store.Collection, error) {
+	st, err := s.Stores.Acquire(s.owner(id), conn)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.Manifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if owner := m.Owner(); owner != (store.Owner{Namespace: s.Collections.namespace, UID: ownerUID}) {
+		return nil, s.ownedElsewhere(ctx, conn, id, owner)
+	}
+	if m.FaceModelVersion != faceModelVersion {
+		return nil, modelMismatch(id, m.FaceModelVersion, faceModelVersion)
+	}
+	return m, nil
+}
+
 // adopt asks whether a collection that current owns may be taken over, and answers nil if
 // it may.
 func (s *Service) adopt(ctx context.Context, conn store.Connection, id string, current store.Owner, adopt func(context.Context, store.Owner) (bool, error)) error {

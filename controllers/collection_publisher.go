@@ -1,0 +1,153 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
+	"github.com/facesearch/facesearch-operator/internal/errs"
+	"github.com/facesearch/facesearch-operator/internal/search"
+	"github.com/facesearch/facesearch-operator/internal/workload"
+)
+
+const (
+	// publishPollAfter is how soon the publisher looks again at a collection that is not
+	// made or not serving yet.
+	publishPollAfter = 2 * time.Second
+	// publishRefreshAfter re-reads a serving collection's Secrets now and then: the storage
+	// keys and the index token may rotate without the Collection changing.
+	publishRefreshAfter = 30 * time.Second
+)
+
+// CollectionPublisher keeps an api replica's search path in step with the Collections of
+// its namespace. It only reads: each Collection, its storage Secret, its stored manifest
+// (CheckCollection) and its shards (workload.IndexObserver), and publishes or withdraws it.
+// Any number of api replicas run it at once; none needs to be elected, and none serves a
+// collection the manager has not made or has refused.
+type CollectionPublisher struct {
+	client.Client
+	Search  *search.Service
+	Indexes workload.IndexObserver
+	// Namespace is the only namespace whose Collections are published (the endpoint's).
+	Namespace string
+
+	// published maps each resource name to the CollectionId it was published under, so that
+	// it can be withdrawn once the resource is gone.
+	published sync.Map
+	// seen holds the resources reconciled at least once; synced latches once all the
+	// Collections that existed at the first look were.
+	seen   sync.Map
+	synced atomic.Bool
+}
+
+// The api role's RBAC markers are in cmd/facesearch/apirole.go: they make a ClusterRole of
+// their own (api-role), bound in the api's namespace only.
+
+// Reconcile publishes one Collection as it is now, or withdraws it.
+func (p *CollectionPublisher) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	defer p.seen.Store(req.Name, true)
+	svc := p.Search.InNamespace(req.Namespace)
+	col := &facesearchv1.Collection{}
+	err := p.Get(ctx, req.NamespacedName, col)
+	if client.IgnoreNotFound(err) != nil {
+		return ctrl.Result{}, err
+	}
+	if err != nil || !col.DeletionTimestamp.IsZero() {
+		// Searches stop before the data goes, as in the manager's stopServing.
+		p.withdraw(svc, req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	id := col.EffectiveCollectionID()
+	if prev, ok := p.published.Load(req.Name); ok && prev.(string) != id {
+		svc.Withdraw(prev.(string), col.Name)
+	}
+	conn, err := storageConnection(ctx, p.Client, col)
+	if err != nil {
+		// Keep serving what was published: the manager reports the Secret's problem.
+		log.FromContext(ctx).Info("Storage Secret unreadable; keeping the published view", "reason", err.Error())
+		return ctrl.Result{RequeueAfter: storageRetryAfter}, nil
+	}
+	_, err = svc.CheckCollection(ctx, conn, id, string(col.UID), col.Spec.FaceModelVersion)
+	switch {
+	case errs.Is(err, errs.ResourceNotFound):
+		// The manager has not made it yet.
+		return ctrl.Result{RequeueAfter: publishPollAfter}, nil
+	case errs.Is(err, errs.CollectionOwnedElsewhere), errs.Is(err, errs.FaceModelMismatch):
+		p.withdraw(svc, req.NamespacedName)
+		return ctrl.Result{RequeueAfter: ownedElsewhereRetryAfter}, nil
+	case err != nil:
+		// Storage away: the shards serve what they hold, so the view stays.
+		log.FromContext(ctx).Info("Stored collection unreadable; keeping the published view", "reason", err.Error())
+		return ctrl.Result{RequeueAfter: storageRetryAfter}, nil
+	}
+	state, err := p.Indexes.ObserveIndex(ctx, workload.IndexSpecOf(col, conn))
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := svc.Publish(search.Collection{
+		ID: id, Name: col.Name, ARN: col.ARN(), FaceModelVersion: col.Spec.FaceModelVersion,
+		Shards: state.Shards, Ready: state.Ready, ImageSources: imageSources(col.Spec.ImageSources),
+	}, conn); err != nil {
+		return ctrl.Result{}, err
+	}
+	p.published.Store(req.Name, id)
+	if !state.Ready {
+		return ctrl.Result{RequeueAfter: publishPollAfter}, nil
+	}
+	return ctrl.Result{RequeueAfter: publishRefreshAfter}, nil
+}
+
+func (p *CollectionPublisher) withdraw(svc *search.Service, key types.NamespacedName) {
+	if id, ok := p.published.LoadAndDelete(key.Name); ok {
+		svc.Withdraw(id.(string), key.Name)
+	}
+	p.Indexes.ForgetIndex(key)
+}
+
+// Synced says whether every Collection of the namespace that existed when it was first asked
+// has been reconciled once: until then an api replica does not take requests, as it would
+// answer ResourceNotFound for collections that exist.
+func (p *CollectionPublisher) Synced(ctx context.Context, reader client.Reader) (bool, error) {
+	if p.synced.Load() {
+		return true, nil
+	}
+	var list facesearchv1.CollectionList
+	if err := reader.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
+		return false, err
+	}
+	for i := range list.Items {
+		if _, ok := p.seen.Load(list.Items[i].Name); !ok {
+			return false, nil
+		}
+	}
+	p.synced.Store(true)
+	return true, nil
+}
+
+// SetupWithManager registers the publisher under its own name, watching the Collections of
+// its namespace and their index Deployments (whose readiness is the collection's).
+func (p *CollectionPublisher) SetupWithManager(mgr ctrl.Manager) error {
+	inNamespace := func(obj client.Object) bool { return obj.GetNamespace() == p.Namespace }
+	return ctrl.NewControllerManagedBy(mgr).Named("collection-publisher").
+		For(&facesearchv1.Collection{}).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
+			name := obj.GetLabels()[workload.LabelCollection]
+			if name == "" || !inNamespace(obj) {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+		})).
+		WithEventFilter(predicate.NewPredicateFuncs(inNamespace)).
+		Complete(p)
+}
