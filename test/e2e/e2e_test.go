@@ -64,7 +64,11 @@ func TestE2E(t *testing.T) {
 		{"UsersFromPhotosInMinIO", func(t *testing.T) { e.users(t, ph) }},
 		{"SearchRequestFindsThePerson", func(t *testing.T) { e.searchRequest(t, ph) }},
 		{"InClusterSDKClient", func(t *testing.T) { e.sdkClient(t, ph) }},
-		{"IndexPodKilledDuringSearches", func(t *testing.T) { e.indexPodKilled(t, ph) }},
+		{"TokenRetriedOnAnotherReplica", e.tokenOnReplicas},
+		{"IndexPodKilledDuringCalls", func(t *testing.T) { e.indexPodKilled(t, ph) }},
+		{"APIPodKilledDuringCalls", func(t *testing.T) { e.apiPodKilled(t, ph) }},
+		{"APIScaledTwoToThree", func(t *testing.T) { e.apiScaled(t, ph) }},
+		{"APIThroughputByReplicas", func(t *testing.T) { e.apiThroughput(t, ph) }},
 		{"ShardsTwoToThree", func(t *testing.T) { e.reshard(t, ph) }},
 		{"HelmUpgradeRollsPods", func(t *testing.T) { e.helmUpgrade(t, ph) }},
 		{"ManagerPodKilled", func(t *testing.T) { e.managerKilled(t, ph) }},
@@ -398,10 +402,11 @@ func (e *env) sdkClient(t *testing.T, ph photos) {
 	}
 }
 
-// startLoad starts a client Pod that searches for d and waits until its searches succeed.
+// startLoad starts a client Pod that searches for d, and indexes a photo into api-people in a
+// loop meanwhile, and waits until its searches succeed.
 func (e *env) startLoad(t *testing.T, name string, ph photos, d time.Duration) {
-	e.clientPod(t, name, append([]string{"load", "-collection", collectionName, "-duration", d.String(), "-workers", "2"},
-		searchCases(ph, people[:4])...)...)
+	e.clientPod(t, name, append([]string{"load", "-collection", collectionName, "-duration", d.String(), "-workers", "2",
+		"-write-collection", "api-people", "-write-photo", ph.enrol[people[0]][0]}, searchCases(ph, people[:4])...)...)
 	eventually(t, time.Minute, name+" searching", func() (bool, string) {
 		ok, failed, wrong, err := e.clientProgress(name)
 		if err != nil {
@@ -411,7 +416,20 @@ func (e *env) startLoad(t *testing.T, name string, ph photos, d time.Duration) {
 	})
 }
 
-// indexPodKilled kills one replica of a shard while searches run: the other replica answers.
+// loadResult waits for a load and fails the case on any failed call (beyond the SDK's own
+// retries, which are logged), wrong answer, or lost or duplicated face.
+func (e *env) loadResult(t *testing.T, name, what string) clientResult {
+	t.Helper()
+	r := e.clientWait(t, name, 3*time.Minute)
+	t.Logf("%s: searches ok=%d failed=%d wrong=%d; writes ok=%d failed=%d lost=%d duplicated=%d; SDK attempts %d, failed attempts (retried) %d",
+		what, r.OK, r.Failed, r.Wrong, r.Writes, r.WriteFailed, r.Lost, r.Duplicated, r.Attempts, r.AttemptFailures)
+	if r.Failed != 0 || r.Wrong != 0 || r.WriteFailed != 0 || r.Lost != 0 || r.Duplicated != 0 || r.OK == 0 || r.Writes == 0 {
+		t.Errorf("%s: want every call to succeed, every answer right, no face lost or duplicated (%v)", what, r.Errors)
+	}
+	return r
+}
+
+// indexPodKilled kills one replica of a shard while calls run: the other replica answers.
 func (e *env) indexPodKilled(t *testing.T, ph photos) {
 	e.startLoad(t, "load-kill-index", ph, 45*time.Second)
 	var pods corev1.PodList
@@ -422,13 +440,104 @@ func (e *env) indexPodKilled(t *testing.T, ph photos) {
 	victim := pods.Items[0].Name
 	t.Logf("killing index pod %s", victim)
 	e.kubectlRun(t, "-n", releaseNamespace, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false")
-	r := e.clientWait(t, "load-kill-index", 2*time.Minute)
-	if r.Failed != 0 || r.Wrong != 0 || r.OK == 0 {
-		t.Errorf("searches while an index pod was killed: ok=%d failed=%d wrong=%d; want no failure", r.OK, r.Failed, r.Wrong)
-	}
+	e.loadResult(t, "load-kill-index", "an index pod killed")
 	eventually(t, 2*time.Minute, "4 index pods ready again", func() (bool, string) {
 		return e.podsReady(releaseNamespace, indexPods(), 4)
 	})
+}
+
+func apiPods() client.MatchingLabels {
+	return client.MatchingLabels{"app.kubernetes.io/instance": release, "app.kubernetes.io/component": "api"}
+}
+
+// apiAddresses are the ready api pods' own addresses.
+func (e *env) apiAddresses(t *testing.T) []string {
+	var pods corev1.PodList
+	if err := e.c.List(context.Background(), &pods, client.InNamespace(releaseNamespace), apiPods()); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i := range pods.Items {
+		if p := &pods.Items[i]; isReady(p) && p.DeletionTimestamp == nil {
+			out = append(out, "https://"+p.Status.PodIP+":8443")
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// tokenOnReplicas sends a mutating call with a ClientRequestToken to one api replica and again
+// to the other, as an SDK retry after a failover lands: the same answer, and one effect.
+func (e *env) tokenOnReplicas(t *testing.T) {
+	addrs := e.apiAddresses(t)
+	if len(addrs) < 2 {
+		t.Fatalf("api replicas ready: %v, want 2", addrs)
+	}
+	e.clientPod(t, "token", "token", "-collection", "api-people", "-endpoints", strings.Join(addrs, ","),
+		"-server-name", release+"-api."+releaseNamespace+".svc")
+	if r := e.clientWait(t, "token", 2*time.Minute); r.Failed > 0 || r.OK != 2*len(addrs)+1 {
+		t.Fatalf("token retried on another replica: %+v", r)
+	}
+}
+
+// apiPodKilled kills an api pod while calls run: the Service sends them to the other.
+func (e *env) apiPodKilled(t *testing.T, ph photos) {
+	e.startLoad(t, "load-kill-api", ph, 45*time.Second)
+	names := e.podNames(t, apiPods())
+	var victim string
+	for n := range names {
+		victim = n
+		break
+	}
+	t.Logf("killing api pod %s (of %d)", victim, len(names))
+	e.kubectlRun(t, "-n", releaseNamespace, "delete", "pod", victim, "--grace-period=0", "--force", "--wait=false")
+	e.loadResult(t, "load-kill-api", "an api pod killed")
+	eventually(t, 2*time.Minute, "2 api pods ready again", func() (bool, string) { return e.podsReady(releaseNamespace, apiPods(), 2) })
+}
+
+// scaleAPI sets the api Deployment's replicas and waits until exactly that many pods run.
+func (e *env) scaleAPI(t *testing.T, n int) {
+	e.kubectlRun(t, "-n", releaseNamespace, "scale", "deployment", release+"-api", fmt.Sprintf("--replicas=%d", n))
+	eventually(t, 3*time.Minute, fmt.Sprintf("%d api pods ready", n), func() (bool, string) {
+		return e.podsReady(releaseNamespace, apiPods(), n)
+	})
+}
+
+// apiScaled adds a third api replica while calls run: it takes requests only once it serves.
+func (e *env) apiScaled(t *testing.T, ph photos) {
+	e.startLoad(t, "load-scale-api", ph, 45*time.Second)
+	e.scaleAPI(t, 3)
+	e.loadResult(t, "load-scale-api", "api scaled from 2 to 3")
+}
+
+// apiThroughput measures searches per second and their latency with 1, 2 and 3 api replicas,
+// as ratios to one replica in the same run, and leaves 2.
+func (e *env) apiThroughput(t *testing.T, ph photos) {
+	type row struct {
+		replicas int
+		r        clientResult
+	}
+	var rows []row
+	for _, n := range []int{1, 2, 3} {
+		e.scaleAPI(t, n)
+		name := fmt.Sprintf("bench-api-%d", n)
+		e.clientPod(t, name, append([]string{"load", "-collection", collectionName, "-duration", "20s", "-workers", "4"}, searchCases(ph, people[:4])...)...)
+		r := e.clientWait(t, name, 2*time.Minute)
+		if r.Failed != 0 || r.Wrong != 0 || r.OK == 0 {
+			t.Errorf("%d replicas: ok=%d failed=%d wrong=%d (%v)", n, r.OK, r.Failed, r.Wrong, r.Errors)
+		}
+		rows = append(rows, row{n, r})
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "SearchUsersByImage, 4 in flight from one SDK client, 20 s per row, ratios to 1 replica:\n")
+	fmt.Fprintf(&b, "%-9s %9s %8s %8s %8s %8s %8s\n", "replicas", "req/s", "x1", "p50 ms", "x1", "p99 ms", "x1")
+	for _, r := range rows {
+		base := rows[0].r
+		fmt.Fprintf(&b, "%-9d %9.2f %8.2f %8.0f %8.2f %8.0f %8.2f\n", r.replicas, r.r.Rate, r.r.Rate/base.Rate,
+			r.r.P50, r.r.P50/base.P50, r.r.P99, r.r.P99/base.P99)
+	}
+	t.Log("\n" + b.String())
+	e.scaleAPI(t, 2)
 }
 
 // reshard grows the Collection from 2 to 3 shards; every answer stays right.
@@ -471,18 +580,25 @@ func (e *env) podNames(t *testing.T, sel client.MatchingLabels) map[string]bool 
 // while they roll; none may be answered wrongly.
 func (e *env) helmUpgrade(t *testing.T, ph photos) {
 	before := e.podNames(t, e.managerPods())
+	for n := range e.podNames(t, apiPods()) {
+		before[n] = true
+	}
 	e.startLoad(t, "load-upgrade", ph, 90*time.Second)
 	_, tag, _ := strings.Cut(e.upgrade, ":")
 	args := append([]string{"upgrade", release, e.chart}, e.helmValues("--set", "image.tag="+tag, "--set", "manager.logLevel=debug")...)
 	e.run(t, "", e.helm, args...)
-	eventually(t, 3*time.Minute, "the manager rolled", func() (bool, string) {
-		now := e.podNames(t, e.managerPods())
-		for n := range now {
-			if before[n] {
-				return false, n + " still there"
+	eventually(t, 3*time.Minute, "the manager and the api pods rolled", func() (bool, string) {
+		for _, sel := range []client.MatchingLabels{e.managerPods(), apiPods()} {
+			for n := range e.podNames(t, sel) {
+				if before[n] {
+					return false, n + " still there"
+				}
 			}
 		}
-		return e.podsReady(releaseNamespace, e.managerPods(), 1)
+		if ok, why := e.podsReady(releaseNamespace, e.managerPods(), 1); !ok {
+			return false, why
+		}
+		return e.podsReady(releaseNamespace, apiPods(), 2)
 	})
 	eventually(t, 4*time.Minute, "every index pod on the new image", func() (bool, string) {
 		var pods corev1.PodList
@@ -497,22 +613,7 @@ func (e *env) helmUpgrade(t *testing.T, ph photos) {
 		return e.podsReady(releaseNamespace, indexPods(), 6)
 	})
 	eventually(t, 3*time.Minute, "Collection Ready after the upgrade", e.collectionReady)
-	r := e.clientWait(t, "load-upgrade", 3*time.Minute)
-	if r.Wrong != 0 {
-		t.Errorf("wrong answers during the upgrade: %d (%v)", r.Wrong, r.Errors)
-	}
-	t.Logf("searches during helm upgrade (manager and 6 index pods rolled): ok=%d failed=%d", r.OK, r.Failed)
-	if r.Failed > 0 {
-		// What the new manager logged about its election and endpoint.
-		out, _ := e.try("", e.kubectl, "-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=manager", "--tail=-1")
-		var lines []string
-		for _, l := range strings.Split(out, "\n") {
-			if strings.Contains(l, `"api"`) || strings.Contains(l, `"error"`) || strings.Contains(l, "leader") {
-				lines = append(lines, l)
-			}
-		}
-		t.Logf("the new manager's endpoint log:\n%s", strings.Join(lines, "\n"))
-	}
+	e.loadResult(t, "load-upgrade", "helm upgrade (manager, api and index pods rolled)")
 }
 
 // managerKilled kills the manager; a new one takes over and the status converges.
@@ -605,6 +706,7 @@ func (e *env) dumpState(t *testing.T) {
 		{"get", "collections,users,searchrequests", "-A"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		{"-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=manager", "--tail=200"},
+		{"-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=api", "--tail=60", "--prefix"},
 		{"-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=index", "--tail=30", "--prefix"},
 		{"-n", releaseNamespace, "logs", "-l", "app.kubernetes.io/component=index", "--tail=30", "--prefix", "--previous"},
 	} {

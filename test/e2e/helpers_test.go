@@ -195,6 +195,14 @@ type clientResult struct {
 	Wrong   int               `json:"wrong"`
 	Errors  []string          `json:"errors"`
 	Matches map[string]string `json:"matches"`
+	// What the SDK retried: HTTP attempts and the failed ones among them.
+	Attempts        int `json:"attempts"`
+	AttemptFailures int `json:"attemptFailures"`
+	// The writer of a load: indexed, failed, lost and duplicated faces.
+	Writes, WriteFailed, Lost, Duplicated int
+	// The searches of a load: per second, and p50/p99 latency in milliseconds.
+	Rate     float64 `json:"rate"`
+	P50, P99 float64
 }
 
 var progressRE = regexp.MustCompile(`PROGRESS ok=(\d+) failed=(\d+) wrong=(\d+)`)
