@@ -47,9 +47,15 @@ type HandlerOptions struct {
 
 	// RateLimit is the sustained requests per second allowed per access key
 	// (token bucket; default 50, negative = unlimited); RateBurst the bucket
-	// size (default 2*RateLimit). Over it: ThrottlingException.
+	// size (default 2*RateLimit). Over it: ThrottlingException. Both are the
+	// budget of the whole endpoint: with Replicas, each replica allows its share.
 	RateLimit float64
 	RateBurst int
+	// Replicas, when set, is the number of replicas serving the endpoint: each
+	// allows RateLimit/n per key with a burst of max(1, RateBurst/n), and its
+	// buckets follow when n changes (n < 1 counts as 1). It is called on every
+	// rate-limited request, from many goroutines: an atomic load, not an API call.
+	Replicas func() int
 
 	// MaxConcurrent bounds authenticated requests being served at once
 	// (default 64, negative = unbounded). A request that finds no free slot
@@ -147,7 +153,7 @@ func NewHandler(backend Backend, opts HandlerOptions) http.Handler {
 	}
 	h := &handler{backend: backend, opts: opts}
 	if opts.RateLimit > 0 {
-		h.limiter = newRateLimiter(opts.RateLimit, opts.RateBurst, opts.Now)
+		h.limiter = newRateLimiter(opts.RateLimit, opts.RateBurst, opts.Replicas, opts.Now)
 	}
 	if opts.MaxConcurrent > 0 {
 		h.sem = make(chan struct{}, opts.MaxConcurrent)

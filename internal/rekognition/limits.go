@@ -9,13 +9,18 @@ import (
 	"time"
 )
 
-// rateLimiter is a token bucket per access key.
+// rateLimiter is a token bucket per access key. rate and burst are the budget of the whole
+// endpoint; with n replicas sharing it (replicas), each allows rate/n with a burst of
+// max(1, burst/n), so that together they allow the budget once.
 type rateLimiter struct {
 	rate  float64 // tokens per second
 	burst float64
-	now   func() time.Time
+	// replicas is how many replicas share the budget; nil, or a count below 1, is one.
+	replicas func() int
+	now      func() time.Time
 
 	mu      sync.Mutex
+	n       int // the replica count the buckets follow
 	buckets map[string]*bucket
 }
 
@@ -24,33 +29,64 @@ type bucket struct {
 	last   time.Time
 }
 
-func newRateLimiter(rate float64, burst int, now func() time.Time) *rateLimiter {
+func newRateLimiter(rate float64, burst int, replicas func() int, now func() time.Time) *rateLimiter {
 	if burst < 1 {
 		burst = int(math.Max(1, math.Ceil(rate)))
 	}
-	return &rateLimiter{rate: rate, burst: float64(burst), now: now, buckets: make(map[string]*bucket)}
+	return &rateLimiter{rate: rate, burst: float64(burst), replicas: replicas, now: now, n: 1, buckets: make(map[string]*bucket)}
+}
+
+// share is one replica's rate and burst when n replicas share the budget.
+func (l *rateLimiter) share(n int) (rate, burst float64) {
+	return l.rate / float64(n), math.Max(1, l.burst/float64(n))
 }
 
 // allow takes a token from key's bucket. The number of buckets is bounded by
 // the number of keys in the CredentialStore: only authenticated keys get here.
 func (l *rateLimiter) allow(key string) bool {
 	now := l.now()
+	n := 1
+	if l.replicas != nil {
+		n = max(1, l.replicas())
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if n != l.n {
+		l.rescale(n, now)
+	}
+	rate, burst := l.share(l.n)
 	b := l.buckets[key]
 	if b == nil {
-		b = &bucket{tokens: l.burst, last: now}
+		b = &bucket{tokens: burst, last: now}
 		l.buckets[key] = b
 	}
-	if el := now.Sub(b.last).Seconds(); el > 0 {
-		b.tokens = math.Min(l.burst, b.tokens+el*l.rate)
-		b.last = now
-	}
+	b.refill(now, rate, burst)
 	if b.tokens < 1 {
 		return false
 	}
 	b.tokens--
 	return true
+}
+
+// rescale moves every bucket to the share of n replicas: the time elapsed is credited at the
+// old share, then tokens over the new burst are dropped. No token is added, so a change of
+// the count neither refills a bucket nor doubles it (a replica that leaves did not hand its
+// tokens over), and none is taken beyond the new burst (a replica that joins starts full).
+func (l *rateLimiter) rescale(n int, now time.Time) {
+	rate, burst := l.share(l.n)
+	_, newBurst := l.share(n)
+	for _, b := range l.buckets {
+		b.refill(now, rate, burst)
+		b.tokens = math.Min(b.tokens, newBurst)
+	}
+	l.n = n
+}
+
+func (b *bucket) refill(now time.Time, rate, burst float64) {
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens = math.Min(burst, b.tokens+el*rate)
+		b.last = now
+	}
 }
 
 // idempotencyCache remembers the responses of requests that carry a

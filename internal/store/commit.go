@@ -108,10 +108,12 @@ func (s *Store) commit(ctx context.Context, id string, decide func(_ *Collection
 			return storageError("writing commit", err)
 		}
 		if created {
+			s.commits.Add(1)
 			cs.st.apply(e)
 			cs.st.gen = gen
 			return nil
 		}
+		s.lostRaces.Add(1)
 		if attempt > 1000 {
 			return &errs.Error{Code: errs.Conflict, Message: "too many concurrent writers", Retryable: true}
 		}

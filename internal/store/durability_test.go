@@ -70,6 +70,17 @@ func TestConcurrentWritersLoseNothing(t *testing.T) {
 	if len(faces) != images {
 		t.Fatalf("%d faces, want %d", len(faces), images)
 	}
+	// One commit per image and one for the user, whichever Store won each; a call that
+	// found its work done commits nothing.
+	var commits, lost uint64
+	for _, s := range stores {
+		commits += s.CommitStats().Commits
+		lost += s.CommitStats().LostRaces
+	}
+	if commits != images+1 {
+		t.Fatalf("CommitStats count %d commits, want %d", commits, images+1)
+	}
+	t.Logf("%d commits, %d lost races", commits, lost)
 	for i, got := range ids {
 		for _, id := range got {
 			if id != got[0] {

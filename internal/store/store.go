@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -23,6 +24,25 @@ type Store struct {
 
 	mu    sync.Mutex
 	colls map[string]*collState
+
+	// commits and lostRaces count the commits made and the conditional PUTs that found
+	// their generation taken (CommitStats).
+	commits, lostRaces atomic.Uint64
+}
+
+// CommitStats counts the commits of one Store since it was made.
+type CommitStats struct {
+	// Commits is the number of mutations this Store committed (log objects it created).
+	Commits uint64
+	// LostRaces is the number of times a commit found its generation taken by another
+	// writer and was decided again on the newer state.
+	LostRaces uint64
+}
+
+// CommitStats returns the Store's commit counters: LostRaces/Commits is the contention
+// with other writers of the same collections.
+func (s *Store) CommitStats() CommitStats {
+	return CommitStats{Commits: s.commits.Load(), LostRaces: s.lostRaces.Load()}
 }
 
 // collState caches one collection's state; mu serialises this process's writers.
