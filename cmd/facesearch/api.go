@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -128,16 +129,13 @@ func loopback(addr string) bool {
 
 // apiEndpoint is the endpoint as wired into a role.
 type apiEndpoint struct {
-	server  *http.Server
-	handler http.Handler
+	server *http.Server
+	// replicas share each key's rate limit; each allows its share (see shareRateLimit).
+	replicas atomic.Int64
 }
 
 // setReplicas tells the endpoint how many replicas share each key's rate limit.
-func (a *apiEndpoint) setReplicas(n int) {
-	if h, ok := a.handler.(interface{ SetReplicas(int) }); ok {
-		h.SetReplicas(n)
-	}
-}
+func (a *apiEndpoint) setReplicas(n int) { a.replicas.Store(int64(n)) }
 
 // newAPIEndpoint builds the handler over the shared search path; CreateCollection and
 // DeleteCollection make and delete Collection resources through c. With the TLS flags the
@@ -156,8 +154,11 @@ func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rek
 			CredentialsSecretRef: corev1.LocalObjectReference{Name: f.storageSecret},
 		}, ImageSources: f.imageSources}
 	}
+	a := &apiEndpoint{}
+	a.replicas.Store(1)
 	handler := rekognition.NewHandler(rekognition.NewServiceBackend(svc, admin), rekognition.HandlerOptions{
 		Credentials: creds,
+		Replicas:    func() int { return int(a.replicas.Load()) },
 		Log:         func(msg string, kv ...any) { log.Info(msg, kv...) },
 	})
 	mux := http.NewServeMux()
@@ -183,7 +184,8 @@ func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rek
 	} else if !loopback(f.addr) {
 		log.Info("The endpoint serves plain HTTP: access keys sign requests, but images and answers cross the network in clear; give it --api-tls-cert-file and --api-tls-key-file", "address", f.addr)
 	}
-	return &apiEndpoint{server: server, handler: handler}, nil
+	a.server = server
+	return a, nil
 }
 
 // run serves until ctx ends, then lets requests in flight finish (up to 25 s). With TLS, a

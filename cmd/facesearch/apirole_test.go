@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -151,6 +153,9 @@ func TestAPIRoleServesWhatTheManagerMade(t *testing.T) {
 		t.Fatal(err)
 	}
 	api.drain = 2 * time.Second
+	if err := api.shareRateLimit(mgr, "facesearch-api"); err != nil {
+		t.Fatal(err)
+	}
 	addr := make(chan string, 1)
 	api.onListen = func(a string) { addr <- a }
 	runCtx, stop := context.WithCancel(ctx)
@@ -189,6 +194,22 @@ func TestAPIRoleServesWhatTheManagerMade(t *testing.T) {
 		}
 	}
 	published(true)
+
+	// Three replicas behind the Service, one of them not ready: each allows half the budget.
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "facesearch-api-x",
+		Labels: map[string]string{discoveryv1.LabelServiceName: "facesearch-api"}}, AddressType: discoveryv1.AddressTypeIPv4}
+	for i, ready := range []bool{true, true, false} {
+		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.0.0.%d", i+1)},
+			Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(ready)}})
+	}
+	if err := admin.Create(ctx, slice); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); api.endpoint.replicas.Load() != 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the rate limit is shared by %d replicas, want the 2 ready ones", api.endpoint.replicas.Load())
+		}
+	}
 	if _, ok := svc.InNamespace(elsewhere).Collections.Get(other.Spec.CollectionID); ok {
 		t.Error("a Collection of another namespace is published")
 	}
