@@ -58,9 +58,9 @@ func runManager(args []string) error {
 	image := fs.String("index-image", os.Getenv("FACESEARCH_IMAGE"), "image of the index pods (this operator's image)")
 	domain := fs.String("cluster-domain", "cluster.local", "the cluster's DNS domain")
 	tokenRotation := fs.Duration("index-token-rotation", 30*24*time.Hour, "how often each Collection's index token is replaced (the previous one stays valid for 10 minutes); 0 never")
-	networkPolicy := fs.Bool("index-network-policy", true, "give every Collection a NetworkPolicy: its index pods' search port open to the manager pods only, the metrics port to --index-metrics-scrapers")
+	networkPolicy := fs.Bool("index-network-policy", true, "give every Collection a NetworkPolicy: its index pods' search port open to the manager and api pods only, the metrics port to --index-metrics-scrapers")
 	scrapers := fs.String("index-metrics-scrapers", "", "JSON list of NetworkPolicy peers that may scrape the index pods' metrics port; empty: any")
-	managerNamespace := fs.String("manager-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the manager pods (for the index NetworkPolicies); default $POD_NAMESPACE")
+	managerNamespace := fs.String("manager-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the manager and api pods (for the index NetworkPolicies); default $POD_NAMESPACE")
 	var ef engineFlags
 	ef.bind(fs)
 	zapOpts := zap.Options{}
@@ -108,7 +108,7 @@ func runManager(args []string) error {
 // indexNetworkPolicy reads the flags of the index NetworkPolicies.
 func indexNetworkPolicy(namespace, scrapers string) (*workload.NetworkPolicyOptions, error) {
 	if namespace == "" {
-		return nil, fmt.Errorf("--manager-namespace (or POD_NAMESPACE) is required with --index-network-policy: the policies admit the manager pods of that namespace")
+		return nil, fmt.Errorf("--manager-namespace (or POD_NAMESPACE) is required with --index-network-policy: the policies admit the manager and api pods of that namespace")
 	}
 	np := &workload.NetworkPolicyOptions{ManagerNamespace: namespace}
 	if scrapers != "" {

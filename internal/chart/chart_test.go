@@ -14,8 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
-
-	"github.com/facesearch/facesearch-operator/internal/workload"
 )
 
 func TestHelmLint(t *testing.T) {
@@ -158,31 +156,34 @@ func assertRestricted(t *testing.T, what string, spec *corev1.PodSpec) {
 func TestRenderedPodsAreRestricted(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			pods := 0
+			checked := map[string]bool{}
 			for _, o := range render(t, v) {
 				tpl := podTemplate(t, o)
 				if tpl == nil {
 					continue
 				}
-				pods++
+				checked[o.GetKind()+"/"+o.GetName()] = true
 				t.Run(o.GetKind()+"/"+o.GetName(), func(t *testing.T) {
 					assertRestricted(t, o.GetKind()+" "+o.GetName(), &tpl.Spec)
 				})
 			}
-			if pods == 0 {
-				t.Fatal("no pod template rendered")
+			// The manager's pods and the api's (with their init container in production).
+			for _, want := range []string{"Deployment/" + releaseName + "-facesearch-manager", "Deployment/" + releaseName + "-facesearch-api"} {
+				if !checked[want] {
+					t.Errorf("%s not rendered; checked %v", want, checked)
+				}
 			}
 		})
 	}
 }
 
-// TestRenderedManager checks what the manager Deployment must carry in each variant.
+// TestRenderedManager checks what the manager Deployment must carry in each variant: the
+// controllers only, the HTTP API being the api Deployment's (TestRenderedAPI).
 func TestRenderedManager(t *testing.T) {
 	type want struct {
 		args         []string
 		env          map[string]string
 		initCount    int
-		apiService   bool
 		monitors     int
 		indexPolices []string
 		secret       bool
@@ -190,27 +191,18 @@ func TestRenderedManager(t *testing.T) {
 	cases := map[string]want{
 		"defaults": {
 			args: []string{"manager", "--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
-				"--index-image=facesearch/facesearch:0.1.0", "--api-bind-address=:8443",
-				"--api-credentials-secret=facesearch-api-keys", "--api-storage-endpoint=minio.minio.svc:9000",
-				"--api-tls-cert-file=/etc/facesearch/api-tls/tls.crt", "--api-tls-key-file=/etc/facesearch/api-tls/tls.key",
-				"--api-storage-bucket=faces", "--api-storage-secret=facesearch-storage", "--api-storage-tls=true",
-				"--index-token-rotation=720h", "--index-network-policy=true",
+				"--index-image=facesearch/facesearch:0.1.0", "--index-token-rotation=720h", "--index-network-policy=true",
 				`--index-metrics-scrapers=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"monitoring"}}}]`},
 			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/opt/facesearch/models/faceplugin-1.0,/opt/facesearch/models/dlib-blazeface-1.0", "POD_NAMESPACE": "fieldRef:metadata.namespace",
-				"POD_NAME": "fieldRef:metadata.name", "FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
-			apiService:   true,
+				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
 			indexPolices: []string{releaseNamespace},
 		},
 		"production": {
 			args: []string{"manager", "--leader-elect", "--health-probe-bind-address=:8081", "--metrics-bind-address=:8080",
-				"--index-image=facesearch/facesearch:0.1.0-test", "--api-bind-address=:9443",
-				"--api-tls-cert-file=/etc/facesearch/api-tls/tls.crt", "--api-tls-key-file=/etc/facesearch/api-tls/tls.key",
-				"--api-storage-endpoint=minio.storage.svc:9000", "--api-storage-bucket=faces-prod",
-				"--api-image-sources=uploads/faces/,/enrol/", "--max-decode-bytes=1Gi"},
-			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/models/faceplugin-1.0", "POD_NAME": "fieldRef:metadata.name",
+				"--index-image=facesearch/facesearch:0.1.0-test", "--max-decode-bytes=1Gi"},
+			env: map[string]string{"FACESEARCH_MODEL_PACKS": "/models/faceplugin-1.0", "POD_NAMESPACE": "fieldRef:metadata.namespace",
 				"FACESEARCH_ONNXRUNTIME": "/opt/facesearch/lib/libonnxruntime.so"},
 			initCount:    1,
-			apiService:   true,
 			monitors:     2,
 			indexPolices: []string{"team-a", "team-b"},
 			secret:       true,
@@ -238,17 +230,30 @@ func TestRenderedManager(t *testing.T) {
 				t.Errorf("first arg is %q, want the manager role", c.Args[0])
 			}
 			assertFlagsDefined(t, "manager", c.Args[1:])
-			env := map[string]string{}
-			for _, e := range c.Env {
-				env[e.Name] = e.Value
-				if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
-					env[e.Name] = "fieldRef:" + e.ValueFrom.FieldRef.FieldPath
+			// The manager serves no API any more: no --api-* flag, port or certificate.
+			for _, a := range c.Args {
+				if strings.HasPrefix(a, "--api-") {
+					t.Errorf("manager arg %q: the HTTP API is the api Deployment's", a)
 				}
 			}
+			for _, p := range c.Ports {
+				if p.Name == "api" {
+					t.Errorf("manager container has an api port %+v", p)
+				}
+			}
+			for _, vol := range tpl.Spec.Volumes {
+				if vol.Secret != nil {
+					t.Errorf("manager mounts Secret %s (volume %s): the API's certificate is the api pods'", vol.Secret.SecretName, vol.Name)
+				}
+			}
+			env := envMap(c.Env)
 			for k, val := range w.env {
 				if env[k] != val {
 					t.Errorf("env %s = %q, want %q", k, env[k], val)
 				}
+			}
+			if _, ok := env["POD_NAME"]; ok {
+				t.Error("manager env has POD_NAME: it no longer labels its own pod")
 			}
 			for probe, p := range map[string]*corev1.Probe{"/healthz": c.LivenessProbe, "/readyz": c.ReadinessProbe} {
 				if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != probe || p.HTTPGet.Port.String() != "probes" {
@@ -261,19 +266,11 @@ func TestRenderedManager(t *testing.T) {
 			if len(tpl.Spec.InitContainers) != w.initCount {
 				t.Errorf("%d init containers, want %d", len(tpl.Spec.InitContainers), w.initCount)
 			}
-			if got := find(objs, "Service", releaseName+"-facesearch-api") != nil; got != w.apiService {
-				t.Errorf("api Service rendered = %v, want %v", got, w.apiService)
-			}
-			if svc := find(objs, "Service", releaseName+"-facesearch-api"); svc != nil {
-				// Only the elected manager listens on the API port: the Service selects the pod
-				// it labels, never a standby or an unelected new pod (a real rolling update
-				// refused connections before this).
-				sel, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
-				if sel[workload.APIServingLabel] != "true" || sel["app.kubernetes.io/component"] != "manager" {
-					t.Errorf("api Service selector %v: want the manager pods labelled %s=true", sel, workload.APIServingLabel)
-				}
-				if !roleAllows(t, find(objs, "Role", releaseName+"-facesearch-leader-election"), "", "pods", "patch") {
-					t.Error("the manager may not patch its pod's labels in the release namespace")
+			// The leader-election Role: Leases and Events; nothing about pods.
+			le := find(objs, "Role", releaseName+"-facesearch-leader-election")
+			for _, verb := range []string{"get", "list", "watch", "patch", "update", "create", "delete"} {
+				if roleAllows(t, le, "", "pods", verb) {
+					t.Errorf("the leader-election Role lets the manager %s pods", verb)
 				}
 			}
 			if got := count(objs, "ServiceMonitor"); got != w.monitors {
@@ -297,6 +294,18 @@ func TestRenderedManager(t *testing.T) {
 			}
 		})
 	}
+}
+
+// envMap is a container's environment, a fieldRef as "fieldRef:<path>".
+func envMap(vars []corev1.EnvVar) map[string]string {
+	env := map[string]string{}
+	for _, e := range vars {
+		env[e.Name] = e.Value
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env[e.Name] = "fieldRef:" + e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	return env
 }
 
 func contains(list []string, s string) bool {
@@ -352,32 +361,40 @@ func TestCRDsMatchGenerated(t *testing.T) {
 	}
 }
 
-// TestClusterRoleMatchesGenerated fails when the chart's ClusterRole drifts from the rules
-// controller-gen generates from the RBAC markers.
+// TestClusterRoleMatchesGenerated fails when the chart's ClusterRoles drift from the rules
+// controller-gen generates from the RBAC markers: the manager's (controllers) and the api
+// role's (cmd/facesearch).
 func TestClusterRoleMatchesGenerated(t *testing.T) {
-	generatedPath := filepath.Join(repoRoot, "config", "rbac", "role.yaml")
-	assertSameBytes(t, generatedPath, filepath.Join(chartDir, "files", "manager-role.yaml"),
-		"copy it: cp config/rbac/role.yaml charts/facesearch/files/manager-role.yaml")
-	data, err := os.ReadFile(generatedPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var generated rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(data, &generated); err != nil {
-		t.Fatal(err)
-	}
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			o := find(render(t, v), "ClusterRole", releaseName+"-facesearch-manager")
-			if o == nil {
-				t.Fatal("no manager ClusterRole rendered")
-			}
-			var rendered rbacv1.ClusterRole
-			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &rendered); err != nil {
+	for _, role := range []struct{ name, generated, file string }{
+		{name: "manager", generated: filepath.Join("config", "rbac", "role.yaml"), file: "manager-role.yaml"},
+		{name: "api", generated: filepath.Join("config", "rbac", "api", "role.yaml"), file: "api-role.yaml"},
+	} {
+		t.Run(role.name, func(t *testing.T) {
+			generatedPath := filepath.Join(repoRoot, role.generated)
+			assertSameBytes(t, generatedPath, filepath.Join(chartDir, "files", role.file),
+				"run make manifests (cp "+role.generated+" charts/facesearch/files/"+role.file+")")
+			data, err := os.ReadFile(generatedPath)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(rendered.Rules, generated.Rules) {
-				t.Errorf("rendered rules differ from config/rbac/role.yaml:\nrendered:  %+v\ngenerated: %+v", rendered.Rules, generated.Rules)
+			var generated rbacv1.ClusterRole
+			if err := yaml.UnmarshalStrict(data, &generated); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range variants {
+				t.Run(v.name, func(t *testing.T) {
+					o := find(render(t, v), "ClusterRole", releaseName+"-facesearch-"+role.name)
+					if o == nil {
+						t.Fatalf("no %s ClusterRole rendered", role.name)
+					}
+					var rendered rbacv1.ClusterRole
+					if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &rendered); err != nil {
+						t.Fatal(err)
+					}
+					if !reflect.DeepEqual(rendered.Rules, generated.Rules) {
+						t.Errorf("rendered rules differ from %s:\nrendered:  %+v\ngenerated: %+v", role.generated, rendered.Rules, generated.Rules)
+					}
+				})
 			}
 		})
 	}

@@ -86,6 +86,9 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 	}
 
 	serviceMonitorInstalled := hasKind(c.RESTMapper(), schema.GroupVersionKind{Group: "monitoring.coreos.com", Version: "v1", Kind: "ServiceMonitor"})
+	// Every kind the chart may render, across the variants, reaches the API server: the api's
+	// PodDisruptionBudget (policy/v1) and HorizontalPodAutoscaler (autoscaling/v2) included.
+	appliedKinds := map[string]bool{}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
 			applied := 0
@@ -101,6 +104,7 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 					continue
 				}
 				applied++
+				appliedKinds[o.GetAPIVersion()+"/"+o.GetKind()] = true
 				for _, w := range warn.take() {
 					if strings.Contains(w, "PodSecurity") {
 						t.Errorf("%s: %s", name, w)
@@ -115,6 +119,12 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 			}
 			t.Logf("%d objects passed the server-side dry run", applied)
 		})
+	}
+	for _, kind := range []string{"policy/v1/PodDisruptionBudget", "autoscaling/v2/HorizontalPodAutoscaler",
+		"rbac.authorization.k8s.io/v1/RoleBinding", "networking.k8s.io/v1/NetworkPolicy"} {
+		if !appliedKinds[kind] {
+			t.Errorf("no %s passed the dry run in any variant", kind)
+		}
 	}
 
 	// Helm generates the API's CA and certificate when there is no cert-manager; an upgrade

@@ -63,6 +63,13 @@ func runHelm(t *testing.T, args ...string) []byte {
 	return stdout.Bytes()
 }
 
+// helmOutput runs helm and returns its combined output and error, for the runs that must fail.
+func helmOutput(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(helmBinary(t), args...).CombinedOutput()
+	return string(out), err
+}
+
 func (v valuesVariant) valuesArgs() []string {
 	if v.file == "" {
 		return nil

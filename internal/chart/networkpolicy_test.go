@@ -32,9 +32,9 @@ func networkPolicies(t *testing.T, objs []*unstructured.Unstructured) map[string
 }
 
 // TestNetworkPolicies checks who may talk to whom: index pods take searches only from the
-// manager pods of this release (the operator's policy per Collection, built from the flags
-// the chart gives the manager), their metrics port is open to the scrapers only, and every
-// policy restricts both directions.
+// manager and api pods of this release (the operator's policy per Collection, built from the
+// flags the chart gives the manager), their metrics port is open to the scrapers only, the
+// API port is the api pods' (open to apiClients), and every policy restricts both directions.
 func TestNetworkPolicies(t *testing.T) {
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
@@ -44,24 +44,60 @@ func TestNetworkPolicies(t *testing.T) {
 			if manager == nil {
 				t.Fatalf("no manager NetworkPolicy among %v", keys(nps))
 			}
-			if len(manager.Spec.PolicyTypes) != 2 {
-				t.Errorf("manager policy types %v, want Ingress and Egress", manager.Spec.PolicyTypes)
+			api := nps[releaseNamespace+"/"+apiName]
+			if api == nil {
+				t.Fatalf("no api NetworkPolicy among %v", keys(nps))
 			}
-			egressPorts := map[int32]bool{}
-			for _, r := range manager.Spec.Egress {
-				for _, p := range r.Ports {
-					egressPorts[p.Port.IntVal] = true
+			for name, np := range map[string]*networkingv1.NetworkPolicy{"manager": manager, "api": api} {
+				if len(np.Spec.PolicyTypes) != 2 {
+					t.Errorf("%s policy types %v, want Ingress and Egress", name, np.Spec.PolicyTypes)
+				}
+				egressPorts := map[int32]bool{}
+				for _, r := range np.Spec.Egress {
+					for _, p := range r.Ports {
+						egressPorts[p.Port.IntVal] = true
+					}
+				}
+				for _, want := range []int32{443, 6443, 9000, workload.IndexPort, 53} {
+					if !egressPorts[want] {
+						t.Errorf("%s egress lacks port %d (API server, storage, index, DNS)", name, want)
+					}
 				}
 			}
-			for _, want := range []int32{443, 6443, 9000, workload.IndexPort, 53} {
-				if !egressPorts[want] {
-					t.Errorf("manager egress lacks port %d (API server, storage, index, DNS)", want)
+			// Ingress: the manager takes metrics scrapes only; the api pods the API port (from
+			// apiClients) and metrics scrapes.
+			ingress := func(np *networkingv1.NetworkPolicy) map[string][]networkingv1.NetworkPolicyPeer {
+				out := map[string][]networkingv1.NetworkPolicyPeer{}
+				for _, r := range np.Spec.Ingress {
+					for _, p := range r.Ports {
+						out[p.Port.String()] = r.From
+					}
 				}
+				return out
+			}
+			if in := ingress(manager); len(in) != 1 || in["metrics"] == nil {
+				t.Errorf("manager ingress %v: want the metrics port only, from the scrapers", in)
+			}
+			in := ingress(api)
+			if len(in) != 2 || in["metrics"] == nil {
+				t.Errorf("api ingress %v: want the api and metrics ports", in)
+			}
+			clients, ok := in["api"]
+			if !ok {
+				t.Errorf("api ingress %v lacks the api port", in)
+			}
+			wantClients := map[string]int{"defaults": 0, "production": 1}[v.name] // production: the apps namespace
+			if len(clients) != wantClients {
+				t.Errorf("api port open to %+v, want %d peers (networkPolicy.apiClients)", clients, wantClients)
+			}
+			apiDep, _ := apiDeployment(t, objs)
+			if sel, _ := metav1.LabelSelectorAsSelector(&api.Spec.PodSelector); !sel.Matches(labels.Set(apiDep.Spec.Template.Labels)) {
+				t.Errorf("api NetworkPolicy selects %v, not the api pods %v", api.Spec.PodSelector, apiDep.Spec.Template.Labels)
 			}
 			// The chart's index policies restrict egress; ingress is the operator's.
 			indexPolicies := 0
 			for key, np := range nps {
-				if np == manager {
+				if np == manager || np == api {
 					continue
 				}
 				indexPolicies++
@@ -83,9 +119,11 @@ func TestNetworkPolicies(t *testing.T) {
 				t.Error("no index NetworkPolicy")
 			}
 
-			// The operator's policy, as the manager the chart renders would make it.
+			// The operator's policy, as the manager the chart renders would make it: its search
+			// port admits the manager and the api pods.
 			dep := find(objs, "Deployment", releaseName+"-facesearch-manager")
 			tpl := podTemplate(t, dep)
+			clientPods := map[string]labels.Set{"manager": tpl.Labels, "api": apiDep.Spec.Template.Labels}
 			c := tpl.Spec.Containers[0]
 			if !contains(c.Args, "--index-network-policy=true") {
 				t.Fatalf("manager args %q: the operator's index NetworkPolicies are not turned on", c.Args)
@@ -101,16 +139,37 @@ func TestNetworkPolicies(t *testing.T) {
 			op := &networkingv1.NetworkPolicy{}
 			workload.BuildNetworkPolicy(op, "people", opts)
 			ns := labels.Set{"kubernetes.io/metadata.name": releaseNamespace}
+			admitted := map[string]bool{}
 			for _, r := range op.Spec.Ingress {
 				if r.Ports[0].Port.IntVal != workload.IndexPort {
 					continue
 				}
+				if len(r.From) == 0 {
+					t.Error("the search port admits any pod")
+				}
 				for _, peer := range r.From {
+					if peer.NamespaceSelector == nil || peer.PodSelector == nil || peer.IPBlock != nil {
+						t.Errorf("the search port admits %+v: want pods of %s only", peer, releaseNamespace)
+						continue
+					}
 					nsSel, _ := metav1.LabelSelectorAsSelector(peer.NamespaceSelector)
 					podSel, _ := metav1.LabelSelectorAsSelector(peer.PodSelector)
-					if peer.NamespaceSelector == nil || peer.PodSelector == nil || !nsSel.Matches(ns) || !podSel.Matches(labels.Set(tpl.Labels)) {
-						t.Errorf("the search port admits %+v, want exactly the manager pods %v of %s", peer, tpl.Labels, releaseNamespace)
+					if !nsSel.Matches(ns) || nsSel.Matches(labels.Set{"kubernetes.io/metadata.name": "other"}) {
+						t.Errorf("the search port admits pods of namespaces %s, want %s only", nsSel, releaseNamespace)
 					}
+					for role, pod := range clientPods {
+						if podSel.Matches(pod) {
+							admitted[role] = true
+						}
+					}
+					if podSel.Matches(labels.Set{"app.kubernetes.io/name": "facesearch", "app.kubernetes.io/component": "index"}) {
+						t.Errorf("the search port admits index pods (%s)", podSel)
+					}
+				}
+			}
+			for role, pod := range clientPods {
+				if !admitted[role] {
+					t.Errorf("the search port does not admit the %s pods %v", role, pod)
 				}
 			}
 			scrapers, _ := json.Marshal(opts.MetricsScrapers)

@@ -14,7 +14,21 @@ import (
 // controllers.ConfigureCache), so its ClusterRole must not let it list or watch every Secret
 // and ConfigMap of the cluster. The chart's ClusterRole is this file (TestClusterRoleMatchesGenerated).
 func TestManagerRoleCannotListSecrets(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
+	assertGetOnly(t, filepath.Join(repoRoot, "config", "rbac", "role.yaml"), "secrets", "configmaps")
+}
+
+// TestAPIRoleCannotListSecrets: the api reads its access keys, the storage Secret and the
+// index auth Secrets by name (its cache holds none), so its role, bound in the release
+// namespace, gets Secrets and never lists or watches them.
+func TestAPIRoleCannotListSecrets(t *testing.T) {
+	assertGetOnly(t, filepath.Join(repoRoot, "config", "rbac", "api", "role.yaml"), "secrets")
+}
+
+// assertGetOnly fails unless the ClusterRole in path gets each core resource and neither
+// lists nor watches it.
+func assertGetOnly(t *testing.T, path string, resources ...string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +36,7 @@ func TestManagerRoleCannotListSecrets(t *testing.T) {
 	if err := yaml.UnmarshalStrict(data, &role); err != nil {
 		t.Fatal(err)
 	}
-	for _, resource := range []string{"secrets", "configmaps"} {
+	for _, resource := range resources {
 		verbs := map[string]bool{}
 		for _, r := range role.Rules {
 			if !matches(r.APIGroups, "") || !matches(r.Resources, resource) || len(r.ResourceNames) > 0 {
@@ -33,11 +47,11 @@ func TestManagerRoleCannotListSecrets(t *testing.T) {
 			}
 		}
 		if !verbs["get"] {
-			t.Errorf("%s: no get; the manager reads the ones that objects name", resource)
+			t.Errorf("%s: %s grants no get; the role reads the ones it is told of by name", path, resource)
 		}
 		for _, v := range []string{"list", "watch", "*"} {
 			if verbs[v] {
-				t.Errorf("%s: the manager's ClusterRole grants %q on every %s of the cluster", resource, v, resource)
+				t.Errorf("%s grants %q on every %s it is bound for", path, v, resource)
 			}
 		}
 	}

@@ -48,7 +48,14 @@ func managerContainer(t *testing.T, objs []*unstructured.Unstructured) (*corev1.
 	return &tpl.Spec, &tpl.Spec.Containers[0]
 }
 
-// mountedTLSSecret is the Secret the manager mounts at the API's TLS path, or "".
+// apiContainer returns the api pods' spec and container.
+func apiContainer(t *testing.T, objs []*unstructured.Unstructured) (*corev1.PodSpec, *corev1.Container) {
+	t.Helper()
+	dep, c := apiDeployment(t, objs)
+	return &dep.Spec.Template.Spec, c
+}
+
+// mountedTLSSecret is the Secret a container mounts at the API's TLS path, or "".
 func mountedTLSSecret(t *testing.T, spec *corev1.PodSpec, c *corev1.Container) string {
 	t.Helper()
 	for _, m := range c.VolumeMounts {
@@ -70,13 +77,13 @@ func mountedTLSSecret(t *testing.T, spec *corev1.PodSpec, c *corev1.Container) s
 
 // TestAPITLSByDefault renders the chart as installed with its defaults, on a cluster without
 // and with cert-manager, and with the TLS values changed: the API is HTTPS unless turned
-// off, the manager gets the TLS flags and the Secret, and the certificate is the chart's
-// (Helm's CA, or cert-manager's) unless the user names a Secret.
+// off, the api pods get the TLS flags and the Secret (the manager neither), and the
+// certificate is the chart's (Helm's CA, or cert-manager's) unless the user names a Secret.
 func TestAPITLSByDefault(t *testing.T) {
 	cases := []struct {
 		name string
 		args []string
-		// secret is the Secret mounted into the manager ("" for plain HTTP).
+		// secret is the Secret mounted into the api pods ("" for plain HTTP).
 		secret string
 		// source: "helm" (a generated Secret), "cert-manager" (the chart's CA chain),
 		// "issuer" (a Certificate from the user's issuer), "" (nothing rendered).
@@ -92,13 +99,17 @@ func TestAPITLSByDefault(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := renderArgs(t, tc.args...)
-			spec, c := managerContainer(t, objs)
+			spec, c := apiContainer(t, objs)
 			tlsOn := tc.secret != ""
 			if contains(c.Args, certFlag) != tlsOn || contains(c.Args, keyFlag) != tlsOn {
-				t.Errorf("manager args %q: TLS flags present = %v, want %v", c.Args, contains(c.Args, certFlag), tlsOn)
+				t.Errorf("api args %q: TLS flags present = %v, want %v", c.Args, contains(c.Args, certFlag), tlsOn)
 			}
 			if got := mountedTLSSecret(t, spec, c); got != tc.secret {
-				t.Errorf("manager mounts TLS Secret %q, want %q", got, tc.secret)
+				t.Errorf("api pods mount TLS Secret %q, want %q", got, tc.secret)
+			}
+			mspec, mc := managerContainer(t, objs)
+			if got := mountedTLSSecret(t, mspec, mc); got != "" || contains(mc.Args, certFlag) || contains(mc.Args, keyFlag) {
+				t.Errorf("the manager still takes the API's certificate (Secret %q, args %q)", got, mc.Args)
 			}
 			svc := find(objs, "Service", apiService)
 			if svc == nil {
@@ -128,8 +139,8 @@ func TestAPITLSByDefault(t *testing.T) {
 		})
 	}
 	// The flags the chart passes exist in the binary.
-	_, c := managerContainer(t, renderArgs(t))
-	assertFlagsDefined(t, "manager", c.Args[1:])
+	_, c := apiContainer(t, renderArgs(t))
+	assertFlagsDefined(t, "api", c.Args[1:])
 }
 
 // checkGeneratedSecret: Helm's Secret holds a key pair for the api Service's names and the
@@ -173,7 +184,7 @@ func checkGeneratedSecret(t *testing.T, secret *unstructured.Unstructured) {
 	}
 }
 
-// checkCertificate: cert-manager's Certificate writes the Secret the manager mounts, for the
+// checkCertificate: cert-manager's Certificate writes the Secret the api pods mount, for the
 // api Service's names; with the chart's own chain, its issuer is a CA Issuer whose CA
 // Certificate the selfSigned Issuer signs.
 func checkCertificate(t *testing.T, objs []*unstructured.Unstructured, ownChain bool) {
@@ -243,14 +254,27 @@ func TestFetchedModelPacksArePinned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec, _ := managerContainer(t, objs)
-	if len(spec.InitContainers) != 1 {
-		t.Fatalf("%d init containers, want 1", len(spec.InitContainers))
-	}
-	script := strings.Join(spec.InitContainers[0].Args, "\n")
-	check := strings.Index(script, "sha256sum -c")
-	unpack := strings.Index(script, "tar -xzf")
-	if !strings.Contains(script, sum+"  /models/faceplugin-1.0.tar.gz") || check < 0 || unpack < check {
-		t.Errorf("the init container does not check the archive's sha256 before unpacking it:\n%s", script)
+	// The manager and the api pods both embed faces: each fetches the packs the same way.
+	mspec, _ := managerContainer(t, objs)
+	aspec, _ := apiContainer(t, objs)
+	for role, spec := range map[string]*corev1.PodSpec{"manager": mspec, "api": aspec} {
+		if len(spec.InitContainers) != 1 {
+			t.Fatalf("%s: %d init containers, want 1", role, len(spec.InitContainers))
+		}
+		script := strings.Join(spec.InitContainers[0].Args, "\n")
+		check := strings.Index(script, "sha256sum -c")
+		unpack := strings.Index(script, "tar -xzf")
+		if !strings.Contains(script, sum+"  /models/faceplugin-1.0.tar.gz") || check < 0 || unpack < check {
+			t.Errorf("%s: the init container does not check the archive's sha256 before unpacking it:\n%s", role, script)
+		}
+		mounted := false
+		for _, m := range spec.Containers[0].VolumeMounts {
+			if m.Name == "model-packs" && m.MountPath == "/models" && m.ReadOnly {
+				mounted = true
+			}
+		}
+		if !mounted {
+			t.Errorf("%s: the fetched packs are not mounted read-only at /models", role)
+		}
 	}
 }

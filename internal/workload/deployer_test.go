@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -156,8 +157,8 @@ func hasPort(ports []corev1.ContainerPort, name string, port int32) bool {
 
 // TestDeployerGuardsTheShards: each Collection gets, in its own namespace and owned by it, a
 // Secret with its index token, CA and serving certificate, which its index pods mount, and a
-// NetworkPolicy that opens the search port to the manager pods only and the metrics port to
-// the scrapers. The token rotates with an overlap; a Secret of that name that is not the
+// NetworkPolicy that opens the search port to the manager and api pods only and the metrics
+// port to the scrapers. The token rotates with an overlap; a Secret of that name that is not the
 // Collection's is never taken over.
 func TestDeployerGuardsTheShards(t *testing.T) {
 	ctx := context.Background()
@@ -269,9 +270,25 @@ func TestDeployerGuardsTheShards(t *testing.T) {
 	search, metrics := np.Spec.Ingress[0], np.Spec.Ingress[1]
 	if len(search.Ports) != 1 || search.Ports[0].Port.IntVal != workload.IndexPort || len(search.From) != 1 ||
 		search.From[0].NamespaceSelector == nil || search.From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "facesearch-system" ||
-		search.From[0].PodSelector == nil || search.From[0].PodSelector.MatchLabels["app.kubernetes.io/component"] != "manager" ||
-		search.From[0].PodSelector.MatchLabels["app.kubernetes.io/name"] != "facesearch" {
-		t.Errorf("search rule %+v: want port %d from the manager pods of facesearch-system only", search, workload.IndexPort)
+		search.From[0].PodSelector == nil {
+		t.Fatalf("search rule %+v: want port %d from pods of facesearch-system only", search, workload.IndexPort)
+	}
+	// The manager and api pods, and no other pod of the chart or of anyone else.
+	podSel, err := metav1.LabelSelectorAsSelector(search.From[0].PodSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for component, admitted := range map[string]bool{"manager": true, "api": true, "index": false, "": false} {
+		pod := labels.Set{"app.kubernetes.io/name": "facesearch", "app.kubernetes.io/instance": "fs"}
+		if component != "" {
+			pod["app.kubernetes.io/component"] = component
+		}
+		if podSel.Matches(pod) != admitted {
+			t.Errorf("search rule selector %s admits pods %v: %v, want %v", podSel, pod, podSel.Matches(pod), admitted)
+		}
+	}
+	if podSel.Matches(labels.Set{"app.kubernetes.io/component": "api"}) {
+		t.Errorf("search rule selector %s admits an api pod that is not facesearch's", podSel)
 	}
 	if len(metrics.Ports) != 1 || metrics.Ports[0].Port.IntVal != workload.IndexProbePort || len(metrics.From) != 1 ||
 		metrics.From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "monitoring" {

@@ -8,17 +8,28 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// ManagerPodLabels select the operator's manager pods; the chart labels them so (its
-// facesearch.managerSelectorLabels), in the release namespace.
-func ManagerPodLabels() map[string]string {
-	return map[string]string{"app.kubernetes.io/name": "facesearch", LabelComponent: "manager"}
+// SearchClientComponents are the app.kubernetes.io/component of the pods that call the index
+// pods' search port: the manager (SearchRequests, enrolment) and the api role (the HTTP
+// endpoint). The chart labels them so (facesearch.managerSelectorLabels and
+// facesearch.apiSelectorLabels), in the release namespace.
+var SearchClientComponents = []string{"manager", "api"}
+
+// SearchClientPodSelector selects the operator's manager and api pods: the only pods that
+// may reach the index pods' search port.
+func SearchClientPodSelector() *metav1.LabelSelector {
+	return &metav1.LabelSelector{
+		MatchLabels: map[string]string{"app.kubernetes.io/name": "facesearch"},
+		MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: LabelComponent, Operator: metav1.LabelSelectorOpIn, Values: append([]string(nil), SearchClientComponents...),
+		}},
+	}
 }
 
 // NetworkPolicyOptions make the Deployer give every Collection a NetworkPolicy for its
 // index pods.
 type NetworkPolicyOptions struct {
-	// ManagerNamespace is where the manager pods (ManagerPodLabels) run: the only pods that
-	// may reach the search port.
+	// ManagerNamespace is where the manager and api pods (SearchClientPodSelector) run: the
+	// only pods that may reach the search port.
 	ManagerNamespace string
 	// MetricsScrapers may reach the probe and metrics port; empty: any source (the kubelet's
 	// probes are not subject to NetworkPolicies on common CNIs).
@@ -29,7 +40,7 @@ type NetworkPolicyOptions struct {
 func NetworkPolicyName(collectionName string) string { return collectionName + "-index" }
 
 // BuildNetworkPolicy fills in the NetworkPolicy of a Collection's index pods: ingress to the
-// search port only from the manager pods, to the metrics port only from the scrapers.
+// search port only from the manager and api pods, to the metrics port only from the scrapers.
 // Egress is left to the chart's policy for the namespaces it knows (storage and DNS only).
 func BuildNetworkPolicy(np *networkingv1.NetworkPolicy, collectionName string, opts NetworkPolicyOptions) {
 	tcp := func(port int) []networkingv1.NetworkPolicyPort {
@@ -44,7 +55,7 @@ func BuildNetworkPolicy(np *networkingv1.NetworkPolicy, collectionName string, o
 			{
 				From: []networkingv1.NetworkPolicyPeer{{
 					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": opts.ManagerNamespace}},
-					PodSelector:       &metav1.LabelSelector{MatchLabels: ManagerPodLabels()},
+					PodSelector:       SearchClientPodSelector(),
 				}},
 				Ports: tcp(IndexPort),
 			},
@@ -52,9 +63,3 @@ func BuildNetworkPolicy(np *networkingv1.NetworkPolicy, collectionName string, o
 		},
 	}
 }
-
-// APIServingLabel marks the manager pod whose endpoint serves: the elected leader, the only
-// replica that listens on the API port (the collections' shards are published there). The
-// chart's api Service selects it, so that no request reaches a standby or a new pod that has
-// not yet been elected (they refuse connections), as during a rolling update.
-const APIServingLabel = "facesearch.io/api-serving"

@@ -38,6 +38,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: manager
 {{- end }}
 
+{{/* The api pods' selector. */}}
+{{- define "facesearch.apiSelectorLabels" -}}
+app.kubernetes.io/name: facesearch
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: api
+{{- end }}
+
+{{/* The api Service's name; the api pods get it as --api-service-name, to count the replicas
+that share each key's rate limit from its endpoints. */}}
+{{- define "facesearch.apiServiceName" -}}
+{{- printf "%s-api" (include "facesearch.fullname" .) }}
+{{- end }}
+
 {{/* The index pods the operator creates (internal/workload). */}}
 {{- define "facesearch.indexSelectorLabels" -}}
 app.kubernetes.io/name: facesearch
@@ -49,6 +62,14 @@ app.kubernetes.io/component: index
 {{- default (printf "%s-manager" (include "facesearch.fullname" .)) .Values.serviceAccount.name }}
 {{- else }}
 {{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "facesearch.apiServiceAccountName" -}}
+{{- if .Values.api.serviceAccount.create }}
+{{- default (printf "%s-api" (include "facesearch.fullname" .)) .Values.api.serviceAccount.name }}
+{{- else }}
+{{- required "api.serviceAccount.name is required when api.serviceAccount.create is false" .Values.api.serviceAccount.name }}
 {{- end }}
 {{- end }}
 
@@ -64,6 +85,54 @@ app.kubernetes.io/component: index
 {{- $dirs = append $dirs (printf "%s/%s" $root .) }}
 {{- end }}
 {{- join "," $dirs }}
+{{- end }}
+
+{{/* modelPacks.source=fetch: the model packs come from an init container. */}}
+{{- define "facesearch.fetchModelPacks" -}}
+{{- if not (has .Values.modelPacks.source (list "image" "fetch")) }}
+{{- fail "modelPacks.source must be image or fetch" }}
+{{- end }}
+{{- if eq .Values.modelPacks.source "fetch" }}true{{ end }}
+{{- end }}
+
+{{/* The init container that fetches the model packs into the model-packs emptyDir, which
+every pod that embeds faces (manager, api) reads them from; each archive is checked against
+its pinned sha256 before it is unpacked. Rendered as a one-item list. */}}
+{{- define "facesearch.modelPackInitContainer" -}}
+- name: fetch-model-packs
+  image: {{ .Values.modelPacks.fetch.image }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  command: ["sh", "-euc"]
+  args:
+    - |
+      {{- range .Values.modelPacks.packs }}
+      {{- $url := required (printf "modelPacks.fetch.urls.%s is required when modelPacks.source is fetch" .) (get $.Values.modelPacks.fetch.urls .) }}
+      {{- $sum := required (printf "modelPacks.fetch.sha256.%s is required when modelPacks.source is fetch: the sha256 of the pack's archive (sha256sum %s.tar.gz)" . .) (get (default dict $.Values.modelPacks.fetch.sha256) .) }}
+      {{- if not (regexMatch "^[0-9a-f]{64}$" $sum) }}
+      {{- fail (printf "modelPacks.fetch.sha256.%s must be 64 lower-case hex digits" .) }}
+      {{- end }}
+      mkdir -p /models/{{ . }}
+      wget -q -O /models/{{ . }}.tar.gz {{ $url | quote }}
+      echo "{{ $sum }}  /models/{{ . }}.tar.gz" > /models/{{ . }}.sha256
+      sha256sum -c /models/{{ . }}.sha256 || { echo "model pack {{ . }}: the archive from {{ $url }} does not match modelPacks.fetch.sha256.{{ . }}" >&2; exit 1; }
+      tar -xzf /models/{{ . }}.tar.gz -C /models/{{ . }}
+      rm /models/{{ . }}.tar.gz /models/{{ . }}.sha256
+      test -f /models/{{ . }}/manifest.json
+      {{- end }}
+  securityContext:
+    {{- toYaml .Values.securityContext | nindent 4 }}
+  resources:
+    {{- toYaml .Values.modelPacks.fetch.resources | nindent 4 }}
+  volumeMounts:
+    - name: model-packs
+      mountPath: /models
+{{- end }}
+
+{{/* The emptyDir of the fetched model packs, as a one-item list of volumes. */}}
+{{- define "facesearch.modelPackVolume" -}}
+- name: model-packs
+  emptyDir:
+    sizeLimit: {{ .Values.modelPacks.fetch.sizeLimit }}
 {{- end }}
 
 {{/* NetworkPolicy egress rule to the storage: cidrs, or a selector pair, or any destination
@@ -91,6 +160,25 @@ on the storage ports. */}}
 {{- $peers = append $peers (dict "ipBlock" (dict "cidr" .)) }}
 {{- end }}
 {{- include "facesearch.egressRule" (dict "peers" $peers "ports" .Values.networkPolicy.apiServer.ports "protocols" (list "TCP")) }}
+{{- end }}
+
+{{/* The egress rules of the pods that search the index (manager, api), as a YAML list. */}}
+{{- define "facesearch.searchClientEgress" -}}
+# The Kubernetes API server.
+{{ include "facesearch.apiServerEgressRule" . }}
+# The storage (MinIO/S3).
+{{ include "facesearch.storageEgressRule" . }}
+# The search port of the index shards of every Collection.
+- to:
+    - namespaceSelector: {}
+      podSelector:
+        matchLabels:
+          {{- include "facesearch.indexSelectorLabels" . | nindent 10 }}
+  ports:
+    - protocol: TCP
+      port: 8080
+# DNS.
+{{ include "facesearch.dnsEgressRule" . }}
 {{- end }}
 
 {{/* Egress to the cluster DNS, which every pod needs to resolve Service names. */}}
@@ -128,7 +216,7 @@ helm
 {{- end }}
 {{- end }}
 
-{{/* The Secret (tls.crt, tls.key, ca.crt) the manager serves the API from; empty without TLS. */}}
+{{/* The Secret (tls.crt, tls.key, ca.crt) the api pods serve the API from; empty without TLS. */}}
 {{- define "facesearch.apiTLSSecretName" -}}
 {{- if ne (include "facesearch.apiTLSSource" .) "none" }}
 {{- default (printf "%s-api-tls" (include "facesearch.fullname" .)) .Values.api.tls.secretName }}
@@ -137,7 +225,7 @@ helm
 
 {{/* The api Service's DNS names and api.tls.extraDNSNames, as a JSON list. */}}
 {{- define "facesearch.apiDNSNames" -}}
-{{- $svc := printf "%s-api" (include "facesearch.fullname" .) }}
+{{- $svc := include "facesearch.apiServiceName" . }}
 {{- $ns := .Release.Namespace }}
 {{- $names := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.manager.clusterDomain) }}
 {{- concat $names .Values.api.tls.extraDNSNames | uniq | toJson }}
