@@ -64,4 +64,4 @@ upgrade_image=$(bash hack/cluster.sh tag "$image" "${image}-upgrade")
 FACESEARCH_E2E_KUBECONFIG="$kubeconfig" FACESEARCH_E2E_IMAGE="$image" FACESEARCH_E2E_TOOLS_IMAGE="$tools_image" \
 FACESEARCH_E2E_UPGRADE_IMAGE="$upgrade_image" \
 FACESEARCH_E2E_ARTIFACTS="$artifacts" \
-  go test -count=1 -v -timeout "${E2E_TIMEOUT:-40m}" ./test/e2e/ 2>&1 | tee "$artifacts/test.log" || rc=1
+  go test -count=1 -v -timeout "${E2E_TIMEOUT:-40m}" ${E2E_RUN:+-run "$E2E_RUN"} ./test/e2e/ 2>&1 | tee "$artifacts/test.log" || rc=1
