@@ -22,7 +22,7 @@ import (
 //	                                     after compaction it is overwritten with a small marker
 //	                                     so that it can never be created again
 //	data/<incarnation>/snap/<gen>.json   a snapshot of the state after commit gen
-//	data/<incarnation>/snap/<gen>-<uuid>/records.json, users.json, seg-<n>
+//	data/<incarnation>/snap/<gen>-<uuid>/records.json, users.json, seg-<n>, tokens.json
 //
 // A write is visible once its log object exists; the log object carries the face records
 // and vectors it adds, so there is no half-written face. Two writers race for the same next
