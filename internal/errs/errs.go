@@ -23,6 +23,9 @@ const (
 	ResourceNotReady Code = "ResourceNotReady"
 	// Conflict means the user is being changed in a way that clashes with this call.
 	Conflict Code = "Conflict"
+	// IdempotentParameterMismatch means a ClientRequestToken was already used with other
+	// parameters.
+	IdempotentParameterMismatch Code = "IdempotentParameterMismatch"
 	// ServiceQuotaExceeded means a limit such as 100 faces per user.
 	ServiceQuotaExceeded Code = "ServiceQuotaExceeded"
 	// ProvisionedThroughputExceeded means the server is at its capacity, such as the memory

@@ -31,7 +31,10 @@ import "context"
 // ClientRequestToken idempotency of CreateUser, DeleteUser, AssociateFaces
 // and DisassociateFaces is handled by the handler (a repeated token with the
 // same parameters is answered from a cache and does not reach the backend).
-// The token is still passed in, for a backend that wants durable idempotency.
+// That cache is one process's: the token is still passed in, and a backend
+// served by several replicas must keep it durably, as ServiceBackend does in
+// the store, so that a retry on another replica gets the first answer (or
+// IdempotentParameterMismatch).
 //
 // Errors: return an *Error made with the Err* helpers (ErrResourceNotFound,
 // ErrResourceAlreadyExists, ErrConflict, ErrServiceQuotaExceeded,

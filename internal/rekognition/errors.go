@@ -140,6 +140,9 @@ var errorTypes = map[errs.Code]string{
 	// counting it as throttling, which would tell the client to slow down for a fault that
 	// is not its load.
 	errs.StorageUnavailable: TypeInternalServerError,
+	// A ClientRequestToken reused with other parameters, found in the store's records (the
+	// handler's cache answers the same before the backend on the replica of the first call).
+	errs.IdempotentParameterMismatch: TypeIdempotentParameterMismatch,
 }
 
 // fixedMessages replace the cause's text where it would tell the client about the inside.

@@ -208,9 +208,22 @@ func (b *ServiceBackend) DeleteFaces(ctx context.Context, in *DeleteFacesInput) 
 
 // ---- users ----
 
+// idempotency is a call's ClientRequestToken for the store, which records it with the call's
+// answer in the collection's log: a retry that lands on any replica gets that answer again.
+// params is the request without its token; every replica hashes it the same way.
+func idempotency(op, collection string, token *string, params any) store.UserOptions {
+	if token == nil || *token == "" {
+		return store.UserOptions{}
+	}
+	return store.UserOptions{ClientRequestToken: *token, ParamsHash: store.ParamsHash(op, collection, params)}
+}
+
 // CreateUser serves Rekognition's CreateUser through the search path.
 func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*CreateUserOutput, error) {
-	err := b.Service.CreateUser(ctx, *in.CollectionId, *in.UserId, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
+	params := *in
+	params.ClientRequestToken = nil
+	opts := idempotency("CreateUser", *in.CollectionId, in.ClientRequestToken, params)
+	err := b.Service.CreateUser(ctx, *in.CollectionId, *in.UserId, opts)
 	if err != nil {
 		if errs.Is(err, errs.Conflict) {
 			return nil, ErrConflict(fmt.Sprintf("A user with id %s already exists", *in.UserId))
@@ -222,7 +235,10 @@ func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*
 
 // DeleteUser serves Rekognition's DeleteUser through the search path.
 func (b *ServiceBackend) DeleteUser(ctx context.Context, in *DeleteUserInput) (*DeleteUserOutput, error) {
-	err := b.Service.DeleteUser(ctx, *in.CollectionId, *in.UserId, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
+	params := *in
+	params.ClientRequestToken = nil
+	opts := idempotency("DeleteUser", *in.CollectionId, in.ClientRequestToken, params)
+	err := b.Service.DeleteUser(ctx, *in.CollectionId, *in.UserId, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +267,10 @@ func (b *ServiceBackend) ListUsers(ctx context.Context, in *ListUsersInput) (*Li
 
 // AssociateFaces serves Rekognition's AssociateFaces through the search path.
 func (b *ServiceBackend) AssociateFaces(ctx context.Context, in *AssociateFacesInput) (*AssociateFacesOutput, error) {
-	res, err := b.Service.AssociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, deref(in.UserMatchThreshold))
+	params := *in
+	params.ClientRequestToken = nil
+	opts := idempotency("AssociateFaces", *in.CollectionId, in.ClientRequestToken, params)
+	res, err := b.Service.AssociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, deref(in.UserMatchThreshold), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -273,7 +292,10 @@ func (b *ServiceBackend) AssociateFaces(ctx context.Context, in *AssociateFacesI
 
 // DisassociateFaces serves Rekognition's DisassociateFaces through the search path.
 func (b *ServiceBackend) DisassociateFaces(ctx context.Context, in *DisassociateFacesInput) (*DisassociateFacesOutput, error) {
-	res, err := b.Service.DisassociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, store.UserOptions{ClientRequestToken: deref(in.ClientRequestToken)})
+	params := *in
+	params.ClientRequestToken = nil
+	opts := idempotency("DisassociateFaces", *in.CollectionId, in.ClientRequestToken, params)
+	res, err := b.Service.DisassociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -204,13 +204,16 @@ func newSvcEnvPack(t testing.TB, shards int, pack string) *svcEnv {
 		faces: filepath.Join(testenv.TestFaces(t), "johns")}
 }
 
-func (e *svcEnv) sdk() *rek.Client {
+func (e *svcEnv) sdk() *rek.Client { return sdkAt(e.srv) }
+
+// sdkAt is a client of the endpoint srv serves, with the service test's key.
+func sdkAt(srv *httptest.Server) *rek.Client {
 	return rek.New(rek.Options{
 		Region:           "us-east-1",
-		BaseEndpoint:     aws.String(e.srv.URL),
+		BaseEndpoint:     aws.String(srv.URL),
 		Credentials:      credentials.NewStaticCredentialsProvider(svcKey, svcSecret, ""),
 		RetryMaxAttempts: 1,
-		HTTPClient:       e.srv.Client(),
+		HTTPClient:       srv.Client(),
 	})
 }
 

@@ -72,7 +72,8 @@ func (s *Service) DeleteFaces(ctx context.Context, collectionID string, faceIDs 
 	return c.store.DeleteFaces(ctx, c.ID, faceIDs)
 }
 
-// CreateUser creates a user with no faces.
+// CreateUser creates a user with no faces. opts carry the call's ClientRequestToken: the
+// store answers a retry with it in any process (see store.UserOptions).
 func (s *Service) CreateUser(ctx context.Context, collectionID, userID string, opts store.UserOptions) error {
 	c, err := s.Collection(collectionID)
 	if err != nil {
@@ -81,7 +82,7 @@ func (s *Service) CreateUser(ctx context.Context, collectionID, userID string, o
 	return c.store.CreateUser(ctx, c.ID, userID, opts)
 }
 
-// DeleteUser disassociates a user's faces and deletes the user.
+// DeleteUser disassociates a user's faces and deletes the user; opts as CreateUser's.
 func (s *Service) DeleteUser(ctx context.Context, collectionID, userID string, opts store.UserOptions) error {
 	c, err := s.Collection(collectionID)
 	if err != nil {
@@ -99,7 +100,7 @@ func (s *Service) ListUsers(ctx context.Context, collectionID string, opts store
 	return c.store.ListUsers(ctx, c.ID, opts)
 }
 
-// DisassociateFaces removes faces from a user.
+// DisassociateFaces removes faces from a user; opts as CreateUser's.
 func (s *Service) DisassociateFaces(ctx context.Context, collectionID, userID string, faceIDs []string, opts store.UserOptions) (*store.AssociateFacesResult, error) {
 	c, err := s.Collection(collectionID)
 	if err != nil {

@@ -60,7 +60,7 @@ func TestSearchSeesOwnWrites(t *testing.T) {
 	if err := st.CreateUser(ctx, "c", "simm", store.UserOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := svc.AssociateFaces(ctx, "c", "simm", ids, 75); err != nil || len(res.Associated) != 2 {
+	if res, err := svc.AssociateFaces(ctx, "c", "simm", ids, 75, store.UserOptions{}); err != nil || len(res.Associated) != 2 {
 		t.Fatalf("AssociateFaces: %v %+v", err, res)
 	}
 	probe, err := os.ReadFile(files[5])

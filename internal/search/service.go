@@ -163,13 +163,13 @@ func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image
 }
 
 // AssociateFaces adds faces to a user, checking each new face against the user's faces
-// with the collection's calibrated similarity.
-func (s *Service) AssociateFaces(ctx context.Context, collectionID, userID string, faceIDs []string, threshold float32) (*store.AssociateFacesResult, error) {
+// with the collection's calibrated similarity. opts carry the call's ClientRequestToken.
+func (s *Service) AssociateFaces(ctx context.Context, collectionID, userID string, faceIDs []string, threshold float32, opts store.UserOptions) (*store.AssociateFacesResult, error) {
 	c, eng, err := s.collection(collectionID)
 	if err != nil {
 		return nil, err
 	}
-	return c.store.AssociateFaces(ctx, c.ID, userID, faceIDs, store.AssociateFacesOptions{UserMatchThreshold: &threshold, Similarity: eng.Similarity})
+	return c.store.AssociateFaces(ctx, c.ID, userID, faceIDs, store.AssociateFacesOptions{UserOptions: opts, UserMatchThreshold: &threshold, Similarity: eng.Similarity})
 }
 
 // SearchUsersByImage finds the users whose faces best match the largest face in an image.

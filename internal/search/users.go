@@ -108,7 +108,8 @@ func (s *Service) SyncUserFaces(ctx context.Context, collectionID, userID string
 	}
 	for start := 0; start < len(newFaces); start += store.MaxFacesPerAssociation {
 		batch := newFaces[start:min(start+store.MaxFacesPerAssociation, len(newFaces))]
-		res, err := s.AssociateFaces(ctx, c.ID, userID, batch, opts.UserMatchThreshold)
+		// No token: a sync done again redoes only what is missing.
+		res, err := s.AssociateFaces(ctx, c.ID, userID, batch, opts.UserMatchThreshold, store.UserOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("while associating faces: %w", err)
 		}

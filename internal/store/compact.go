@@ -119,6 +119,15 @@ func (s *Store) writeSnapshot(ctx context.Context, c *Collection, st *state) err
 	if err := s.put(ctx, base+"users.json", js, minio.PutObjectOptions{}); err != nil {
 		return storageError("writing users", err)
 	}
+	// Expired records are left out by this process's clock: a collection may see no commit
+	// for long after its last call with a token.
+	if recs := st.liveTokens(s.opts.Now()); len(recs) > 0 {
+		js, _ = json.Marshal(recs)
+		if err := s.putLarge(ctx, base+"tokens.json", js); err != nil {
+			return storageError("writing token records", err)
+		}
+		sn.Tokens = "tokens.json"
+	}
 	js, _ = json.Marshal(sn)
 	if _, err := s.putNew(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", st.gen), js); err != nil {
 		return storageError("committing the snapshot", err)

@@ -22,7 +22,7 @@ import (
 //	                                     after compaction it is overwritten with a small marker
 //	                                     so that it can never be created again
 //	data/<incarnation>/snap/<gen>.json   a snapshot of the state after commit gen
-//	data/<incarnation>/snap/<gen>-<uuid>/records.json, users.json, seg-<n>
+//	data/<incarnation>/snap/<gen>-<uuid>/records.json, users.json, seg-<n>, tokens.json
 //
 // A write is visible once its log object exists; the log object carries the face records
 // and vectors it adds, so there is no half-written face. Two writers race for the same next
@@ -77,6 +77,9 @@ type entry struct {
 	AssocUser    string       `json:"assocUser,omitempty"`
 	Associate    []string     `json:"associate,omitempty"`
 	Disassociate []string     `json:"disassociate,omitempty"`
+	// Token records the ClientRequestToken of the call that made this commit; absent in
+	// commits made without one, or before tokens were recorded.
+	Token *tokenRecord `json:"token,omitempty"`
 	// vectors of Added, in order; stored after the JSON.
 	vectors [][]float32
 }
@@ -149,6 +152,9 @@ type snapshot struct {
 	Segments   []segmentInfo `json:"segments"`
 	FaceCount  int64         `json:"faceCount"`
 	UserCount  int64         `json:"userCount"`
+	// Tokens is the object in Dir holding the live token records, in commit order; empty
+	// when there are none, and in snapshots made before tokens were recorded.
+	Tokens string `json:"tokens,omitempty"`
 }
 
 type segmentInfo struct {

@@ -66,7 +66,7 @@ func (s *Store) snapObject(c *Collection, sn *snapshot, name string) string {
 func (s *Store) loadSnapshotState(ctx context.Context, c *Collection) (*state, error) {
 	var st *state
 	err := s.withSnapshot(ctx, c, func(sn *snapshot) error {
-		st = newState()
+		st = newState(s.opts.IdempotencyTTL)
 		if sn == nil {
 			return nil
 		}
@@ -104,6 +104,15 @@ func (s *Store) loadSnapshotState(ctx context.Context, c *Collection) (*state, e
 				us.faces[f] = true
 			}
 			st.users[u.UserID] = us
+		}
+		if sn.Tokens != "" {
+			recs, err := s.readTokens(ctx, c, sn)
+			if err != nil {
+				return err
+			}
+			for _, r := range recs {
+				st.addToken(r)
+			}
 		}
 		return nil
 	})

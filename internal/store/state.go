@@ -2,6 +2,7 @@ package store
 
 import (
 	"sort"
+	"time"
 )
 
 type faceState struct {
@@ -10,6 +11,8 @@ type faceState struct {
 }
 
 type userState struct {
+	// token is CreateUser's ClientRequestToken, kept before token records were: creating
+	// the user again with it succeeds for as long as the user exists.
 	token string
 	faces map[string]bool
 }
@@ -27,10 +30,18 @@ type state struct {
 	faces   map[string]*faceState
 	byImage map[string][]string
 	users   map[string]*userState
+	// tokens are the live token records by tokenKey; tokenOrder holds them in commit order
+	// (with records since replaced or forgotten, skipped), oldest first.
+	tokens     map[string]*tokenRecord
+	tokenOrder []*tokenRecord
+	tokenTTL   time.Duration
 }
 
-func newState() *state {
-	return &state{faces: map[string]*faceState{}, byImage: map[string][]string{}, users: map[string]*userState{}}
+func newState(tokenTTL time.Duration) *state {
+	return &state{
+		faces: map[string]*faceState{}, byImage: map[string][]string{}, users: map[string]*userState{},
+		tokens: map[string]*tokenRecord{}, tokenTTL: tokenTTL,
+	}
 }
 
 func imageKey(imageID, externalImageID string) string { return imageID + "\x00" + externalImageID }
@@ -109,6 +120,9 @@ func (st *state) apply(e *entry) {
 			}
 			delete(st.users, e.DeleteUser)
 		}
+	}
+	if e.Token != nil {
+		st.addToken(e.Token)
 	}
 }
 

@@ -71,6 +71,12 @@ func New(client *minio.Client, bucket, prefix string, opts Options) *Store {
 	if opts.SegmentVectors <= 0 {
 		opts.SegmentVectors = 65536
 	}
+	if opts.IdempotencyTTL <= 0 {
+		opts.IdempotencyTTL = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	prefix = NormalizePrefix(prefix)
 	return &Store{client: client, bucket: bucket, prefix: prefix, opts: opts, colls: map[string]*collState{}}
 }

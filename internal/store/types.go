@@ -36,6 +36,11 @@ type Options struct {
 	RequestTimeout time.Duration
 	// SegmentVectors is how many vectors compaction puts in one segment; default 65536.
 	SegmentVectors int
+	// IdempotencyTTL is how long a ClientRequestToken's record answers a retry; default 1h,
+	// as the HTTP handler's cache.
+	IdempotencyTTL time.Duration
+	// Now is the clock that dates and expires token records (default time.Now); for tests.
+	Now func() time.Time
 }
 
 // Collection is a collection's fixed description: its manifest.
@@ -144,13 +149,20 @@ type User struct {
 	UserStatus string
 }
 
-// UserOptions carry the idempotency token of CreateUser and DeleteUser.
+// UserOptions make a user operation idempotent. A call with a ClientRequestToken commits a
+// record of it with its result; a later call with the same token, in any process, gets that
+// result again without changing anything, or IdempotentParameterMismatch if its parameters
+// differ.
 type UserOptions struct {
 	ClientRequestToken string
+	// ParamsHash identifies the parameters (see ParamsHash); empty: the store hashes the
+	// arguments it is given. A caller that sets it must set it the same way every time.
+	ParamsHash string
 }
 
 // AssociateFacesOptions tune AssociateFaces.
 type AssociateFacesOptions struct {
+	UserOptions
 	// UserMatchThreshold is the lowest similarity (0-100) of a new face to the user's faces;
 	// nil means DefaultUserMatchThreshold. 0 is a threshold like any other: every face joins.
 	UserMatchThreshold *float32
@@ -160,15 +172,16 @@ type AssociateFacesOptions struct {
 
 // FaceAssociationFailure is a face that AssociateFaces or DisassociateFaces left alone.
 type FaceAssociationFailure struct {
-	FaceID     string
-	UserID     string
-	Confidence float32
-	Reasons    []string
+	FaceID     string   `json:"faceId"`
+	UserID     string   `json:"userId,omitempty"`
+	Confidence float32  `json:"confidence,omitempty"`
+	Reasons    []string `json:"reasons,omitempty"`
 }
 
-// AssociateFacesResult is the answer of AssociateFaces and DisassociateFaces.
+// AssociateFacesResult is the answer of AssociateFaces and DisassociateFaces; the JSON is
+// how a token record keeps it.
 type AssociateFacesResult struct {
-	Associated   []string
-	Unsuccessful []FaceAssociationFailure
-	UserStatus   string
+	Associated   []string                 `json:"associated,omitempty"`
+	Unsuccessful []FaceAssociationFailure `json:"unsuccessful,omitempty"`
+	UserStatus   string                   `json:"userStatus"`
 }

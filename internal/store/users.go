@@ -20,28 +20,59 @@ func (s *Store) CreateUser(ctx context.Context, coll, userID string, opts UserOp
 	if err := validUserID(userID); err != nil {
 		return err
 	}
+	call := idempotent(opCreateUser, coll, opts, userParams{UserID: userID})
 	return s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
+		if r, err := s.replay(st, call); r != nil || err != nil {
+			return nil, err
+		}
 		if u := st.users[userID]; u != nil {
 			if opts.ClientRequestToken != "" && u.token == opts.ClientRequestToken {
 				return nil, nil
 			}
 			return nil, errorf(errs.Conflict, "user %s already exists", userID)
 		}
-		return &entry{CreateUser: userID, UserToken: opts.ClientRequestToken}, nil
+		return &entry{CreateUser: userID, UserToken: opts.ClientRequestToken, Token: s.record(call, nil)}, nil
 	})
 }
 
-// DeleteUser disassociates a user's faces and deletes the user.
-func (s *Store) DeleteUser(ctx context.Context, coll, userID string, _ UserOptions) error {
+// DeleteUser disassociates a user's faces and deletes the user. A retry with the same
+// ClientRequestToken succeeds though the user is gone.
+func (s *Store) DeleteUser(ctx context.Context, coll, userID string, opts UserOptions) error {
 	if err := validUserID(userID); err != nil {
 		return err
 	}
+	call := idempotent(opDeleteUser, coll, opts, userParams{UserID: userID})
 	return s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
+		if r, err := s.replay(st, call); r != nil || err != nil {
+			return nil, err
+		}
 		if st.users[userID] == nil {
 			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
 		}
-		return &entry{DeleteUser: userID}, nil
+		return &entry{DeleteUser: userID, Token: s.record(call, nil)}, nil
 	})
+}
+
+// answer is the result of a user call made with a token: a commit with the effect (if any)
+// and the token's record, so that a retry gets this answer whatever happens meanwhile.
+func (s *Store) answer(call idempotentCall, e *entry, res *AssociateFacesResult) *entry {
+	r := s.record(call, res)
+	if e == nil && r == nil {
+		return nil
+	}
+	if e == nil {
+		e = &entry{}
+	}
+	e.Token = r
+	return e
+}
+
+// replayed is a recorded result, copied for the caller.
+func replayed(r *tokenRecord) *AssociateFacesResult {
+	if res := r.Result.clone(); res != nil {
+		return res
+	}
+	return &AssociateFacesResult{}
 }
 
 // GetUser returns a user.
@@ -110,8 +141,15 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 	if sim == nil {
 		sim = func(c float32) float32 { return 100 * max(c, 0) }
 	}
+	call := idempotent(opAssociateFaces, coll, opts.UserOptions, userParams{UserID: userID, FaceIDs: faceIDs, Threshold: threshold})
 	var res *AssociateFacesResult
 	err := s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
+		if r, err := s.replay(st, call); r != nil || err != nil {
+			if r != nil {
+				res = replayed(r)
+			}
+			return nil, err
+		}
 		u := st.users[userID]
 		if u == nil {
 			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
@@ -159,9 +197,9 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 		res.UserStatus = u.status()
 		if added > 0 {
 			res.UserStatus = UserStatusActive
-			return e, nil
+			return s.answer(call, e, res), nil
 		}
-		return nil, nil
+		return s.answer(call, nil, res), nil
 	})
 	if err != nil {
 		return nil, err
@@ -170,15 +208,22 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 }
 
 // DisassociateFaces removes faces from a user.
-func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, faceIDs []string, _ UserOptions) (*AssociateFacesResult, error) {
+func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, faceIDs []string, opts UserOptions) (*AssociateFacesResult, error) {
 	if err := validUserID(userID); err != nil {
 		return nil, err
 	}
 	if len(faceIDs) == 0 || len(faceIDs) > MaxFacesPerAssociation {
 		return nil, errorf(errs.InvalidParameter, "FaceIds must hold 1..%d IDs", MaxFacesPerAssociation)
 	}
+	call := idempotent(opDisassociateFaces, coll, opts, userParams{UserID: userID, FaceIDs: faceIDs})
 	var res *AssociateFacesResult
 	err := s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
+		if r, err := s.replay(st, call); r != nil || err != nil {
+			if r != nil {
+				res = replayed(r)
+			}
+			return nil, err
+		}
 		u := st.users[userID]
 		if u == nil {
 			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
@@ -208,9 +253,9 @@ func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, face
 			res.UserStatus = UserStatusCreated
 		}
 		if len(e.Disassociate) == 0 {
-			return nil, nil
+			return s.answer(call, nil, res), nil
 		}
-		return e, nil
+		return s.answer(call, e, res), nil
 	})
 	if err != nil {
 		return nil, err

@@ -22,9 +22,10 @@ type FaultProxy struct {
 
 	mu      sync.Mutex
 	match   func(*http.Request) bool
-	seen    int // matching requests so far
-	failAt  int // the first matching request to fail (1-based); 0: none
-	failFor int // how many matching requests from failAt on fail
+	seen    int  // matching requests so far
+	failAt  int  // the first matching request to fail (1-based); 0: none
+	failFor int  // how many matching requests from failAt on fail
+	landed  bool // failing requests reach MinIO first: only their answer is lost
 	// hold, when set, keeps requests it matches waiting until released is closed.
 	hold     func(*http.Request) bool
 	held     chan struct{}
@@ -47,14 +48,17 @@ func NewFaultProxy(t testing.TB, endpoint string) *FaultProxy {
 			held <- struct{}{}
 			<-released
 		}
-		if p.fails(r) {
+		if p.isAnonymous(r) {
+			r.Header.Del("Authorization")
+		}
+		if fail, landed := p.fails(r); fail {
+			if landed {
+				rp.ServeHTTP(httptest.NewRecorder(), r)
+			}
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>injected fault</Message></Error>`))
 			return
-		}
-		if p.isAnonymous(r) {
-			r.Header.Del("Authorization")
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -68,7 +72,16 @@ func NewFaultProxy(t testing.TB, endpoint string) *FaultProxy {
 func (p *FaultProxy) Fail(match func(*http.Request) bool, nth, times int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.match, p.seen, p.failAt, p.failFor = match, 0, nth, times
+	p.match, p.seen, p.failAt, p.failFor, p.landed = match, 0, nth, times, false
+}
+
+// FailAnswer is Fail, except that the failing requests reach MinIO and take effect first:
+// only their answers are lost, as when a connection drops after a write landed.
+func (p *FaultProxy) FailAnswer(match func(*http.Request) bool, nth, times int) {
+	p.Fail(match, nth, times)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.landed = true
 }
 
 // Count makes no request fail and starts counting the matching ones; Seen tells how many.
@@ -108,14 +121,14 @@ func (p *FaultProxy) holds(r *http.Request) (chan struct{}, chan struct{}) {
 	return p.held, p.released
 }
 
-func (p *FaultProxy) fails(r *http.Request) bool {
+func (p *FaultProxy) fails(r *http.Request) (fail, landed bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.match == nil || !p.match(r) {
-		return false
+		return false, false
 	}
 	p.seen++
-	return p.failAt > 0 && p.seen >= p.failAt && p.seen < p.failAt+p.failFor
+	return p.failAt > 0 && p.seen >= p.failAt && p.seen < p.failAt+p.failFor, p.landed
 }
 
 // Anonymous sends the requests that match on to MinIO without their credentials, so that
