@@ -36,6 +36,10 @@ type Options struct {
 	RequestTimeout time.Duration
 	// SegmentVectors is how many vectors compaction puts in one segment; default 65536.
 	SegmentVectors int
+	// NotificationSilence is how long a commit notification stream (WatchCommits) may stay
+	// silent before it is held dead and subscribed again; default
+	// DefaultNotificationSilence. MinIO sends a keep-alive every 10 s.
+	NotificationSilence time.Duration
 }
 
 // Collection is a collection's fixed description: its manifest.
