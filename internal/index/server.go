@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -49,6 +50,29 @@ type Metrics struct {
 	Generation prometheus.Gauge
 	Latency    prometheus.Histogram
 	Refused    prometheus.Counter
+}
+
+// registerFollowMetrics exposes how the shard learns of commits: its pulls by cause, and
+// whether a notification stream is live.
+func registerFollowMetrics(reg prometheus.Registerer, shard *Shard) {
+	p := shard.Pulls()
+	pulls := func(cause string, n *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "facesearch", Subsystem: "index", Name: "pulls_total",
+			Help:        "Reads of the collection's new commits, by cause: notification, poll or catchup (a search that wanted newer data).",
+			ConstLabels: prometheus.Labels{"cause": cause},
+		}, func() float64 { return float64(n.Load()) })
+	}
+	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "facesearch", Subsystem: "index", Name: "notifications_live",
+		Help: "1 while a live notification stream announces the collection's commits, 0 while the shard polls instead.",
+	}, func() float64 {
+		if shard.NotificationsLive() {
+			return 1
+		}
+		return 0
+	})
+	reg.MustRegister(pulls("notification", &p.Notified), pulls("poll", &p.Polled), pulls("catchup", &p.CaughtUp), live)
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -94,6 +118,7 @@ func NewServer(shard *Shard, opts ServerOptions) Handlers {
 		reg = prometheus.NewRegistry()
 	}
 	m := newMetrics(reg)
+	registerFollowMetrics(reg, shard)
 	prev := shard.OnChange
 	shard.OnChange = func(n int, gen uint64) {
 		m.Vectors.Set(float64(n))
@@ -334,12 +359,25 @@ type IndexOptions struct {
 	// DrainDelay is how long readiness fails before the server stops on shutdown, so that
 	// Services stop routing here first (the index role uses 5s; 0 in tests).
 	DrainDelay time.Duration
+	// ShutdownTimeout bounds how long the searches in flight may take to finish once the
+	// drain delay is over; 0 means DefaultShutdownTimeout. The pod's termination grace period
+	// must cover DrainDelay and ShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Log receives the role's events (the notification stream's state); zero: none.
+	Log logr.Logger
 	// Shard tuning; Shard and Shards above win over ShardOptions' own.
 	ShardOptions ShardOptions
 }
 
+// DefaultShutdownTimeout is IndexOptions.ShutdownTimeout's default.
+const DefaultShutdownTimeout = 20 * time.Second
+
 // RunIndex is the index role: it serves one shard of one collection until ctx ends. The
-// servers listen at once; /readyz turns 200 when the shard is loaded.
+// servers listen at once; /readyz turns 200 when the shard is loaded. When ctx ends the pod
+// drains: /readyz fails at once, searches are still served for DrainDelay (while endpoints
+// and kube-proxy stop routing here), then the search server shuts down gracefully: it takes
+// no new connection, tells HTTP/2 clients to go elsewhere (GOAWAY), and waits up to
+// ShutdownTimeout for the searches in flight.
 func RunIndex(ctx context.Context, opts IndexOptions) error {
 	if opts.CollectionID == "" || opts.Shards < 1 || opts.Shard < 0 || opts.Shard >= opts.Shards {
 		return fmt.Errorf("index: need a collection and 0 <= shard < shards (got %d of %d)", opts.Shard, opts.Shards)
@@ -371,6 +409,9 @@ func RunIndex(ctx context.Context, opts IndexOptions) error {
 	}
 	so := opts.ShardOptions
 	so.Shard, so.Shards = opts.Shard, opts.Shards
+	if so.Log.GetSink() == nil {
+		so.Log = opts.Log
+	}
 	shard := NewShard(st, opts.CollectionID, so)
 	var draining atomic.Bool
 	h := NewServer(shard, ServerOptions{Draining: &draining, Tokens: tokens})
@@ -418,7 +459,11 @@ func RunIndex(ctx context.Context, opts IndexOptions) error {
 	if runErr == nil {
 		time.Sleep(opts.DrainDelay)
 	}
-	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	shutdown := opts.ShutdownTimeout
+	if shutdown <= 0 {
+		shutdown = DefaultShutdownTimeout
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), shutdown)
 	defer scancel()
 	_ = searchSrv.Shutdown(sctx)
 	_ = probeSrv.Shutdown(sctx)
