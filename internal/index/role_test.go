@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/pki"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -205,16 +206,25 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 	for _, u := range probeURLs {
 		waitReady(t, u)
 	}
+	// The manager's clients check which shard answers.
+	clientOf := func(shard int) index.ClientOptions {
+		o := auth.client(t, "")
+		o.Shard, o.Shards = shard, 2
+		return o
+	}
 	search := func(seed int) []index.Match {
 		var lists [][]index.Match
-		for _, u := range urls {
-			m, err := index.NewClient(u, auth.client(t, "")).Search(ctx, vec(seed), index.SearchOptions{K: 3, Exact: true})
+		for sh, u := range urls {
+			m, err := index.NewClient(u, clientOf(sh)).Search(ctx, vec(seed), index.SearchOptions{K: 3, Exact: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			lists = append(lists, m)
 		}
 		return index.MergeTopK(lists, 3)
+	}
+	if m, err := index.NewClient(urls[1], clientOf(0)).Search(ctx, vec(1), index.SearchOptions{K: 3}); !errs.Is(err, errs.ResourceNotReady) {
+		t.Fatalf("shard 1 answered for shard 0: %+v, %v", m, err)
 	}
 	faceOf := func(i int) string {
 		recs, _, err := st.ListFaces(ctx, roleCollection, store.ListFacesOptions{MaxResults: 4096})

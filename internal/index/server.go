@@ -30,6 +30,10 @@ type SearchRequest struct {
 type SearchResponse struct {
 	Matches    []Match `json:"matches"`
 	Generation uint64  `json:"generation"`
+	// Shard and Shards say which faces the answer is from (ShardOptions'): during a reshard
+	// a Service also reaches pods of the previous layout, whose answers must not be merged.
+	Shard  int `json:"shard"`
+	Shards int `json:"shards"`
 }
 
 // ServerOptions configure NewServer.
@@ -173,7 +177,7 @@ func NewServer(shard *Shard, opts ServerOptions) Handlers {
 			matches = []Match{}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(SearchResponse{Matches: matches, Generation: gen})
+		_ = json.NewEncoder(w).Encode(SearchResponse{Matches: matches, Generation: gen, Shard: shard.opts.Shard, Shards: shard.opts.Shards})
 		m.Latency.Observe(time.Since(start).Seconds())
 	})
 	return Handlers{Search: search, Probes: probes}
@@ -208,9 +212,10 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 type client struct {
-	url   string
-	http  *http.Client
-	creds *Credentials
+	url           string
+	http          *http.Client
+	creds         *Credentials
+	shard, shards int
 }
 
 // ClientOptions configure NewClient.
@@ -222,6 +227,10 @@ type ClientOptions struct {
 	// HTTPClient makes the requests; its transport carries the TLS settings for an https://
 	// baseURL (see NewHTTPClient). Nil: a plain one.
 	HTTPClient *http.Client
+	// Shard and Shards, when Shards > 0, are what the shard must say it serves: an answer
+	// from a pod of another layout (a reshard rolling) is tried again, like a failure in
+	// transport, and never returned.
+	Shard, Shards int
 }
 
 // NewHTTPClient returns an HTTP client for shards; tlsConfig (nil for plain HTTP) is the one
@@ -250,16 +259,17 @@ func NewClient(baseURL string, opts ClientOptions) Searcher {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &client{url: baseURL, http: hc, creds: opts.Credentials}
+	return &client{url: baseURL, http: hc, creds: opts.Credentials, shard: opts.Shard, shards: opts.Shards}
 }
 
 // searchAttempts bounds the tries of one shard search that fails in transport.
 const searchAttempts = 3
 
 // Search asks the shard. A search is read-only, so one that failed in transport (the pod that
-// held the connection was killed or is gone) is tried again on a new connection: the shard's
-// Service sends that to another ready replica once the failed one has left its endpoints,
-// which takes the endpoint controller and kube-proxy about a second.
+// held the connection was killed or is gone), or was answered by a pod of another shard
+// layout, is tried again on a new connection: the shard's Service sends that to another
+// ready replica once the failed one has left its endpoints, which takes the endpoint
+// controller and kube-proxy about a second (and picks one of the ready pods at random).
 func (c *client) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Match, error) {
 	body, _ := json.Marshal(SearchRequest{Vector: query, SearchOptions: opts})
 	backoff := 200 * time.Millisecond
@@ -333,6 +343,12 @@ func (c *client) searchOnce(ctx context.Context, body []byte) ([]Match, error) {
 			return nil, errs.Wrap(errs.ResourceNotReady, &transportError{err}, "index shard %s broke off its answer", c.url)
 		}
 		return nil, fmt.Errorf("while decoding the answer of %s: %w", c.url, err)
+	}
+	// A pod that does not say (Shards 0) predates the check: its answer is taken, as
+	// before, so that searches go on while an upgrade rolls the index pods.
+	if c.shards > 0 && sr.Shards > 0 && (sr.Shard != c.shard || sr.Shards != c.shards) {
+		err := fmt.Errorf("shard %d of %d answered for shard %d of %d", sr.Shard, sr.Shards, c.shard, c.shards)
+		return nil, errs.Wrap(errs.ResourceNotReady, &transportError{err}, "index shard %s is served by a pod of another layout (a reshard is rolling)", c.url)
 	}
 	return sr.Matches, nil
 }
