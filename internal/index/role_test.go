@@ -285,3 +285,56 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		}
 	}
 }
+
+// TestIndexRoleDrains: when the pod is told to stop, /readyz fails at once while searches are
+// still served for the drain delay; then the server stops taking searches, and the one in
+// flight gets its answer before the role returns.
+func TestIndexRoleDrains(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p"})
+	bucket.Collection(t, roleCollection, "m1", dim)
+	runWriter(t, bucket, 0, 1, "")
+	auth := newRoleAuth(t, roleCollection, "default")
+	opts := auth.options(t, bucket, roleCollection, 0, 1)
+	const drain = time.Second
+	opts.DrainDelay = drain
+	done := make(chan error, 1)
+	go func() { done <- index.RunIndex(ctx, opts) }()
+	probe, url := "http://"+opts.ProbeAddress, "https://"+opts.ListenAddress
+	waitReady(t, probe)
+	c := index.NewClient(url, auth.client(t, ""))
+	stop := time.Now()
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	resp, err := http.Get(probe + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz %d while draining, want 503", resp.StatusCode)
+	}
+	if m, err := c.Search(context.Background(), vec(0), index.SearchOptions{K: 1}); err != nil || len(m) != 1 {
+		t.Fatalf("a search during the drain delay: %+v, %v", m, err)
+	}
+	// A search still in flight when the server stops: it waits (up to 2s) for a commit
+	// that never comes, then gets the shard's own answer, not a broken connection.
+	inFlight := make(chan error, 1)
+	go func() {
+		_, err := c.Search(context.Background(), vec(0), index.SearchOptions{K: 1, MinGeneration: 1 << 40})
+		inFlight <- err
+	}()
+	if err := <-inFlight; !errs.Is(err, errs.ResourceNotReady) || !strings.Contains(err.Error(), "reflects commit") {
+		t.Fatalf("the search in flight got %v; want the shard's answer that it is behind", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(stop); took < drain+time.Second {
+		t.Fatalf("the role returned %s after the stop: before its search in flight was answered", took)
+	}
+	if _, err := c.Search(context.Background(), vec(0), index.SearchOptions{K: 1}); err == nil {
+		t.Fatal("a search after the shutdown was answered")
+	}
+}
