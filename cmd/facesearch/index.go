@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
 	"github.com/facesearch/facesearch-operator/internal/index"
 )
 
@@ -29,11 +31,19 @@ func runIndex(args []string) error {
 	})
 	fs.StringVar(&o.TLSCertFile, "tls-cert", "", "PEM certificate of the search server, read again when it changes")
 	fs.StringVar(&o.TLSKeyFile, "tls-key", "", "PEM key of --tls-cert")
-	fs.DurationVar(&o.DrainDelay, "drain-delay", 5*time.Second, "on shutdown, how long readiness fails before the server stops")
+	fs.DurationVar(&o.DrainDelay, "drain-delay", 5*time.Second, "on shutdown, how long readiness fails (while searches are still served) before the server stops")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", index.DefaultShutdownTimeout, "on shutdown, after the drain delay, how long the searches in flight may take to finish")
 	fs.DurationVar(&o.ShardOptions.MaxStaleness, "max-staleness", index.DefaultMaxStaleness, "how long since the shard last reached storage it may still answer (an erasure made meanwhile would not show)")
+	notifications := fs.Bool("notifications", true, "learn of new commits from MinIO's bucket notifications (ListenBucketNotification), polling only as a fallback")
+	fs.DurationVar(&o.ShardOptions.PollInterval, "poll-interval", 200*time.Millisecond, "how often to look for new commits while no notification stream announces them")
+	fs.DurationVar(&o.ShardOptions.FallbackPollInterval, "fallback-poll-interval", index.DefaultFallbackPollInterval, "how often to look for new commits while a notification stream announces them (in case an event is lost)")
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	o.ShardOptions.NoNotifications = !*notifications
+	o.Log = zap.New(zap.UseFlagOptions(&zapOpts)).WithName("index")
 	// Keys come from the environment (a Secret), never from flags that show in ps.
 	o.AccessKey = os.Getenv("FACESEARCH_STORAGE_ACCESS_KEY")
 	o.SecretKey = os.Getenv("FACESEARCH_STORAGE_SECRET_KEY")

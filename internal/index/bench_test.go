@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +26,7 @@ var (
 	benchSizes = flag.String("benchsizes", "100000", "comma-separated shard sizes for BenchmarkSearch (-short: 1000)")
 	benchGraph = flag.Int("benchgraph", 20000, "vectors for BenchmarkHNSW (-short: 1000)")
 	benchLoad  = flag.Int("benchload", 100000, "vectors for BenchmarkLoadFromMinIO (-short: 1000)")
+	benchIdle  = flag.Duration("benchidle", 20*time.Second, "how long BenchmarkFollowRequests watches an idle shard (-short: 500ms)")
 )
 
 const benchDim = 512
@@ -236,5 +239,56 @@ func BenchmarkLoadFromMinIO(b *testing.B) {
 		if shard.Len() != n {
 			b.Fatalf("loaded %d of %d", shard.Len(), n)
 		}
+	}
+}
+
+// BenchmarkFollowRequests counts the requests an idle shard (nobody writes) sends to storage
+// per second to learn of commits: polling every 200 ms; on a live notification stream (MinIO's
+// stream served by testenv's stand-in, with MinIO's 10 s keep-alive; see
+// FaultProxy.Notifications); and on the test MinIO's own stream, which never answers on the
+// MinIO builds since October 2025, so that the shard rightly keeps polling. Each poll is one
+// GET of the manifest and one LIST of the log; the subscription itself is not counted.
+func BenchmarkFollowRequests(b *testing.B) {
+	idle := smokeValue("benchidle", *benchIdle, 500*time.Millisecond)
+	modes := []struct {
+		name            string
+		notify, standIn bool
+	}{{"poll-200ms", false, false}, {"notifications", true, true}, {"this-minio-stream", true, false}}
+	for _, mode := range modes {
+		b.Run(mode.name, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			bucket := testenv.NewBucket(b, testenv.BucketOptions{})
+			proxy := testenv.NewFaultProxy(b, bucket.Server.Endpoint)
+			if mode.standIn {
+				proxy.Notifications(10 * time.Second)
+			}
+			st, err := store.Open(bucket.ProxiedConnection(proxy), store.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			testenv.CreateCollection(b, st, "c", "m1", 16)
+			shard := index.NewShard(st, "c", index.ShardOptions{NoNotifications: !mode.notify})
+			go func() { _ = shard.Run(ctx) }()
+			for deadline := time.Now().Add(time.Minute); !shard.Ready() || (mode.standIn && !shard.NotificationsLive()); time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					b.Fatal("the shard did not get ready")
+				}
+			}
+			var lists atomic.Int64
+			proxy.Count(func(r *http.Request) bool {
+				if r.URL.Query().Has("list-type") {
+					lists.Add(1)
+				}
+				return !testenv.IsListen(r)
+			})
+			start := time.Now()
+			for b.Loop() {
+				time.Sleep(idle)
+			}
+			secs := time.Since(start).Seconds()
+			b.ReportMetric(float64(lists.Load())/secs, "LIST/s")
+			b.ReportMetric(float64(proxy.Seen())/secs, "requests/s")
+		})
 	}
 }

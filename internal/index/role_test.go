@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/pki"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -205,16 +206,25 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 	for _, u := range probeURLs {
 		waitReady(t, u)
 	}
+	// The manager's clients check which shard answers.
+	clientOf := func(shard int) index.ClientOptions {
+		o := auth.client(t, "")
+		o.Shard, o.Shards = shard, 2
+		return o
+	}
 	search := func(seed int) []index.Match {
 		var lists [][]index.Match
-		for _, u := range urls {
-			m, err := index.NewClient(u, auth.client(t, "")).Search(ctx, vec(seed), index.SearchOptions{K: 3, Exact: true})
+		for sh, u := range urls {
+			m, err := index.NewClient(u, clientOf(sh)).Search(ctx, vec(seed), index.SearchOptions{K: 3, Exact: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			lists = append(lists, m)
 		}
 		return index.MergeTopK(lists, 3)
+	}
+	if m, err := index.NewClient(urls[1], clientOf(0)).Search(ctx, vec(1), index.SearchOptions{K: 3}); !errs.Is(err, errs.ResourceNotReady) {
+		t.Fatalf("shard 1 answered for shard 0: %+v, %v", m, err)
 	}
 	faceOf := func(i int) string {
 		recs, _, err := st.ListFaces(ctx, roleCollection, store.ListFacesOptions{MaxResults: 4096})
@@ -273,5 +283,58 @@ func TestIndexRoleServesWhatAnotherProcessWrote(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestIndexRoleDrains: when the pod is told to stop, /readyz fails at once while searches are
+// still served for the drain delay; then the server stops taking searches, and the one in
+// flight gets its answer before the role returns.
+func TestIndexRoleDrains(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p"})
+	bucket.Collection(t, roleCollection, "m1", dim)
+	runWriter(t, bucket, 0, 1, "")
+	auth := newRoleAuth(t, roleCollection, "default")
+	opts := auth.options(t, bucket, roleCollection, 0, 1)
+	const drain = time.Second
+	opts.DrainDelay = drain
+	done := make(chan error, 1)
+	go func() { done <- index.RunIndex(ctx, opts) }()
+	probe, url := "http://"+opts.ProbeAddress, "https://"+opts.ListenAddress
+	waitReady(t, probe)
+	c := index.NewClient(url, auth.client(t, ""))
+	stop := time.Now()
+	cancel()
+	time.Sleep(100 * time.Millisecond)
+	resp, err := http.Get(probe + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz %d while draining, want 503", resp.StatusCode)
+	}
+	if m, err := c.Search(context.Background(), vec(0), index.SearchOptions{K: 1}); err != nil || len(m) != 1 {
+		t.Fatalf("a search during the drain delay: %+v, %v", m, err)
+	}
+	// A search still in flight when the server stops: it waits (up to 2s) for a commit
+	// that never comes, then gets the shard's own answer, not a broken connection.
+	inFlight := make(chan error, 1)
+	go func() {
+		_, err := c.Search(context.Background(), vec(0), index.SearchOptions{K: 1, MinGeneration: 1 << 40})
+		inFlight <- err
+	}()
+	if err := <-inFlight; !errs.Is(err, errs.ResourceNotReady) || !strings.Contains(err.Error(), "reflects commit") {
+		t.Fatalf("the search in flight got %v; want the shard's answer that it is behind", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(stop); took < drain+time.Second {
+		t.Fatalf("the role returned %s after the stop: before its search in flight was answered", took)
+	}
+	if _, err := c.Search(context.Background(), vec(0), index.SearchOptions{K: 1}); err == nil {
+		t.Fatal("a search after the shutdown was answered")
 	}
 }

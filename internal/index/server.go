@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -29,6 +30,10 @@ type SearchRequest struct {
 type SearchResponse struct {
 	Matches    []Match `json:"matches"`
 	Generation uint64  `json:"generation"`
+	// Shard and Shards say which faces the answer is from (ShardOptions'): during a reshard
+	// a Service also reaches pods of the previous layout, whose answers must not be merged.
+	Shard  int `json:"shard"`
+	Shards int `json:"shards"`
 }
 
 // ServerOptions configure NewServer.
@@ -49,6 +54,29 @@ type Metrics struct {
 	Generation prometheus.Gauge
 	Latency    prometheus.Histogram
 	Refused    prometheus.Counter
+}
+
+// registerFollowMetrics exposes how the shard learns of commits: its pulls by cause, and
+// whether a notification stream is live.
+func registerFollowMetrics(reg prometheus.Registerer, shard *Shard) {
+	p := shard.Pulls()
+	pulls := func(cause string, n *atomic.Uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: "facesearch", Subsystem: "index", Name: "pulls_total",
+			Help:        "Reads of the collection's new commits, by cause: notification, poll or catchup (a search that wanted newer data).",
+			ConstLabels: prometheus.Labels{"cause": cause},
+		}, func() float64 { return float64(n.Load()) })
+	}
+	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "facesearch", Subsystem: "index", Name: "notifications_live",
+		Help: "1 while a live notification stream announces the collection's commits, 0 while the shard polls instead.",
+	}, func() float64 {
+		if shard.NotificationsLive() {
+			return 1
+		}
+		return 0
+	})
+	reg.MustRegister(pulls("notification", &p.Notified), pulls("poll", &p.Polled), pulls("catchup", &p.CaughtUp), live)
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -94,6 +122,7 @@ func NewServer(shard *Shard, opts ServerOptions) Handlers {
 		reg = prometheus.NewRegistry()
 	}
 	m := newMetrics(reg)
+	registerFollowMetrics(reg, shard)
 	prev := shard.OnChange
 	shard.OnChange = func(n int, gen uint64) {
 		m.Vectors.Set(float64(n))
@@ -148,7 +177,7 @@ func NewServer(shard *Shard, opts ServerOptions) Handlers {
 			matches = []Match{}
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(SearchResponse{Matches: matches, Generation: gen})
+		_ = json.NewEncoder(w).Encode(SearchResponse{Matches: matches, Generation: gen, Shard: shard.opts.Shard, Shards: shard.opts.Shards})
 		m.Latency.Observe(time.Since(start).Seconds())
 	})
 	return Handlers{Search: search, Probes: probes}
@@ -183,9 +212,10 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 type client struct {
-	url   string
-	http  *http.Client
-	creds *Credentials
+	url           string
+	http          *http.Client
+	creds         *Credentials
+	shard, shards int
 }
 
 // ClientOptions configure NewClient.
@@ -197,6 +227,10 @@ type ClientOptions struct {
 	// HTTPClient makes the requests; its transport carries the TLS settings for an https://
 	// baseURL (see NewHTTPClient). Nil: a plain one.
 	HTTPClient *http.Client
+	// Shard and Shards, when Shards > 0, are what the shard must say it serves: an answer
+	// from a pod of another layout (a reshard rolling) is tried again, like a failure in
+	// transport, and never returned.
+	Shard, Shards int
 }
 
 // NewHTTPClient returns an HTTP client for shards; tlsConfig (nil for plain HTTP) is the one
@@ -225,16 +259,17 @@ func NewClient(baseURL string, opts ClientOptions) Searcher {
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &client{url: baseURL, http: hc, creds: opts.Credentials}
+	return &client{url: baseURL, http: hc, creds: opts.Credentials, shard: opts.Shard, shards: opts.Shards}
 }
 
 // searchAttempts bounds the tries of one shard search that fails in transport.
 const searchAttempts = 3
 
 // Search asks the shard. A search is read-only, so one that failed in transport (the pod that
-// held the connection was killed or is gone) is tried again on a new connection: the shard's
-// Service sends that to another ready replica once the failed one has left its endpoints,
-// which takes the endpoint controller and kube-proxy about a second.
+// held the connection was killed or is gone), or was answered by a pod of another shard
+// layout, is tried again on a new connection: the shard's Service sends that to another
+// ready replica once the failed one has left its endpoints, which takes the endpoint
+// controller and kube-proxy about a second (and picks one of the ready pods at random).
 func (c *client) Search(ctx context.Context, query []float32, opts SearchOptions) ([]Match, error) {
 	body, _ := json.Marshal(SearchRequest{Vector: query, SearchOptions: opts})
 	backoff := 200 * time.Millisecond
@@ -309,6 +344,12 @@ func (c *client) searchOnce(ctx context.Context, body []byte) ([]Match, error) {
 		}
 		return nil, fmt.Errorf("while decoding the answer of %s: %w", c.url, err)
 	}
+	// A pod that does not say (Shards 0) predates the check: its answer is taken, as
+	// before, so that searches go on while an upgrade rolls the index pods.
+	if c.shards > 0 && sr.Shards > 0 && (sr.Shard != c.shard || sr.Shards != c.shards) {
+		err := fmt.Errorf("shard %d of %d answered for shard %d of %d", sr.Shard, sr.Shards, c.shard, c.shards)
+		return nil, errs.Wrap(errs.ResourceNotReady, &transportError{err}, "index shard %s is served by a pod of another layout (a reshard is rolling)", c.url)
+	}
 	return sr.Matches, nil
 }
 
@@ -334,12 +375,25 @@ type IndexOptions struct {
 	// DrainDelay is how long readiness fails before the server stops on shutdown, so that
 	// Services stop routing here first (the index role uses 5s; 0 in tests).
 	DrainDelay time.Duration
+	// ShutdownTimeout bounds how long the searches in flight may take to finish once the
+	// drain delay is over; 0 means DefaultShutdownTimeout. The pod's termination grace period
+	// must cover DrainDelay and ShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Log receives the role's events (the notification stream's state); zero: none.
+	Log logr.Logger
 	// Shard tuning; Shard and Shards above win over ShardOptions' own.
 	ShardOptions ShardOptions
 }
 
+// DefaultShutdownTimeout is IndexOptions.ShutdownTimeout's default.
+const DefaultShutdownTimeout = 20 * time.Second
+
 // RunIndex is the index role: it serves one shard of one collection until ctx ends. The
-// servers listen at once; /readyz turns 200 when the shard is loaded.
+// servers listen at once; /readyz turns 200 when the shard is loaded. When ctx ends the pod
+// drains: /readyz fails at once, searches are still served for DrainDelay (while endpoints
+// and kube-proxy stop routing here), then the search server shuts down gracefully: it takes
+// no new connection, tells HTTP/2 clients to go elsewhere (GOAWAY), and waits up to
+// ShutdownTimeout for the searches in flight.
 func RunIndex(ctx context.Context, opts IndexOptions) error {
 	if opts.CollectionID == "" || opts.Shards < 1 || opts.Shard < 0 || opts.Shard >= opts.Shards {
 		return fmt.Errorf("index: need a collection and 0 <= shard < shards (got %d of %d)", opts.Shard, opts.Shards)
@@ -371,6 +425,9 @@ func RunIndex(ctx context.Context, opts IndexOptions) error {
 	}
 	so := opts.ShardOptions
 	so.Shard, so.Shards = opts.Shard, opts.Shards
+	if so.Log.GetSink() == nil {
+		so.Log = opts.Log
+	}
 	shard := NewShard(st, opts.CollectionID, so)
 	var draining atomic.Bool
 	h := NewServer(shard, ServerOptions{Draining: &draining, Tokens: tokens})
@@ -418,7 +475,11 @@ func RunIndex(ctx context.Context, opts IndexOptions) error {
 	if runErr == nil {
 		time.Sleep(opts.DrainDelay)
 	}
-	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	shutdown := opts.ShutdownTimeout
+	if shutdown <= 0 {
+		shutdown = DefaultShutdownTimeout
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), shutdown)
 	defer scancel()
 	_ = searchSrv.Shutdown(sctx)
 	_ = probeSrv.Shutdown(sctx)

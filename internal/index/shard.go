@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/uuid"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
@@ -55,8 +56,17 @@ type Searcher interface {
 type ShardOptions struct {
 	// Shard and Shards select the faces with store.ShardOf(face, Shards) == Shard.
 	Shard, Shards int
-	// PollInterval is how often Follow looks for new commits; default 200ms.
+	// PollInterval is how often Follow looks for new commits while no live notification
+	// stream announces them (see store.WatchCommits); default 200ms.
 	PollInterval time.Duration
+	// FallbackPollInterval is how often it looks while one does, in case an event was lost
+	// (MinIO drops those of a subscriber that falls behind); default
+	// DefaultFallbackPollInterval, and never more often than PollInterval.
+	FallbackPollInterval time.Duration
+	// NoNotifications makes Follow poll only, every PollInterval.
+	NoNotifications bool
+	// Log receives the changes of the notification stream's state; zero: none.
+	Log logr.Logger
 	// Candidates is how many int8 candidates are re-ranked per result wanted; default 10
 	// (at least 100 in all).
 	Candidates int
@@ -76,6 +86,9 @@ type ShardOptions struct {
 // ridden out from memory, a long one is not.
 const DefaultMaxStaleness = 30 * time.Second
 
+// DefaultFallbackPollInterval is ShardOptions.FallbackPollInterval's default.
+const DefaultFallbackPollInterval = 5 * time.Second
+
 // ErrNotReady is returned by Search before the shard is loaded.
 var ErrNotReady = errs.New(errs.ResourceNotReady, "the index shard is not loaded yet")
 
@@ -86,9 +99,15 @@ type Shard struct {
 	opts ShardOptions
 
 	ready atomic.Bool
-	// synced is when the shard last reached storage and applied every commit there was
-	// (UnixNano).
+	// synced is when the last pull that applied every commit there was started (UnixNano):
+	// the shard reflects every commit made before it.
 	synced atomic.Int64
+	// watch is the notification stream Follow listens to; nil without one.
+	watch atomic.Pointer[store.CommitWatch]
+	// distrusted is until when the stream is not trusted (UnixNano): it missed a commit.
+	distrusted atomic.Int64
+	// pulls counts Follow's and catchUp's pulls by cause.
+	pulls PullCounts
 	// catching lets one search at a time pull pending commits (see catchUp); a semaphore,
 	// so that the others wait for it no longer than their own bound.
 	catching chan struct{}
@@ -113,6 +132,10 @@ func NewShard(st *store.Store, collection string, opts ShardOptions) *Shard {
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 200 * time.Millisecond
 	}
+	if opts.FallbackPollInterval <= 0 {
+		opts.FallbackPollInterval = DefaultFallbackPollInterval
+	}
+	opts.FallbackPollInterval = max(opts.FallbackPollInterval, opts.PollInterval)
 	if opts.Candidates <= 0 {
 		opts.Candidates = 10
 	}
@@ -201,12 +224,13 @@ func (s *Shard) BuildGraph() {
 
 // Load reads the shard from the store.
 func (s *Shard) Load(ctx context.Context) error {
+	start := time.Now()
 	vs, err := s.st.LoadVectors(ctx, s.coll, store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
 	if err != nil {
 		return fmt.Errorf("while loading shard %d/%d of %s: %w", s.opts.Shard, s.opts.Shards, s.coll, err)
 	}
 	s.set(vs)
-	s.synced.Store(time.Now().UnixNano())
+	s.synced.Store(start.UnixNano())
 	return nil
 }
 
@@ -255,18 +279,103 @@ func (s *Shard) apply(changes []store.Change) {
 	}
 }
 
-// Follow polls the store for new commits every PollInterval until ctx ends; it loads the
-// shard again when compaction folded commits it had not seen. Storage errors are retried.
+// PullCounts count a shard's pulls of the store's changes by cause.
+type PullCounts struct {
+	// Notified pulls followed an event of the notification stream (or a new subscription).
+	Notified atomic.Uint64
+	// Polled pulls were due by the clock: every PollInterval without a live stream, every
+	// FallbackPollInterval with one.
+	Polled atomic.Uint64
+	// CaughtUp pulls were made by searches that wanted a newer generation, or found the
+	// shard stale (catchUp).
+	CaughtUp atomic.Uint64
+}
+
+// Pulls counts the shard's pulls by cause.
+func (s *Shard) Pulls() *PullCounts { return &s.pulls }
+
+// NotificationsLive says whether a live notification stream announces the store's commits
+// to the shard (store.WatchState.Live), and has not been caught missing one lately.
+func (s *Shard) NotificationsLive() bool { return s.stream().Live }
+
+// distrustFor is how long a stream caught missing a commit is not relied on: MinIO drops the
+// events of a subscriber that falls behind, and one that buffers its stream delivers them
+// late. eventGrace is how late an event may come before it counts as missed: a fallback poll
+// may find a commit that landed a moment before, its event still on the way.
+const (
+	distrustFor = time.Minute
+	eventGrace  = time.Second
+)
+
+// stream is the notification stream's state, not live while it is distrusted.
+func (s *Shard) stream() store.WatchState {
+	w := s.watch.Load()
+	if w == nil {
+		return store.WatchState{}
+	}
+	st := w.State()
+	if st.Live && time.Now().UnixNano() < s.distrusted.Load() {
+		st.Live = false
+	}
+	return st
+}
+
+// Follow applies the store's new commits until ctx ends: as soon as the store's notification
+// stream announces them, and by polling, every FallbackPollInterval while the stream is live
+// and every PollInterval while it is not (or with NoNotifications). It loads the shard again
+// when compaction folded commits it had not seen. Storage errors are retried.
 func (s *Shard) Follow(ctx context.Context) error {
+	var events <-chan struct{}
+	if !s.opts.NoNotifications {
+		w := s.st.WatchCommits(ctx, s.coll)
+		s.watch.Store(w)
+		defer s.watch.Store(nil)
+		events = w.C
+	}
+	// The clock ticks at the fast rate, so that a stream that dies is replaced by fast
+	// polling within PollInterval; a tick pulls only when a pull is due.
 	t := time.NewTicker(s.opts.PollInterval)
 	defer t.Stop()
+	var last time.Time // the last pull's start
+	var logged logState
+	// suspect, when set, is the start of the pull before a fallback poll that found commits
+	// of which no event had come since; suspectAt is when that poll started.
+	var suspect, suspectAt time.Time
 	for {
+		notified := false
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-events:
+			notified = true
 		case <-t.C:
 		}
+		// Their events never came: the stream misses or delays events, and neither polling
+		// nor freshness can rest on it.
+		if !suspect.IsZero() && time.Since(suspectAt) > eventGrace {
+			if !s.stream().Event.After(suspect) {
+				s.distrusted.Store(time.Now().Add(distrustFor).UnixNano())
+				s.opts.Log.Info("Commit notifications missed a commit; polling storage instead for a while", "pollInterval", s.opts.PollInterval, "for", distrustFor)
+			}
+			suspect = time.Time{}
+		}
+		// Without a live stream every tick pulls; with one, the tick nearest the fallback
+		// interval does.
+		live := s.logWatch(&logged)
+		if !notified && live && time.Since(last) < s.opts.FallbackPollInterval-s.opts.PollInterval/2 {
+			continue
+		}
+		if notified {
+			s.pulls.Notified.Add(1)
+		} else {
+			s.pulls.Polled.Add(1)
+		}
+		prev, before := last, s.Generation()
+		last = time.Now()
 		err := s.pull(ctx)
+		if err == nil && live && !notified && s.Generation() > before && !s.stream().Event.After(prev) && suspect.IsZero() {
+			suspect, suspectAt = prev, last
+		}
 		switch {
 		case err == nil:
 		case errs.IsRetryable(err) || ctx.Err() != nil:
@@ -277,9 +386,35 @@ func (s *Shard) Follow(ctx context.Context) error {
 	}
 }
 
+// logState is what Follow last logged of the notification stream.
+type logState struct {
+	live, failed bool
+}
+
+// logWatch logs the notification stream's changes between live and not (a failure once,
+// until the stream is live again) and says whether it is live.
+func (s *Shard) logWatch(l *logState) bool {
+	if s.watch.Load() == nil {
+		return false
+	}
+	st := s.stream()
+	switch {
+	case st.Live && !l.live:
+		s.opts.Log.Info("Commit notifications are live", "fallbackPollInterval", s.opts.FallbackPollInterval)
+		l.live, l.failed = true, false
+	case !st.Live && st.Err != nil && !l.failed:
+		s.opts.Log.Info("Commit notifications are not available; polling storage instead", "pollInterval", s.opts.PollInterval, "reason", st.Err.Error())
+		l.live, l.failed = false, true
+	case !st.Live && l.live:
+		l.live = false
+	}
+	return st.Live
+}
+
 // pull applies the commits the store has after the shard's generation (loading again when
 // they were compacted away) and records that the shard reached storage.
 func (s *Shard) pull(ctx context.Context) error {
+	start := time.Now()
 	changes, err := s.st.Changes(ctx, s.coll, s.Generation(), store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
 	if errs.Is(err, errs.GenerationGone) {
 		return s.Load(ctx)
@@ -290,7 +425,8 @@ func (s *Shard) pull(ctx context.Context) error {
 	if len(changes) > 0 {
 		s.apply(changes)
 	}
-	s.synced.Store(time.Now().UnixNano())
+	// The start: a commit made while the listing ran may not be in it.
+	s.synced.Store(start.UnixNano())
 	return nil
 }
 
@@ -313,6 +449,7 @@ func (s *Shard) catchUp(ctx context.Context, want uint64) {
 	}
 	for (s.Generation() < want || s.stale()) && ctx.Err() == nil {
 		before := s.Generation()
+		s.pulls.CaughtUp.Add(1)
 		if err := s.pull(ctx); err == nil && s.Generation() > before {
 			continue
 		}
@@ -323,10 +460,29 @@ func (s *Shard) catchUp(ctx context.Context, want uint64) {
 	}
 }
 
-// stale says whether the shard last reached storage longer ago than MaxStaleness.
+// stale says whether the shard may have missed commits made longer ago than MaxStaleness.
 // A shard built from vectors in memory follows no store and is never stale.
 func (s *Shard) stale() bool {
-	return s.st != nil && s.opts.MaxStaleness > 0 && time.Since(time.Unix(0, s.synced.Load())) > s.opts.MaxStaleness
+	return s.st != nil && s.opts.MaxStaleness > 0 && time.Since(s.freshAt()) > s.opts.MaxStaleness
+}
+
+// freshAt is the time up to which the shard is known to reflect every commit. A pull proves
+// it up to its start. Between pulls, only a notification stream can prove more, and only one
+// that MinIO keeps speaking on: being connected proves nothing, since a MinIO that buffers
+// the stream or a half-open connection is as quiet as a collection nobody writes to. So a
+// stream vouches up to the last time MinIO spoke on it (an event or its keep-alive, every
+// 10 s; store.WatchState.Heard), provided it was subscribed before the last pull started (or
+// it may have missed what came between) and announced nothing since that pull started (an
+// announced commit not yet pulled is not reflected); and one caught missing a commit vouches
+// for nothing for a while (distrustFor). On a live stream a shard therefore stays
+// fresh however rarely it polls, as long as MaxStaleness exceeds MinIO's keep-alive period;
+// one whose stream goes quiet is held stale MaxStaleness after the last proof, as before.
+func (s *Shard) freshAt() time.Time {
+	synced := time.Unix(0, s.synced.Load())
+	if st := s.stream(); st.Live && !st.Since.After(synced) && !st.Event.After(synced) && st.Heard.After(synced) {
+		return st.Heard
+	}
+	return synced
 }
 
 // Run loads the shard, retrying while the store is unavailable, then follows it.

@@ -54,12 +54,18 @@ type collState struct {
 }
 
 // NewClient builds a minio-go client that retries little, so that an outage surfaces as a
-// fast, retryable StorageUnavailable error instead of a long retry loop.
+// fast, retryable StorageUnavailable error instead of a long retry loop. Its transport also
+// tells a CommitWatch when MinIO speaks on its notification stream (see notify.go).
 func NewClient(endpoint, accessKey, secretKey string, secure bool) (*minio.Client, error) {
+	tr, err := listenTransportOf(secure)
+	if err != nil {
+		return nil, err
+	}
 	return minio.New(endpoint, &minio.Options{
 		Creds:      credentials.NewStaticV4(accessKey, secretKey, ""),
 		Secure:     secure,
 		MaxRetries: 2,
+		Transport:  tr,
 	})
 }
 
@@ -76,6 +82,9 @@ func New(client *minio.Client, bucket, prefix string, opts Options) *Store {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.NotificationSilence <= 0 {
+		opts.NotificationSilence = DefaultNotificationSilence
 	}
 	prefix = NormalizePrefix(prefix)
 	return &Store{client: client, bucket: bucket, prefix: prefix, opts: opts, colls: map[string]*collState{}}

@@ -41,6 +41,10 @@ type Options struct {
 	IdempotencyTTL time.Duration
 	// Now is the clock that dates and expires token records (default time.Now); for tests.
 	Now func() time.Time
+	// NotificationSilence is how long a commit notification stream (WatchCommits) may stay
+	// silent before it is held dead and subscribed again; default
+	// DefaultNotificationSilence. MinIO sends a keep-alive every 10 s.
+	NotificationSilence time.Duration
 }
 
 // Collection is a collection's fixed description: its manifest.

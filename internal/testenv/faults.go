@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/store"
 )
@@ -32,6 +34,8 @@ type FaultProxy struct {
 	released chan struct{}
 	// anonymous matches the requests sent on without their credentials.
 	anonymous func(*http.Request) bool
+	// notify, when set, makes the proxy serve notification streams itself (Notifications).
+	notify *notifier
 }
 
 // NewFaultProxy starts a proxy to the MinIO server at endpoint (host:port).
@@ -60,9 +64,24 @@ func NewFaultProxy(t testing.TB, endpoint string) *FaultProxy {
 			_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>ServiceUnavailable</Code><Message>injected fault</Message></Error>`))
 			return
 		}
-		rp.ServeHTTP(w, r)
+		n := p.notifier()
+		if n != nil && IsListen(r) {
+			n.serve(w, r)
+			return
+		}
+		if n == nil || r.Method != http.MethodPut {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		rp.ServeHTTP(sw, r)
+		if sw.status == http.StatusOK {
+			n.publish(r.URL.Path)
+		}
 	}))
 	t.Cleanup(srv.Close)
+	// Before srv.Close (cleanups run last first), which waits for the streams to end.
+	t.Cleanup(p.stopNotifications)
 	p.Endpoint = strings.TrimPrefix(srv.URL, "http://")
 	return p
 }
@@ -164,3 +183,155 @@ func (b *Bucket) ProxiedConnection(p *FaultProxy) store.Connection {
 	c.Endpoint = p.Endpoint
 	return c
 }
+
+// IsListen matches MinIO's notification subscriptions (ListenBucketNotification).
+func IsListen(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.URL.Query().Has("events")
+}
+
+// Notifications makes the proxy answer notification subscriptions (IsListen) itself, the way a
+// MinIO that flushes its stream does: the answer at once, a keep-alive every ping, and an
+// event for every PUT that passes through the proxy and MinIO accepts, under the subscribed
+// bucket and prefix. The MinIO the tests run cannot stand in for it: its builds since PR 21651
+// (October 2025) never flush a notification stream, so that nothing of it (not even the
+// answer's header) arrives before 4 KiB of events have piled up. Writers must reach MinIO
+// through the proxy for their PUTs to be announced.
+func (p *FaultProxy) Notifications(ping time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.notify == nil {
+		p.notify = &notifier{ping: ping, subs: map[chan []byte]subscription{}, stop: make(chan struct{})}
+	}
+}
+
+// AnnounceOn makes the PUTs that pass through p announced on other's notification streams
+// (other must serve them: Notifications), so that a writer's requests and a reader's can go
+// through proxies of their own.
+func (p *FaultProxy) AnnounceOn(other *FaultProxy) {
+	n := other.notifier()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.notify = n
+}
+
+// Silence, while on, makes the notification streams say nothing: the open ones fall silent
+// (a connection that broke without a word) and new subscriptions get no answer (a MinIO that
+// holds its stream back).
+func (p *FaultProxy) Silence(on bool) {
+	if n := p.notifier(); n != nil {
+		n.mu.Lock()
+		n.silent = on
+		n.mu.Unlock()
+	}
+}
+
+func (p *FaultProxy) notifier() *notifier {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.notify
+}
+
+func (p *FaultProxy) stopNotifications() {
+	if n := p.notifier(); n != nil {
+		n.once.Do(func() { close(n.stop) })
+	}
+}
+
+type notifier struct {
+	ping time.Duration
+	stop chan struct{}
+	once sync.Once
+
+	mu     sync.Mutex
+	silent bool
+	subs   map[chan []byte]subscription
+}
+
+type subscription struct{ bucket, prefix string }
+
+func (n *notifier) serve(w http.ResponseWriter, r *http.Request) {
+	for n.isSilent() {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-n.stop:
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	bucket := strings.Trim(r.URL.Path, "/")
+	ch := make(chan []byte, 64)
+	n.mu.Lock()
+	n.subs[ch] = subscription{bucket: bucket, prefix: r.URL.Query().Get("prefix")}
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.subs, ch)
+		n.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	ping := time.NewTicker(n.ping)
+	defer ping.Stop()
+	for {
+		var msg []byte
+		select {
+		case <-r.Context().Done():
+			return
+		case <-n.stop:
+			return
+		case msg = <-ch:
+		case <-ping.C:
+			msg = []byte(`{"Records":null}` + "\n")
+		}
+		if n.isSilent() {
+			continue
+		}
+		if _, err := w.Write(msg); err != nil {
+			return
+		}
+		_ = rc.Flush()
+	}
+}
+
+func (n *notifier) isSilent() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.silent
+}
+
+// publish announces the object at path (/bucket/key) to the subscriptions it matches, with
+// the key query-escaped as MinIO sends it.
+func (n *notifier) publish(path string) {
+	bucket, key, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	ev, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
+		"eventName": "s3:ObjectCreated:Put",
+		"s3":        map[string]any{"bucket": map[string]string{"name": bucket}, "object": map[string]string{"key": url.QueryEscape(key)}},
+	}}})
+	ev = append(ev, '\n')
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for ch, sub := range n.subs {
+		if sub.bucket == bucket && strings.HasPrefix(key, sub.prefix) {
+			// Like MinIO, drop the events of a subscriber that does not keep up.
+			select {
+			case ch <- ev:
+			default:
+			}
+		}
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,14 @@ const (
 	IndexProbePort = 8081
 	// authMountPath is where index pods mount their Collection's auth Secret.
 	authMountPath = "/etc/facesearch/index-auth"
+	// indexDrainDelay is how long a stopping index pod fails readiness while it still
+	// serves: the endpoints controller and kube-proxy take a second or two to stop routing
+	// to it.
+	indexDrainDelay = 5 * time.Second
+	// indexShutdownTimeout is how long the searches in flight then have to finish.
+	indexShutdownTimeout = 20 * time.Second
+	// indexGracePeriod covers both, and the process's exit, before the kubelet kills it.
+	indexGracePeriod = indexDrainDelay + indexShutdownTimeout + 5*time.Second
 )
 
 // Deployer runs each shard of a collection as a Deployment (replicas from the spec) behind
@@ -76,6 +85,12 @@ func ShardName(collectionName string, i int) string {
 // EnsureIndex creates or updates a Deployment and a Service per shard and removes those of
 // shards beyond spec.index.shards. A shard change rolls new pods that reload from storage,
 // so no vector is lost.
+//
+// The index is Ready while every shard has a ready replica, rollout or not: a rollout
+// surges one new pod at a time and takes an old one away only once the new one is ready
+// (BuildShardDeployment), so every shard keeps serving throughout. During a reshard a
+// shard's Service reaches pods of both layouts; each answer says which shard of how many it
+// is from, and the clients built here refuse the ones of the other layout (index.ClientOptions).
 func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState, error) {
 	key := spec.key()
 	n := int(spec.Shards)
@@ -98,7 +113,7 @@ func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState
 		}
 	}
 	state := &IndexState{Ready: spec.Replicas > 0}
-	readyShards := 0
+	var waiting []string
 	for i := 0; i < n; i++ {
 		dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: ShardName(key.Name, i), Namespace: key.Namespace}}
 		if _, err := controllerutil.CreateOrUpdate(ctx, d.Client, dep, func() error {
@@ -114,12 +129,11 @@ func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState
 		}); err != nil {
 			return nil, fmt.Errorf("while applying Service %s: %w", svc.Name, err)
 		}
-		if dep.Status.ObservedGeneration >= dep.Generation && dep.Status.ReadyReplicas > 0 && dep.Status.UpdatedReplicas == dep.Status.Replicas {
-			readyShards++
-		} else {
+		if !shardServes(dep, spec) {
 			state.Ready = false
+			waiting = append(waiting, strconv.Itoa(i))
 		}
-		state.Shards = append(state.Shards, index.NewClient(d.shardURL(key, i), clientOpts))
+		state.Shards = append(state.Shards, d.shardClient(key, i, n, clientOpts))
 	}
 	if err := d.removeShardsFrom(ctx, key, n); err != nil {
 		return nil, err
@@ -128,10 +142,16 @@ func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState
 	if n > 1 {
 		state.Endpoint = fmt.Sprintf("https://%s-index-{0..%d}.%s.svc:%d", key.Name, n-1, key.Namespace, IndexPort)
 	}
-	if !state.Ready {
-		state.Message = fmt.Sprintf("%d of %d shards ready", readyShards, n)
+	if !state.Ready && spec.Replicas > 0 {
+		state.Message = fmt.Sprintf("%d of %d shards have a ready replica (none yet: shard %s)", n-len(waiting), n, strings.Join(waiting, ", "))
 	}
 	return state, nil
+}
+
+// shardClient reaches shard i of n, and takes only answers of that layout.
+func (d *Deployer) shardClient(key types.NamespacedName, i, n int, opts index.ClientOptions) index.Searcher {
+	opts.Shard, opts.Shards = i, n
+	return index.NewClient(d.shardURL(key, i), opts)
 }
 
 func (d *Deployer) shardURL(key types.NamespacedName, i int) string {
@@ -195,6 +215,11 @@ func shardLabels(collectionName string, i int) map[string]string {
 // probes that do not kill a shard while it loads (on the probe port), the storage keys from
 // the storage Secret, and the token and serving certificate from the Collection's index
 // auth Secret (mounted: the pod reads them again when the Secret changes).
+//
+// A rollout replaces one replica at a time without losing capacity: one new pod is surged,
+// and an old one is stopped only once the new one is ready (loaded). A stopping pod drains:
+// it fails readiness, serves for indexDrainDelay, then finishes its searches in flight;
+// the grace period covers both.
 func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, i int) {
 	labels := shardLabels(spec.Owner.GetName(), i)
 	conn := spec.Storage
@@ -210,6 +235,11 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 	probe := func(path string) *corev1.Probe {
 		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: intstr.FromString("metrics")}}, PeriodSeconds: 10}
 	}
+	// Often, so that a new pod takes its place in a rollout soon after it has loaded, and a
+	// draining one leaves the endpoints within its drain delay even if the endpoints
+	// controller has not already dropped it for terminating.
+	readiness := probe("/readyz")
+	readiness.PeriodSeconds, readiness.FailureThreshold = 2, 2
 	authFile := func(key string) string { return authMountPath + "/" + key }
 	var authItems []corev1.KeyToPath
 	for _, k := range []string{AuthTokenKey, AuthPreviousTokenKey, AuthTLSCertKey, AuthTLSKeyKey} {
@@ -222,7 +252,7 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 		ObjectMeta: metav1.ObjectMeta{Labels: labels},
 		Spec: corev1.PodSpec{
 			AutomountServiceAccountToken:  ptr.To(false),
-			TerminationGracePeriodSeconds: ptr.To[int64](30),
+			TerminationGracePeriodSeconds: ptr.To(int64(indexGracePeriod / time.Second)),
 			SecurityContext: &corev1.PodSecurityContext{
 				RunAsNonRoot: ptr.To(true),
 				// A numeric user, so the pod runs non-root whatever user the image declares.
@@ -244,6 +274,7 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 					"--probe-listen", fmt.Sprintf(":%d", IndexProbePort),
 					"--token-file", authFile(AuthTokenKey), "--token-file", authFile(AuthPreviousTokenKey),
 					"--tls-cert", authFile(AuthTLSCertKey), "--tls-key", authFile(AuthTLSKeyKey),
+					"--drain-delay", indexDrainDelay.String(), "--shutdown-timeout", indexShutdownTimeout.String(),
 				},
 				Env: []corev1.EnvVar{secretEnv("FACESEARCH_STORAGE_ACCESS_KEY", "accessKey"), secretEnv("FACESEARCH_STORAGE_SECRET_KEY", "secretKey")},
 				Ports: []corev1.ContainerPort{
@@ -255,7 +286,7 @@ func BuildShardDeployment(dep *appsv1.Deployment, spec IndexSpec, image string, 
 					// local role's envtest control plane) creates a directory in /tmp as it starts.
 					{Name: "tmp", MountPath: "/tmp"}},
 				Resources:      spec.Resources,
-				ReadinessProbe: probe("/readyz"),
+				ReadinessProbe: readiness,
 				LivenessProbe:  probe("/healthz"),
 				StartupProbe:   startup,
 				SecurityContext: &corev1.SecurityContext{

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -69,7 +70,7 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state.Ready || len(state.Shards) != 3 {
+	if state.Ready || len(state.Shards) != 3 || state.Message != "0 of 3 shards have a ready replica (none yet: shard 0, 1, 2)" {
 		t.Fatalf("fresh Deployments cannot be ready: %+v", state)
 	}
 
@@ -114,8 +115,37 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready {
+	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready || state.Message != "" {
 		t.Fatalf("all shards ready, got %+v %v", state, err)
+	}
+
+	// A rollout (a new image, a reshard) leaves the index Ready as long as every shard keeps
+	// a ready replica: searches go on while the pods are replaced.
+	setStatus := func(i int, st appsv1.DeploymentStatus) {
+		t.Helper()
+		dep := &appsv1.Deployment{}
+		if err := k8s.Get(ctx, client.ObjectKey{Namespace: "default", Name: workload.ShardName(col.Name, i)}, dep); err != nil {
+			t.Fatal(err)
+		}
+		dep.Status = st
+		if err := k8s.Status().Update(ctx, dep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	col.Spec.Index.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
+	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready {
+		t.Fatalf("a changed pod template, not yet observed: want still Ready, got %+v %v", state, err)
+	}
+	// Mid-rollout: one surge pod, two old ones ready, the new one loading.
+	setStatus(0, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 1, ReadyReplicas: 2, AvailableReplicas: 2, UnavailableReplicas: 1})
+	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready {
+		t.Fatalf("mid-rollout with ready replicas: want Ready, got %+v %v", state, err)
+	}
+	// A shard without any ready replica is not searchable: not Ready, and the message says which.
+	setStatus(1, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, UnavailableReplicas: 1})
+	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || state.Ready ||
+		state.Message != "2 of 3 shards have a ready replica (none yet: shard 1)" {
+		t.Fatalf("shard 1 without a ready replica: got %+v %v", state, err)
 	}
 
 	col.Spec.Index.Shards = 2

@@ -8,8 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/facesearch/facesearch-operator/internal/index"
 )
 
 // IndexObserver finds a collection's running shards without creating or changing anything:
@@ -54,7 +52,7 @@ func (d *Deployer) ObserveIndex(ctx context.Context, spec IndexSpec) (*IndexStat
 		} else {
 			state.Ready = false
 		}
-		state.Shards = append(state.Shards, index.NewClient(d.shardURL(key, i), clientOpts))
+		state.Shards = append(state.Shards, d.shardClient(key, i, n, clientOpts))
 	}
 	if !state.Ready {
 		state.Message = fmt.Sprintf("%d of %d shards serving", serving, n)
@@ -66,9 +64,9 @@ func (d *Deployer) ObserveIndex(ctx context.Context, spec IndexSpec) (*IndexStat
 // served.
 func (d *Deployer) ForgetIndex(owner types.NamespacedName) { d.dropShardClients(owner) }
 
-// shardServes says whether a shard's Deployment, as the spec asks for it, has a ready pod.
-// Pods of an earlier template may be among them during a rollout; a shard's answer names the
-// layout it serves, and the search path refuses one of another shard count.
+// shardServes says whether a shard's Deployment has a ready pod: one the Service routes to,
+// whichever template it runs. Pods of an earlier template may be among them during a
+// rollout; a shard's answer names the layout it serves, and the client refuses another's.
 func shardServes(dep *appsv1.Deployment, spec IndexSpec) bool {
 	return spec.Replicas > 0 && dep.Status.ReadyReplicas > 0
 }

@@ -58,7 +58,8 @@ func (s IndexSpec) key() types.NamespacedName {
 type IndexState struct {
 	// Shards answer searches, one per shard.
 	Shards []index.Searcher
-	// Ready: every shard has loaded its vectors.
+	// Ready: every shard has a replica that has loaded its vectors and takes searches (a
+	// rollout may be under way).
 	Ready bool
 	// Endpoint is where the index is reached, for status.
 	Endpoint string
