@@ -10,7 +10,10 @@ export FACESEARCH_CACHE
 # Pinned versions: change one here and its cache key changes with it.
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.37.2}"
 ETCD_VERSION="${ETCD_VERSION:-v3.7.3}"
-MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}"
+# MinIO RELEASE.2025-09-07T16-13-09Z: the builds after October 2025 hold a bucket
+# notification stream back until about 4 KiB of events pile up (their response writer does not
+# flush), so index shards could not learn of commits from it; this one streams them.
+MINIO_VERSION="${MINIO_VERSION:-v0.0.0-20250907161309-07c3a429bfed}"
 ONNXRUNTIME_VERSION="${ONNXRUNTIME_VERSION:-1.30.0}"
 CONTROLLER_TOOLS_VERSION="${CONTROLLER_TOOLS_VERSION:-v0.23.0}"
 FACEPLUGIN_MODELS_VERSION="${FACEPLUGIN_MODELS_VERSION:-0.0.1}"

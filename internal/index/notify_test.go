@@ -258,3 +258,31 @@ func TestShardNeverAnswersFromTooFarBehindOnAStream(t *testing.T) {
 		return err == nil && (len(m) == 0 || m[0].FaceID != erased)
 	})
 }
+
+// TestShardFollowsMinIOsOwnStream: against the test MinIO's own notification stream (no
+// stand-in), the shard's stream goes live and the commits of another store reach it through
+// the pulls their events cause, with the fallback poll a minute away. The pinned MinIO is one
+// whose stream is flushed (hack/lib.sh says why).
+func TestShardFollowsMinIOsOwnStream(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p"})
+	writer := bucket.Collection(t, "c", "m1", dim)
+	shard := index.NewShard(bucket.Store(), "c", index.ShardOptions{FallbackPollInterval: time.Minute})
+	go func() { _ = shard.Run(ctx) }()
+	eventually(t, "shard ready, MinIO's stream live", func() bool { return shard.Ready() && shard.NotificationsLive() })
+	polled, notified := shard.Pulls().Polled.Load(), shard.Pulls().Notified.Load()
+	for i := 1; i <= 3; i++ {
+		recs, err := writer.IndexFaces(ctx, "c", []store.NewFace{{ImageID: fmt.Sprint(i), Embedding: vec(i)}}, store.IndexFacesOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the shard applies the commit", func() bool { return finds(shard, i, recs[0].FaceID) })
+	}
+	if got := shard.Pulls().Polled.Load(); got != polled {
+		t.Errorf("%d polls on MinIO's live stream; want none", got-polled)
+	}
+	if got := shard.Pulls().Notified.Load(); got == notified {
+		t.Error("no pull caused by MinIO's notifications for 3 commits")
+	}
+}

@@ -30,7 +30,7 @@ func TestSearchSeesOwnWrites(t *testing.T) {
 	}
 	st := bucket.Collection(t, "c", eng.FaceModelVersion(), eng.Dimension())
 	// A poll interval far longer than the test: only catching up can make the faces visible.
-	shard := index.NewShard(st, "c", index.ShardOptions{Shard: 0, Shards: 1, PollInterval: 1 << 40})
+	shard := index.NewShard(st, "c", index.ShardOptions{Shard: 0, Shards: 1, PollInterval: 1 << 40, FallbackPollInterval: 1 << 40, NoNotifications: true})
 	go func() { _ = shard.Run(ctx) }()
 	for !shard.Ready() {
 		select {

@@ -80,7 +80,9 @@ func NewFaultProxy(t testing.TB, endpoint string) *FaultProxy {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	// Before srv.Close (cleanups run last first), which waits for the streams to end.
+	// Before srv.Close (cleanups run last first), which waits for the streams to end: a
+	// MinIO's own notification stream, proxied, ends only when its connection does.
+	t.Cleanup(srv.CloseClientConnections)
 	t.Cleanup(p.stopNotifications)
 	p.Endpoint = strings.TrimPrefix(srv.URL, "http://")
 	return p
