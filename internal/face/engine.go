@@ -226,6 +226,7 @@ type analysed struct {
 	points [5]point   // eye centres, nose tip, mouth corners, in image pixels
 	align  similarity // points onto the ArcFace template
 	parts  [5]point   // dlib's 5 landmarks, for packs whose embedder takes dlib's chip
+	shape  *shape68   // the 68 points of landmark68 packs (eyelids, lips); nil for dlib's 5
 }
 
 // IndexImage finds the faces in image and embeds up to opts.MaxFaces of them, largest
@@ -253,18 +254,36 @@ func (e *Engine) indexImage(ctx context.Context, image []byte, opts IndexOptions
 		res.ImageWidth, res.ImageHeight = img.W, img.H
 		for _, f := range faces {
 			if rs := qualityReasons(&f.detail, f.side, filter); len(rs) > 0 {
-				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.detail, Reasons: rs})
+				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.describe(opts.Attributes), Reasons: rs})
 				continue
 			}
 			if len(res.Faces) >= maxFaces {
-				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.detail, Reasons: []Reason{ReasonExceedsMaxFaces}})
+				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.describe(opts.Attributes), Reasons: []Reason{ReasonExceedsMaxFaces}})
 				continue
 			}
 			emb, err := w.embed(img, &f, e.m, st)
 			if err != nil {
 				return err
 			}
-			res.Faces = append(res.Faces, Face{Detail: f.detail, Embedding: emb})
+			res.Faces = append(res.Faces, Face{Detail: f.describe(opts.Attributes), Embedding: emb})
+		}
+		return nil
+	}, &res.OrientationCorrection)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// DetectImage finds the faces in image, as DetectFaces does: the MaxDetectFaces largest,
+// largest first, with the attributes asked for that the pack measures. Nothing is embedded.
+func (e *Engine) DetectImage(ctx context.Context, image []byte, opts DetectOptions) (*DetectResult, error) {
+	var st stageStats
+	res := &DetectResult{}
+	err := e.run(ctx, image, opts.ImageLimits, &st, func(_ *worker, img *rgbImage, faces []analysed) error {
+		res.ImageWidth, res.ImageHeight = img.W, img.H
+		for i := range faces[:min(len(faces), MaxDetectFaces)] {
+			res.Faces = append(res.Faces, faces[i].describe(opts.Attributes))
 		}
 		return nil
 	}, &res.OrientationCorrection)
@@ -418,8 +437,12 @@ func (w *worker) analyse(ctx context.Context, img *rgbImage, e *Engine, st *stag
 		if m.Landmarks.Type == LandmarksDlib5 {
 			f.parts = e.dlibParts(img, det)
 			f.points = fromDlibParts(f.parts)
-		} else if f.points, err = w.landmarks(img, det, m, st); err != nil {
-			return nil, err
+		} else {
+			f.shape = new(shape68)
+			if err = w.landmarks(img, det, m, st, f.shape); err != nil {
+				return nil, err
+			}
+			f.points = fivePoints(f.shape[:])
 		}
 		st.landmarks += time.Since(t)
 		t = time.Now()
@@ -450,7 +473,9 @@ func (w *worker) analyse(ctx context.Context, img *rgbImage, e *Engine, st *stag
 	return faces, nil
 }
 
-func (w *worker) landmarks(img *rgbImage, det detection, m *Manifest, st *stageStats) ([5]point, error) {
+// landmarks runs the 68-point net on the detector's box and writes the points, in image
+// pixels, to p.
+func (w *worker) landmarks(img *rgbImage, det detection, m *Manifest, st *stageStats, p *shape68) error {
 	l := &m.Landmarks
 	x1 := clampF(float64(det.x1), 0, float64(img.W))
 	y1 := clampF(float64(det.y1), 0, float64(img.H))
@@ -459,15 +484,14 @@ func (w *worker) landmarks(img *rgbImage, det detection, m *Manifest, st *stageS
 	bw, bh := math.Max(x2-x1, 1), math.Max(y2-y1, 1)
 	fillTensor(w.lm.in.GetData(), img, x1, y1, bw, bh, l.InputWidth, l.InputHeight, l, &w.scratch)
 	if err := w.lm.run(&st.landmarksInfer); err != nil {
-		return [5]point{}, fmt.Errorf("landmarks: %w", err)
+		return fmt.Errorf("landmarks: %w", err)
 	}
 	out := w.lm.outs[0].GetData()
-	var p [136]float64
 	for i := 0; i < 68; i++ {
 		p[2*i] = x1 + float64(out[2*i])*bw
 		p[2*i+1] = y1 + float64(out[2*i+1])*bh
 	}
-	return fivePoints(p[:]), nil
+	return nil
 }
 
 // embed aligns the face into the embedder's input, runs it and returns the L2-normalised

@@ -430,7 +430,7 @@ func TestSimilarityCalibration(t *testing.T) {
 }
 
 // TestMoreThan100Faces checks Rekognition's limits on a crowd: IndexImage embeds at most
-// 100 faces (the rest EXCEEDS_MAX_FACES) and SearchImage marks faces past the 100th with
+// 100 faces (the rest EXCEEDS_MAX_FACES), DetectImage reports the 100 largest and SearchImage marks faces past the 100th with
 // EXCEEDS_MAX_FACES as well as FACE_NOT_LARGEST.
 func TestMoreThan100Faces(t *testing.T) {
 	e := testEngine(t)
@@ -462,6 +462,13 @@ func TestMoreThan100Faces(t *testing.T) {
 		if len(u.Reasons) != 1 || u.Reasons[0] != ReasonExceedsMaxFaces {
 			t.Fatalf("unindexed reasons %v", u.Reasons)
 		}
+	}
+	dr, err := e.DetectImage(context.Background(), data, DetectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dr.Faces) != MaxDetectFaces {
+		t.Errorf("DetectImage reported %d faces, want the %d largest", len(dr.Faces), MaxDetectFaces)
 	}
 	sr, err := e.SearchImage(context.Background(), data, SearchOptions{})
 	if err != nil {

@@ -36,13 +36,16 @@ type ImageQuality struct {
 	Brightness, Sharpness float32
 }
 
-// FaceDetail is what Rekognition reports for each detected face (the DEFAULT attributes).
+// FaceDetail is what Rekognition reports for each detected face: the DEFAULT attributes,
+// and the others asked for (Attributes) when the pack measures them.
 type FaceDetail struct {
 	BoundingBox BoundingBox
 	Confidence  float32 // 0..100
 	Landmarks   []Landmark
 	Pose        Pose
 	Quality     ImageQuality
+	// EyesOpen and MouthOpen are nil unless asked for and measured (Engine.Attributes).
+	EyesOpen, MouthOpen *BoolAttribute
 }
 
 // Face is a detected face with its embedding (L2-normalised, Engine.Dimension() values).
@@ -116,6 +119,9 @@ const (
 	DefaultMaxDecodeBytes = DefaultDecodeBudgetBytes - DefaultDecodeBudgetBytes/8
 	// MaxIndexFaces is the most faces IndexImage embeds from one image.
 	MaxIndexFaces = 100
+	// MaxDetectFaces is the most faces DetectImage reports: Rekognition's DetectFaces gives
+	// the 100 largest.
+	MaxDetectFaces = 100
 )
 
 // ImageLimits bound what an image may be. Zero fields take the defaults above.
@@ -146,6 +152,22 @@ type IndexOptions struct {
 	ImageLimits
 	MaxFaces      int           // 1..100; 0 means 100 (Rekognition indexes at most 100)
 	QualityFilter QualityFilter // default AUTO
+	// Attributes are measured for every face reported, indexed or not.
+	Attributes Attributes
+}
+
+// DetectOptions are DetectFaces' parameters.
+type DetectOptions struct {
+	ImageLimits
+	Attributes Attributes
+}
+
+// DetectResult is DetectImage's answer: up to MaxDetectFaces faces, largest first.
+type DetectResult struct {
+	Faces                 []FaceDetail
+	OrientationCorrection OrientationCorrection
+	ImageWidth            int
+	ImageHeight           int
 }
 
 // SearchOptions are SearchFacesByImage/SearchUsersByImage's parameters that concern the image.

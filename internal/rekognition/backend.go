@@ -8,9 +8,9 @@ import "context"
 //
 //   - thresholds: FaceMatchThreshold 80 (SearchFaces, SearchFacesByImage),
 //     UserMatchThreshold 80 (SearchUsers, SearchUsersByImage) and 75
-//     (AssociateFaces) are never nil;
+//     (AssociateFaces), SimilarityThreshold 80 (CompareFaces) are never nil;
 //   - QualityFilter is never empty: AUTO for IndexFaces, NONE for
-//     SearchFacesByImage and SearchUsersByImage;
+//     SearchFacesByImage, SearchUsersByImage and CompareFaces;
 //   - every Image has exactly one of Bytes (1 byte to 5 MiB) or S3Object
 //     (Bucket and Name set);
 //   - optional limits (MaxResults, MaxFaces, MaxUsers) may be nil: the
@@ -51,7 +51,8 @@ import "context"
 // UnsuccessfulFaceAssociations and answers ServiceQuotaExceeded past 100 faces
 // per user; SearchFacesByImage with no face in the image is
 // ErrInvalidParameter, SearchUsersByImage with no face answers empty
-// UserMatches and no SearchedFace.
+// UserMatches and no SearchedFace; CompareFaces with no face in the source
+// image is ErrInvalidParameter, with none in the target empty lists.
 //
 // Output slices left nil are sent as empty JSON arrays. Implementations must
 // be safe for concurrent use.
@@ -75,6 +76,10 @@ type Backend interface {
 	SearchFacesByImage(ctx context.Context, in *SearchFacesByImageInput) (*SearchFacesByImageOutput, error)
 	SearchUsers(ctx context.Context, in *SearchUsersInput) (*SearchUsersOutput, error)
 	SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error)
+
+	// DetectFaces and CompareFaces use no collection.
+	DetectFaces(ctx context.Context, in *DetectFacesInput) (*DetectFacesOutput, error)
+	CompareFaces(ctx context.Context, in *CompareFacesInput) (*CompareFacesOutput, error)
 }
 
 // CallerFromContext returns the access key id of the authenticated caller of

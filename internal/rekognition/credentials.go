@@ -14,7 +14,9 @@ import (
 type Credential struct {
 	SecretAccessKey string
 	// AllowedCollections lists the collection ids the key may use;
-	// AllCollections ("*") allows every collection. Empty: none.
+	// AllCollections ("*") allows every collection. Empty: none. Operations
+	// that name no collection (ListCollections, DetectFaces, CompareFaces)
+	// are not limited by it.
 	AllowedCollections []string
 	// AllowedOperations lists the operations the key may call, by name
 	// ("SearchUsersByImage"); AllOperations ("*") allows every operation.
@@ -37,14 +39,18 @@ const (
 	// included.
 	ScopeAdmin = "admin"
 	// ScopeRead allows the operations that change nothing: DescribeCollection,
-	// ListCollections, ListFaces, ListUsers and the four searches.
+	// ListCollections, ListFaces, ListUsers and those of ScopeSearch.
 	ScopeRead = "read"
-	// ScopeSearch allows SearchFaces, SearchFacesByImage, SearchUsers and
-	// SearchUsersByImage only.
+	// ScopeSearch allows the four searches (SearchFaces, SearchFacesByImage,
+	// SearchUsers, SearchUsersByImage) and the image operations without a
+	// collection (DetectFaces, CompareFaces) only.
 	ScopeSearch = "search"
 )
 
-var searchOperations = []string{"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
+// searchOperations are the searches and, as they too only look at the caller's own images,
+// the operations that use no collection. Those reach nothing a key's collections could
+// limit: their scope alone decides.
+var searchOperations = []string{"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage", "DetectFaces", "CompareFaces"}
 
 var scopeOperations = map[string][]string{
 	ScopeRead:   append([]string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers"}, searchOperations...),
@@ -256,9 +262,11 @@ const (
 // A key may do only what its entries allow: without a ".scope" entry (or with
 // an empty one) it may call no operation, without a ".collections" entry (or
 // with an empty one) it reaches no collection. "admin" is every operation,
-// "read" the operations that change nothing (Describe, List, Search), "search"
-// the four searches; a list may mix "read", "search" and operation names.
-// "*" is every collection.
+// "read" the operations that change nothing (Describe, List, Search, and
+// DetectFaces and CompareFaces), "search" the four searches with DetectFaces
+// and CompareFaces; a list may mix "read", "search" and operation names. "*"
+// is every collection. DetectFaces and CompareFaces use no collection: the
+// scope alone allows them, whatever ".collections" says.
 //
 // An entry with another suffix, a ".scope" or ".collections" entry without
 // its key, an empty secret, an unknown scope or operation, or a malformed

@@ -1,7 +1,7 @@
 // Package rekognition serves the face collection and user operations of
-// Amazon Rekognition's HTTP API (JSON 1.1 protocol, API version 2016-06-27)
-// so that AWS SDKs work against this operator by changing only their
-// endpoint.
+// Amazon Rekognition's HTTP API (JSON 1.1 protocol, API version 2016-06-27),
+// and DetectFaces and CompareFaces, so that AWS SDKs work against this
+// operator by changing only their endpoint.
 //
 // The package is the protocol layer only: request and response types with
 // Rekognition's JSON member names, validation of every member against the

@@ -36,10 +36,11 @@ type HandlerOptions struct {
 	// operation on every collection). For local development and tests only.
 	AllowUnauthenticated bool
 
-	// MaxBodyBytes bounds the request body (default DefaultMaxBodyBytes).
-	// Over the limit: ImageTooLargeException for IndexFaces,
-	// SearchFacesByImage and SearchUsersByImage, InvalidParameterException
-	// for the other operations.
+	// MaxBodyBytes bounds the request body (default DefaultMaxBodyBytes), and
+	// twice that for CompareFaces, which carries two images. Over the limit:
+	// ImageTooLargeException for the operations that take an image
+	// (IndexFaces, SearchFacesByImage, SearchUsersByImage, DetectFaces,
+	// CompareFaces), InvalidParameterException for the others.
 	MaxBodyBytes int64
 	// MaxClockSkew is how far X-Amz-Date may be from the server clock
 	// (default 5 minutes, as AWS).
@@ -179,7 +180,16 @@ type call struct {
 // opSpec describes one operation.
 type opSpec struct {
 	image bool // takes an Image: body over the limit is ImageTooLargeException
-	run   func(h *handler, ctx context.Context, c *call) ([]byte, error)
+	// images is how many images the body may carry, each up to 5 MB: the body limit is
+	// that many times MaxBodyBytes (0 counts as 1).
+	images int
+	run    func(h *handler, ctx context.Context, c *call) ([]byte, error)
+}
+
+// twoImages is spec for CompareFaces, whose body carries a source and a target image.
+func twoImages(s opSpec) opSpec {
+	s.images = 2
+	return s
 }
 
 // mutating lists the operations that change stored data: a replayed signature of one of
@@ -206,6 +216,9 @@ var operations = map[string]opSpec{
 	"SearchFacesByImage": spec(Backend.SearchFacesByImage, func(in *SearchFacesByImageInput) (*string, *string) { return in.CollectionId, nil }, true),
 	"SearchUsers":        spec(Backend.SearchUsers, func(in *SearchUsersInput) (*string, *string) { return in.CollectionId, nil }, false),
 	"SearchUsersByImage": spec(Backend.SearchUsersByImage, func(in *SearchUsersByImageInput) (*string, *string) { return in.CollectionId, nil }, true),
+	// No collection: the key's scope alone decides (see Credential).
+	"DetectFaces":  spec(Backend.DetectFaces, func(*DetectFacesInput) (*string, *string) { return nil, nil }, true),
+	"CompareFaces": twoImages(spec(Backend.CompareFaces, func(*CompareFacesInput) (*string, *string) { return nil, nil }, true)),
 }
 
 // Operations lists the operation names the handler serves.
@@ -394,11 +407,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	_ = http.NewResponseController(w).SetReadDeadline(h.opts.Now().Add(h.opts.BodyReadTimeout))
-	body, err := readBody(r, h.opts.MaxBodyBytes)
+	limit := h.opts.MaxBodyBytes * int64(max(spec.images, 1))
+	body, err := readBody(r, limit)
 	if err != nil {
 		if errors.Is(err, errBodyTooLarge) {
 			w.Header().Set("Connection", "close")
-			msg := fmt.Sprintf("Request body is larger than %d bytes", h.opts.MaxBodyBytes)
+			msg := fmt.Sprintf("Request body is larger than %d bytes", limit)
 			if spec.image {
 				h.writeError(w, c, ErrImageTooLarge(msg+"; images given as bytes may be at most 5 MB"))
 			} else {

@@ -1220,7 +1220,7 @@ func TestCallerInContext(t *testing.T) {
 }
 
 func TestOperations(t *testing.T) {
-	want := "AssociateFaces,CreateCollection,CreateUser,DeleteCollection,DeleteFaces,DeleteUser,DescribeCollection,DisassociateFaces,IndexFaces,ListCollections,ListFaces,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
+	want := "AssociateFaces,CompareFaces,CreateCollection,CreateUser,DeleteCollection,DeleteFaces,DeleteUser,DescribeCollection,DetectFaces,DisassociateFaces,IndexFaces,ListCollections,ListFaces,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
 	ops := Operations()
 	sort.Strings(ops)
 	if got := strings.Join(ops, ","); got != want {

@@ -136,6 +136,15 @@ func (b *scopeBackend) SearchUsersByImage(context.Context, *SearchUsersByImageIn
 	return &SearchUsersByImageOutput{}, nil
 }
 
+func (b *scopeBackend) DetectFaces(context.Context, *DetectFacesInput) (*DetectFacesOutput, error) {
+	b.record("DetectFaces")
+	return &DetectFacesOutput{}, nil
+}
+func (b *scopeBackend) CompareFaces(context.Context, *CompareFacesInput) (*CompareFacesOutput, error) {
+	b.record("CompareFaces")
+	return &CompareFacesOutput{}, nil
+}
+
 // The keys of these tests, as an operator writes them in the Secret.
 const (
 	scopeAdminKey    = "AKIDSCOPEADMIN000001"
@@ -147,6 +156,7 @@ const (
 	scopeNoCollKey   = "AKIDSCOPENOCOLL00001"
 	scopeBareKey     = "AKIDSCOPEBARE0000001"
 	scopeTwinKey     = "AKIDSCOPETWIN0000001"
+	scopeDetectKey   = "AKIDSCOPEDETECT00001"
 )
 
 func scopeSecret() map[string][]byte {
@@ -160,6 +170,7 @@ func scopeSecret() map[string][]byte {
 		scopeNoCollKey: []byte("nocoll-secret"), scopeNoCollKey + ".scope": []byte("admin"),
 		scopeBareKey: []byte("bare-secret"),
 		scopeTwinKey: []byte("reader-secret"), scopeTwinKey + ".scope": []byte("read"), scopeTwinKey + ".collections": []byte("team-a, team-b"),
+		scopeDetectKey: []byte("detect-secret"), scopeDetectKey + ".scope": []byte("DetectFaces"), scopeDetectKey + ".collections": []byte("team-a"),
 	}
 }
 
@@ -268,6 +279,15 @@ var scopeCalls = map[string]func(context.Context, *rek.Client, string) error{
 		_, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: &col, Image: &types.Image{Bytes: []byte("jpeg")}})
 		return err
 	},
+	// No collection: the same call whatever col is.
+	"DetectFaces": func(ctx context.Context, c *rek.Client, _ string) error {
+		_, err := c.DetectFaces(ctx, &rek.DetectFacesInput{Image: &types.Image{Bytes: []byte("jpeg")}})
+		return err
+	},
+	"CompareFaces": func(ctx context.Context, c *rek.Client, _ string) error {
+		_, err := c.CompareFaces(ctx, &rek.CompareFacesInput{SourceImage: &types.Image{Bytes: []byte("jpeg")}, TargetImage: &types.Image{Bytes: []byte("jpeg")}})
+		return err
+	},
 }
 
 // TestScopesAllowOnlyTheirOperations calls every operation with every key, on
@@ -283,17 +303,22 @@ func TestScopesAllowOnlyTheirOperations(t *testing.T) {
 	ctx := context.Background()
 
 	all := Operations()
-	read := []string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers", "SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
-	search := []string{"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
+	// DetectFaces and CompareFaces name no collection: allowed by the scope, on any.
+	images := []string{"DetectFaces", "CompareFaces"}
+	read := []string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers", "SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage", "DetectFaces", "CompareFaces"}
+	search := []string{"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage", "DetectFaces", "CompareFaces"}
 	allowed := map[string]map[string][]string{ // key -> collection -> operations allowed
 		scopeAdminKey:    {"team-a": all, "team-z": all},
-		scopeReaderKey:   {"team-a": read, "team-z": {"ListCollections"}},
-		scopeSearcherKey: {"team-a": search},
-		scopeMixedKey:    {"team-a": append([]string{"IndexFaces"}, search...)},
+		scopeReaderKey:   {"team-a": read, "team-z": append([]string{"ListCollections"}, images...)},
+		scopeSearcherKey: {"team-a": search, "team-z": images},
+		scopeMixedKey:    {"team-a": append([]string{"IndexFaces"}, search...), "team-z": images},
 		scopeCreatorKey:  {"team-a": {"CreateCollection"}},
-		scopeNoScopeKey:  {},                                                             // no .scope: nothing, on any collection
-		scopeNoCollKey:   {"team-a": {"ListCollections"}, "team-z": {"ListCollections"}}, // no .collections: an empty listing only
-		scopeBareKey:     {},
+		scopeNoScopeKey:  {}, // no .scope: nothing, on any collection
+		// No .collections: an empty listing, and what uses no collection.
+		scopeNoCollKey: {"team-a": append([]string{"ListCollections"}, images...), "team-z": append([]string{"ListCollections"}, images...)},
+		scopeBareKey:   {},
+		// Named in the scope alone, without the searches.
+		scopeDetectKey: {"team-a": {"DetectFaces"}, "team-z": {"DetectFaces"}},
 	}
 	for key, byCol := range allowed {
 		c := client(key)
@@ -360,7 +385,7 @@ func TestScopeNoCollectionsListsNothing(t *testing.T) {
 
 func TestParseSecretDataScopes(t *testing.T) {
 	const id = "AKIDEXAMPLE000000009"
-	read := "DescribeCollection,ListCollections,ListFaces,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
+	read := "CompareFaces,DescribeCollection,DetectFaces,ListCollections,ListFaces,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
 	valid := []struct {
 		name       string
 		data       map[string]string
@@ -368,9 +393,10 @@ func TestParseSecretDataScopes(t *testing.T) {
 	}{
 		{"admin on all", map[string]string{id: "s", id + ".scope": "admin", id + ".collections": "*"}, "*", "*"},
 		{"read on two", map[string]string{id: "s", id + ".scope": " read\n", id + ".collections": "team-a, team-b\n"}, read, "team-a,team-b"},
-		{"search", map[string]string{id: "s", id + ".scope": "search", id + ".collections": "team-a"}, "SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage", "team-a"},
+		{"search", map[string]string{id: "s", id + ".scope": "search", id + ".collections": "team-a"}, "CompareFaces,DetectFaces,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage", "team-a"},
 		{"search and an operation", map[string]string{id: "s", id + ".scope": "IndexFaces, search", id + ".collections": "a,a,b"},
-			"IndexFaces,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage", "a,b"},
+			"CompareFaces,DetectFaces,IndexFaces,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage", "a,b"},
+		{"image operations alone", map[string]string{id: "s", id + ".scope": "DetectFaces,CompareFaces"}, "CompareFaces,DetectFaces", ""},
 		{"operations only", map[string]string{id: "s", id + ".scope": "DeleteCollection,CreateCollection", id + ".collections": "team-a"}, "CreateCollection,DeleteCollection", "team-a"},
 		{"no entries", map[string]string{id: "s"}, "", ""},
 		{"empty entries", map[string]string{id: "s", id + ".scope": "", id + ".collections": " , "}, "", ""},

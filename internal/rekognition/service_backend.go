@@ -144,7 +144,7 @@ func searchImage(img *Image) search.Image {
 
 // IndexFaces serves Rekognition's IndexFaces through the search path.
 func (b *ServiceBackend) IndexFaces(ctx context.Context, in *IndexFacesInput) (*IndexFacesOutput, error) {
-	opts := search.IndexFacesOptions{ExternalImageID: deref(in.ExternalImageId), QualityFilter: face.QualityFilter(in.QualityFilter)}
+	opts := search.IndexFacesOptions{ExternalImageID: deref(in.ExternalImageId), QualityFilter: face.QualityFilter(in.QualityFilter), Attributes: faceAttributes(in.DetectionAttributes)}
 	if in.MaxFaces != nil {
 		opts.MaxFaces = int(min(*in.MaxFaces, face.MaxIndexFaces))
 	}
@@ -378,7 +378,75 @@ func (b *ServiceBackend) SearchUsersByImage(ctx context.Context, in *SearchUsers
 	return out, nil
 }
 
+// ---- without a collection ----
+
+// DetectFaces serves Rekognition's DetectFaces through the search path.
+func (b *ServiceBackend) DetectFaces(ctx context.Context, in *DetectFacesInput) (*DetectFacesOutput, error) {
+	res, err := b.Service.DetectFaces(ctx, searchImage(in.Image), search.DetectFacesOptions{Attributes: faceAttributes(in.Attributes)})
+	if err != nil {
+		return nil, err
+	}
+	out := &DetectFacesOutput{FaceDetails: make([]FaceDetail, 0, len(res.FaceDetails)), OrientationCorrection: string(res.OrientationCorrection)}
+	for _, d := range res.FaceDetails {
+		out.FaceDetails = append(out.FaceDetails, *faceDetail(d))
+	}
+	return out, nil
+}
+
+// CompareFaces serves Rekognition's CompareFaces through the search path.
+func (b *ServiceBackend) CompareFaces(ctx context.Context, in *CompareFacesInput) (*CompareFacesOutput, error) {
+	res, err := b.Service.CompareFaces(ctx, searchImage(in.SourceImage), searchImage(in.TargetImage), search.CompareFacesOptions{
+		SimilarityThreshold: deref(in.SimilarityThreshold), QualityFilter: face.QualityFilter(in.QualityFilter),
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &CompareFacesOutput{
+		SourceImageFace:                  &ComparedSourceImageFace{BoundingBox: boundingBox(res.SourceFace.BoundingBox), Confidence: ptr(res.SourceFace.Confidence)},
+		FaceMatches:                      make([]CompareFacesMatch, 0, len(res.FaceMatches)),
+		UnmatchedFaces:                   make([]ComparedFace, 0, len(res.UnmatchedFaces)),
+		SourceImageOrientationCorrection: string(res.SourceOrientationCorrection),
+		TargetImageOrientationCorrection: string(res.TargetOrientationCorrection),
+	}
+	for _, m := range res.FaceMatches {
+		out.FaceMatches = append(out.FaceMatches, CompareFacesMatch{Similarity: ptr(m.Similarity), Face: comparedFace(m.Detail)})
+	}
+	for _, u := range res.UnmatchedFaces {
+		out.UnmatchedFaces = append(out.UnmatchedFaces, *comparedFace(u.Detail))
+	}
+	return out, nil
+}
+
 // ---- conversions ----
+
+// faceAttributes are the attributes asked for that an engine may measure: EyesOpen and
+// MouthOpen. The others (AGE_RANGE, EMOTIONS, ...) have no model here and are never sent.
+func faceAttributes(as []Attribute) face.Attributes {
+	var out face.Attributes
+	for _, a := range as {
+		switch a {
+		case AttributeAll:
+			out |= face.AllAttributes
+		case AttributeEyesOpen:
+			out |= face.AttributeEyesOpen
+		case AttributeMouthOpen:
+			out |= face.AttributeMouthOpen
+		}
+	}
+	return out
+}
+
+func boolAttribute(a *face.BoolAttribute) *BoolAttribute {
+	if a == nil {
+		return nil
+	}
+	return &BoolAttribute{Value: a.Value, Confidence: ptr(a.Confidence)}
+}
+
+func comparedFace(d face.FaceDetail) *ComparedFace {
+	f := faceDetail(d)
+	return &ComparedFace{BoundingBox: f.BoundingBox, Confidence: f.Confidence, Landmarks: f.Landmarks, Pose: f.Pose, Quality: f.Quality}
+}
 
 func faceOf(r store.FaceRecord) *Face {
 	return &Face{
@@ -402,6 +470,7 @@ func faceDetail(d face.FaceDetail) *FaceDetail {
 	for _, l := range d.Landmarks {
 		out.Landmarks = append(out.Landmarks, Landmark{Type: string(l.Type), X: ptr(l.X), Y: ptr(l.Y)})
 	}
+	out.EyesOpen, out.MouthOpen = boolAttribute(d.EyesOpen), boolAttribute(d.MouthOpen)
 	return out
 }
 

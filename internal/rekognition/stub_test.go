@@ -138,3 +138,9 @@ func (b *stubBackend) SearchUsers(ctx context.Context, in *SearchUsersInput) (*S
 func (b *stubBackend) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error) {
 	return reply[SearchUsersByImageOutput](ctx, b, "SearchUsersByImage", in)
 }
+func (b *stubBackend) DetectFaces(ctx context.Context, in *DetectFacesInput) (*DetectFacesOutput, error) {
+	return reply[DetectFacesOutput](ctx, b, "DetectFaces", in)
+}
+func (b *stubBackend) CompareFaces(ctx context.Context, in *CompareFacesInput) (*CompareFacesOutput, error) {
+	return reply[CompareFacesOutput](ctx, b, "CompareFaces", in)
+}

@@ -39,7 +39,7 @@ const (
 	QualityFilterHigh   QualityFilter = "HIGH"
 )
 
-// Attribute is a facial attribute requested from IndexFaces.
+// Attribute is a facial attribute requested from IndexFaces or DetectFaces.
 type Attribute string
 
 // The Attribute values, as Rekognition names them.
@@ -542,4 +542,56 @@ type SearchUsersByImageOutput struct {
 	FaceModelVersion *string              `json:"FaceModelVersion,omitempty"`
 	SearchedFace     *SearchedFaceDetails `json:"SearchedFace,omitempty"`
 	UnsearchedFaces  []UnsearchedFace     `json:"UnsearchedFaces"`
+}
+
+// DetectFacesInput is the request of Rekognition's DetectFaces.
+type DetectFacesInput struct {
+	Image      *Image      `json:"Image"`
+	Attributes []Attribute `json:"Attributes,omitempty"`
+}
+
+// DetectFacesOutput is the answer of Rekognition's DetectFaces.
+type DetectFacesOutput struct {
+	FaceDetails           []FaceDetail `json:"FaceDetails"`
+	OrientationCorrection string       `json:"OrientationCorrection,omitempty"`
+}
+
+// ComparedFace is a face CompareFaces found in the target image.
+type ComparedFace struct {
+	BoundingBox *BoundingBox   `json:"BoundingBox,omitempty"`
+	Confidence  *float32       `json:"Confidence,omitempty"`
+	Landmarks   []Landmark     `json:"Landmarks,omitempty"`
+	Pose        *Pose          `json:"Pose,omitempty"`
+	Quality     *ImageQuality  `json:"Quality,omitempty"`
+	Emotions    []Emotion      `json:"Emotions,omitempty"`
+	Smile       *BoolAttribute `json:"Smile,omitempty"`
+}
+
+// ComparedSourceImageFace is the source face CompareFaces compared.
+type ComparedSourceImageFace struct {
+	BoundingBox *BoundingBox `json:"BoundingBox,omitempty"`
+	Confidence  *float32     `json:"Confidence,omitempty"`
+}
+
+// CompareFacesMatch is a target face similar to the source face.
+type CompareFacesMatch struct {
+	Similarity *float32      `json:"Similarity,omitempty"`
+	Face       *ComparedFace `json:"Face,omitempty"`
+}
+
+// CompareFacesInput is the request of Rekognition's CompareFaces.
+type CompareFacesInput struct {
+	SourceImage         *Image        `json:"SourceImage"`
+	TargetImage         *Image        `json:"TargetImage"`
+	SimilarityThreshold *float32      `json:"SimilarityThreshold,omitempty"`
+	QualityFilter       QualityFilter `json:"QualityFilter,omitempty"`
+}
+
+// CompareFacesOutput is the answer of Rekognition's CompareFaces.
+type CompareFacesOutput struct {
+	SourceImageFace                  *ComparedSourceImageFace `json:"SourceImageFace,omitempty"`
+	FaceMatches                      []CompareFacesMatch      `json:"FaceMatches"`
+	UnmatchedFaces                   []ComparedFace           `json:"UnmatchedFaces"`
+	SourceImageOrientationCorrection string                   `json:"SourceImageOrientationCorrection,omitempty"`
+	TargetImageOrientationCorrection string                   `json:"TargetImageOrientationCorrection,omitempty"`
 }

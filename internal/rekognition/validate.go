@@ -20,6 +20,7 @@ const (
 	DefaultFaceMatchThreshold          float32 = 80
 	DefaultSearchUserMatchThreshold    float32 = 80
 	DefaultAssociateUserMatchThreshold float32 = 75
+	DefaultSimilarityThreshold         float32 = 80 // CompareFaces
 )
 
 var (
@@ -168,6 +169,19 @@ func (v *validator) image(img *Image, member string) {
 	}
 }
 
+func (v *validator) attributes(as []Attribute, member string) {
+	for i, a := range as {
+		switch a {
+		case AttributeDefault, AttributeAll, AttributeAgeRange, AttributeBeard, AttributeEmotions,
+			AttributeEyeDirection, AttributeEyeglasses, AttributeEyesOpen, AttributeGender,
+			AttributeMouthOpen, AttributeMustache, AttributeFaceOccluded, AttributeSmile, AttributeSunglasses:
+		default:
+			v.add(string(a), fmt.Sprintf("%s.%d.member", member, i+1),
+				"Member must satisfy enum value set: [DEFAULT, ALL, AGE_RANGE, BEARD, EMOTIONS, EYE_DIRECTION, EYEGLASSES, EYES_OPEN, GENDER, MOUTH_OPEN, MUSTACHE, FACE_OCCLUDED, SMILE, SUNGLASSES]")
+		}
+	}
+}
+
 func (v *validator) pagination(p *string, member string) {
 	if p != nil && len(*p) > maxPaginationToken {
 		v.add(*p, member, fmt.Sprintf("Member must have length less than or equal to %d", maxPaginationToken))
@@ -253,16 +267,7 @@ func (in *IndexFacesInput) Validate() error {
 	v.collection(in.CollectionId)
 	v.image(in.Image, "image")
 	v.str(in.ExternalImageId, "externalImageId", 1, 255, reExternalImageID, false)
-	for i, a := range in.DetectionAttributes {
-		switch a {
-		case AttributeDefault, AttributeAll, AttributeAgeRange, AttributeBeard, AttributeEmotions,
-			AttributeEyeDirection, AttributeEyeglasses, AttributeEyesOpen, AttributeGender,
-			AttributeMouthOpen, AttributeMustache, AttributeFaceOccluded, AttributeSmile, AttributeSunglasses:
-		default:
-			v.add(string(a), fmt.Sprintf("detectionAttributes.%d.member", i+1),
-				"Member must satisfy enum value set: [DEFAULT, ALL, AGE_RANGE, BEARD, EMOTIONS, EYE_DIRECTION, EYEGLASSES, EYES_OPEN, GENDER, MOUTH_OPEN, MUSTACHE, FACE_OCCLUDED, SMILE, SUNGLASSES]")
-		}
-	}
+	v.attributes(in.DetectionAttributes, "detectionAttributes")
 	v.intRange(in.MaxFaces, "maxFaces", 1, 0)
 	v.qualityFilter(&in.QualityFilter, "qualityFilter", QualityFilterAuto)
 	if err := v.err(); err != nil {
@@ -421,4 +426,36 @@ func (in *SearchUsersByImageInput) Validate() error {
 		return err
 	}
 	return imageTooLarge(in.Image)
+}
+
+// Validate checks a DetectFacesInput against Rekognition's constraints; a violation is an
+// InvalidParameterException naming the member.
+func (in *DetectFacesInput) Validate() error {
+	var v validator
+	v.image(in.Image, "image")
+	v.attributes(in.Attributes, "attributes")
+	if err := v.err(); err != nil {
+		return err
+	}
+	return imageTooLarge(in.Image)
+}
+
+// Validate checks a CompareFacesInput against Rekognition's constraints; a violation is an
+// InvalidParameterException naming the member.
+func (in *CompareFacesInput) Validate() error {
+	var v validator
+	v.image(in.SourceImage, "sourceImage")
+	v.image(in.TargetImage, "targetImage")
+	v.percent(in.SimilarityThreshold, "similarityThreshold")
+	v.qualityFilter(&in.QualityFilter, "qualityFilter", QualityFilterNone)
+	if in.SimilarityThreshold == nil {
+		in.SimilarityThreshold = ptr(DefaultSimilarityThreshold)
+	}
+	if err := v.err(); err != nil {
+		return err
+	}
+	if err := imageTooLarge(in.SourceImage); err != nil {
+		return err
+	}
+	return imageTooLarge(in.TargetImage)
 }

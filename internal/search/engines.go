@@ -21,7 +21,15 @@ type EnginesOptions struct {
 	// once (one budget for all packs) and by the storage reads of images; default
 	// face.DefaultDecodeBudget(), the process's own.
 	DecodeBudget *face.DecodeBudget
+	// DefaultFaceModelVersion is the pack of the operations that have no collection to say
+	// which (DetectFaces, CompareFaces); default DefaultFaceModelVersion.
+	DefaultFaceModelVersion string
 }
+
+// DefaultFaceModelVersion is the Collection resource's default faceModelVersion (its CRD's
+// kubebuilder default), the one collections made through CreateCollection get: so
+// DetectFaces and CompareFaces see faces the way a new collection does.
+const DefaultFaceModelVersion = "faceplugin-1.0"
 
 // Engines holds one face engine per FaceModelVersion, loaded on first use, because a
 // collection is pinned to its model version and an operator may serve several.
@@ -85,6 +93,16 @@ func (e *Engines) Get(version string) (*face.Engine, error) {
 	}
 	e.engines[version] = eng
 	return eng, nil
+}
+
+// Default returns the engine of the default FaceModelVersion (EnginesOptions), for the
+// operations that have no collection; FaceModelUnavailable if its pack is not installed.
+func (e *Engines) Default() (*face.Engine, error) {
+	v := e.opts.DefaultFaceModelVersion
+	if v == "" {
+		v = DefaultFaceModelVersion
+	}
+	return e.Get(v)
 }
 
 // Close releases every loaded engine.

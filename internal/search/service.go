@@ -69,6 +69,8 @@ type IndexFacesOptions struct {
 	ExternalImageID string
 	MaxFaces        int
 	QualityFilter   face.QualityFilter
+	// Attributes are measured, when the collection's pack can, for every face reported.
+	Attributes face.Attributes
 }
 
 // IndexedFace is a face stored by IndexFaces, with what the engine saw.
@@ -135,7 +137,7 @@ func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image
 	if err != nil {
 		return nil, err
 	}
-	res, err := eng.IndexImage(ctx, data, face.IndexOptions{ImageLimits: limits, MaxFaces: opts.MaxFaces, QualityFilter: opts.QualityFilter})
+	res, err := eng.IndexImage(ctx, data, face.IndexOptions{ImageLimits: limits, MaxFaces: opts.MaxFaces, QualityFilter: opts.QualityFilter, Attributes: opts.Attributes})
 	if err != nil {
 		return nil, err
 	}
