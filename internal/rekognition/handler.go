@@ -109,8 +109,8 @@ type handler struct {
 // access check, validation, idempotency (ClientRequestToken), backend call
 // with a deadline, JSON response. Nothing that costs memory or a slot
 // happens for a request whose headers fail. Errors are sent as AWS JSON 1.1
-// errors: status 400/403/500, header X-Amzn-ErrorType and body {"__type",
-// "message"}.
+// errors: status 400 or 500 (httpStatus), header X-Amzn-ErrorType and body
+// {"__type", "Code", "Logref", "Message"}.
 func NewHandler(backend Backend, opts HandlerOptions) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -259,7 +259,7 @@ func specFor[I any, O any, PI validatable[I]](
 			defer cancel()
 			out, err := method(h, ctx, c, in)
 			if err != nil {
-				err = MapError(err)
+				err = undeclared(c.op, MapError(err))
 				if ctx.Err() != nil && !isRekognitionError(err) {
 					return nil, ErrInternalServer(fmt.Sprintf("request timed out after %s", h.opts.RequestTimeout))
 				}
@@ -486,10 +486,12 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 type errorBody struct {
-	Type    string `json:"__type"`
-	Code    string `json:"Code"`
-	Logref  string `json:"Logref,omitempty"`
-	Message string `json:"message"`
+	Type   string `json:"__type"`
+	Code   string `json:"Code"`
+	Logref string `json:"Logref,omitempty"`
+	// Rekognition sends "Message" (the developer guide's error example); the SDKs read
+	// either spelling.
+	Message string `json:"Message"`
 }
 
 func (h *handler) writeError(w http.ResponseWriter, c *call, err error) {
@@ -503,7 +505,7 @@ func (h *handler) writeError(w http.ResponseWriter, c *call, err error) {
 		if h.opts.Log != nil {
 			h.opts.Log("internal error", "operation", c.op, "requestId", c.reqID, "error", err.Error())
 		}
-	} else if h.opts.Log != nil && (e.Type == TypeInternalServerError || httpStatus(e.Type) == http.StatusForbidden) {
+	} else if h.opts.Log != nil && (e.Type == TypeInternalServerError || isAuthError(e.Type)) {
 		h.opts.Log("request rejected", "operation", c.op, "requestId", c.reqID, "accessKeyId", c.keyID, "type", e.Type, "message", e.Message)
 	}
 	b, _ := json.Marshal(errorBody{Type: e.Type, Code: e.Type, Logref: c.reqID, Message: e.Message})
