@@ -2,8 +2,9 @@ package rekognition
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
+	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
@@ -82,11 +83,9 @@ func (b *ServiceBackend) DescribeCollection(ctx context.Context, in *DescribeCol
 	}, nil
 }
 
-// collectionTokenPrefix marks ListCollections tokens, so that a token of another listing
-// is refused rather than misread.
-const collectionTokenPrefix = "c:"
-
-// ListCollections serves Rekognition's ListCollections from the registry.
+// ListCollections serves Rekognition's ListCollections from the registry. Its NextToken is
+// the page's last id, packed (packCollectionID): the next page starts at the first id after
+// it, whichever collections were created or deleted in between.
 func (b *ServiceBackend) ListCollections(_ context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
 	limit := defaultListCollections
 	if in.MaxResults != nil && *in.MaxResults > 0 {
@@ -94,11 +93,13 @@ func (b *ServiceBackend) ListCollections(_ context.Context, in *ListCollectionsI
 	}
 	after := ""
 	if in.NextToken != nil && *in.NextToken != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(*in.NextToken)
-		if err != nil || !strings.HasPrefix(string(raw), collectionTokenPrefix) {
+		packed, ok := strings.CutPrefix(*in.NextToken, collectionTokenMarker)
+		if ok {
+			after, _, ok = unpackCollectionID(packed, 0)
+		}
+		if !ok {
 			return nil, ErrInvalidPaginationToken("Invalid pagination token")
 		}
-		after = strings.TrimPrefix(string(raw), collectionTokenPrefix)
 	}
 	out := &ListCollectionsOutput{CollectionIds: []string{}, FaceModelVersions: []string{}}
 	for _, c := range b.Service.Collections.List() { // sorted
@@ -107,14 +108,83 @@ func (b *ServiceBackend) ListCollections(_ context.Context, in *ListCollectionsI
 			continue
 		}
 		if len(out.CollectionIds) == limit {
-			last := out.CollectionIds[len(out.CollectionIds)-1]
-			out.NextToken = ptr(base64.RawURLEncoding.EncodeToString([]byte(collectionTokenPrefix + last)))
+			out.NextToken = ptr(collectionTokenMarker + packCollectionID(out.CollectionIds[len(out.CollectionIds)-1], nil))
 			break
 		}
 		out.CollectionIds = append(out.CollectionIds, id)
 		out.FaceModelVersions = append(out.FaceModelVersions, c.FaceModelVersion)
 	}
 	return out, nil
+}
+
+// A ListCollections NextToken must fit the model's PaginationToken (at most 255
+// characters) for every CollectionId (up to 255 characters), so it cannot hold the id as it
+// is with a marker, nor in base64. It holds it whole all the same: an id is a number in
+// base 65 (its alphabet, [a-zA-Z0-9_.-]), written in base 85 with characters JSON sends
+// unescaped (packCollectionID), behind the marker collectionTokenMarker: at most 241
+// characters. Being the id itself, a token pages exactly even after the id is deleted,
+// which a hash could not.
+const (
+	collectionIDChars     = "-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+	collectionTokenChars  = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#" // Z85's
+	collectionTokenMarker = "C"
+)
+
+var (
+	collectionIDBase    = big.NewInt(int64(len(collectionIDChars)))
+	collectionTokenBase = big.NewInt(int64(len(collectionTokenChars)))
+	bigOne              = big.NewInt(1)
+)
+
+// packCollectionID writes a valid CollectionId, followed by the bytes of tail, as base-85
+// digits: 240 of them for a 255-character id and no tail, 250 with an 8-byte tail.
+func packCollectionID(id string, tail []byte) string {
+	v := big.NewInt(1) // the leading 1 keeps the id's leading '-' characters (digit 0)
+	for i := 0; i < len(id); i++ {
+		v.Mul(v, collectionIDBase)
+		v.Add(v, big.NewInt(int64(strings.IndexByte(collectionIDChars, id[i]))))
+	}
+	v.Lsh(v, uint(8*len(tail)))
+	v.Or(v, new(big.Int).SetBytes(tail))
+	var digits []byte
+	r := new(big.Int)
+	for v.Sign() > 0 {
+		v.QuoRem(v, collectionTokenBase, r)
+		digits = append(digits, collectionTokenChars[r.Int64()])
+	}
+	slices.Reverse(digits)
+	return string(digits)
+}
+
+// unpackCollectionID reads what packCollectionID wrote with a tail of tailLen bytes; ok is
+// false for anything else.
+func unpackCollectionID(digits string, tailLen int) (id string, tail []byte, ok bool) {
+	if digits == "" || len(digits) > maxPaginationToken {
+		return "", nil, false
+	}
+	v := new(big.Int)
+	for i := 0; i < len(digits); i++ {
+		d := strings.IndexByte(collectionTokenChars, digits[i])
+		if d < 0 {
+			return "", nil, false
+		}
+		v.Mul(v, collectionTokenBase)
+		v.Add(v, big.NewInt(int64(d)))
+	}
+	tail = make([]byte, tailLen)
+	new(big.Int).And(v, new(big.Int).Sub(new(big.Int).Lsh(bigOne, uint(8*tailLen)), bigOne)).FillBytes(tail)
+	v.Rsh(v, uint(8*tailLen))
+	var chars []byte
+	r := new(big.Int)
+	for v.Cmp(bigOne) > 0 {
+		v.QuoRem(v, collectionIDBase, r)
+		chars = append(chars, collectionIDChars[r.Int64()])
+	}
+	if v.Cmp(bigOne) != 0 || len(chars) == 0 || len(chars) > maxCollectionID {
+		return "", nil, false
+	}
+	slices.Reverse(chars)
+	return string(chars), tail, true
 }
 
 // DeleteCollection serves Rekognition's DeleteCollection through the search path.

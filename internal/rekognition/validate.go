@@ -17,6 +17,7 @@ const (
 	maxFaces                                   = 4096            // MaxFaces 1-4096
 	maxPaginationToken                         = 255             // PaginationToken limit 255
 	maxTags                                    = 200             // TagMap 0-200
+	maxCollectionID                            = 255             // CollectionId 1-255
 	DefaultFaceMatchThreshold          float32 = 80
 	DefaultSearchUserMatchThreshold    float32 = 80
 	DefaultAssociateUserMatchThreshold float32 = 75
@@ -174,7 +175,9 @@ func (v *validator) pagination(p *string, member string) {
 	}
 }
 
-func (v *validator) collection(p *string) { v.str(p, "collectionId", 1, 255, reCollectionID, true) }
+func (v *validator) collection(p *string) {
+	v.str(p, "collectionId", 1, maxCollectionID, reCollectionID, true)
+}
 func (v *validator) user(p *string, required bool) {
 	v.str(p, "userId", 1, 128, reUserID, required)
 }
