@@ -37,7 +37,8 @@ const (
 	// included.
 	ScopeAdmin = "admin"
 	// ScopeRead allows the operations that change nothing: DescribeCollection,
-	// ListCollections, ListFaces, ListUsers and the four searches.
+	// ListCollections, ListFaces, ListUsers, ListTagsForResource and the four searches.
+	// TagResource and UntagResource change a collection's resource: admin (or named).
 	ScopeRead = "read"
 	// ScopeSearch allows SearchFaces, SearchFacesByImage, SearchUsers and
 	// SearchUsersByImage only.
@@ -47,7 +48,7 @@ const (
 var searchOperations = []string{"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
 
 var scopeOperations = map[string][]string{
-	ScopeRead:   append([]string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers"}, searchOperations...),
+	ScopeRead:   append([]string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers", "ListTagsForResource"}, searchOperations...),
 	ScopeSearch: searchOperations,
 }
 
@@ -256,8 +257,9 @@ const (
 // A key may do only what its entries allow: without a ".scope" entry (or with
 // an empty one) it may call no operation, without a ".collections" entry (or
 // with an empty one) it reaches no collection. "admin" is every operation,
-// "read" the operations that change nothing (Describe, List, Search), "search"
-// the four searches; a list may mix "read", "search" and operation names.
+// "read" the operations that change nothing (Describe, List, ListTagsForResource,
+// Search), "search" the four searches; a list may mix "read", "search" and
+// operation names.
 // "*" is every collection.
 //
 // An entry with another suffix, a ".scope" or ".collections" entry without

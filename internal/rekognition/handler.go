@@ -187,6 +187,7 @@ type opSpec struct {
 var mutating = map[string]bool{
 	"CreateCollection": true, "DeleteCollection": true, "IndexFaces": true, "DeleteFaces": true,
 	"CreateUser": true, "DeleteUser": true, "AssociateFaces": true, "DisassociateFaces": true,
+	"TagResource": true, "UntagResource": true,
 }
 
 var operations = map[string]opSpec{
@@ -206,6 +207,29 @@ var operations = map[string]opSpec{
 	"SearchFacesByImage": spec(Backend.SearchFacesByImage, func(in *SearchFacesByImageInput) (*string, *string) { return in.CollectionId, nil }, true),
 	"SearchUsers":        spec(Backend.SearchUsers, func(in *SearchUsersInput) (*string, *string) { return in.CollectionId, nil }, false),
 	"SearchUsersByImage": spec(Backend.SearchUsersByImage, func(in *SearchUsersByImageInput) (*string, *string) { return in.CollectionId, nil }, true),
+	// The tag operations name a collection by its ARN: the key's collection check applies to
+	// the id at its end.
+	"TagResource":         spec(Backend.TagResource, func(in *TagResourceInput) (*string, *string) { return arnCollection(in.ResourceArn), nil }, false),
+	"UntagResource":       spec(Backend.UntagResource, func(in *UntagResourceInput) (*string, *string) { return arnCollection(in.ResourceArn), nil }, false),
+	"ListTagsForResource": spec(Backend.ListTagsForResource, func(in *ListTagsForResourceInput) (*string, *string) { return arnCollection(in.ResourceArn), nil }, false),
+}
+
+// arnCollection is the collection id a collection ARN ends with ("arn:...:collection/<id>"),
+// or nil when arn is not one. Any ARN with a collection id at its end is taken at its
+// word here; the backend finds whether it is one of its collections'.
+func arnCollection(arn *string) *string {
+	if arn == nil {
+		return nil
+	}
+	i := strings.LastIndex(*arn, ":collection/")
+	if !strings.HasPrefix(*arn, "arn:") || i < 0 {
+		return nil
+	}
+	id := (*arn)[i+len(":collection/"):]
+	if id == "" || len(id) > maxCollectionID || !reCollectionID.MatchString(id) {
+		return nil
+	}
+	return &id
 }
 
 // Operations lists the operation names the handler serves.
@@ -329,14 +353,17 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
-// encodeJSON marshals an output; top-level nil slices become [] as
-// Rekognition sends them (clients index into them without checks).
+// encodeJSON marshals an output; top-level nil slices become [] and nil maps
+// {} as Rekognition sends them (clients index into them without checks).
 func encodeJSON(out any) ([]byte, error) {
 	rv := reflect.ValueOf(out).Elem()
 	for i := 0; i < rv.NumField(); i++ {
 		f := rv.Field(i)
-		if f.Kind() == reflect.Slice && f.IsNil() && f.CanSet() {
+		switch {
+		case f.Kind() == reflect.Slice && f.IsNil() && f.CanSet():
 			f.Set(reflect.MakeSlice(f.Type(), 0, 0))
+		case f.Kind() == reflect.Map && f.IsNil() && f.CanSet():
+			f.Set(reflect.MakeMap(f.Type())) // ListTagsForResource's Tags: {}
 		}
 	}
 	var buf bytes.Buffer

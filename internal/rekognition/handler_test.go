@@ -1343,12 +1343,115 @@ func TestCallerInContext(t *testing.T) {
 }
 
 func TestOperations(t *testing.T) {
-	want := "AssociateFaces,CreateCollection,CreateUser,DeleteCollection,DeleteFaces,DeleteUser,DescribeCollection,DisassociateFaces,IndexFaces,ListCollections,ListFaces,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
+	want := "AssociateFaces,CreateCollection,CreateUser,DeleteCollection,DeleteFaces,DeleteUser,DescribeCollection,DisassociateFaces,IndexFaces,ListCollections,ListFaces,ListTagsForResource,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage,TagResource,UntagResource"
 	ops := Operations()
 	sort.Strings(ops)
 	if got := strings.Join(ops, ","); got != want {
 		t.Fatalf("operations %s", got)
 	}
+	// Each operation's declared errors are known, or every backend error would be an
+	// InternalServerError for it.
+	for _, op := range ops {
+		if len(declaredErrors[op]) == 0 {
+			t.Errorf("no declared errors for %s", op)
+		}
+	}
+	if len(declaredErrors) != len(ops) {
+		t.Errorf("declaredErrors has %d operations, the handler serves %d", len(declaredErrors), len(ops))
+	}
+}
+
+// TestTagOperationsProtocol checks the tag operations' validation and wire shapes with the
+// SDK: the model's limits are InvalidParameterException before the backend, the
+// collection id at the end of the ARN is what a limited key's collections are checked
+// against, Tags come back as sent ({} when none), and a replayed TagResource is refused.
+func TestTagOperationsProtocol(t *testing.T) {
+	e := newEnv(t, HandlerOptions{})
+	c := e.admin()
+	ctx := context.Background()
+	const arn = "arn:facesearch:rekognition:ns::collection/c1"
+	tooMany := map[string]string{}
+	for i := 0; i <= 200; i++ {
+		tooMany[fmt.Sprintf("k%d", i)] = ""
+	}
+	longKey := strings.Repeat("k", 129)
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"short ARN", func() error {
+			_, err := c.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String("arn:x")})
+			return err
+		}},
+		{"201 tags", func() error {
+			_, err := c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(arn), Tags: tooMany})
+			return err
+		}},
+		{"aws: key", func() error {
+			_, err := c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(arn), Tags: map[string]string{"aws:x": "y"}})
+			return err
+		}},
+		{"value with a quote", func() error {
+			_, err := c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(arn), Tags: map[string]string{"k": `"`}})
+			return err
+		}},
+		{"129-character key to remove", func() error {
+			_, err := c.UntagResource(ctx, &rek.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: []string{longKey}})
+			return err
+		}},
+		{"no TagKeys", func() error {
+			_, _, resp := raw(t, e.srv.URL, TargetPrefix+"UntagResource", `{"ResourceArn":"`+arn+`"}`, signer(testKey, testSecret, time.Now(), `{"ResourceArn":"`+arn+`"}`))
+			return &smithy.GenericAPIError{Code: fmt.Sprint(resp["__type"]), Message: fmt.Sprint(resp["Message"])}
+		}},
+	}
+	for _, tt := range tests {
+		before := e.backend.calls.Load()
+		if err := tt.call(); errCode(err) != TypeInvalidParameter {
+			t.Fatalf("%s: %v, want InvalidParameterException", tt.name, err)
+		}
+		if e.backend.calls.Load() != before {
+			t.Fatalf("%s reached the backend", tt.name)
+		}
+	}
+
+	must(c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(arn), Tags: map[string]string{"team": "a b", "x:y/z": ""}}))
+	wantIn := func(op, want string) {
+		t.Helper()
+		if got := e.backend.lastInput(t, op); got != want {
+			t.Fatalf("%s got %s, want %s", op, got, want)
+		}
+	}
+	wantIn("TagResource", `{"ResourceArn":"`+arn+`","Tags":{"team":"a b","x:y/z":""}}`)
+	must(c.UntagResource(ctx, &rek.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: []string{}}))
+	wantIn("UntagResource", `{"ResourceArn":"`+arn+`","TagKeys":[]}`)
+	out := must(c.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String(arn)}))
+	if out.Tags == nil || len(out.Tags) != 0 {
+		t.Fatalf("no tags: %#v", out.Tags)
+	}
+	e.backend.answer("ListTagsForResource", &ListTagsForResourceOutput{Tags: map[string]string{"team": "a b"}})
+	out = must(c.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String(arn)}))
+	if len(out.Tags) != 1 || out.Tags["team"] != "a b" {
+		t.Fatalf("tags %#v", out.Tags)
+	}
+
+	// The same signed TagResource twice: the second is a replay.
+	body := `{"ResourceArn":"` + arn + `","Tags":{"a":"b"}}`
+	sign := signer(testKey, testSecret, time.Now(), body)
+	if status, typ, _ := raw(t, e.srv.URL, TargetPrefix+"TagResource", body, sign); status != 200 {
+		t.Fatalf("first TagResource: %d %s", status, typ)
+	}
+	if _, typ, _ := raw(t, e.srv.URL, TargetPrefix+"TagResource", body, sign); typ != TypeInvalidSignature {
+		t.Fatalf("replayed TagResource: %s", typ)
+	}
+
+	// A key limited to team-a reaches team-a's ARN only; an ARN naming no collection id is
+	// checked against the operation alone and left to the backend.
+	lim := e.client(limitedKey, limitedSec)
+	if _, err := lim.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String(arn)}); errCode(err) != TypeAccessDenied {
+		t.Fatalf("limited key on another collection: %v", err)
+	}
+	must(lim.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String("arn:facesearch:rekognition:ns::collection/team-a")}))
+	must(lim.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String("arn:aws:s3:::some-bucket-of-no-one")}))
 }
 
 // TestConcurrentClients runs SDK clients in parallel through every layer

@@ -135,6 +135,18 @@ func (b *scopeBackend) SearchUsersByImage(context.Context, *SearchUsersByImageIn
 	b.record("SearchUsersByImage")
 	return &SearchUsersByImageOutput{}, nil
 }
+func (b *scopeBackend) TagResource(context.Context, *TagResourceInput) (*TagResourceOutput, error) {
+	b.record("TagResource")
+	return &TagResourceOutput{}, nil
+}
+func (b *scopeBackend) UntagResource(context.Context, *UntagResourceInput) (*UntagResourceOutput, error) {
+	b.record("UntagResource")
+	return &UntagResourceOutput{}, nil
+}
+func (b *scopeBackend) ListTagsForResource(context.Context, *ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
+	b.record("ListTagsForResource")
+	return &ListTagsForResourceOutput{}, nil
+}
 
 // The keys of these tests, as an operator writes them in the Secret.
 const (
@@ -268,7 +280,22 @@ var scopeCalls = map[string]func(context.Context, *rek.Client, string) error{
 		_, err := c.SearchUsersByImage(ctx, &rek.SearchUsersByImageInput{CollectionId: &col, Image: &types.Image{Bytes: []byte("jpeg")}})
 		return err
 	},
+	// The tag operations name the collection by its ARN; the key's collections apply to it.
+	"TagResource": func(ctx context.Context, c *rek.Client, col string) error {
+		_, err := c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(scopeARN(col)), Tags: map[string]string{"team": "a"}})
+		return err
+	},
+	"UntagResource": func(ctx context.Context, c *rek.Client, col string) error {
+		_, err := c.UntagResource(ctx, &rek.UntagResourceInput{ResourceArn: aws.String(scopeARN(col)), TagKeys: []string{"team"}})
+		return err
+	},
+	"ListTagsForResource": func(ctx context.Context, c *rek.Client, col string) error {
+		_, err := c.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String(scopeARN(col))})
+		return err
+	},
 }
+
+func scopeARN(col string) string { return "arn:facesearch:rekognition:ns::collection/" + col }
 
 // TestScopesAllowOnlyTheirOperations calls every operation with every key, on
 // a collection some keys may use (team-a) and one none but the admin may
@@ -283,7 +310,7 @@ func TestScopesAllowOnlyTheirOperations(t *testing.T) {
 	ctx := context.Background()
 
 	all := Operations()
-	read := []string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers", "SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
+	read := []string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers", "ListTagsForResource", "SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
 	search := []string{"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage"}
 	allowed := map[string]map[string][]string{ // key -> collection -> operations allowed
 		scopeAdminKey:    {"team-a": all, "team-z": all},
@@ -360,7 +387,7 @@ func TestScopeNoCollectionsListsNothing(t *testing.T) {
 
 func TestParseSecretDataScopes(t *testing.T) {
 	const id = "AKIDEXAMPLE000000009"
-	read := "DescribeCollection,ListCollections,ListFaces,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
+	read := "DescribeCollection,ListCollections,ListFaces,ListTagsForResource,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
 	valid := []struct {
 		name       string
 		data       map[string]string

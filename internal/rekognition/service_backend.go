@@ -26,6 +26,20 @@ type CollectionAdmin interface {
 	DeleteCollection(ctx context.Context, id string) error
 }
 
+// CollectionTags keeps the tags of collections, which are their Collection resources' tags:
+// the operator's implementation (controllers.CollectionAdmin) reads and writes them
+// through the Kubernetes API, so that tags declared on the resource and tags set through
+// the endpoint are the same tags.
+type CollectionTags interface {
+	// Tags returns the tags of the collection whose ARN is arn; ResourceNotFound if no
+	// collection has it.
+	Tags(ctx context.Context, arn string) (map[string]string, error)
+	// UpdateTags sets the tags of set, then removes the keys of remove, in one write;
+	// ServiceQuotaExceeded when the collection would have more than limit tags,
+	// ResourceNotFound if no collection has the ARN.
+	UpdateTags(ctx context.Context, arn string, set map[string]string, remove []string, limit int) error
+}
+
 // ServiceBackend is the Backend over the operator's one search path: collections come from
 // the search.Registry (CreateCollection and DeleteCollection through Admin), faces and
 // users from each collection's store, searches from its index shards.
@@ -34,13 +48,20 @@ type ServiceBackend struct {
 	// Admin creates and deletes collections; nil answers those two operations with
 	// AccessDeniedException (collections are then managed only as Kubernetes resources).
 	Admin CollectionAdmin
+	// Tags serves TagResource, UntagResource and ListTagsForResource; nil answers them with
+	// AccessDeniedException. NewServiceBackend takes Admin's when it has them.
+	Tags CollectionTags
 }
 
 var _ Backend = (*ServiceBackend)(nil)
 
 // NewServiceBackend returns a Backend over svc.
 func NewServiceBackend(svc *search.Service, admin CollectionAdmin) *ServiceBackend {
-	return &ServiceBackend{Service: svc, Admin: admin}
+	b := &ServiceBackend{Service: svc, Admin: admin}
+	if t, ok := admin.(CollectionTags); ok {
+		b.Tags = t
+	}
+	return b
 }
 
 // Defaults where the service model leaves the choice to the service.
@@ -57,6 +78,9 @@ func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollect
 		return nil, ErrAccessDenied("This endpoint does not create collections; declare a Collection resource")
 	}
 	id := *in.CollectionId
+	if len(in.Tags) > MaxTagsPerCollection {
+		return nil, ErrServiceQuotaExceeded(fmt.Sprintf("A collection may have at most %d tags; the request has %d", MaxTagsPerCollection, len(in.Tags)))
+	}
 	if err := b.Admin.CreateCollection(ctx, id, in.Tags); err != nil {
 		if errs.Is(err, errs.ResourceAlreadyExists) {
 			return nil, ErrResourceAlreadyExists(fmt.Sprintf("The collection id: %s already exists", id))
@@ -200,6 +224,50 @@ func (b *ServiceBackend) DeleteCollection(ctx context.Context, in *DeleteCollect
 		return nil, err
 	}
 	return &DeleteCollectionOutput{StatusCode: ptr(int32(200))}, nil
+}
+
+// ---- tags ----
+
+func (b *ServiceBackend) tagsOf(ctx context.Context, arn string) (map[string]string, error) {
+	if b.Tags == nil {
+		return nil, ErrAccessDenied("This endpoint does not manage tags; set them on the Collection resource")
+	}
+	return b.Tags.Tags(ctx, arn)
+}
+
+// TagResource serves Rekognition's TagResource: the tags are the Collection resource's.
+func (b *ServiceBackend) TagResource(ctx context.Context, in *TagResourceInput) (*TagResourceOutput, error) {
+	if b.Tags == nil {
+		return nil, ErrAccessDenied("This endpoint does not manage tags; set them on the Collection resource")
+	}
+	if err := b.Tags.UpdateTags(ctx, *in.ResourceArn, in.Tags, nil, MaxTagsPerCollection); err != nil {
+		return nil, err
+	}
+	return &TagResourceOutput{}, nil
+}
+
+// UntagResource serves Rekognition's UntagResource; a key the collection does not have is
+// no error.
+func (b *ServiceBackend) UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error) {
+	if b.Tags == nil {
+		return nil, ErrAccessDenied("This endpoint does not manage tags; set them on the Collection resource")
+	}
+	if err := b.Tags.UpdateTags(ctx, *in.ResourceArn, nil, in.TagKeys, MaxTagsPerCollection); err != nil {
+		return nil, err
+	}
+	return &UntagResourceOutput{}, nil
+}
+
+// ListTagsForResource serves Rekognition's ListTagsForResource.
+func (b *ServiceBackend) ListTagsForResource(ctx context.Context, in *ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
+	tags, err := b.tagsOf(ctx, *in.ResourceArn)
+	if err != nil {
+		return nil, err
+	}
+	if tags == nil {
+		tags = map[string]string{} // sent as {}
+	}
+	return &ListTagsForResourceOutput{Tags: tags}, nil
 }
 
 // ---- faces ----

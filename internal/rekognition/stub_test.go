@@ -138,3 +138,12 @@ func (b *stubBackend) SearchUsers(ctx context.Context, in *SearchUsersInput) (*S
 func (b *stubBackend) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error) {
 	return reply[SearchUsersByImageOutput](ctx, b, "SearchUsersByImage", in)
 }
+func (b *stubBackend) TagResource(ctx context.Context, in *TagResourceInput) (*TagResourceOutput, error) {
+	return reply[TagResourceOutput](ctx, b, "TagResource", in)
+}
+func (b *stubBackend) UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error) {
+	return reply[UntagResourceOutput](ctx, b, "UntagResource", in)
+}
+func (b *stubBackend) ListTagsForResource(ctx context.Context, in *ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
+	return reply[ListTagsForResourceOutput](ctx, b, "ListTagsForResource", in)
+}
