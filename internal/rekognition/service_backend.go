@@ -363,7 +363,9 @@ func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*
 	opts := idempotency("CreateUser", *in.CollectionId, in.ClientRequestToken, params)
 	err := b.Service.CreateUser(ctx, *in.CollectionId, *in.UserId, opts)
 	if err != nil {
-		if errs.Is(err, errs.Conflict) {
+		// The store's retryable Conflict is contention, not the user existing: MapError
+		// makes it a ThrottlingException.
+		if errs.Is(err, errs.Conflict) && !errs.IsRetryable(err) {
 			return nil, ErrConflict(fmt.Sprintf("A user with id %s already exists", *in.UserId))
 		}
 		return nil, err
