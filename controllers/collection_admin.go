@@ -26,9 +26,14 @@ const tagsAnnotation = "facesearch.io/tags"
 
 // CollectionAdmin lets the Rekognition endpoint create and delete collections by creating
 // and deleting Collection resources, so that a collection made through the endpoint and one
-// declared in Kubernetes are one and the same.
+// declared in Kubernetes are one and the same; and read and change their tags, which are
+// the resources' (collection_tags.go). The tag operations need only Client, Reader and
+// Namespace.
 type CollectionAdmin struct {
 	Client client.Client
+	// Reader, when set, is where the tag operations read Collections: the API server itself
+	// (the manager's APIReader), so that a tag just written is read back. Nil reads Client.
+	Reader client.Reader
 	Search *search.Service
 	// Namespace receives the Collections made through the endpoint.
 	Namespace string

@@ -138,25 +138,35 @@ type apiEndpoint struct {
 func (a *apiEndpoint) setReplicas(n int) { a.replicas.Store(int64(n)) }
 
 // newAPIEndpoint builds the handler over the shared search path; CreateCollection and
-// DeleteCollection make and delete Collection resources through c. With the TLS flags the
-// certificate is loaded now, so that a bad one stops the start.
-func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, creds rekognition.CredentialStore, log logr.Logger) (*apiEndpoint, error) {
+// DeleteCollection make and delete Collection resources through c, and the tag operations
+// change their tags through c after reading them from reader (the API server, not a cache:
+// a tag just set is read back). With the TLS flags the certificate is loaded now, so that a
+// bad one stops the start.
+func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, reader client.Reader, creds rekognition.CredentialStore, log logr.Logger) (*apiEndpoint, error) {
 	useTLS, err := f.tls()
 	if err != nil {
 		return nil, err
 	}
 	// The endpoint sees the collections of its namespace, as CollectionIds are unique there.
 	svc = svc.InNamespace(f.namespace)
+	collections := &controllers.CollectionAdmin{Client: c, Reader: reader, Search: svc, Namespace: f.namespace}
 	var admin rekognition.CollectionAdmin
 	if f.storageEndpoint != "" {
-		admin = &controllers.CollectionAdmin{Client: c, Search: svc, Namespace: f.namespace, Storage: facesearchv1.StorageSpec{
+		collections.Storage = facesearchv1.StorageSpec{
 			Endpoint: f.storageEndpoint, Bucket: f.storageBucket, Prefix: f.storagePrefix, TLS: f.storageTLS,
 			CredentialsSecretRef: corev1.LocalObjectReference{Name: f.storageSecret},
-		}, ImageSources: f.imageSources}
+		}
+		collections.ImageSources = f.imageSources
+		admin = collections
+	}
+	backend := rekognition.NewServiceBackend(svc, admin)
+	if c != nil {
+		// Tags are the Collection resources': declared ones have them too, storage or not.
+		backend.Tags = collections
 	}
 	a := &apiEndpoint{}
 	a.replicas.Store(1)
-	handler := rekognition.NewHandler(rekognition.NewServiceBackend(svc, admin), rekognition.HandlerOptions{
+	handler := rekognition.NewHandler(backend, rekognition.HandlerOptions{
 		Credentials: creds,
 		Replicas:    func() int { return int(a.replicas.Load()) },
 		Log:         func(msg string, kv ...any) { log.Info(msg, kv...) },

@@ -25,7 +25,7 @@ func TestAPIEndpointBoundsConnections(t *testing.T) {
 	if err := fs.Parse([]string{"--api-bind-address=127.0.0.1:0", "--api-max-connections=2"}); err != nil {
 		t.Fatal(err)
 	}
-	api, err := newAPIEndpoint(&af, search.NewService(nil), nil, rekognition.StaticCredentials{}, logr.Discard())
+	api, err := newAPIEndpoint(&af, search.NewService(nil), nil, nil, rekognition.StaticCredentials{}, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,7 +110,7 @@ func TestAPIEndpointServesTLS(t *testing.T) {
 	if af.scheme() != "https" {
 		t.Fatalf("scheme %q with the TLS flags, want https", af.scheme())
 	}
-	api, err := newAPIEndpoint(&af, search.NewService(nil), nil, rekognition.StaticCredentials{}, logr.Discard())
+	api, err := newAPIEndpoint(&af, search.NewService(nil), nil, nil, rekognition.StaticCredentials{}, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,11 +215,11 @@ func TestAPIEndpointServesTLS(t *testing.T) {
 // TestAPITLSFlagsGoTogether: a certificate without its key stops the start.
 func TestAPITLSFlagsGoTogether(t *testing.T) {
 	af := apiFlags{addr: "127.0.0.1:0", tlsCert: "tls.crt"}
-	if _, err := newAPIEndpoint(&af, search.NewService(nil), nil, rekognition.StaticCredentials{}, logr.Discard()); err == nil || !strings.Contains(err.Error(), "--api-tls-key-file") {
+	if _, err := newAPIEndpoint(&af, search.NewService(nil), nil, nil, rekognition.StaticCredentials{}, logr.Discard()); err == nil || !strings.Contains(err.Error(), "--api-tls-key-file") {
 		t.Errorf("a certificate without a key: %v, want an error naming --api-tls-key-file", err)
 	}
 	af = apiFlags{addr: "127.0.0.1:0", tlsCert: filepath.Join(t.TempDir(), "missing.crt"), tlsKey: "missing.key"}
-	if _, err := newAPIEndpoint(&af, search.NewService(nil), nil, rekognition.StaticCredentials{}, logr.Discard()); err == nil {
+	if _, err := newAPIEndpoint(&af, search.NewService(nil), nil, nil, rekognition.StaticCredentials{}, logr.Discard()); err == nil {
 		t.Error("missing certificate files were accepted")
 	}
 }

@@ -29,8 +29,10 @@ import (
 
 // The api role's RBAC, generated into config/rbac/api-role.yaml (make manifests) and bound
 // by the chart in the api's namespace only (a RoleBinding to that ClusterRole):
-// Collections are read, and created and deleted by CreateCollection and DeleteCollection:
-// +kubebuilder:rbac:groups=facesearch.io,resources=collections,verbs=get;list;watch;create;delete
+// Collections are read, created and deleted by CreateCollection and DeleteCollection, and
+// updated by TagResource and UntagResource (their tags are the resources' labels and
+// annotations):
+// +kubebuilder:rbac:groups=facesearch.io,resources=collections,verbs=get;list;watch;create;update;delete
 // The index shards' Deployments, whose readiness is the collections':
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch
 // Storage keys, the index auth Secrets and the access keys, read by name (never listed):
@@ -144,7 +146,7 @@ type apiRole struct {
 
 // newAPIRole wires the endpoint, its publisher and its readiness check into mgr.
 func newAPIRole(mgr ctrl.Manager, af *apiFlags, svc *search.Service, indexes workload.IndexObserver, creds rekognition.CredentialStore) (*apiRole, error) {
-	endpoint, err := newAPIEndpoint(af, svc, mgr.GetClient(), creds, ctrl.Log.WithName("api"))
+	endpoint, err := newAPIEndpoint(af, svc, mgr.GetClient(), mgr.GetAPIReader(), creds, ctrl.Log.WithName("api"))
 	if err != nil {
 		return nil, err
 	}

@@ -252,20 +252,14 @@ func (e *Engine) indexImage(ctx context.Context, image []byte, opts IndexOptions
 	res := &IndexResult{}
 	err = e.run(ctx, image, opts.ImageLimits, st, func(w *worker, img *rgbImage, faces []analysed) error {
 		res.ImageWidth, res.ImageHeight = img.W, img.H
-		for _, f := range faces {
-			if rs := qualityReasons(&f.detail, f.side, filter); len(rs) > 0 {
-				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.describe(opts.Attributes), Reasons: rs})
-				continue
-			}
-			if len(res.Faces) >= maxFaces {
-				res.Unindexed = append(res.Unindexed, UnindexedFace{Detail: f.describe(opts.Attributes), Reasons: []Reason{ReasonExceedsMaxFaces}})
-				continue
-			}
-			emb, err := w.embed(img, &f, e.m, st)
+		index, unindexed := selectIndexed(faces, filter, maxFaces, opts.Attributes)
+		res.Unindexed = unindexed
+		for _, i := range index {
+			emb, err := w.embed(img, &faces[i], e.m, st)
 			if err != nil {
 				return err
 			}
-			res.Faces = append(res.Faces, Face{Detail: f.describe(opts.Attributes), Embedding: emb})
+			res.Faces = append(res.Faces, Face{Detail: faces[i].describe(opts.Attributes), Embedding: emb})
 		}
 		return nil
 	}, &res.OrientationCorrection)
@@ -291,6 +285,30 @@ func (e *Engine) DetectImage(ctx context.Context, image []byte, opts DetectOptio
 		return nil, err
 	}
 	return res, nil
+}
+
+// selectIndexed picks the faces IndexFaces indexes among faces (largest first), as
+// Rekognition's MaxFaces documentation orders it: "If IndexFaces detects more faces than
+// the value of MaxFaces, the faces with the lowest quality are filtered out first. If there
+// are still more faces than the value of MaxFaces, the faces with the smallest bounding
+// boxes are filtered out (up to the number that's needed to satisfy the value of
+// MaxFaces)." The quality filter's refusals go first, so a low-quality face never takes
+// the place of a good one; of the rest, the maxFaces largest are indexed and the smaller
+// ones are EXCEEDS_MAX_FACES. index lists the picked faces, largest first.
+func selectIndexed(faces []analysed, filter QualityFilter, maxFaces int, want Attributes) (index []int, unindexed []UnindexedFace) {
+	for i := range faces {
+		f := &faces[i]
+		if rs := qualityReasons(&f.detail, f.side, filter); len(rs) > 0 {
+			unindexed = append(unindexed, UnindexedFace{Detail: f.describe(want), Reasons: rs})
+			continue
+		}
+		if len(index) >= maxFaces {
+			unindexed = append(unindexed, UnindexedFace{Detail: f.describe(want), Reasons: []Reason{ReasonExceedsMaxFaces}})
+			continue
+		}
+		index = append(index, i)
+	}
+	return index, unindexed
 }
 
 // maxDetections bounds the faces analysed per image (the smallest beyond it are dropped), so

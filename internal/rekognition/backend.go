@@ -18,7 +18,10 @@ import "context"
 //     be 0 (the model allows 0-4096); treat 0 like nil;
 //   - NextToken is an opaque string the backend itself produced (at most 255
 //     characters); a token it cannot decode is ErrInvalidPaginationToken;
-//   - SearchUsers has exactly one of UserId and FaceId.
+//   - SearchUsers has exactly one of UserId and FaceId;
+//   - a ResourceArn (TagResource, UntagResource, ListTagsForResource) has 20-2048
+//     characters; when it names a collection (".../collection/<id>") the caller's key
+//     may use that id. It may still be no collection's ARN: ResourceNotFound.
 //
 // The handler has already checked that the caller's access key may call the
 // operation and use the collection. ListCollections of a key that may see
@@ -80,6 +83,11 @@ type Backend interface {
 	// DetectFaces and CompareFaces use no collection.
 	DetectFaces(ctx context.Context, in *DetectFacesInput) (*DetectFacesOutput, error)
 	CompareFaces(ctx context.Context, in *CompareFacesInput) (*CompareFacesOutput, error)
+
+	// Tags of a collection, by its ARN.
+	TagResource(ctx context.Context, in *TagResourceInput) (*TagResourceOutput, error)
+	UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error)
+	ListTagsForResource(ctx context.Context, in *ListTagsForResourceInput) (*ListTagsForResourceOutput, error)
 }
 
 // CallerFromContext returns the access key id of the authenticated caller of

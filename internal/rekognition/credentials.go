@@ -39,7 +39,8 @@ const (
 	// included.
 	ScopeAdmin = "admin"
 	// ScopeRead allows the operations that change nothing: DescribeCollection,
-	// ListCollections, ListFaces, ListUsers and those of ScopeSearch.
+	// ListCollections, ListFaces, ListUsers, ListTagsForResource and those of ScopeSearch.
+	// TagResource and UntagResource change a collection's resource: admin (or named).
 	ScopeRead = "read"
 	// ScopeSearch allows the four searches (SearchFaces, SearchFacesByImage,
 	// SearchUsers, SearchUsersByImage) and the image operations without a
@@ -53,7 +54,7 @@ const (
 var searchOperations = []string{"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage", "DetectFaces", "CompareFaces"}
 
 var scopeOperations = map[string][]string{
-	ScopeRead:   append([]string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers"}, searchOperations...),
+	ScopeRead:   append([]string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers", "ListTagsForResource"}, searchOperations...),
 	ScopeSearch: searchOperations,
 }
 
@@ -262,11 +263,11 @@ const (
 // A key may do only what its entries allow: without a ".scope" entry (or with
 // an empty one) it may call no operation, without a ".collections" entry (or
 // with an empty one) it reaches no collection. "admin" is every operation,
-// "read" the operations that change nothing (Describe, List, Search, and
-// DetectFaces and CompareFaces), "search" the four searches with DetectFaces
-// and CompareFaces; a list may mix "read", "search" and operation names. "*"
-// is every collection. DetectFaces and CompareFaces use no collection: the
-// scope alone allows them, whatever ".collections" says.
+// "read" the operations that change nothing (Describe, List, ListTagsForResource,
+// Search, and DetectFaces and CompareFaces), "search" the four searches with
+// DetectFaces and CompareFaces; a list may mix "read", "search" and operation
+// names. "*" is every collection. DetectFaces and CompareFaces use no
+// collection: the scope alone allows them, whatever ".collections" says.
 //
 // An entry with another suffix, a ".scope" or ".collections" entry without
 // its key, an empty secret, an unknown scope or operation, or a malformed

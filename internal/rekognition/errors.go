@@ -171,6 +171,13 @@ func MapError(err error) error {
 	if errors.Is(err, context.Canceled) || (code != errs.StorageUnavailable && errors.Is(err, context.DeadlineExceeded)) {
 		return err
 	}
+	// A commit that lost its race too many times (the store's "too many concurrent writers")
+	// is contention, not a clash with the caller's data: every operation declares
+	// ThrottlingException and the SDKs retry it with backoff, while ConflictException is
+	// declared by four operations only and retried by none.
+	if code == errs.Conflict && errs.IsRetryable(err) {
+		return newErr(TypeThrottling, "Too many concurrent writes to the collection; retry later")
+	}
 	t, ok := errorTypes[code]
 	if !ok {
 		return err
@@ -188,20 +195,94 @@ func IsType(err error, t string) bool {
 	return errors.As(err, &e) && e.Type == t
 }
 
-// httpStatus is the HTTP status code sent with an error type. AWS JSON 1.1
-// services answer client faults with 400 and server faults with 500; the SDK
-// decodes the type from the X-Amzn-ErrorType header or the "__type" member,
-// never from the status. Authentication and authorization failures get 403,
-// InternalServerError 500, everything else (including throttling and a body
-// over the limit) 400, as Rekognition does.
+// httpStatus is the HTTP status code sent with an error type, as Rekognition's API
+// reference gives it for each error of each operation: InternalServerError and
+// ThrottlingException 500 ("Amazon Rekognition is temporarily unable to process the
+// request"), every other error 400, AccessDeniedException included. The protocol's
+// authentication errors are 400 as well: the developer guide's error list puts
+// "authentication failure" under HTTP 400. The SDKs decode the type from the
+// X-Amzn-ErrorType header or the "__type" member, not from the status; the status only
+// makes a 5xx retryable for them.
 func httpStatus(t string) int {
 	switch t {
-	case TypeInternalServerError:
+	case TypeInternalServerError, TypeThrottling:
 		return http.StatusInternalServerError
-	case TypeAccessDenied, TypeMissingAuthenticationToken, TypeUnrecognizedClient,
-		TypeInvalidSignature, TypeIncompleteSignature:
-		return http.StatusForbidden
 	default:
 		return http.StatusBadRequest
 	}
+}
+
+// isAuthError reports whether t is an authentication or authorization failure (logged with
+// the access key id).
+func isAuthError(t string) bool {
+	switch t {
+	case TypeAccessDenied, TypeMissingAuthenticationToken, TypeUnrecognizedClient,
+		TypeInvalidSignature, TypeIncompleteSignature:
+		return true
+	}
+	return false
+}
+
+// declaredErrors lists, per operation, the error types its model declares (botocore's
+// service-2.json "errors", as the SDKs' deserializers switch on them). An SDK decodes any
+// other type into a generic error its callers do not expect, so the handler answers an
+// undeclared type as InternalServerError (see undeclared).
+var declaredErrors = func() map[string]map[string]bool {
+	common := []string{TypeAccessDenied, TypeInternalServerError, TypeInvalidParameter,
+		TypeProvisionedThroughputExceeded, TypeThrottling}
+	image := []string{TypeImageTooLarge, TypeInvalidImageFormat, TypeInvalidS3Object}
+	user := []string{TypeConflict, TypeIdempotentParameterMismatch}
+	ops := map[string][]string{
+		"CreateCollection":    {TypeResourceAlreadyExists, TypeServiceQuotaExceeded},
+		"DescribeCollection":  {TypeResourceNotFound},
+		"ListCollections":     {TypeInvalidPaginationToken, TypeResourceNotFound},
+		"DeleteCollection":    {TypeResourceNotFound},
+		"IndexFaces":          append([]string{TypeResourceNotFound, TypeServiceQuotaExceeded}, image...),
+		"ListFaces":           {TypeInvalidPaginationToken, TypeResourceNotFound},
+		"DeleteFaces":         {TypeResourceNotFound},
+		"CreateUser":          append([]string{TypeResourceNotFound, TypeServiceQuotaExceeded}, user...),
+		"DeleteUser":          append([]string{TypeResourceNotFound}, user...),
+		"ListUsers":           {TypeInvalidPaginationToken, TypeResourceNotFound},
+		"AssociateFaces":      append([]string{TypeResourceNotFound, TypeServiceQuotaExceeded}, user...),
+		"DisassociateFaces":   append([]string{TypeResourceNotFound}, user...),
+		"SearchFaces":         {TypeResourceNotFound},
+		"SearchFacesByImage":  append([]string{TypeResourceNotFound}, image...),
+		"SearchUsers":         {TypeResourceNotFound},
+		"SearchUsersByImage":  append([]string{TypeResourceNotFound}, image...),
+		"TagResource":         {TypeResourceNotFound, TypeServiceQuotaExceeded},
+		"UntagResource":       {TypeResourceNotFound},
+		"ListTagsForResource": {TypeResourceNotFound},
+	}
+	out := make(map[string]map[string]bool, len(ops))
+	for op, types := range ops {
+		set := map[string]bool{}
+		for _, t := range append(types, common...) {
+			set[t] = true
+		}
+		out[op] = set
+	}
+	return out
+}()
+
+// undeclared turns an *Error whose type op's model does not declare into a plain error,
+// which the handler answers as InternalServerError and logs. Protocol errors (not in the
+// model) pass: the SDKs know them whatever the operation.
+func undeclared(op string, err error) error {
+	var e *Error
+	if !errors.As(err, &e) || isProtocolError(e.Type) {
+		return err
+	}
+	if declared, ok := declaredErrors[op]; ok && !declared[e.Type] {
+		return fmt.Errorf("%s answered %s, which its model does not declare: %s", op, e.Type, e.Message)
+	}
+	return err
+}
+
+func isProtocolError(t string) bool {
+	switch t {
+	case TypeSerialization, TypeUnknownOperation, TypeMissingAuthenticationToken,
+		TypeUnrecognizedClient, TypeInvalidSignature, TypeIncompleteSignature:
+		return true
+	}
+	return false
 }

@@ -110,8 +110,8 @@ type handler struct {
 // access check, validation, idempotency (ClientRequestToken), backend call
 // with a deadline, JSON response. Nothing that costs memory or a slot
 // happens for a request whose headers fail. Errors are sent as AWS JSON 1.1
-// errors: status 400/403/500, header X-Amzn-ErrorType and body {"__type",
-// "message"}.
+// errors: status 400 or 500 (httpStatus), header X-Amzn-ErrorType and body
+// {"__type", "Code", "Logref", "Message"}.
 func NewHandler(backend Backend, opts HandlerOptions) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -197,6 +197,7 @@ func twoImages(s opSpec) opSpec {
 var mutating = map[string]bool{
 	"CreateCollection": true, "DeleteCollection": true, "IndexFaces": true, "DeleteFaces": true,
 	"CreateUser": true, "DeleteUser": true, "AssociateFaces": true, "DisassociateFaces": true,
+	"TagResource": true, "UntagResource": true,
 }
 
 var operations = map[string]opSpec{
@@ -219,6 +220,29 @@ var operations = map[string]opSpec{
 	// No collection: the key's scope alone decides (see Credential).
 	"DetectFaces":  spec(Backend.DetectFaces, func(*DetectFacesInput) (*string, *string) { return nil, nil }, true),
 	"CompareFaces": twoImages(spec(Backend.CompareFaces, func(*CompareFacesInput) (*string, *string) { return nil, nil }, true)),
+	// The tag operations name a collection by its ARN: the key's collection check applies to
+	// the id at its end.
+	"TagResource":         spec(Backend.TagResource, func(in *TagResourceInput) (*string, *string) { return arnCollection(in.ResourceArn), nil }, false),
+	"UntagResource":       spec(Backend.UntagResource, func(in *UntagResourceInput) (*string, *string) { return arnCollection(in.ResourceArn), nil }, false),
+	"ListTagsForResource": spec(Backend.ListTagsForResource, func(in *ListTagsForResourceInput) (*string, *string) { return arnCollection(in.ResourceArn), nil }, false),
+}
+
+// arnCollection is the collection id a collection ARN ends with ("arn:...:collection/<id>"),
+// or nil when arn is not one. Any ARN with a collection id at its end is taken at its
+// word here; the backend finds whether it is one of its collections'.
+func arnCollection(arn *string) *string {
+	if arn == nil {
+		return nil
+	}
+	i := strings.LastIndex(*arn, ":collection/")
+	if !strings.HasPrefix(*arn, "arn:") || i < 0 {
+		return nil
+	}
+	id := (*arn)[i+len(":collection/"):]
+	if id == "" || len(id) > maxCollectionID || !reCollectionID.MatchString(id) {
+		return nil
+	}
+	return &id
 }
 
 // Operations lists the operation names the handler serves.
@@ -272,7 +296,7 @@ func specFor[I any, O any, PI validatable[I]](
 			defer cancel()
 			out, err := method(h, ctx, c, in)
 			if err != nil {
-				err = MapError(err)
+				err = undeclared(c.op, MapError(err))
 				if ctx.Err() != nil && !isRekognitionError(err) {
 					return nil, ErrInternalServer(fmt.Sprintf("request timed out after %s", h.opts.RequestTimeout))
 				}
@@ -342,14 +366,17 @@ func decodeJSON(body []byte, v any) error {
 	return nil
 }
 
-// encodeJSON marshals an output; top-level nil slices become [] as
-// Rekognition sends them (clients index into them without checks).
+// encodeJSON marshals an output; top-level nil slices become [] and nil maps
+// {} as Rekognition sends them (clients index into them without checks).
 func encodeJSON(out any) ([]byte, error) {
 	rv := reflect.ValueOf(out).Elem()
 	for i := 0; i < rv.NumField(); i++ {
 		f := rv.Field(i)
-		if f.Kind() == reflect.Slice && f.IsNil() && f.CanSet() {
+		switch {
+		case f.Kind() == reflect.Slice && f.IsNil() && f.CanSet():
 			f.Set(reflect.MakeSlice(f.Type(), 0, 0))
+		case f.Kind() == reflect.Map && f.IsNil() && f.CanSet():
+			f.Set(reflect.MakeMap(f.Type())) // ListTagsForResource's Tags: {}
 		}
 	}
 	var buf bytes.Buffer
@@ -500,10 +527,12 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 }
 
 type errorBody struct {
-	Type    string `json:"__type"`
-	Code    string `json:"Code"`
-	Logref  string `json:"Logref,omitempty"`
-	Message string `json:"message"`
+	Type   string `json:"__type"`
+	Code   string `json:"Code"`
+	Logref string `json:"Logref,omitempty"`
+	// Rekognition sends "Message" (the developer guide's error example); the SDKs read
+	// either spelling.
+	Message string `json:"Message"`
 }
 
 func (h *handler) writeError(w http.ResponseWriter, c *call, err error) {
@@ -517,7 +546,7 @@ func (h *handler) writeError(w http.ResponseWriter, c *call, err error) {
 		if h.opts.Log != nil {
 			h.opts.Log("internal error", "operation", c.op, "requestId", c.reqID, "error", err.Error())
 		}
-	} else if h.opts.Log != nil && (e.Type == TypeInternalServerError || httpStatus(e.Type) == http.StatusForbidden) {
+	} else if h.opts.Log != nil && (e.Type == TypeInternalServerError || isAuthError(e.Type)) {
 		h.opts.Log("request rejected", "operation", c.op, "requestId", c.reqID, "accessKeyId", c.keyID, "type", e.Type, "message", e.Message)
 	}
 	b, _ := json.Marshal(errorBody{Type: e.Type, Code: e.Type, Logref: c.reqID, Message: e.Message})

@@ -24,6 +24,7 @@ import (
 	rek "github.com/aws/aws-sdk-go-v2/service/rekognition"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
 )
@@ -609,6 +610,46 @@ func TestBackendErrors(t *testing.T) {
 		cases = append(cases, c)
 	}
 
+	// Each error is answered by an operation whose model declares it (an undeclared one is
+	// an InternalServerError: TestUndeclaredErrors).
+	type opCall struct {
+		op   string
+		body string // with %s for the collection id
+		sdk  func(c *rek.Client, id string) error
+	}
+	ctx := context.Background()
+	calls := []opCall{
+		{"DescribeCollection", `{"CollectionId":"%s"}`, func(c *rek.Client, id string) error {
+			_, err := c.DescribeCollection(ctx, &rek.DescribeCollectionInput{CollectionId: aws.String(id)})
+			return err
+		}},
+		{"CreateCollection", `{"CollectionId":"%s"}`, func(c *rek.Client, id string) error {
+			_, err := c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String(id)})
+			return err
+		}},
+		{"ListFaces", `{"CollectionId":"%s"}`, func(c *rek.Client, id string) error {
+			_, err := c.ListFaces(ctx, &rek.ListFacesInput{CollectionId: aws.String(id)})
+			return err
+		}},
+		{"CreateUser", `{"CollectionId":"%s","UserId":"u"}`, func(c *rek.Client, id string) error {
+			_, err := c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String(id), UserId: aws.String("u")})
+			return err
+		}},
+		{"IndexFaces", `{"CollectionId":"%s","Image":{"Bytes":"AAEC"}}`, func(c *rek.Client, id string) error {
+			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String(id), Image: &types.Image{Bytes: []byte{0, 1, 2}}})
+			return err
+		}},
+	}
+	callFor := func(typ string) opCall {
+		for _, c := range calls {
+			if declaredErrors[c.op][typ] {
+				return c
+			}
+		}
+		t.Fatalf("no test operation declares %s", typ)
+		return opCall{}
+	}
+
 	var mu sync.Mutex
 	var logged []string
 	e := newEnv(t, HandlerOptions{Log: func(msg string, kv ...any) {
@@ -616,25 +657,32 @@ func TestBackendErrors(t *testing.T) {
 		defer mu.Unlock()
 		logged = append(logged, msg+" "+fmt.Sprint(kv...))
 	}})
-	const body = `{"CollectionId":"c"}`
-	for _, tt := range cases {
+	for i, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
-			e.backend.answer("DescribeCollection", tt.err)
+			call := callFor(tt.typ)
+			e.backend.answer(call.op, tt.err)
 			mu.Lock()
 			logged = nil
 			mu.Unlock()
-			status, hdr, resp := raw(t, e.srv.URL, TargetPrefix+"DescribeCollection", body, signer(testKey, testSecret, time.Now(), body))
+			// A collection id per request: a mutating request signed twice alike in one second
+			// is refused as a replay.
+			id := fmt.Sprintf("c%d", i)
+			body := fmt.Sprintf(call.body, id)
+			status, hdr, resp := raw(t, e.srv.URL, TargetPrefix+call.op, body, signer(testKey, testSecret, time.Now(), body))
+			// Rekognition's API reference: InternalServerError and ThrottlingException are
+			// 500, every other error (AccessDeniedException too) 400.
 			want := http.StatusBadRequest
 			switch tt.typ {
-			case TypeInternalServerError:
+			case TypeInternalServerError, TypeThrottling:
 				want = http.StatusInternalServerError
-			case TypeAccessDenied:
-				want = http.StatusForbidden
 			}
-			msg, _ := resp["message"].(string)
+			msg, _ := resp["Message"].(string)
 			if status != want || hdr != tt.typ || resp["__type"] != tt.typ || !strings.HasPrefix(msg, tt.msg) ||
 				(tt.hidden != "" && strings.Contains(msg, tt.hidden)) {
-				t.Fatalf("got %d %q %v, want %d %s %q", status, hdr, resp, want, tt.typ, tt.msg)
+				t.Fatalf("%s: got %d %q %v, want %d %s %q", call.op, status, hdr, resp, want, tt.typ, tt.msg)
+			}
+			if _, lower := resp["message"]; lower {
+				t.Fatalf("the body has \"message\" besides \"Message\": %v", resp)
 			}
 			mu.Lock()
 			log := strings.Join(logged, "\n")
@@ -646,10 +694,85 @@ func TestBackendErrors(t *testing.T) {
 				t.Fatalf("the log %q lacks the error's text", log)
 			}
 			// The SDK decodes the type and the message.
-			_, err := e.admin().DescribeCollection(context.Background(), &rek.DescribeCollectionInput{CollectionId: aws.String("c")})
+			err := call.sdk(e.admin(), id+"-sdk")
 			var ae smithy.APIError
 			if !errors.As(err, &ae) || ae.ErrorCode() != tt.typ || !strings.HasPrefix(ae.ErrorMessage(), tt.msg) {
 				t.Fatalf("SDK: %T %v", err, err)
+			}
+		})
+	}
+}
+
+// TestUndeclaredErrors checks that an error type an operation's model does not declare
+// never reaches the wire for it: the SDK would turn it into a generic error its callers do
+// not expect. It is answered as InternalServerError (its text logged), and the store's
+// retryable "too many concurrent writers" Conflict as ThrottlingException, which every
+// operation declares and the SDKs retry.
+func TestUndeclaredErrors(t *testing.T) {
+	var mu sync.Mutex
+	var logged []string
+	e := newEnv(t, HandlerOptions{Log: func(msg string, kv ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		logged = append(logged, msg+" "+fmt.Sprint(kv...))
+	}})
+	ctx := context.Background()
+	img := &types.Image{Bytes: []byte{0, 1, 2}}
+	tooMany := &errs.Error{Code: errs.Conflict, Message: "too many concurrent writers", Retryable: true}
+	tests := []struct {
+		name string
+		op   string
+		err  error
+		call func(*rek.Client) error
+		want string
+	}{
+		{"conflict from IndexFaces", "IndexFaces", ErrConflict("clash"), func(c *rek.Client) error {
+			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c"), Image: img})
+			return err
+		}, TypeInternalServerError},
+		{"errs.Conflict from DeleteFaces", "DeleteFaces", errs.New(errs.Conflict, "the manifest changed"), func(c *rek.Client) error {
+			_, err := c.DeleteFaces(ctx, &rek.DeleteFacesInput{CollectionId: aws.String("c"), FaceIds: []string{"11111111-2222-3333-4444-555555555555"}})
+			return err
+		}, TypeInternalServerError},
+		{"pagination token from SearchFaces", "SearchFaces", ErrInvalidPaginationToken("?"), func(c *rek.Client) error {
+			_, err := c.SearchFaces(ctx, &rek.SearchFacesInput{CollectionId: aws.String("c"), FaceId: aws.String("11111111-2222-3333-4444-555555555555")})
+			return err
+		}, TypeInternalServerError},
+		{"too many writers from IndexFaces", "IndexFaces", tooMany, func(c *rek.Client) error {
+			_, err := c.IndexFaces(ctx, &rek.IndexFacesInput{CollectionId: aws.String("c2"), Image: img})
+			return err
+		}, TypeThrottling},
+		{"too many writers from CreateUser", "CreateUser", fmt.Errorf("committing: %w", tooMany), func(c *rek.Client) error {
+			_, err := c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c"), UserId: aws.String("u")})
+			return err
+		}, TypeThrottling},
+		{"declared conflict from CreateUser", "CreateUser", ErrConflict("A user with id u already exists"), func(c *rek.Client) error {
+			_, err := c.CreateUser(ctx, &rek.CreateUserInput{CollectionId: aws.String("c2"), UserId: aws.String("u")})
+			return err
+		}, TypeConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.backend.answer(tt.op, tt.err)
+			mu.Lock()
+			logged = nil
+			mu.Unlock()
+			err := tt.call(e.admin())
+			if got := errCode(err); got != tt.want {
+				t.Fatalf("got %s (%v), want %s", got, err, tt.want)
+			}
+			var re *smithyhttp.ResponseError
+			if !errors.As(err, &re) {
+				t.Fatalf("no HTTP response in %v", err)
+			}
+			if want := httpStatus(tt.want); re.HTTPStatusCode() != want {
+				t.Fatalf("status %d, want %d", re.HTTPStatusCode(), want)
+			}
+			mu.Lock()
+			log := strings.Join(logged, "\n")
+			mu.Unlock()
+			if tt.want == TypeInternalServerError && !strings.Contains(log, "does not declare") {
+				t.Fatalf("logged %q", log)
 			}
 		})
 	}
@@ -735,7 +858,7 @@ func TestProtocolErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := open.backend.calls.Load()
 			status, hdr, body := raw(t, open.srv.URL, tt.target, tt.body, nil)
-			if status != tt.status || hdr != tt.typ || body["__type"] != tt.typ || body["message"] == "" {
+			if status != tt.status || hdr != tt.typ || body["__type"] != tt.typ || body["Message"] == "" {
 				t.Fatalf("got %d %q %v", status, hdr, body)
 			}
 			if reached := open.backend.calls.Load() > before; reached != tt.backend {
@@ -832,24 +955,24 @@ func TestSigV4(t *testing.T) {
 		typ    string
 	}{
 		{"valid", signer(testKey, testSecret, time.Now(), body), 200, ""},
-		{"stale date", signer(testKey, testSecret, time.Now().Add(-6*time.Minute), body), 403, TypeInvalidSignature},
-		{"future date", signer(testKey, testSecret, time.Now().Add(6*time.Minute), body), 403, TypeInvalidSignature},
+		{"stale date", signer(testKey, testSecret, time.Now().Add(-6*time.Minute), body), 400, TypeInvalidSignature},
+		{"future date", signer(testKey, testSecret, time.Now().Add(6*time.Minute), body), 400, TypeInvalidSignature},
 		{"within skew", signer(testKey, testSecret, time.Now().Add(-4*time.Minute), body), 200, ""},
 		{"tampered body", func(r *http.Request) {
 			signer(testKey, testSecret, time.Now(), `{"MaxResults":1}`)(r)
-		}, 403, TypeInvalidSignature},
+		}, 400, TypeInvalidSignature},
 		{"wrong service", func(r *http.Request) {
 			_ = v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: testKey, SecretAccessKey: testSecret}, r, sha256Hex([]byte(body)), "s3", testRegion, time.Now()) // a signature for the wrong service is the point
-		}, 403, TypeInvalidSignature},
+		}, 400, TypeInvalidSignature},
 		{"tampered target", func(r *http.Request) {
 			signer(testKey, testSecret, time.Now(), body)(r)
 			r.Header.Set("X-Amz-Target", "RekognitionService.ListFaces")
-		}, 403, TypeInvalidSignature},
-		{"garbage authorization", func(r *http.Request) { r.Header.Set("Authorization", "Basic Zm9vOmJhcg==") }, 403, TypeIncompleteSignature},
+		}, 400, TypeInvalidSignature},
+		{"garbage authorization", func(r *http.Request) { r.Header.Set("Authorization", "Basic Zm9vOmJhcg==") }, 400, TypeIncompleteSignature},
 		{"content hash header mismatch", func(r *http.Request) {
 			signer(testKey, testSecret, time.Now(), body)(r)
 			r.Header.Set("X-Amz-Content-Sha256", sha256Hex([]byte("other")))
-		}, 403, TypeInvalidSignature},
+		}, 400, TypeInvalidSignature},
 	}
 	for _, tt := range rawCases {
 		t.Run(tt.name, func(t *testing.T) {
@@ -868,7 +991,7 @@ func TestSigV4(t *testing.T) {
 		srv := httptest.NewServer(NewHandler(newStubBackend(), HandlerOptions{}))
 		defer srv.Close()
 		status, typ, _ := raw(t, srv.URL, target, body, signer(testKey, testSecret, time.Now(), body))
-		if status != 403 || typ != TypeUnrecognizedClient {
+		if status != 400 || typ != TypeUnrecognizedClient {
 			t.Fatalf("got %d %q", status, typ)
 		}
 	})
@@ -1220,12 +1343,115 @@ func TestCallerInContext(t *testing.T) {
 }
 
 func TestOperations(t *testing.T) {
-	want := "AssociateFaces,CompareFaces,CreateCollection,CreateUser,DeleteCollection,DeleteFaces,DeleteUser,DescribeCollection,DetectFaces,DisassociateFaces,IndexFaces,ListCollections,ListFaces,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
+	want := "AssociateFaces,CompareFaces,CreateCollection,CreateUser,DeleteCollection,DeleteFaces,DeleteUser,DescribeCollection,DetectFaces,DisassociateFaces,IndexFaces,ListCollections,ListFaces,ListTagsForResource,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage,TagResource,UntagResource"
 	ops := Operations()
 	sort.Strings(ops)
 	if got := strings.Join(ops, ","); got != want {
 		t.Fatalf("operations %s", got)
 	}
+	// Each operation's declared errors are known, or every backend error would be an
+	// InternalServerError for it.
+	for _, op := range ops {
+		if len(declaredErrors[op]) == 0 {
+			t.Errorf("no declared errors for %s", op)
+		}
+	}
+	if len(declaredErrors) != len(ops) {
+		t.Errorf("declaredErrors has %d operations, the handler serves %d", len(declaredErrors), len(ops))
+	}
+}
+
+// TestTagOperationsProtocol checks the tag operations' validation and wire shapes with the
+// SDK: the model's limits are InvalidParameterException before the backend, the
+// collection id at the end of the ARN is what a limited key's collections are checked
+// against, Tags come back as sent ({} when none), and a replayed TagResource is refused.
+func TestTagOperationsProtocol(t *testing.T) {
+	e := newEnv(t, HandlerOptions{})
+	c := e.admin()
+	ctx := context.Background()
+	const arn = "arn:facesearch:rekognition:ns::collection/c1"
+	tooMany := map[string]string{}
+	for i := 0; i <= 200; i++ {
+		tooMany[fmt.Sprintf("k%d", i)] = ""
+	}
+	longKey := strings.Repeat("k", 129)
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"short ARN", func() error {
+			_, err := c.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String("arn:x")})
+			return err
+		}},
+		{"201 tags", func() error {
+			_, err := c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(arn), Tags: tooMany})
+			return err
+		}},
+		{"aws: key", func() error {
+			_, err := c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(arn), Tags: map[string]string{"aws:x": "y"}})
+			return err
+		}},
+		{"value with a quote", func() error {
+			_, err := c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(arn), Tags: map[string]string{"k": `"`}})
+			return err
+		}},
+		{"129-character key to remove", func() error {
+			_, err := c.UntagResource(ctx, &rek.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: []string{longKey}})
+			return err
+		}},
+		{"no TagKeys", func() error {
+			_, _, resp := raw(t, e.srv.URL, TargetPrefix+"UntagResource", `{"ResourceArn":"`+arn+`"}`, signer(testKey, testSecret, time.Now(), `{"ResourceArn":"`+arn+`"}`))
+			return &smithy.GenericAPIError{Code: fmt.Sprint(resp["__type"]), Message: fmt.Sprint(resp["Message"])}
+		}},
+	}
+	for _, tt := range tests {
+		before := e.backend.calls.Load()
+		if err := tt.call(); errCode(err) != TypeInvalidParameter {
+			t.Fatalf("%s: %v, want InvalidParameterException", tt.name, err)
+		}
+		if e.backend.calls.Load() != before {
+			t.Fatalf("%s reached the backend", tt.name)
+		}
+	}
+
+	must(c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(arn), Tags: map[string]string{"team": "a b", "x:y/z": ""}}))
+	wantIn := func(op, want string) {
+		t.Helper()
+		if got := e.backend.lastInput(t, op); got != want {
+			t.Fatalf("%s got %s, want %s", op, got, want)
+		}
+	}
+	wantIn("TagResource", `{"ResourceArn":"`+arn+`","Tags":{"team":"a b","x:y/z":""}}`)
+	must(c.UntagResource(ctx, &rek.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: []string{}}))
+	wantIn("UntagResource", `{"ResourceArn":"`+arn+`","TagKeys":[]}`)
+	out := must(c.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String(arn)}))
+	if out.Tags == nil || len(out.Tags) != 0 {
+		t.Fatalf("no tags: %#v", out.Tags)
+	}
+	e.backend.answer("ListTagsForResource", &ListTagsForResourceOutput{Tags: map[string]string{"team": "a b"}})
+	out = must(c.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String(arn)}))
+	if len(out.Tags) != 1 || out.Tags["team"] != "a b" {
+		t.Fatalf("tags %#v", out.Tags)
+	}
+
+	// The same signed TagResource twice: the second is a replay.
+	body := `{"ResourceArn":"` + arn + `","Tags":{"a":"b"}}`
+	sign := signer(testKey, testSecret, time.Now(), body)
+	if status, typ, _ := raw(t, e.srv.URL, TargetPrefix+"TagResource", body, sign); status != 200 {
+		t.Fatalf("first TagResource: %d %s", status, typ)
+	}
+	if _, typ, _ := raw(t, e.srv.URL, TargetPrefix+"TagResource", body, sign); typ != TypeInvalidSignature {
+		t.Fatalf("replayed TagResource: %s", typ)
+	}
+
+	// A key limited to team-a reaches team-a's ARN only; an ARN naming no collection id is
+	// checked against the operation alone and left to the backend.
+	lim := e.client(limitedKey, limitedSec)
+	if _, err := lim.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String(arn)}); errCode(err) != TypeAccessDenied {
+		t.Fatalf("limited key on another collection: %v", err)
+	}
+	must(lim.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String("arn:facesearch:rekognition:ns::collection/team-a")}))
+	must(lim.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String("arn:aws:s3:::some-bucket-of-no-one")}))
 }
 
 // TestConcurrentClients runs SDK clients in parallel through every layer

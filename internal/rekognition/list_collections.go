@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,15 +15,15 @@ import (
 // gets pages over the collections it may see only: the handler reads the
 // backend's whole listing, keeps the visible ids in id order and pages over
 // them with its own NextToken, which names only a visible id and is refused
-// when altered. A page is short only when it is the last one.
+// when altered or given by another key. A page is short only when it is the last one.
 func (h *handler) listCollections(ctx context.Context, c *call, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
 	if !c.authn || c.cred.AllowsAllCollections() {
 		return h.backend.ListCollections(ctx, in)
 	}
-	var cur *collectionCursor
+	after := ""
 	if tok := deref(in.NextToken); tok != "" {
 		var ok bool
-		if cur, ok = decodeCollectionToken(c, tok); !ok {
+		if after, ok = decodeCollectionToken(c, tok); !ok {
 			return nil, ErrInvalidPaginationToken("Invalid pagination token")
 		}
 	}
@@ -32,10 +31,8 @@ func (h *handler) listCollections(ctx context.Context, c *call, in *ListCollecti
 	if err != nil {
 		return nil, err
 	}
-	start := 0
-	if cur != nil {
-		start = cur.resume(ids)
-	}
+	// The first id after the page's last one, which may be gone since.
+	start := sort.Search(len(ids), func(i int) bool { return ids[i] > after })
 	limit := defaultListCollections
 	if in.MaxResults != nil && *in.MaxResults > 0 {
 		limit = int(*in.MaxResults)
@@ -110,86 +107,45 @@ func (h *handler) visibleCollections(ctx context.Context, cred Credential) (ids,
 
 // A ListCollections NextToken of a limited key is
 //
-//	base64url(version | MAC | fingerprint | prefix)
+//	collectionTokenLimited | packCollectionID(last id of the page, MAC)
 //
-// where prefix is the last id of the page (its first collectionTokenIDBytes
-// bytes, so that the token stays within the 255 characters of the model) and
-// fingerprint the start of its SHA-256. The MAC (HMAC-SHA256, truncated) is
-// keyed by a key derived from the caller's secret access key and covers the
-// access key id: a token is good only for the key it was given to, survives a
-// restart or a new leader (the secret is the same Secret everywhere), and an
-// altered one is refused. The key's holder could make tokens of its own, but a
-// token is only a position in the list of collections the key may see: it
-// cannot widen that list.
+// the id whole (so that the next page starts exactly after it, deleted or not) and an
+// 8-byte MAC (HMAC-SHA256, truncated), at most 251 characters for a 255-character id: the
+// model's PaginationToken allows 255. The MAC is keyed by a key derived from the caller's
+// secret access key and covers the access key id: a token is good only for the key it was
+// given to, survives a restart or a new leader (the secret is the same Secret everywhere),
+// and an altered one is refused. The key's holder could make tokens of its own, but a token
+// is only a position in the list of collections the key may see: it cannot widen that list.
 const (
-	collectionTokenVersion  = 1
-	collectionTokenMACBytes = 16
-	collectionTokenFPBytes  = 8
-	collectionTokenIDBytes  = 160 // 1+16+8+160 bytes are 247 base64 characters
-	collectionTokenHeader   = 1 + collectionTokenMACBytes + collectionTokenFPBytes
+	collectionTokenLimited  = "L"
+	collectionTokenVersion  = 2
+	collectionTokenMACBytes = 8
 )
 
-// collectionCursor is where a page ends: after the id with this fingerprint
-// and prefix.
-type collectionCursor struct {
-	fp     [collectionTokenFPBytes]byte
-	prefix string
-}
-
-func collectionFingerprint(id string) (fp [collectionTokenFPBytes]byte) {
-	sum := sha256.Sum256([]byte(id))
-	copy(fp[:], sum[:])
-	return fp
-}
-
-func collectionTokenMAC(c *call, body []byte) []byte {
+func collectionTokenMAC(c *call, id string) []byte {
 	derive := hmac.New(sha256.New, []byte(c.cred.SecretAccessKey))
 	derive.Write([]byte("facesearch ListCollections NextToken"))
 	m := hmac.New(sha256.New, derive.Sum(nil))
 	m.Write([]byte{collectionTokenVersion})
 	m.Write([]byte(c.keyID))
 	m.Write([]byte{0})
-	m.Write(body)
+	m.Write([]byte(id))
 	return m.Sum(nil)[:collectionTokenMACBytes]
 }
 
 func encodeCollectionToken(c *call, lastID string) string {
-	fp := collectionFingerprint(lastID)
-	prefix := lastID
-	if len(prefix) > collectionTokenIDBytes {
-		prefix = prefix[:collectionTokenIDBytes]
-	}
-	body := append(fp[:], prefix...)
-	raw := make([]byte, 0, collectionTokenHeader+len(prefix))
-	raw = append(raw, collectionTokenVersion)
-	raw = append(raw, collectionTokenMAC(c, body)...)
-	raw = append(raw, body...)
-	return base64.RawURLEncoding.EncodeToString(raw)
+	return collectionTokenLimited + packCollectionID(lastID, collectionTokenMAC(c, lastID))
 }
 
-func decodeCollectionToken(c *call, tok string) (*collectionCursor, bool) {
-	raw, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(raw) <= collectionTokenHeader || raw[0] != collectionTokenVersion {
-		return nil, false
+// decodeCollectionToken returns the id a token of this key names.
+func decodeCollectionToken(c *call, tok string) (string, bool) {
+	packed, ok := strings.CutPrefix(tok, collectionTokenLimited)
+	if !ok {
+		return "", false
 	}
-	mac, body := raw[1:1+collectionTokenMACBytes], raw[1+collectionTokenMACBytes:]
-	if !hmac.Equal(mac, collectionTokenMAC(c, body)) {
-		return nil, false
+	id, mac, ok := unpackCollectionID(packed, collectionTokenMACBytes)
+	if !ok || !hmac.Equal(mac, collectionTokenMAC(c, id)) {
+		return "", false
 	}
-	cur := &collectionCursor{prefix: string(body[collectionTokenFPBytes:])}
-	copy(cur.fp[:], body)
-	return cur, true
-}
-
-// resume returns the index in ids (sorted) of the first id after the cursor.
-// When the page's last id is gone, the ids after its prefix follow; for an id
-// longer than the token holds, the ids sharing that prefix may then come again.
-func (cur *collectionCursor) resume(ids []string) int {
-	i := sort.SearchStrings(ids, cur.prefix)
-	for j := i; j < len(ids) && strings.HasPrefix(ids[j], cur.prefix); j++ {
-		if collectionFingerprint(ids[j]) == cur.fp {
-			return j + 1
-		}
-	}
-	return i
+	return id, true
 }

@@ -135,6 +135,18 @@ func (b *scopeBackend) SearchUsersByImage(context.Context, *SearchUsersByImageIn
 	b.record("SearchUsersByImage")
 	return &SearchUsersByImageOutput{}, nil
 }
+func (b *scopeBackend) TagResource(context.Context, *TagResourceInput) (*TagResourceOutput, error) {
+	b.record("TagResource")
+	return &TagResourceOutput{}, nil
+}
+func (b *scopeBackend) UntagResource(context.Context, *UntagResourceInput) (*UntagResourceOutput, error) {
+	b.record("UntagResource")
+	return &UntagResourceOutput{}, nil
+}
+func (b *scopeBackend) ListTagsForResource(context.Context, *ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
+	b.record("ListTagsForResource")
+	return &ListTagsForResourceOutput{}, nil
+}
 
 func (b *scopeBackend) DetectFaces(context.Context, *DetectFacesInput) (*DetectFacesOutput, error) {
 	b.record("DetectFaces")
@@ -288,7 +300,22 @@ var scopeCalls = map[string]func(context.Context, *rek.Client, string) error{
 		_, err := c.CompareFaces(ctx, &rek.CompareFacesInput{SourceImage: &types.Image{Bytes: []byte("jpeg")}, TargetImage: &types.Image{Bytes: []byte("jpeg")}})
 		return err
 	},
+	// The tag operations name the collection by its ARN; the key's collections apply to it.
+	"TagResource": func(ctx context.Context, c *rek.Client, col string) error {
+		_, err := c.TagResource(ctx, &rek.TagResourceInput{ResourceArn: aws.String(scopeARN(col)), Tags: map[string]string{"team": "a"}})
+		return err
+	},
+	"UntagResource": func(ctx context.Context, c *rek.Client, col string) error {
+		_, err := c.UntagResource(ctx, &rek.UntagResourceInput{ResourceArn: aws.String(scopeARN(col)), TagKeys: []string{"team"}})
+		return err
+	},
+	"ListTagsForResource": func(ctx context.Context, c *rek.Client, col string) error {
+		_, err := c.ListTagsForResource(ctx, &rek.ListTagsForResourceInput{ResourceArn: aws.String(scopeARN(col))})
+		return err
+	},
 }
+
+func scopeARN(col string) string { return "arn:facesearch:rekognition:ns::collection/" + col }
 
 // TestScopesAllowOnlyTheirOperations calls every operation with every key, on
 // a collection some keys may use (team-a) and one none but the admin may
@@ -305,7 +332,7 @@ func TestScopesAllowOnlyTheirOperations(t *testing.T) {
 	all := Operations()
 	// DetectFaces and CompareFaces name no collection: allowed by the scope, on any.
 	images := []string{"DetectFaces", "CompareFaces"}
-	read := []string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers", "SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage", "DetectFaces", "CompareFaces"}
+	read := []string{"DescribeCollection", "ListCollections", "ListFaces", "ListUsers", "ListTagsForResource", "SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage", "DetectFaces", "CompareFaces"}
 	search := []string{"SearchFaces", "SearchFacesByImage", "SearchUsers", "SearchUsersByImage", "DetectFaces", "CompareFaces"}
 	allowed := map[string]map[string][]string{ // key -> collection -> operations allowed
 		scopeAdminKey:    {"team-a": all, "team-z": all},
@@ -385,7 +412,7 @@ func TestScopeNoCollectionsListsNothing(t *testing.T) {
 
 func TestParseSecretDataScopes(t *testing.T) {
 	const id = "AKIDEXAMPLE000000009"
-	read := "CompareFaces,DescribeCollection,DetectFaces,ListCollections,ListFaces,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
+	read := "CompareFaces,DescribeCollection,DetectFaces,ListCollections,ListFaces,ListTagsForResource,ListUsers,SearchFaces,SearchFacesByImage,SearchUsers,SearchUsersByImage"
 	valid := []struct {
 		name       string
 		data       map[string]string

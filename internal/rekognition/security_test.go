@@ -113,7 +113,7 @@ func TestOperationIsBoundToTheSignature(t *testing.T) {
 	req := signed(t, srv.URL, secKey, body, nil,
 		map[string]string{"X-Amz-Target": TargetPrefix + "DeleteCollection", "Content-Type": ContentType})
 	status, answer := send(t, req)
-	if status != http.StatusForbidden || !strings.Contains(answer, TypeInvalidSignature) {
+	if status != http.StatusBadRequest || !strings.Contains(answer, TypeInvalidSignature) {
 		t.Fatalf("an operation outside the signature got %d %s", status, answer)
 	}
 	if b.deletes.Load() != 0 {
@@ -124,7 +124,7 @@ func TestOperationIsBoundToTheSignature(t *testing.T) {
 	req = signed(t, srv.URL, secKey, body,
 		map[string]string{"X-Amz-Target": TargetPrefix + "DescribeCollection", "Content-Type": ContentType},
 		map[string]string{"X-Amz-Target": TargetPrefix + "DeleteCollection"})
-	if status, answer := send(t, req); status != http.StatusForbidden || !strings.Contains(answer, TypeInvalidSignature) {
+	if status, answer := send(t, req); status != http.StatusBadRequest || !strings.Contains(answer, TypeInvalidSignature) {
 		t.Fatalf("a changed operation got %d %s", status, answer)
 	}
 
@@ -151,7 +151,7 @@ func TestReplayedMutationIsRefused(t *testing.T) {
 	if status, answer := send(t, first); status != http.StatusOK {
 		t.Fatalf("first CreateUser: %d %s", status, answer)
 	}
-	if status, answer := send(t, replay); status != http.StatusForbidden || !strings.Contains(answer, TypeInvalidSignature) {
+	if status, answer := send(t, replay); status != http.StatusBadRequest || !strings.Contains(answer, TypeInvalidSignature) {
 		t.Fatalf("the replayed CreateUser got %d %s", status, answer)
 	}
 	if n := b.creates.Load(); n != 1 {

@@ -2,8 +2,9 @@ package rekognition
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
+	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
@@ -25,6 +26,20 @@ type CollectionAdmin interface {
 	DeleteCollection(ctx context.Context, id string) error
 }
 
+// CollectionTags keeps the tags of collections, which are their Collection resources' tags:
+// the operator's implementation (controllers.CollectionAdmin) reads and writes them
+// through the Kubernetes API, so that tags declared on the resource and tags set through
+// the endpoint are the same tags.
+type CollectionTags interface {
+	// Tags returns the tags of the collection whose ARN is arn; ResourceNotFound if no
+	// collection has it.
+	Tags(ctx context.Context, arn string) (map[string]string, error)
+	// UpdateTags sets the tags of set, then removes the keys of remove, in one write;
+	// ServiceQuotaExceeded when the collection would have more than limit tags,
+	// ResourceNotFound if no collection has the ARN.
+	UpdateTags(ctx context.Context, arn string, set map[string]string, remove []string, limit int) error
+}
+
 // ServiceBackend is the Backend over the operator's one search path: collections come from
 // the search.Registry (CreateCollection and DeleteCollection through Admin), faces and
 // users from each collection's store, searches from its index shards.
@@ -33,13 +48,20 @@ type ServiceBackend struct {
 	// Admin creates and deletes collections; nil answers those two operations with
 	// AccessDeniedException (collections are then managed only as Kubernetes resources).
 	Admin CollectionAdmin
+	// Tags serves TagResource, UntagResource and ListTagsForResource; nil answers them with
+	// AccessDeniedException. NewServiceBackend takes Admin's when it has them.
+	Tags CollectionTags
 }
 
 var _ Backend = (*ServiceBackend)(nil)
 
 // NewServiceBackend returns a Backend over svc.
 func NewServiceBackend(svc *search.Service, admin CollectionAdmin) *ServiceBackend {
-	return &ServiceBackend{Service: svc, Admin: admin}
+	b := &ServiceBackend{Service: svc, Admin: admin}
+	if t, ok := admin.(CollectionTags); ok {
+		b.Tags = t
+	}
+	return b
 }
 
 // Defaults where the service model leaves the choice to the service.
@@ -56,6 +78,9 @@ func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollect
 		return nil, ErrAccessDenied("This endpoint does not create collections; declare a Collection resource")
 	}
 	id := *in.CollectionId
+	if len(in.Tags) > MaxTagsPerCollection {
+		return nil, ErrServiceQuotaExceeded(fmt.Sprintf("A collection may have at most %d tags; the request has %d", MaxTagsPerCollection, len(in.Tags)))
+	}
 	if err := b.Admin.CreateCollection(ctx, id, in.Tags); err != nil {
 		if errs.Is(err, errs.ResourceAlreadyExists) {
 			return nil, ErrResourceAlreadyExists(fmt.Sprintf("The collection id: %s already exists", id))
@@ -82,11 +107,9 @@ func (b *ServiceBackend) DescribeCollection(ctx context.Context, in *DescribeCol
 	}, nil
 }
 
-// collectionTokenPrefix marks ListCollections tokens, so that a token of another listing
-// is refused rather than misread.
-const collectionTokenPrefix = "c:"
-
-// ListCollections serves Rekognition's ListCollections from the registry.
+// ListCollections serves Rekognition's ListCollections from the registry. Its NextToken is
+// the page's last id, packed (packCollectionID): the next page starts at the first id after
+// it, whichever collections were created or deleted in between.
 func (b *ServiceBackend) ListCollections(_ context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
 	limit := defaultListCollections
 	if in.MaxResults != nil && *in.MaxResults > 0 {
@@ -94,11 +117,13 @@ func (b *ServiceBackend) ListCollections(_ context.Context, in *ListCollectionsI
 	}
 	after := ""
 	if in.NextToken != nil && *in.NextToken != "" {
-		raw, err := base64.RawURLEncoding.DecodeString(*in.NextToken)
-		if err != nil || !strings.HasPrefix(string(raw), collectionTokenPrefix) {
+		packed, ok := strings.CutPrefix(*in.NextToken, collectionTokenMarker)
+		if ok {
+			after, _, ok = unpackCollectionID(packed, 0)
+		}
+		if !ok {
 			return nil, ErrInvalidPaginationToken("Invalid pagination token")
 		}
-		after = strings.TrimPrefix(string(raw), collectionTokenPrefix)
 	}
 	out := &ListCollectionsOutput{CollectionIds: []string{}, FaceModelVersions: []string{}}
 	for _, c := range b.Service.Collections.List() { // sorted
@@ -107,14 +132,83 @@ func (b *ServiceBackend) ListCollections(_ context.Context, in *ListCollectionsI
 			continue
 		}
 		if len(out.CollectionIds) == limit {
-			last := out.CollectionIds[len(out.CollectionIds)-1]
-			out.NextToken = ptr(base64.RawURLEncoding.EncodeToString([]byte(collectionTokenPrefix + last)))
+			out.NextToken = ptr(collectionTokenMarker + packCollectionID(out.CollectionIds[len(out.CollectionIds)-1], nil))
 			break
 		}
 		out.CollectionIds = append(out.CollectionIds, id)
 		out.FaceModelVersions = append(out.FaceModelVersions, c.FaceModelVersion)
 	}
 	return out, nil
+}
+
+// A ListCollections NextToken must fit the model's PaginationToken (at most 255
+// characters) for every CollectionId (up to 255 characters), so it cannot hold the id as it
+// is with a marker, nor in base64. It holds it whole all the same: an id is a number in
+// base 65 (its alphabet, [a-zA-Z0-9_.-]), written in base 85 with characters JSON sends
+// unescaped (packCollectionID), behind the marker collectionTokenMarker: at most 241
+// characters. Being the id itself, a token pages exactly even after the id is deleted,
+// which a hash could not.
+const (
+	collectionIDChars     = "-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+	collectionTokenChars  = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#" // Z85's
+	collectionTokenMarker = "C"
+)
+
+var (
+	collectionIDBase    = big.NewInt(int64(len(collectionIDChars)))
+	collectionTokenBase = big.NewInt(int64(len(collectionTokenChars)))
+	bigOne              = big.NewInt(1)
+)
+
+// packCollectionID writes a valid CollectionId, followed by the bytes of tail, as base-85
+// digits: 240 of them for a 255-character id and no tail, 250 with an 8-byte tail.
+func packCollectionID(id string, tail []byte) string {
+	v := big.NewInt(1) // the leading 1 keeps the id's leading '-' characters (digit 0)
+	for i := 0; i < len(id); i++ {
+		v.Mul(v, collectionIDBase)
+		v.Add(v, big.NewInt(int64(strings.IndexByte(collectionIDChars, id[i]))))
+	}
+	v.Lsh(v, uint(8*len(tail)))
+	v.Or(v, new(big.Int).SetBytes(tail))
+	var digits []byte
+	r := new(big.Int)
+	for v.Sign() > 0 {
+		v.QuoRem(v, collectionTokenBase, r)
+		digits = append(digits, collectionTokenChars[r.Int64()])
+	}
+	slices.Reverse(digits)
+	return string(digits)
+}
+
+// unpackCollectionID reads what packCollectionID wrote with a tail of tailLen bytes; ok is
+// false for anything else.
+func unpackCollectionID(digits string, tailLen int) (id string, tail []byte, ok bool) {
+	if digits == "" || len(digits) > maxPaginationToken {
+		return "", nil, false
+	}
+	v := new(big.Int)
+	for i := 0; i < len(digits); i++ {
+		d := strings.IndexByte(collectionTokenChars, digits[i])
+		if d < 0 {
+			return "", nil, false
+		}
+		v.Mul(v, collectionTokenBase)
+		v.Add(v, big.NewInt(int64(d)))
+	}
+	tail = make([]byte, tailLen)
+	new(big.Int).And(v, new(big.Int).Sub(new(big.Int).Lsh(bigOne, uint(8*tailLen)), bigOne)).FillBytes(tail)
+	v.Rsh(v, uint(8*tailLen))
+	var chars []byte
+	r := new(big.Int)
+	for v.Cmp(bigOne) > 0 {
+		v.QuoRem(v, collectionIDBase, r)
+		chars = append(chars, collectionIDChars[r.Int64()])
+	}
+	if v.Cmp(bigOne) != 0 || len(chars) == 0 || len(chars) > maxCollectionID {
+		return "", nil, false
+	}
+	slices.Reverse(chars)
+	return string(chars), tail, true
 }
 
 // DeleteCollection serves Rekognition's DeleteCollection through the search path.
@@ -130,6 +224,50 @@ func (b *ServiceBackend) DeleteCollection(ctx context.Context, in *DeleteCollect
 		return nil, err
 	}
 	return &DeleteCollectionOutput{StatusCode: ptr(int32(200))}, nil
+}
+
+// ---- tags ----
+
+func (b *ServiceBackend) tagsOf(ctx context.Context, arn string) (map[string]string, error) {
+	if b.Tags == nil {
+		return nil, ErrAccessDenied("This endpoint does not manage tags; set them on the Collection resource")
+	}
+	return b.Tags.Tags(ctx, arn)
+}
+
+// TagResource serves Rekognition's TagResource: the tags are the Collection resource's.
+func (b *ServiceBackend) TagResource(ctx context.Context, in *TagResourceInput) (*TagResourceOutput, error) {
+	if b.Tags == nil {
+		return nil, ErrAccessDenied("This endpoint does not manage tags; set them on the Collection resource")
+	}
+	if err := b.Tags.UpdateTags(ctx, *in.ResourceArn, in.Tags, nil, MaxTagsPerCollection); err != nil {
+		return nil, err
+	}
+	return &TagResourceOutput{}, nil
+}
+
+// UntagResource serves Rekognition's UntagResource; a key the collection does not have is
+// no error.
+func (b *ServiceBackend) UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error) {
+	if b.Tags == nil {
+		return nil, ErrAccessDenied("This endpoint does not manage tags; set them on the Collection resource")
+	}
+	if err := b.Tags.UpdateTags(ctx, *in.ResourceArn, nil, in.TagKeys, MaxTagsPerCollection); err != nil {
+		return nil, err
+	}
+	return &UntagResourceOutput{}, nil
+}
+
+// ListTagsForResource serves Rekognition's ListTagsForResource.
+func (b *ServiceBackend) ListTagsForResource(ctx context.Context, in *ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
+	tags, err := b.tagsOf(ctx, *in.ResourceArn)
+	if err != nil {
+		return nil, err
+	}
+	if tags == nil {
+		tags = map[string]string{} // sent as {}
+	}
+	return &ListTagsForResourceOutput{Tags: tags}, nil
 }
 
 // ---- faces ----
@@ -225,7 +363,9 @@ func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*
 	opts := idempotency("CreateUser", *in.CollectionId, in.ClientRequestToken, params)
 	err := b.Service.CreateUser(ctx, *in.CollectionId, *in.UserId, opts)
 	if err != nil {
-		if errs.Is(err, errs.Conflict) {
+		// The store's retryable Conflict is contention, not the user existing: MapError
+		// makes it a ThrottlingException.
+		if errs.Is(err, errs.Conflict) && !errs.IsRetryable(err) {
 			return nil, ErrConflict(fmt.Sprintf("A user with id %s already exists", *in.UserId))
 		}
 		return nil, err

@@ -522,6 +522,9 @@ func TestMapErrorStorageTimeouts(t *testing.T) {
 		{"storage call timed out", &errs.Error{Code: errs.StorageUnavailable, Message: "while reading the manifest", Err: context.DeadlineExceeded}, TypeInternalServerError, "retry later"},
 		{"caller went away during a storage call", &errs.Error{Code: errs.StorageUnavailable, Message: "while reading (canceled)", Err: context.Canceled}, "", ""},
 		{"request deadline", fmt.Errorf("searching: %w", context.DeadlineExceeded), "", ""},
+		// The store's commit that lost its race too often: contention, retried by the SDKs.
+		{"too many concurrent writers", fmt.Errorf("committing: %w", &errs.Error{Code: errs.Conflict, Message: "too many concurrent writers", Retryable: true}), TypeThrottling, "retry later"},
+		{"user exists", errs.New(errs.Conflict, "user u already exists"), TypeConflict, "already exists"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

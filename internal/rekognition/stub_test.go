@@ -144,3 +144,12 @@ func (b *stubBackend) DetectFaces(ctx context.Context, in *DetectFacesInput) (*D
 func (b *stubBackend) CompareFaces(ctx context.Context, in *CompareFacesInput) (*CompareFacesOutput, error) {
 	return reply[CompareFacesOutput](ctx, b, "CompareFaces", in)
 }
+func (b *stubBackend) TagResource(ctx context.Context, in *TagResourceInput) (*TagResourceOutput, error) {
+	return reply[TagResourceOutput](ctx, b, "TagResource", in)
+}
+func (b *stubBackend) UntagResource(ctx context.Context, in *UntagResourceInput) (*UntagResourceOutput, error) {
+	return reply[UntagResourceOutput](ctx, b, "UntagResource", in)
+}
+func (b *stubBackend) ListTagsForResource(ctx context.Context, in *ListTagsForResourceInput) (*ListTagsForResourceOutput, error) {
+	return reply[ListTagsForResourceOutput](ctx, b, "ListTagsForResource", in)
+}

@@ -595,3 +595,31 @@ type CompareFacesOutput struct {
 	SourceImageOrientationCorrection string                   `json:"SourceImageOrientationCorrection,omitempty"`
 	TargetImageOrientationCorrection string                   `json:"TargetImageOrientationCorrection,omitempty"`
 }
+
+// TagResourceInput is the request of Rekognition's TagResource.
+type TagResourceInput struct {
+	ResourceArn *string           `json:"ResourceArn"`
+	Tags        map[string]string `json:"Tags"`
+}
+
+// TagResourceOutput is the answer of Rekognition's TagResource (empty).
+type TagResourceOutput struct{}
+
+// UntagResourceInput is the request of Rekognition's UntagResource.
+type UntagResourceInput struct {
+	ResourceArn *string  `json:"ResourceArn"`
+	TagKeys     []string `json:"TagKeys"`
+}
+
+// UntagResourceOutput is the answer of Rekognition's UntagResource (empty).
+type UntagResourceOutput struct{}
+
+// ListTagsForResourceInput is the request of Rekognition's ListTagsForResource.
+type ListTagsForResourceInput struct {
+	ResourceArn *string `json:"ResourceArn"`
+}
+
+// ListTagsForResourceOutput is the answer of Rekognition's ListTagsForResource.
+type ListTagsForResourceOutput struct {
+	Tags map[string]string `json:"Tags"`
+}

@@ -16,12 +16,18 @@ const (
 	maxUserResults                             = 500             // MaxUserResults 1-500
 	maxFaces                                   = 4096            // MaxFaces 1-4096
 	maxPaginationToken                         = 255             // PaginationToken limit 255
-	maxTags                                    = 200             // TagMap 0-200
+	maxTags                                    = 200             // TagMap 0-200, TagKeyList 0-200
+	maxCollectionID                            = 255             // CollectionId 1-255
 	DefaultFaceMatchThreshold          float32 = 80
 	DefaultSearchUserMatchThreshold    float32 = 80
 	DefaultAssociateUserMatchThreshold float32 = 75
 	DefaultSimilarityThreshold         float32 = 80 // CompareFaces
 )
+
+// MaxTagsPerCollection is how many tags one collection may have: AWS's limit of user tags
+// per resource. The model lets a request carry 200; past 50 on the collection, TagResource
+// and CreateCollection answer ServiceQuotaExceededException.
+const MaxTagsPerCollection = 50
 
 var (
 	reCollectionID       = regexp.MustCompile(`^[a-zA-Z0-9_.\-]+$`)
@@ -188,13 +194,49 @@ func (v *validator) pagination(p *string, member string) {
 	}
 }
 
-func (v *validator) collection(p *string) { v.str(p, "collectionId", 1, 255, reCollectionID, true) }
+func (v *validator) collection(p *string) {
+	v.str(p, "collectionId", 1, maxCollectionID, reCollectionID, true)
+}
 func (v *validator) user(p *string, required bool) {
 	v.str(p, "userId", 1, 128, reUserID, required)
 }
 func (v *validator) token(p *string) {
 	v.str(p, "clientRequestToken", 1, 64, reClientRequestToken, false)
 }
+
+// tags checks a TagMap: 0-200 entries, keys 1-128 characters of
+// ^(?!aws:)[\p{L}\p{Z}\p{N}_.:/=+\-@]*$, values 0-256 of the same characters.
+func (v *validator) tags(tags map[string]string, required bool) {
+	if tags == nil {
+		if required {
+			v.add(nil, "tags", "Member must not be null")
+		}
+		return
+	}
+	if len(tags) > maxTags {
+		v.add(fmt.Sprintf("[%d tags]", len(tags)), "tags", fmt.Sprintf("Member must have length less than or equal to %d", maxTags))
+	}
+	for k, val := range tags {
+		v.tagKey(k, "tags.key")
+		if utf8.RuneCountInString(val) > 256 {
+			v.add(val, "tags.value", "Member must have length less than or equal to 256")
+		} else if !reTagValue.MatchString(val) {
+			v.add(val, "tags.value", `Member must satisfy regular expression pattern: ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`)
+		}
+	}
+}
+
+func (v *validator) tagKey(k, member string) {
+	switch n := utf8.RuneCountInString(k); {
+	case n < 1 || n > 128:
+		v.add(k, member, "Member must have length between 1 and 128")
+	case strings.HasPrefix(k, "aws:") || !reTagKey.MatchString(k):
+		v.add(k, member, `Member must satisfy regular expression pattern: ^(?!aws:)[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
+	}
+}
+
+// resourceARN checks a ResourceArn: 20-2048 characters.
+func (v *validator) resourceARN(p *string) { v.str(p, "resourceArn", 20, 2048, nil, true) }
 
 func ptr[T any](x T) *T { return &x }
 
@@ -216,22 +258,7 @@ func imageTooLarge(img *Image) error {
 func (in *CreateCollectionInput) Validate() error {
 	var v validator
 	v.collection(in.CollectionId)
-	if len(in.Tags) > maxTags {
-		v.add(fmt.Sprintf("[%d tags]", len(in.Tags)), "tags", fmt.Sprintf("Member must have length less than or equal to %d", maxTags))
-	}
-	for k, val := range in.Tags {
-		switch n := utf8.RuneCountInString(k); {
-		case n < 1 || n > 128:
-			v.add(k, "tags.key", "Member must have length between 1 and 128")
-		case strings.HasPrefix(k, "aws:") || !reTagKey.MatchString(k):
-			v.add(k, "tags.key", `Member must satisfy regular expression pattern: ^(?!aws:)[\p{L}\p{Z}\p{N}_.:/=+\-@]*$`)
-		}
-		if utf8.RuneCountInString(val) > 256 {
-			v.add(val, "tags.value", "Member must have length less than or equal to 256")
-		} else if !reTagValue.MatchString(val) {
-			v.add(val, "tags.value", `Member must satisfy regular expression pattern: ^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`)
-		}
-	}
+	v.tags(in.Tags, false)
 	return v.err()
 }
 
@@ -458,4 +485,36 @@ func (in *CompareFacesInput) Validate() error {
 		return err
 	}
 	return imageTooLarge(in.TargetImage)
+}
+
+// Validate checks a TagResourceInput against Rekognition's constraints.
+func (in *TagResourceInput) Validate() error {
+	var v validator
+	v.resourceARN(in.ResourceArn)
+	v.tags(in.Tags, true)
+	return v.err()
+}
+
+// Validate checks an UntagResourceInput against Rekognition's constraints.
+func (in *UntagResourceInput) Validate() error {
+	var v validator
+	v.resourceARN(in.ResourceArn)
+	switch {
+	case in.TagKeys == nil:
+		v.add(nil, "tagKeys", "Member must not be null")
+	case len(in.TagKeys) > maxTags:
+		v.add(fmt.Sprintf("[%d items]", len(in.TagKeys)), "tagKeys", fmt.Sprintf("Member must have length less than or equal to %d", maxTags))
+	default:
+		for i, k := range in.TagKeys {
+			v.tagKey(k, fmt.Sprintf("tagKeys.%d.member", i+1))
+		}
+	}
+	return v.err()
+}
+
+// Validate checks a ListTagsForResourceInput against Rekognition's constraints.
+func (in *ListTagsForResourceInput) Validate() error {
+	var v validator
+	v.resourceARN(in.ResourceArn)
+	return v.err()
 }

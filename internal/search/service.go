@@ -25,7 +25,8 @@ const MaxUsers = 500
 const maxCandidateFaces = 4096
 
 // imageNamespace makes ImageIds: the same bytes always get the same ImageId, which is how
-// indexing one image twice under one ExternalImageId stores no duplicate.
+// indexing one image twice under one ExternalImageId stores no face twice (the store
+// matches each face to the stored ones of that image by bounding box).
 var imageNamespace = uuid.MustParse("6f1c8a52-3d7e-4f0b-9a51-2c4e8b7d9f10")
 
 // Service runs Rekognition's operations over the registry's collections. It is the one door
@@ -158,8 +159,13 @@ func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image
 	if err != nil {
 		return nil, err
 	}
+	// One record per face, in the engine's order (largest first): a face indexed before
+	// under this ImageId and ExternalImageId answers with its stored record.
+	if len(records) != len(res.Faces) {
+		return nil, fmt.Errorf("the store answered %d records for %d faces", len(records), len(res.Faces))
+	}
 	for i, r := range records {
-		out.FaceRecords = append(out.FaceRecords, IndexedFace{Record: r, Detail: res.Faces[min(i, len(res.Faces)-1)].Detail})
+		out.FaceRecords = append(out.FaceRecords, IndexedFace{Record: r, Detail: res.Faces[i].Detail})
 	}
 	return out, nil
 }

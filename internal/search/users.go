@@ -61,8 +61,11 @@ func (s *Service) SyncUserFaces(ctx context.Context, collectionID, userID string
 	if err != nil {
 		return nil, err
 	}
-	switch err := c.store.CreateUser(ctx, c.ID, userID, store.UserOptions{}); errs.CodeOf(err) {
-	case "", errs.ResourceAlreadyExists, errs.Conflict:
+	// A Conflict is the user existing, unless it is the store's retryable "too many
+	// concurrent writers", which a retry may mend.
+	err = c.store.CreateUser(ctx, c.ID, userID, store.UserOptions{})
+	switch code := errs.CodeOf(err); {
+	case code == "", code == errs.ResourceAlreadyExists, code == errs.Conflict && !errs.IsRetryable(err):
 	default:
 		return nil, fmt.Errorf("while creating the user: %w", err)
 	}

@@ -10,8 +10,12 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
-// IndexFaces adds faces of one image. Indexing the same ImageID and ExternalImageID again
-// adds nothing and returns the records already stored. All faces commit together or none.
+// IndexFaces adds faces of one image and returns one record per face given, in order. A
+// face of an ImageID and ExternalImageID already indexed is not stored twice: the face
+// stored for them whose bounding box overlaps it (sameFace) is its record. A re-index
+// thus adds only the faces the earlier calls left out (a larger MaxFaces, another
+// QualityFilter) and answers the stored records of the others, as Rekognition "doesn't
+// save duplicate face metadata". All new faces commit together or none.
 func (s *Store) IndexFaces(ctx context.Context, coll string, faces []NewFace, _ IndexFacesOptions) ([]FaceRecord, error) {
 	if len(faces) == 0 {
 		return nil, nil
@@ -42,7 +46,7 @@ func (s *Store) indexFaces(ctx context.Context, coll string, faces []NewFace) ([
 	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
 		out = nil
 		e := &entry{}
-		seen := map[string]bool{}
+		matched := map[string]bool{} // stored faces already answered for a face of this call
 		for _, f := range faces {
 			if f.ExternalImageID != "" && !externalIDPattern.MatchString(f.ExternalImageID) {
 				return nil, errorf(errs.InvalidParameter, "ExternalImageId %q must match [a-zA-Z0-9_.\\-:]{1,255}", f.ExternalImageID)
@@ -53,14 +57,9 @@ func (s *Store) indexFaces(ctx context.Context, coll string, faces []NewFace) ([
 			if len(f.Embedding) != c.Dimension {
 				return nil, errorf(errs.InvalidParameter, "embedding has %d values, the collection %d", len(f.Embedding), c.Dimension)
 			}
-			k := imageKey(f.ImageID, f.ExternalImageID)
-			if ids, ok := st.byImage[k]; ok {
-				if !seen[k] {
-					for _, id := range ids {
-						out = append(out, st.faces[id].rec)
-					}
-					seen[k] = true
-				}
+			if id := st.sameFace(f, matched); id != "" {
+				matched[id] = true
+				out = append(out, st.faces[id].rec)
 				continue
 			}
 			v, err := normalize(f.Embedding)
@@ -84,6 +83,41 @@ func (s *Store) indexFaces(ctx context.Context, coll string, faces []NewFace) ([
 		return nil, err
 	}
 	return out, nil
+}
+
+// sameFaceIoU is the overlap (intersection over union of the bounding boxes) from which a
+// face is the one already stored for its image. The same bytes give the engine the same
+// detections, so a face found again overlaps its stored box all but fully, and two faces
+// of one image (kept apart by the detector's non-maximum suppression) far less.
+const sameFaceIoU = 0.5
+
+// sameFace returns the stored face of f's ImageID and ExternalImageID that overlaps f the
+// most, at least sameFaceIoU, among those not in taken; "" if none.
+func (st *state) sameFace(f NewFace, taken map[string]bool) string {
+	best, bestIoU := "", float32(sameFaceIoU)
+	for _, id := range st.byImage[imageKey(f.ImageID, f.ExternalImageID)] {
+		if taken[id] {
+			continue
+		}
+		if iou := boxIoU(st.faces[id].rec.BoundingBox, f.BoundingBox); iou >= bestIoU {
+			best, bestIoU = id, iou
+		}
+	}
+	return best
+}
+
+func boxIoU(a, b BoundingBox) float32 {
+	w := min(a.Left+a.Width, b.Left+b.Width) - max(a.Left, b.Left)
+	h := min(a.Top+a.Height, b.Top+b.Height) - max(a.Top, b.Top)
+	if w <= 0 || h <= 0 {
+		return 0
+	}
+	inter := w * h
+	union := a.Width*a.Height + b.Width*b.Height - inter
+	if union <= 0 {
+		return 0
+	}
+	return inter / union
 }
 
 func normalize(v []float32) ([]float32, error) {

@@ -280,3 +280,54 @@ func TestUserFaceQuota(t *testing.T) {
 	_, err := s.AssociateFaces(ctx, "c", "u", ids[100:], store.AssociateFacesOptions{Similarity: always})
 	wantCode(t, err, errs.ServiceQuotaExceeded)
 }
+
+// TestReindexAddsMissingFaces indexes an image's largest face, then the same image (same
+// ImageId and ExternalImageId) with its three faces, as a larger MaxFaces does: the first
+// face keeps its record, the two others are added, and each face of the call gets one
+// record in order. A third call with two of them adds nothing; under another
+// ExternalImageId the faces are new.
+func TestReindexAddsMissingFaces(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	s := f.Store()
+	mustCreate(t, s, "c")
+	boxes := []store.BoundingBox{
+		{Width: 0.4, Height: 0.5, Left: 0.05, Top: 0.1},
+		{Width: 0.2, Height: 0.25, Left: 0.6, Top: 0.1},
+		{Width: 0.1, Height: 0.12, Left: 0.6, Top: 0.6},
+	}
+	faceOf := func(i int, ext string) store.NewFace {
+		nf := store.NewFace{ExternalImageID: ext, ImageID: "img-group", BoundingBox: boxes[i], Confidence: 99, Embedding: vec(100 + i)}
+		// A detection of the same bytes again may move by a hair.
+		nf.BoundingBox.Left += 0.001
+		return nf
+	}
+	first, err := s.IndexFaces(ctx, "c", []store.NewFace{faceOf(0, "group")}, store.IndexFacesOptions{})
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first index: %+v %v", first, err)
+	}
+	all, err := f.Store().IndexFaces(ctx, "c", []store.NewFace{faceOf(0, "group"), faceOf(1, "group"), faceOf(2, "group")}, store.IndexFacesOptions{})
+	if err != nil || len(all) != 3 {
+		t.Fatalf("re-index: %+v %v", all, err)
+	}
+	if all[0].FaceID != first[0].FaceID || all[1].FaceID == first[0].FaceID || all[2].FaceID == all[1].FaceID {
+		t.Fatalf("re-index answered %v, %v, %v after %v", all[0].FaceID, all[1].FaceID, all[2].FaceID, first[0].FaceID)
+	}
+	for i, r := range all {
+		if r.BoundingBox.Width != boxes[i].Width {
+			t.Fatalf("record %d has the box %+v, want the face's %+v", i, r.BoundingBox, boxes[i])
+		}
+	}
+	again, err := s.IndexFaces(ctx, "c", []store.NewFace{faceOf(0, "group"), faceOf(1, "group")}, store.IndexFacesOptions{})
+	if err != nil || len(again) != 2 || again[0].FaceID != all[0].FaceID || again[1].FaceID != all[1].FaceID {
+		t.Fatalf("index again: %+v %v", again, err)
+	}
+	listed, _, err := f.Store().ListFaces(ctx, "c", store.ListFacesOptions{})
+	if err != nil || len(listed) != 3 {
+		t.Fatalf("listed %d faces (%v), want 3", len(listed), err)
+	}
+	other, err := s.IndexFaces(ctx, "c", []store.NewFace{faceOf(0, "other")}, store.IndexFacesOptions{})
+	if err != nil || len(other) != 1 || other[0].FaceID == all[0].FaceID {
+		t.Fatalf("another ExternalImageId: %+v %v", other, err)
+	}
+}
