@@ -32,6 +32,80 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// localProcess is `facesearch local` run as a process of its own (this test binary
+// executed again), as a script runs it: it has printed its serving line.
+type localProcess struct {
+	cmd *exec.Cmd
+	// env holds the lines of its --env-file.
+	env map[string]string
+	// serving is the serving line.
+	serving string
+	exited  chan error
+}
+
+// startLocalProcess starts `facesearch local` with the endpoint on a free port and the access
+// key given, and waits for its serving line. It is killed, if still running, when the test
+// ends.
+func startLocalProcess(t *testing.T, accessKey, secretKey string) *localProcess {
+	t.Helper()
+	dir := t.TempDir()
+	args, _ := json.Marshal([]string{"local", "--api-bind-address", "127.0.0.1:0", "--zap-log-level", "error",
+		"--kubeconfig", filepath.Join(dir, "kubeconfig"), "--env-file", filepath.Join(dir, "env")})
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), mainArgsEnv+"="+string(args),
+		"AWS_ACCESS_KEY_ID="+accessKey, "AWS_SECRET_ACCESS_KEY="+secretKey)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &localProcess{cmd: cmd, exited: make(chan error, 1)}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+	})
+
+	// Every line until the serving one, to show if it never comes.
+	var lines []string
+	serving := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "facesearch local: serving: ") {
+				serving <- sc.Text()
+				break
+			}
+			lines = append(lines, sc.Text())
+		}
+		close(serving)
+		for sc.Scan() { // keep the pipe drained
+		}
+		p.exited <- cmd.Wait()
+	}()
+	select {
+	case line, ok := <-serving:
+		if !ok {
+			t.Fatalf("facesearch local ended without its serving line:\n%s", strings.Join(lines, "\n"))
+		}
+		p.serving = line
+	case <-time.After(3 * time.Minute):
+		t.Fatal("no serving line within 3 minutes")
+	}
+	// Written before the serving line, whole.
+	data, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil {
+		t.Fatalf("the serving line came before the env file: %v", err)
+	}
+	p.env = map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		p.env[k] = v
+	}
+	return p
+}
+
 // TestLocalLeavesNoProcess runs `facesearch local` as its own process until it prints its
 // serving line, ends it, and checks that MinIO, etcd and kube-apiserver end with it: after
 // SIGKILL, and after SIGABRT (a Go crash: the runtime exits), which run none of its
@@ -40,65 +114,24 @@ func TestLocalLeavesNoProcess(t *testing.T) {
 	graceful := map[syscall.Signal]bool{syscall.SIGTERM: true, syscall.SIGINT: true}
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGABRT, syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			args, _ := json.Marshal([]string{"local", "--api-bind-address", "127.0.0.1:0",
-				"--kubeconfig", filepath.Join(dir, "kubeconfig"), "--zap-log-level", "error"})
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), mainArgsEnv+"="+string(args),
-				"AWS_ACCESS_KEY_ID=AKIDPROCESSTEST", "AWS_SECRET_ACCESS_KEY=process-test-secret")
-			stderr, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
+			p := startLocalProcess(t, "AKIDPROCESSTEST", "process-test-secret")
+			want := "Rekognition API " + p.env["API_URL"]
+			if p.env["API_URL"] == "" || !strings.HasSuffix(p.serving, want) {
+				t.Errorf("the serving line %q does not end with %q", p.serving, want)
 			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-
-			// Every line until the serving one, to show if it never comes.
-			var lines []string
-			serving := make(chan string, 1)
-			go func() {
-				sc := bufio.NewScanner(stderr)
-				for sc.Scan() {
-					if strings.HasPrefix(sc.Text(), "facesearch local: serving: ") {
-						serving <- sc.Text()
-						break
-					}
-					lines = append(lines, sc.Text())
-				}
-				close(serving)
-				for sc.Scan() { // keep the pipe drained
-				}
-			}()
-			var line string
-			select {
-			case l, ok := <-serving:
-				if !ok {
-					t.Fatalf("facesearch local ended without its serving line:\n%s", strings.Join(lines, "\n"))
-				}
-				line = l
-			case <-time.After(3 * time.Minute):
-				t.Fatal("no serving line within 3 minutes")
-			}
-			if !strings.Contains(line, "Rekognition API http://127.0.0.1:") {
-				t.Errorf("the serving line names no endpoint: %q", line)
-			}
-
-			procs := testenv.Descendants(cmd.Process.Pid)
+			procs := testenv.Descendants(p.cmd.Process.Pid)
 			names := testenv.Names(procs)
 			for _, want := range []string{"minio", "etcd", "kube-apiserver"} {
 				if !slices.Contains(names, want) {
 					t.Fatalf("no %s among the processes facesearch local started: %v", want, names)
 				}
 			}
-			if err := cmd.Process.Signal(sig); err != nil {
+			if err := p.cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
 			select {
-			case err := <-exited:
+			case err := <-p.exited:
+				p.exited <- err // for the clean-up
 				if graceful[sig] && err != nil {
 					t.Errorf("after %s facesearch local exited with %v", sig, err)
 				}
