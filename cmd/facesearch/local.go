@@ -150,7 +150,7 @@ func runLocal(ctx context.Context, args []string) error {
 		if apiURL != "" {
 			line += fmt.Sprintf("API_URL=%s\n", apiURL)
 		}
-		if err := writeFileAtomic(*envFile, []byte(line), 0o600); err != nil {
+		if err := writeFileAtomic(*envFile, []byte(line)); err != nil {
 			return err
 		}
 	}
@@ -253,18 +253,14 @@ func waitAnswering(ctx context.Context, errc <-chan error, checks map[string]fun
 }
 
 // writeFileAtomic writes by renaming a complete file into place: scripts wait for the file
-// to exist and then read it.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+// to exist and then read it. The file is the owner's only (os.CreateTemp's 0600).
+func writeFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
 		tmp.Close()
 		return err
 	}

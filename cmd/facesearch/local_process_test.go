@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,8 +81,7 @@ func startLocalProcess(t *testing.T, accessKey, secretKey string) *localProcess 
 			lines = append(lines, sc.Text())
 		}
 		close(serving)
-		for sc.Scan() { // keep the pipe drained
-		}
+		_, _ = io.Copy(io.Discard, stderr) // keep the pipe drained
 		p.exited <- cmd.Wait()
 	}()
 	select {

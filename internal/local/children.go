@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,12 +43,8 @@ func init() {
 // SIGKILL as its parent-death signal. It returns only when this process is not such a child.
 func execChildInit(spec string) {
 	name := filepath.Base(os.Args[0])
-	wrapped := false
-	for _, w := range wrappedBinaries {
-		wrapped = wrapped || name == w
-	}
 	ppid, dir, ok := strings.Cut(spec, ":")
-	if !wrapped || !ok {
+	if !slices.Contains(wrappedBinaries, name) || !ok {
 		return
 	}
 	// The signal belongs to the thread, and must be on the one that calls execve.
@@ -68,8 +65,8 @@ func execChildInit(spec string) {
 			env = append(env, kv)
 		}
 	}
-	real := filepath.Join(dir, name)
-	fail(syscall.Exec(real, append([]string{real}, os.Args[1:]...), env))
+	bin := filepath.Join(dir, name)
+	fail(syscall.Exec(bin, append([]string{bin}, os.Args[1:]...), env))
 }
 
 // wrapperDir makes a directory of symlinks, one for each wrapped binary, to the running
