@@ -18,7 +18,7 @@ all: build
 ##@ Set-up
 
 .PHONY: setup
-setup: ## Install envtest binaries, MinIO, ONNX Runtime, the model pack and test faces (cached).
+setup: ## Install envtest binaries, MinIO, ONNX Runtime, the model packs, test faces and the JavaScript SDK (cached).
 	bash hack/setup.sh
 
 bin/assets.env:

@@ -178,7 +178,7 @@ ensure_slim_root() {
   tar_root "$work/root" "$slim_dir/rootfs.tar.gz"
   rm -rf "$work"
   mark_done "$slim_dir"
-  log "$SLIM_IMAGE root ready in $slim_dir ($(du -sh "$slim_dir/rootfs.tar.gz" | cut -f1) compressed)"
+  log "$SLIM_IMAGE root built in $slim_dir ($(du -sh "$slim_dir/rootfs.tar.gz" | cut -f1) compressed)"
 }
 
 ensure_golang_root() {
@@ -195,7 +195,7 @@ ensure_golang_root() {
   buildah umount "$ctr" >/dev/null
   buildah rm "$ctr" >/dev/null
   mark_done "$golang_dir"
-  log "$GOLANG_IMAGE root (without Go) ready in $golang_dir ($(du -sh "$golang_dir/rootfs.tar.gz" | cut -f1) compressed)"
+  log "$GOLANG_IMAGE root (without Go) built in $golang_dir ($(du -sh "$golang_dir/rootfs.tar.gz" | cut -f1) compressed)"
 }
 
 ensure_slim_image() {

@@ -17,16 +17,17 @@ bin/facesearch local --kubeconfig "$work/kubeconfig" --env-file "$work/env" \
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
+# The env file appears, whole, once every address answers, just before the serving line.
 for _ in $(seq 1 600); do
   [ -f "$work/env" ] && break
   kill -0 "$pid" 2>/dev/null || { echo "the local stack exited:"; cat "$log"; exit 1; }
   sleep 0.5
 done
-[ -f "$work/env" ] || { echo "the local stack was not ready within 5 minutes:"; cat "$log"; exit 1; }
+[ -f "$work/env" ] || { echo "the local stack did not serve within 5 minutes:"; cat "$log"; exit 1; }
 # shellcheck disable=SC1091
 source "$work/env"
 k() { "$kubectl_bin" --kubeconfig "$KUBECONFIG" "$@"; }
-echo "== local stack ready: MinIO at $MINIO_ENDPOINT"
+echo "== local stack serving: MinIO at $MINIO_ENDPOINT"
 
 echo "== kubectl apply: the storage Secret, the Collection and 5 Users (3 photos each)"
 k apply -f config/samples/minio-credentials.yaml

@@ -29,5 +29,5 @@ for f in "${files[@]}"; do
 done
 mark_done "$out"
 echo "$out" > "$base/current"
-log "dlib models ready in $out"
+log "dlib models installed in $out"
 echo "$out"

@@ -32,5 +32,5 @@ fi
 
 "$out/kube-apiserver" --version >&2
 mark_done "$out"
-log "envtest assets ready in $out"
+log "envtest assets installed in $out"
 echo "$out"

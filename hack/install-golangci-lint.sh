@@ -36,5 +36,5 @@ v=$("$out/golangci-lint" version 2>&1) || die "the golangci-lint just built does
 log "$v"
 case "$v" in *"kube-api-linter $kal"*) ;; *) die "the golangci-lint just built lacks kube-api-linter $kal";; esac
 mark_done "$out"
-log "golangci-lint ready: $out/golangci-lint"
+log "golangci-lint installed: $out/golangci-lint"
 echo "$out/golangci-lint"

@@ -29,5 +29,5 @@ fi
 
 "$out/helm" version >&2
 mark_done "$out"
-log "helm ready: $out/helm"
+log "helm installed: $out/helm"
 echo "$out/helm"

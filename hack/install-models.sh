@@ -64,5 +64,5 @@ if ! (cd "$root" && go run ./hack/verifypack "$out") >&2; then
   die "model pack $pack in $out does not match the sha256 sums pinned in modelpacks/$pack/manifest.json (above). Run this script again to install it anew; if an upstream file or hack/dlib2onnx changed on purpose, pin the new sums in the manifest once the engine's tests pass with them."
 fi
 is_done "$out" || mark_done "$out"
-log "model pack $pack ready in $out"
+log "model pack $pack installed in $out"
 echo "$out"

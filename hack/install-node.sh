@@ -123,5 +123,5 @@ fi
 
 "$out/kubelet" --version >&2
 mark_done "$out"
-log "node components ready in $out"
+log "node components installed in $out"
 echo "$out"

@@ -14,5 +14,5 @@ src=$(find "$tmp/package/bin" -path '*linux/x64/*' -name 'libonnxruntime.so.1*' 
 mkdir -p "$out"
 cp "$src" "$lib"
 mark_done "$out"
-log "onnxruntime ready: $lib"
+log "onnxruntime installed: $lib"
 echo "$lib"

@@ -23,5 +23,5 @@ srcdir=$(find "$tmp/src" -maxdepth 1 -mindepth 1 -type d | head -1)
 cp -r "$srcdir/examples/johns" "$srcdir/examples/faces" "$out/"
 mark_done "$out"
 echo "$out" > "$base/current"
-log "test faces ready in $out ($(find "$out/johns" -name '*.jpg' | wc -l) labelled crops)"
+log "test faces installed in $out ($(find "$out/johns" -name '*.jpg' | wc -l) labelled crops)"
 echo "$out"

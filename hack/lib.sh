@@ -26,6 +26,8 @@ FACEPLUGIN_MODELS_INTEGRITY="${FACEPLUGIN_MODELS_INTEGRITY:-sha512-shriXjd4zJHEw
 BLAZEFACE_INTEGRITY="${BLAZEFACE_INTEGRITY:-sha512-IdVEoku0ZhNgyT7jCaXzLDhK+UvRKH+9IfJVPKQCT+ViW7yY2J4OsZNDX/uT/25+KN15oztvPgmVYHYP2YwJPw==}"
 # golangci-lint and kube-api-linter are pinned by hack/golangci-lint/go.mod (and go.sum), the
 # module that hack/install-golangci-lint.sh builds.
+# The AWS SDK for JavaScript is pinned by test/jssdk/package.json and package-lock.json, which
+# hack/install-jssdk.sh installs with npm ci.
 
 log() { printf '[hack %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[hack] ERROR: %s\n' "$*" >&2; exit 1; }

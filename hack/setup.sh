@@ -18,6 +18,7 @@ minio=$(step minio bash "$root/hack/install-minio.sh")
 envtest=$(step envtest bash "$root/hack/install-envtest.sh")
 helm=$(step helm bash "$root/hack/install-helm.sh")
 golangcilint=$(step golangci-lint bash "$root/hack/install-golangci-lint.sh")
+jssdk=$(step jssdk bash "$root/hack/install-jssdk.sh")
 
 mkdir -p "$root/bin"
 cat > "$root/bin/assets.env" <<ENV
@@ -33,5 +34,6 @@ KUBEBUILDER_ASSETS=$envtest
 CONTROLLER_GEN=$tools/controller-gen
 FACESEARCH_HELM=$helm
 GOLANGCI_LINT=$golangcilint
+FACESEARCH_JSSDK=$jssdk
 ENV
 log "setup done in $(( $(date +%s) - start ))s; paths in bin/assets.env"

@@ -2,11 +2,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	corev1 "k8s.io/api/core/v1"
@@ -34,7 +39,7 @@ func runLocal(ctx context.Context, args []string) error {
 	accessKey := fs.String("minio-access-key", "facesearch-demo", "MinIO root access key")
 	secretKey := fs.String("minio-secret-key", "facesearch-demo-secret-key", "MinIO root secret key")
 	upload := fs.String("upload", "", "BUCKET=DIR:PREFIX: upload the JPEG and PNG files under DIR to BUCKET under PREFIX before starting")
-	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT, KUBECONFIG, API_ENDPOINT (host:port) and API_URL lines here once ready")
+	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT, KUBECONFIG, API_ENDPOINT (host:port) and API_URL lines here once they all answer, just before the serving line")
 	var ef engineFlags
 	ef.bind(fs)
 	var af apiFlags
@@ -107,20 +112,23 @@ func runLocal(ctx context.Context, args []string) error {
 	// The api role runs in-process as on a cluster: its own search path, fed by the
 	// publisher from what the manager made, writing through its own store.
 	apiAddr := ""
+	var role *apiRole
 	started := make(chan string, 1)
 	if af.addr != "" {
 		creds, note := environmentCredentials()
 		say(note)
 		apiSvc := search.NewService(engines)
 		apiSvc.Log = ctrl.Log.WithName("api-search")
-		role, err := newAPIRole(mgr, &af, apiSvc, indexes, creds)
-		if err != nil {
+		if role, err = newAPIRole(mgr, &af, apiSvc, indexes, creds); err != nil {
 			return err
 		}
 		role.onListen = func(addr string) { started <- addr }
 	}
+	// The manager stops with ctx, or when the stack gives up before it serves.
+	mgrCtx, stopManager := context.WithCancel(ctx)
+	defer stopManager()
 	errc := make(chan error, 1)
-	go func() { errc <- mgr.Start(ctx) }()
+	go func() { errc <- mgr.Start(mgrCtx) }()
 	if af.addr != "" {
 		select {
 		case apiAddr = <-started:
@@ -128,22 +136,138 @@ func runLocal(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	apiURL := ""
+	if apiAddr != "" {
+		apiURL = fmt.Sprintf("%s://%s", af.scheme(), apiAddr)
+	}
+	checks := localChecks(cp, mio, role, mgr.GetClient(), apiURL)
+	if err := waitAnswering(ctx, errc, checks); err != nil || ctx.Err() != nil {
+		return err
+	}
 	if *envFile != "" {
 		abs, _ := filepath.Abs(*kubeconfig)
 		line := fmt.Sprintf("MINIO_ENDPOINT=%s\nKUBECONFIG=%s\nAPI_ENDPOINT=%s\n", mio.Endpoint, abs, apiAddr)
-		if apiAddr != "" {
-			line += fmt.Sprintf("API_URL=%s://%s\n", af.scheme(), apiAddr)
+		if apiURL != "" {
+			line += fmt.Sprintf("API_URL=%s\n", apiURL)
 		}
-		if err := os.WriteFile(*envFile, []byte(line), 0o600); err != nil {
+		if err := writeFileAtomic(*envFile, []byte(line)); err != nil {
 			return err
 		}
 	}
-	msg := fmt.Sprintf("ready: kubeconfig %s, MinIO %s", *kubeconfig, mio.Endpoint)
-	if apiAddr != "" {
-		msg += fmt.Sprintf(", Rekognition API %s://%s", af.scheme(), apiAddr)
+	msg := fmt.Sprintf("kubeconfig %s, MinIO %s", *kubeconfig, mio.Endpoint)
+	if apiURL != "" {
+		msg += ", Rekognition API " + apiURL
 	}
-	say(msg)
+	say(servingPrefix + msg)
 	return <-errc
+}
+
+// servingPrefix starts the one line that tells scripts the stack serves: printed once, when
+// every address on it answers. No other line of the set-up says "serving:" (nor "ready").
+const servingPrefix = "serving: "
+
+// localChecks are what the serving line promises: the API server, MinIO, and the endpoint
+// listening with its collections published.
+func localChecks(cp *local.ControlPlane, mio *local.MinIOServer, role *apiRole, reader client.Reader, apiURL string) map[string]func(context.Context) error {
+	checks := map[string]func(context.Context) error{
+		"kube-apiserver": func(ctx context.Context) error {
+			hc, err := rest.HTTPClientFor(cp.Config)
+			if err != nil {
+				return err
+			}
+			return httpOK(ctx, hc, strings.TrimSuffix(cp.Config.Host, "/")+"/readyz")
+		},
+		"MinIO": func(ctx context.Context) error {
+			mc, err := mio.Client()
+			if err != nil {
+				return err
+			}
+			_, err = mc.ListBuckets(ctx)
+			return err
+		},
+	}
+	if role != nil {
+		checks["Rekognition API"] = func(ctx context.Context) error {
+			if err := role.ready(ctx, reader); err != nil {
+				return err
+			}
+			// Only whether it answers: clients verify the certificate, this probe need not.
+			hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+			defer hc.CloseIdleConnections()
+			return httpOK(ctx, hc, apiURL+"/healthz")
+		}
+	}
+	return checks
+}
+
+func httpOK(ctx context.Context, hc *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// waitAnswering polls the checks until all pass, the manager ends, ctx ends or two minutes
+// pass: each part waited for itself to start, so this is seconds at most.
+func waitAnswering(ctx context.Context, errc <-chan error, checks map[string]func(context.Context) error) error {
+	const timeout = 2 * time.Minute
+	deadline := time.Now().Add(timeout)
+	for {
+		var failed []string
+		for name, check := range checks {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := check(cctx)
+			cancel()
+			if err != nil {
+				failed = append(failed, fmt.Sprintf("%s: %v", name, err))
+			}
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			sort.Strings(failed)
+			return fmt.Errorf("not answering after %s: %s", timeout, strings.Join(failed, "; "))
+		}
+		select {
+		case err := <-errc:
+			if err == nil {
+				err = errors.New("the manager stopped")
+			}
+			return err
+		case <-ctx.Done():
+			// Told to stop before serving: as after, once the manager has stopped.
+			return <-errc
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// writeFileAtomic writes by renaming a complete file into place: scripts wait for the file
+// to exist and then read it. The file is the owner's only (os.CreateTemp's 0600).
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 func say(msg string) { fmt.Fprintf(os.Stderr, "facesearch local: %s\n", msg) }

@@ -29,38 +29,8 @@ import (
 // endpoint is a Collection resource, one declared as a resource answers the endpoint, and a
 // face enrolled through the endpoint is found by the next search.
 func TestLocalStackServesOneTruth(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDLOCALSTACKTEST")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "local-stack-secret")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- runLocal(ctx, []string{"--api-bind-address", "127.0.0.1:0", "--kubeconfig", filepath.Join(dir, "kubeconfig"),
-			"--env-file", filepath.Join(dir, "env"), "--zap-log-level", "error"})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("the local stack ended with %v", err)
-		}
-	}()
-	env := map[string]string{}
-	for deadline := time.Now().Add(3 * time.Minute); len(env) == 0; {
-		if data, err := os.ReadFile(filepath.Join(dir, "env")); err == nil {
-			for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-				k, v, _ := strings.Cut(line, "=")
-				env[k] = v
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the local stack ended before it was ready: %v", err)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the local stack was not ready within 3 minutes")
-		}
-	}
+	ctx := context.Background()
+	env := startLocalStack(t, "AKIDLOCALSTACKTEST", "local-stack-secret")
 
 	sdk := rekognition.New(rekognition.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + env["API_ENDPOINT"]),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCALSTACKTEST", "local-stack-secret", "")})
@@ -166,4 +136,45 @@ func TestLocalStackServesOneTruth(t *testing.T) {
 			t.Fatalf("DeleteCollection left the Collection resource %s", c.Name)
 		}
 	}
+}
+
+// startLocalStack runs the local role in this process, as make run-local does, with the
+// endpoint on a free port and the access key given, until the test ends. It returns the
+// lines of its env file, written once every address answers.
+func startLocalStack(t *testing.T, accessKey, secretKey string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("AWS_ACCESS_KEY_ID", accessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secretKey)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runLocal(ctx, []string{"--api-bind-address", "127.0.0.1:0", "--kubeconfig", filepath.Join(dir, "kubeconfig"),
+			"--env-file", filepath.Join(dir, "env"), "--zap-log-level", "error"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("the local stack ended with %v", err)
+		}
+	})
+	env := map[string]string{}
+	for deadline := time.Now().Add(3 * time.Minute); len(env) == 0; {
+		if data, err := os.ReadFile(filepath.Join(dir, "env")); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				env[k] = v
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err // for the clean-up
+			t.Fatalf("the local stack ended before it served: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the local stack did not serve within 3 minutes")
+		}
+	}
+	return env
 }

@@ -1,6 +1,7 @@
 // Package assets finds the external parts that hack/ installs into the version-keyed cache
-// (ONNX Runtime, model packs, MinIO, the control plane, test faces): one place for every role
-// and test, so that the production binary needs nothing of the local dev stack to find them.
+// (ONNX Runtime, model packs, MinIO, the control plane, test faces, the JavaScript SDK): one
+// place for every role and test, so that the production binary needs nothing of the local
+// dev stack to find them.
 package assets
 
 import (
@@ -37,6 +38,9 @@ var (
 	DlibModels = Asset{Env: "FACESEARCH_DLIB_MODELS", Glob: "dlib-models/*/shape_predictor_5_face_landmarks.dat", Install: "hack/install-dlib-models.sh"}
 	// EnvtestAssets is the directory holding kube-apiserver, etcd and kubectl.
 	EnvtestAssets = Asset{Env: "KUBEBUILDER_ASSETS", Glob: "envtest/*/kube-apiserver", Install: "hack/install-envtest.sh"}
+	// JSSDK is the directory holding node_modules with the AWS SDK for JavaScript v3's
+	// Rekognition client, for the second-language client test.
+	JSSDK = Asset{Env: "FACESEARCH_JSSDK", Glob: "jssdk/*/.complete", Install: "hack/install-jssdk.sh"}
 )
 
 // CacheDir is where hack/ scripts keep what they build, outside any checkout.
@@ -67,7 +71,7 @@ func (a Asset) Path() (string, error) {
 	sort.Strings(matches)
 	p := matches[len(matches)-1]
 	switch a.Env {
-	case DefaultModelPack.Env, DlibBlazeFacePack.Env, TestFaces.Env, EnvtestAssets.Env, DlibModels.Env:
+	case DefaultModelPack.Env, DlibBlazeFacePack.Env, TestFaces.Env, EnvtestAssets.Env, DlibModels.Env, JSSDK.Env:
 		// The glob names a file inside the directory; TestFaces' names a subdirectory.
 		p = filepath.Dir(p)
 	}

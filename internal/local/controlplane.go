@@ -3,6 +3,7 @@ package local
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -21,7 +22,8 @@ type ControlPlane struct {
 	Kubeconfig string
 }
 
-// StartControlPlane starts kube-apiserver and etcd from the envtest assets.
+// StartControlPlane starts kube-apiserver and etcd from the envtest assets. Both are killed
+// by the kernel when this process ends, whatever the way (see children.go).
 func StartControlPlane() (*ControlPlane, error) {
 	assets, err := assets.EnvtestAssets.Path()
 	if err != nil {
@@ -31,9 +33,19 @@ func StartControlPlane() (*ControlPlane, error) {
 	if err != nil {
 		return nil, err
 	}
-	env := &envtest.Environment{CRDs: crds, BinaryAssetsDirectory: assets, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
+	wrappers, err := wrapperDir(assets)
 	if err != nil {
+		return nil, fmt.Errorf("while preparing the local control plane: %w", err)
+	}
+	// Only starting runs them, so nothing is left behind whatever ends the process later.
+	defer os.RemoveAll(wrappers)
+	env := &envtest.Environment{CRDs: crds, BinaryAssetsDirectory: assets, ErrorIfCRDPathMissing: true}
+	env.ControlPlane.Etcd = &envtest.Etcd{Path: filepath.Join(wrappers, "etcd")}
+	env.ControlPlane.APIServer = &envtest.APIServer{Path: filepath.Join(wrappers, "kube-apiserver")}
+	var cfg *rest.Config
+	onSpawnThread(func() { cfg, err = env.Start() })
+	if err != nil {
+		_ = env.Stop()
 		return nil, fmt.Errorf("while starting the local control plane: %w", err)
 	}
 	return &ControlPlane{env: env, Config: cfg}, nil

@@ -49,7 +49,7 @@ type MinIOServer struct {
 	exited  chan struct{}
 }
 
-// StartMinIO starts a MinIO server and waits until it answers its readiness probe.
+// StartMinIO starts a MinIO server and waits until it answers its readiness probe and S3.
 func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIOServer, error) {
 	if opts.Binary == "" {
 		p, err := assets.MinIOBinary.Path()
@@ -103,8 +103,11 @@ func (s *MinIOServer) start(ctx context.Context) error {
 		out = io.Discard
 	}
 	cmd.Stdout, cmd.Stderr = out, out
+	// Killed by the kernel when this process ends, however it ends (see children.go).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	onSpawnThread(func() { err = cmd.Start() })
+	if err != nil {
+		os.RemoveAll(certs)
 		return fmt.Errorf("while starting minio: %w", err)
 	}
 	s.cmd = cmd
@@ -119,7 +122,7 @@ func (s *MinIOServer) waitReady(ctx context.Context, timeout time.Duration) erro
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.exited:
-			return errors.New("minio exited before it was ready")
+			return errors.New("minio exited before it answered")
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -128,14 +131,14 @@ func (s *MinIOServer) waitReady(ctx context.Context, timeout time.Duration) erro
 		if err == nil {
 			resp.Body.Close()
 			// The health probe can answer before the object layer is initialised ("Server not
-			// initialized yet"): ready means an S3 call works.
+			// initialized yet"): up means an S3 call works.
 			if resp.StatusCode == http.StatusOK && s.answersS3(ctx) {
 				return nil
 			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("minio at %s was not ready within %s", s.Endpoint, timeout)
+	return fmt.Errorf("minio at %s did not answer within %s", s.Endpoint, timeout)
 }
 
 func (s *MinIOServer) answersS3(ctx context.Context) bool {
