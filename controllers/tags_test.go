@@ -109,11 +109,11 @@ func TestTagsThroughEndpoint(t *testing.T) {
 	for i := 0; i <= rekognition.MaxTagsPerCollection; i++ {
 		fiftyOne[fmt.Sprintf("k%02d", i)] = "v"
 	}
-	created, err := c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("tagged"), Tags: fiftyOne})
+	_, err := c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("tagged"), Tags: fiftyOne})
 	g.Expect(code(err)).To(Equal(rekognition.TypeServiceQuotaExceeded))
 
 	// CreateCollection's Tags are on the resource and read back.
-	created, err = c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("tagged"),
+	created, err := c.CreateCollection(ctx, &rek.CreateCollectionInput{CollectionId: aws.String("tagged"),
 		Tags: map[string]string{"team": "a", "cost center": "7"}})
 	g.Expect(err).NotTo(HaveOccurred())
 	arn := aws.ToString(created.CollectionArn)

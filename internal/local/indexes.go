@@ -137,9 +137,9 @@ func (p *InProcessIndexes) RemoveIndex(_ context.Context, owner types.Namespaced
 	return nil
 }
 
-func (i *inProcessIndex) stop() {
-	if i.cancel != nil {
-		i.cancel()
+func (cur *inProcessIndex) stop() {
+	if cur.cancel != nil {
+		cur.cancel()
 	}
-	<-i.done
+	<-cur.done
 }

@@ -844,6 +844,12 @@ func TestProtocolErrors(t *testing.T) {
 		backend            bool // the request reaches the backend
 	}{
 		{"unknown operation", "RekognitionService.DetectLabels", "{}", 400, TypeUnknownOperation, false},
+		// The face operations docs/http-api.md lists as not served.
+		{"video face detection", "RekognitionService.StartFaceDetection", "{}", 400, TypeUnknownOperation, false},
+		{"video face search", "RekognitionService.GetFaceSearch", "{}", 400, TypeUnknownOperation, false},
+		{"stream processor", "RekognitionService.CreateStreamProcessor", "{}", 400, TypeUnknownOperation, false},
+		{"face liveness", "RekognitionService.CreateFaceLivenessSession", "{}", 400, TypeUnknownOperation, false},
+		{"celebrities", "RekognitionService.RecognizeCelebrities", "{}", 400, TypeUnknownOperation, false},
 		{"wrong prefix", "Foo.ListCollections", "{}", 400, TypeUnknownOperation, false},
 		{"no target", "", "{}", 400, TypeUnknownOperation, false},
 		{"malformed json", "RekognitionService.ListCollections", "{", 400, TypeSerialization, false},

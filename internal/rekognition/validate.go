@@ -147,7 +147,8 @@ func (v *validator) faceIDs(ids []string, limit int, required bool) {
 	}
 }
 
-func (v *validator) qualityFilter(q *QualityFilter, member string, def QualityFilter) {
+func (v *validator) qualityFilter(q *QualityFilter, def QualityFilter) {
+	const member = "qualityFilter"
 	switch *q {
 	case "":
 		*q = def
@@ -296,7 +297,7 @@ func (in *IndexFacesInput) Validate() error {
 	v.str(in.ExternalImageId, "externalImageId", 1, 255, reExternalImageID, false)
 	v.attributes(in.DetectionAttributes, "detectionAttributes")
 	v.intRange(in.MaxFaces, "maxFaces", 1, 0)
-	v.qualityFilter(&in.QualityFilter, "qualityFilter", QualityFilterAuto)
+	v.qualityFilter(&in.QualityFilter, QualityFilterAuto)
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -404,7 +405,7 @@ func (in *SearchFacesByImageInput) Validate() error {
 	v.image(in.Image, "image")
 	v.intRange(in.MaxFaces, "maxFaces", 1, maxFaces)
 	v.percent(in.FaceMatchThreshold, "faceMatchThreshold")
-	v.qualityFilter(&in.QualityFilter, "qualityFilter", QualityFilterNone)
+	v.qualityFilter(&in.QualityFilter, QualityFilterNone)
 	if in.FaceMatchThreshold == nil {
 		in.FaceMatchThreshold = ptr(DefaultFaceMatchThreshold)
 	}
@@ -445,7 +446,7 @@ func (in *SearchUsersByImageInput) Validate() error {
 	v.image(in.Image, "image")
 	v.percent(in.UserMatchThreshold, "userMatchThreshold")
 	v.intRange(in.MaxUsers, "maxUsers", 1, maxUserResults)
-	v.qualityFilter(&in.QualityFilter, "qualityFilter", QualityFilterNone)
+	v.qualityFilter(&in.QualityFilter, QualityFilterNone)
 	if in.UserMatchThreshold == nil {
 		in.UserMatchThreshold = ptr(DefaultSearchUserMatchThreshold)
 	}
@@ -474,7 +475,7 @@ func (in *CompareFacesInput) Validate() error {
 	v.image(in.SourceImage, "sourceImage")
 	v.image(in.TargetImage, "targetImage")
 	v.percent(in.SimilarityThreshold, "similarityThreshold")
-	v.qualityFilter(&in.QualityFilter, "qualityFilter", QualityFilterNone)
+	v.qualityFilter(&in.QualityFilter, QualityFilterNone)
 	if in.SimilarityThreshold == nil {
 		in.SimilarityThreshold = ptr(DefaultSimilarityThreshold)
 	}

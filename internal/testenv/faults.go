@@ -216,7 +216,7 @@ func (p *FaultProxy) AnnounceOn(other *FaultProxy) {
 	p.notify = n
 }
 
-// Silence, while on, makes the notification streams say nothing: the open ones fall silent
+// Silence makes the notification streams say nothing while on: the open ones fall silent
 // (a connection that broke without a word) and new subscriptions get no answer (a MinIO that
 // holds its stream back).
 func (p *FaultProxy) Silence(on bool) {

@@ -405,7 +405,7 @@ func tokens(ctx context.Context, collection string, endpoints []string, serverNa
 	_, err := clients[len(clients)-1].CreateUser(ctx, &rekognition.CreateUserInput{CollectionId: aws.String(collection), UserId: aws.String(user + "-other"), ClientRequestToken: aws.String(create)})
 	var mismatch *types.IdempotentParameterMismatchException
 	if !errors.As(err, &mismatch) {
-		return fmt.Errorf("CreateUser reusing token %s for another user on replica %d: %v, want IdempotentParameterMismatchException", create, len(clients)-1, err)
+		return fmt.Errorf("CreateUser reusing token %s for another user on replica %d: %w, want IdempotentParameterMismatchException", create, len(clients)-1, err)
 	}
 	res.OK++
 	for i, c := range clients {
