@@ -252,6 +252,8 @@ var declaredErrors = func() map[string]map[string]bool {
 		"TagResource":         {TypeResourceNotFound, TypeServiceQuotaExceeded},
 		"UntagResource":       {TypeResourceNotFound},
 		"ListTagsForResource": {TypeResourceNotFound},
+		"DetectFaces":         image,
+		"CompareFaces":        image,
 	}
 	out := make(map[string]map[string]bool, len(ops))
 	for op, types := range ops {

@@ -125,18 +125,19 @@ await rejects('CreateCollection of an existing collection', () =>
   assert.ok(err instanceof R.ResourceAlreadyExistsException, `${err.name}: ${err.message}`);
 });
 
-// Authentication errors are not in Rekognition's model: the SDK names them from the
+// Authentication errors are not in Rekognition's model (HTTP 400, as its developer guide lists
+// authentication failures): the SDK names them from the
 // response's error type, as it does against AWS.
 await rejects('a call signed with the wrong secret', () =>
   send(client({ secretAccessKey: 'not-the-secret', maxAttempts: 1 }), R.ListCollectionsCommand, {}), (err) => {
   assert.equal(err.name, 'InvalidSignatureException', err.message);
   assert.ok(err instanceof R.RekognitionServiceException);
-  assert.equal(err.$metadata.httpStatusCode, 403);
+  assert.equal(err.$metadata.httpStatusCode, 400);
 });
 await rejects('a call with an unknown access key', () =>
   send(client({ accessKeyId: 'AKIDUNKNOWNKEY000000', maxAttempts: 1 }), R.ListCollectionsCommand, {}), (err) => {
   assert.equal(err.name, 'UnrecognizedClientException', err.message);
-  assert.equal(err.$metadata.httpStatusCode, 403);
+  assert.equal(err.$metadata.httpStatusCode, 400);
 });
 {
   const unsigned = client({ maxAttempts: 1 });
@@ -147,7 +148,7 @@ await rejects('a call with an unknown access key', () =>
   }, { relation: 'after', toMiddleware: 'httpSigningMiddleware', name: 'dropAuthorization' });
   await rejects('an unsigned call', () => send(unsigned, R.ListCollectionsCommand, {}), (err) => {
     assert.equal(err.name, 'MissingAuthenticationTokenException', err.message);
-    assert.equal(err.$metadata.httpStatusCode, 403);
+    assert.equal(err.$metadata.httpStatusCode, 400);
   });
 }
 
