@@ -103,6 +103,48 @@ for (const person of cfg.people) {
   console.log(`ok SearchUsersByImage: a photo of ${person.userId} not enrolled finds ${top.User.UserId} (similarity ${top.Similarity.toFixed(1)})`);
 }
 
+// The parity items: DetectFaces, CompareFaces, the tag operations, and the answers that
+// used to differ (an unknown FaceId, an explicit UserMatchThreshold of 0).
+{
+  const [a, b] = cfg.people;
+  const detected = await send(rk, R.DetectFacesCommand, { Image: { Bytes: readFileSync(a.probe) }, Attributes: ['ALL'] });
+  assert.ok(detected.FaceDetails.length >= 1, JSON.stringify(detected));
+  const d = detected.FaceDetails[0];
+  assert.ok(d.BoundingBox.Width > 0 && d.Confidence > 50, JSON.stringify(d));
+  assert.ok(d.EyesOpen && typeof d.EyesOpen.Value === 'boolean', `ALL gives EyesOpen: ${JSON.stringify(d)}`);
+  assert.equal(d.AgeRange, undefined, 'no attribute that nothing measures');
+  console.log(`ok DetectFaces: ${detected.FaceDetails.length} face(s), EyesOpen ${d.EyesOpen.Value} (${d.EyesOpen.Confidence.toFixed(0)})`);
+
+  const same = await send(rk, R.CompareFacesCommand, { SourceImage: { Bytes: readFileSync(a.probe) }, TargetImage: { Bytes: readFileSync(a.enrol[0]) } });
+  assert.equal(same.FaceMatches.length, 1, JSON.stringify(same));
+  const other = await send(rk, R.CompareFacesCommand, { SourceImage: { Bytes: readFileSync(a.probe) }, TargetImage: { Bytes: readFileSync(b.enrol[0]) } });
+  assert.equal(other.FaceMatches.length, 0, JSON.stringify(other));
+  assert.equal(other.UnmatchedFaces.length, 1, JSON.stringify(other));
+  console.log(`ok CompareFaces: the same person at ${same.FaceMatches[0].Similarity.toFixed(1)}, another unmatched`);
+
+  const arn = created.CollectionArn;
+  await send(rk, R.TagResourceCommand, { ResourceArn: arn, Tags: { team: 'front-desk', site: 'lobby' } });
+  await send(rk, R.UntagResourceCommand, { ResourceArn: arn, TagKeys: ['site'] });
+  const tags = await send(rk, R.ListTagsForResourceCommand, { ResourceArn: arn });
+  assert.deepEqual(tags.Tags, { team: 'front-desk' });
+  console.log(`ok TagResource, UntagResource, ListTagsForResource: ${JSON.stringify(tags.Tags)}`);
+
+  await rejects('SearchFaces with an unknown FaceId', () =>
+    send(rk, R.SearchFacesCommand, { CollectionId, FaceId: randomUUID() }), (err) => {
+    assert.ok(err instanceof R.InvalidParameterException, `${err.name}: ${err.message}`);
+  });
+  // UserMatchThreshold 0 is 0, not the default 75: a face of another person is refused by
+  // a's user with the default, and joins it with 0.
+  const index = async (path) => (await send(rk, R.IndexFacesCommand, { CollectionId, Image: { Bytes: readFileSync(path) }, MaxFaces: 1 })).FaceRecords[0].Face.FaceId;
+  const stranger = await index(b.probe);
+  const dflt = await send(rk, R.AssociateFacesCommand, { CollectionId, UserId: a.userId, FaceIds: [stranger] });
+  assert.equal(dflt.AssociatedFaces.length, 0, JSON.stringify(dflt));
+  assert.deepEqual(dflt.UnsuccessfulFaceAssociations[0].Reasons, ['LOW_MATCH_CONFIDENCE'], JSON.stringify(dflt));
+  const zero = await send(rk, R.AssociateFacesCommand, { CollectionId, UserId: a.userId, FaceIds: [stranger], UserMatchThreshold: 0 });
+  assert.equal(zero.AssociatedFaces.length, 1, JSON.stringify(zero));
+  console.log('ok AssociateFaces: another person\'s face is LOW_MATCH_CONFIDENCE with the default threshold, joins with UserMatchThreshold 0');
+}
+
 const listed = await send(rk, R.ListCollectionsCommand, {});
 assert.ok(listed.CollectionIds.includes(CollectionId), JSON.stringify(listed));
 assert.equal(listed.FaceModelVersions.length, listed.CollectionIds.length);
