@@ -282,7 +282,7 @@ func blazeReach(inputSize int) float64 {
 // down to the scale where minFace is within reach. A level's tiles overlap by more than the
 // smallest face the coarser level finds, so any face is whole in some tile of some level.
 func (d *blazeFaceDetector) regions(w, h int) []region {
-	rs := []region{{0, 0, float64(w), float64(h)}}
+	rs := []region{{0, 0, float64(w), float64(h), 0}}
 	if d.minFace <= 0 {
 		return rs
 	}
@@ -292,7 +292,7 @@ func (d *blazeFaceDetector) regions(w, h int) []region {
 		overlap := blazeOverlap * blazeReach(d.size) * prev
 		for _, y := range tileStarts(float64(h), side, overlap) {
 			for _, x := range tileStarts(float64(w), side, overlap) {
-				rs = append(rs, region{x, y, math.Min(side, float64(w)), math.Min(side, float64(h))})
+				rs = append(rs, region{x, y, math.Min(side, float64(w)), math.Min(side, float64(h)), 0})
 			}
 		}
 		prev = s

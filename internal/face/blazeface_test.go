@@ -192,7 +192,7 @@ func TestDecodeBlaze(t *testing.T) {
 	}
 	// Mapped back through a letterbox: a 256x128 region fills the middle 128x64 of the input
 	// (rows 32..96), 2 image pixels per input pixel.
-	dets := blazeToImage(got, region{0, 0, 256, 128}, 256, 128, 128, 2, 2, 0, 32, nil)
+	dets := blazeToImage(got, region{0, 0, 256, 128, 0}, 256, 128, 128, 2, 2, 0, 32, nil)
 	want := detection{x1: 0, y1: -84, x2: 64, y2: -4}
 	if len(dets) != 1 || !near(dets[0].x1, want.x1) || !near(dets[0].y1, want.y1) || !near(dets[0].x2, want.x2) || !near(dets[0].y2, want.y2) {
 		t.Errorf("in image: %+v, want %+v", dets, want)

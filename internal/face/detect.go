@@ -57,19 +57,34 @@ func nms(ds []detection, thr float32) []detection {
 	return keep
 }
 
-// region is a rectangle of the image fed to the detector in one pass.
-type region struct{ x, y, w, h float64 }
+// region is a rectangle of the image fed to the detector in one pass. A tile reports only
+// faces too small for the whole-image pass: boxes of maxArea image pixels or more are
+// dropped; zero means no limit (the whole-image pass).
+type region struct{ x, y, w, h, maxArea float64 }
 
 // tileScale is how many image pixels one detector pixel covers in a tile: 2 maps a 40 px
 // face to 20 px at the detector's input, well above UltraFace's smallest anchors (10 px).
 const tileScale = 2.0
 
+// tileFaceLimit is, in the whole-image pass's input pixels, the side (the square root of
+// the box's area there, as that pass stretches the image unevenly) of the smallest face
+// that pass is trusted to find by itself, so the largest a tile may report.
+// Measured with faceplugin-1.0 on faces pasted into 2000 and 4000 px wide scenes, the
+// whole-image pass finds every face from about 15 px; from 18 px the tiles are not needed.
+// Without the limit the tiles, which see the image at 2 px per input pixel, report large
+// false faces with 0.9-0.99 scores on what is not a face at that zoom (a shirt under a
+// face, a patch of background, a cut face's lower half across a tile's edge), larger than
+// the real faces, so "largest first" puts them first (issue 16).
+const tileFaceLimit = 18
+
 // detectionRegions is the whole image, plus overlapping tiles when the whole-image pass
 // shrinks the image so much that a 40 px face would fall under the detector's reach.
-// A 640x480 image is one pass; 1920x1080 is the whole image plus 4x3 tiles.
+// A 640x480 image is one pass; 1920x1080 is the whole image plus 4x3 tiles. The tiles are
+// only for the faces the whole-image pass cannot see (see tileFaceLimit).
 func detectionRegions(w, h, inW, inH int) []region {
-	rs := []region{{0, 0, float64(w), float64(h)}}
-	if math.Max(float64(w)/float64(inW), float64(h)/float64(inH)) <= tileScale*1.25 {
+	rs := []region{{0, 0, float64(w), float64(h), 0}}
+	sx, sy := float64(w)/float64(inW), float64(h)/float64(inH)
+	if math.Max(sx, sy) <= tileScale*1.25 {
 		return rs
 	}
 	tw, th := tileScale*float64(inW), tileScale*float64(inH)
@@ -78,7 +93,7 @@ func detectionRegions(w, h, inW, inH int) []region {
 	ys := tileStarts(float64(h), th, overlap)
 	for _, y := range ys {
 		for _, x := range xs {
-			rs = append(rs, region{x, y, math.Min(tw, float64(w)), math.Min(th, float64(h))})
+			rs = append(rs, region{x, y, math.Min(tw, float64(w)), math.Min(th, float64(h)), tileFaceLimit * tileFaceLimit * sx * sy})
 		}
 	}
 	return rs
@@ -97,7 +112,8 @@ func tileStarts(size, tile, overlap float64) []float64 {
 }
 
 // decodeUltraFace turns one pass's outputs into boxes in image pixels. In a tile, a box
-// touching an inner edge is dropped: the face is cut there and whole in a neighbour tile.
+// touching an inner edge is dropped: the face is cut there and whole in a neighbour tile;
+// so is a box too large for the tile (region.maxArea).
 func decodeUltraFace(scores, boxes []float32, r region, imgW, imgH int, thr float32, out []detection) []detection {
 	n := len(scores) / 2
 	const edge = 2
@@ -117,6 +133,10 @@ func decodeUltraFace(scores, boxes []float32, r region, imgW, imgH int, thr floa
 			continue
 		}
 		if tile {
+			// A face the whole-image pass sees at tileFaceLimit or more is its to find.
+			if r.maxArea > 0 && float64(d.area()) >= r.maxArea {
+				continue
+			}
 			if (r.x > 0 && float64(d.x1) < r.x+edge) || (r.y > 0 && float64(d.y1) < r.y+edge) ||
 				(r.x+r.w < float64(imgW) && float64(d.x2) > r.x+r.w-edge) ||
 				(r.y+r.h < float64(imgH) && float64(d.y2) > r.y+r.h-edge) {

@@ -1,10 +1,13 @@
 package face
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"errors"
 	"image"
 	"image/color"
+	"io"
 	"math"
 	"sync"
 	"testing"
@@ -481,6 +484,75 @@ func TestMoreThan100Faces(t *testing.T) {
 		exceeds := len(u.Reasons) == 2 && u.Reasons[1] == ReasonExceedsMaxFaces
 		if u.Reasons[0] != ReasonFaceNotLargest || exceeds != (i+1 >= 100) {
 			t.Fatalf("unsearched face %d (the %d-th largest): reasons %v", i, i+2, u.Reasons)
+		}
+	}
+}
+
+// TestLabelledPhotosScaledUp runs dlib's labelled photos scaled to 2000 px wide, where the
+// tiles zoom in on faces of 150-500 px (issue 16): every labelled face is found and the
+// largest face, the one search uses, is a labelled one.
+func TestLabelledPhotosScaledUp(t *testing.T) {
+	e := testEngine(t)
+	type box struct{ x, y, w, h float64 }
+	labels := map[string][]box{}
+	for _, f := range []string{"training.xml", "testing.xml"} {
+		var doc struct {
+			Images []struct {
+				File  string `xml:"file,attr"`
+				Boxes []struct {
+					Top    float64 `xml:"top,attr"`
+					Left   float64 `xml:"left,attr"`
+					Width  float64 `xml:"width,attr"`
+					Height float64 `xml:"height,attr"`
+				} `xml:"box"`
+			} `xml:"images>image"`
+		}
+		dec := xml.NewDecoder(bytes.NewReader(readFile(t, photoPath(t, f))))
+		dec.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil } // ISO-8859-1, ASCII content
+		if err := dec.Decode(&doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, im := range doc.Images {
+			for _, b := range im.Boxes {
+				labels[im.File] = append(labels[im.File], box{b.Left, b.Top, b.Width, b.Height})
+			}
+		}
+	}
+	if len(labels) < 5 {
+		t.Fatalf("%d labelled photos", len(labels))
+	}
+	for name, want := range labels {
+		m := loadRGBA(t, photoPath(t, name))
+		f := 2000 / float64(m.Bounds().Dx())
+		big := facetest.Scale(m, f)
+		r, err := e.DetectImage(context.Background(), facetest.JPEG(big, 92), DetectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		W, H := float64(big.Bounds().Dx()), float64(big.Bounds().Dy())
+		label := func(d FaceDetail) int {
+			cx := (float64(d.BoundingBox.Left) + float64(d.BoundingBox.Width)/2) * W / f
+			cy := (float64(d.BoundingBox.Top) + float64(d.BoundingBox.Height)/2) * H / f
+			for i, b := range want {
+				if cx > b.x && cx < b.x+b.w && cy > b.y && cy < b.y+b.h {
+					return i
+				}
+			}
+			return -1
+		}
+		found := map[int]bool{}
+		for _, d := range r.Faces {
+			if i := label(d); i >= 0 {
+				found[i] = true
+			}
+		}
+		if len(found) != len(want) {
+			t.Errorf("%s at %.0fx%.0f: found %d of %d labelled faces", name, W, H, len(found), len(want))
+		}
+		if len(r.Faces) > 0 && label(r.Faces[0]) < 0 {
+			b := r.Faces[0].BoundingBox
+			t.Errorf("%s at %.0fx%.0f: the largest face, %.0fx%.0f px at %.0f,%.0f (confidence %.1f), is no labelled face",
+				name, W, H, float64(b.Width)*W, float64(b.Height)*H, float64(b.Left)*W, float64(b.Top)*H, r.Faces[0].Confidence)
 		}
 	}
 }

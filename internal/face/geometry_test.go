@@ -118,3 +118,36 @@ func TestNMS(t *testing.T) {
 		}
 	}
 }
+
+// TestTilesReportOnlySmallFaces: a tile drops a box the whole-image pass is trusted to find
+// (issue 16: tiles, zoomed in, reported shirts and background as large faces) and keeps a
+// small one; the whole-image pass keeps both.
+func TestTilesReportOnlySmallFaces(t *testing.T) {
+	const w, h = 2000, 1500 // whole-image pass: 6.25 image px per input px
+	rs := detectionRegions(w, h, 320, 240)
+	if rs[0].maxArea != 0 {
+		t.Fatalf("the whole-image pass has a size limit %v", rs[0].maxArea)
+	}
+	tile := rs[len(rs)/2]
+	if tile.maxArea == 0 {
+		t.Fatal("a tile has no size limit")
+	}
+	// Two boxes in the tile's middle, in the tile's 0..1 coordinates: 250 px square (40
+	// input px for the whole-image pass) and 60 px square (under 10).
+	box := func(side float64) []float32 {
+		cx, cy := 0.5, 0.5
+		hw, hh := side/2/tile.w, side/2/tile.h
+		return []float32{float32(cx - hw), float32(cy - hh), float32(cx + hw), float32(cy + hh)}
+	}
+	scores := []float32{0.01, 0.99, 0.01, 0.99}
+	boxes := append(box(250), box(60)...)
+	got := decodeUltraFace(scores, boxes, tile, w, h, 0.6, nil)
+	if len(got) != 1 || got[0].x2-got[0].x1 > 70 {
+		t.Fatalf("tile kept %+v, want only the 60 px face", got)
+	}
+	whole := region{0, 0, w, h, 0}
+	wb := []float32{0.4, 0.4, 0.5, 0.55, 0.45, 0.45, 0.47, 0.47}
+	if got := decodeUltraFace(scores, wb, whole, w, h, 0.6, nil); len(got) != 2 {
+		t.Fatalf("whole-image pass kept %d boxes, want 2", len(got))
+	}
+}
