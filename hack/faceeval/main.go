@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/xml"
 	"flag"
 	"fmt"
 	"image"
@@ -411,32 +410,14 @@ func loadJohns(dir string) ([]sample, []string, error) {
 	return out, people, nil
 }
 
-type dataset struct {
-	Images []struct {
-		File  string `xml:"file,attr"`
-		Boxes []struct {
-			Top    float64 `xml:"top,attr"`
-			Left   float64 `xml:"left,attr"`
-			Width  float64 `xml:"width,attr"`
-			Height float64 `xml:"height,attr"`
-		} `xml:"box"`
-	} `xml:"images>image"`
-}
-
 func loadPhotos(dir string) ([]photo, error) {
 	var out []photo
 	for _, name := range []string{"training.xml", "testing.xml"} {
-		raw, err := os.ReadFile(filepath.Join(dir, name))
+		images, err := facetest.ReadLabels(filepath.Join(dir, name))
 		if err != nil {
 			return nil, err
 		}
-		var ds dataset
-		dec := xml.NewDecoder(strings.NewReader(string(raw)))
-		dec.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil } // ASCII content
-		if err := dec.Decode(&ds); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		for _, im := range ds.Images {
+		for _, im := range images {
 			p := photo{file: im.File}
 			path := filepath.Join(dir, im.File)
 			if p.raw, err = os.ReadFile(path); err != nil {

@@ -1,14 +1,12 @@
 package face
 
 import (
-	"encoding/xml"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/facesearch/facesearch-operator/internal/face/facetest"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
 
@@ -60,34 +58,16 @@ func annotatedPhotos(t testing.TB) []annotated {
 	t.Helper()
 	var out []annotated
 	for _, name := range []string{"testing.xml", "training.xml"} {
-		var ds struct {
-			Images []struct {
-				File  string `xml:"file,attr"`
-				Boxes []struct {
-					Top    float32 `xml:"top,attr"`
-					Left   float32 `xml:"left,attr"`
-					Width  float32 `xml:"width,attr"`
-					Height float32 `xml:"height,attr"`
-					Ignore int     `xml:"ignore,attr"`
-				} `xml:"box"`
-			} `xml:"images>image"`
-		}
-		f, err := os.Open(photoPath(t, name))
+		images, err := facetest.ReadLabels(photoPath(t, name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		dec := xml.NewDecoder(f)
-		dec.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil } // ISO-8859-1 header, ASCII content
-		err = dec.Decode(&ds)
-		f.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		for _, im := range ds.Images {
+		for _, im := range images {
 			a := annotated{file: im.File}
 			for _, b := range im.Boxes {
-				if b.Ignore == 0 {
-					a.boxes = append(a.boxes, detection{x1: b.Left, y1: b.Top, x2: b.Left + b.Width, y2: b.Top + b.Height, score: 1})
+				if !b.Ignore {
+					l, tp, w, h := float32(b.Left), float32(b.Top), float32(b.Width), float32(b.Height)
+					a.boxes = append(a.boxes, detection{x1: l, y1: tp, x2: l + w, y2: tp + h, score: 1})
 				}
 			}
 			out = append(out, a)

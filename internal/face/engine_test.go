@@ -1,13 +1,10 @@
 package face
 
 import (
-	"bytes"
 	"context"
-	"encoding/xml"
 	"errors"
 	"image"
 	"image/color"
-	"io"
 	"math"
 	"sync"
 	"testing"
@@ -496,23 +493,11 @@ func TestLabelledPhotosScaledUp(t *testing.T) {
 	type box struct{ x, y, w, h float64 }
 	labels := map[string][]box{}
 	for _, f := range []string{"training.xml", "testing.xml"} {
-		var doc struct {
-			Images []struct {
-				File  string `xml:"file,attr"`
-				Boxes []struct {
-					Top    float64 `xml:"top,attr"`
-					Left   float64 `xml:"left,attr"`
-					Width  float64 `xml:"width,attr"`
-					Height float64 `xml:"height,attr"`
-				} `xml:"box"`
-			} `xml:"images>image"`
-		}
-		dec := xml.NewDecoder(bytes.NewReader(readFile(t, photoPath(t, f))))
-		dec.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil } // ISO-8859-1, ASCII content
-		if err := dec.Decode(&doc); err != nil {
+		images, err := facetest.ReadLabels(photoPath(t, f))
+		if err != nil {
 			t.Fatal(err)
 		}
-		for _, im := range doc.Images {
+		for _, im := range images {
 			for _, b := range im.Boxes {
 				labels[im.File] = append(labels[im.File], box{b.Left, b.Top, b.Width, b.Height})
 			}

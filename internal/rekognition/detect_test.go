@@ -3,12 +3,9 @@ package rekognition
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
 	"image/color"
-	"io"
 	"math/rand/v2"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,29 +86,12 @@ func withoutClientValidation(o *rek.Options) {
 // (their testing.xml), as pixel rectangles.
 func annotatedBoxes(t *testing.T, photo string) [][4]float64 {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(testenv.TestFaces(t), "faces", "testing.xml"))
+	images, err := facetest.ReadLabels(filepath.Join(testenv.TestFaces(t), "faces", "testing.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ds struct {
-		Images []struct {
-			File  string `xml:"file,attr"`
-			Boxes []struct {
-				Top    float64 `xml:"top,attr"`
-				Left   float64 `xml:"left,attr"`
-				Width  float64 `xml:"width,attr"`
-				Height float64 `xml:"height,attr"`
-			} `xml:"box"`
-		} `xml:"images>image"`
-	}
-	dec := xml.NewDecoder(bytes.NewReader(raw))
-	// Declared ISO-8859-1; the file is ASCII.
-	dec.CharsetReader = func(_ string, r io.Reader) (io.Reader, error) { return r, nil }
-	if err := dec.Decode(&ds); err != nil {
-		t.Fatal(err)
-	}
 	var out [][4]float64
-	for _, im := range ds.Images {
+	for _, im := range images {
 		if im.File == photo {
 			for _, b := range im.Boxes {
 				out = append(out, [4]float64{b.Left, b.Top, b.Width, b.Height})
