@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,7 @@ const (
 )
 
 // CollectionPublisher keeps an api replica's search path in step with the Collections of
-// its namespace. It only reads: each Collection, its storage Secret, its stored manifest
+// the namespaces it serves. It only reads: each Collection, its storage Secret, its stored manifest
 // (CheckCollection) and its shards (workload.IndexObserver), and publishes or withdraws it.
 // Any number of api replicas run it at once; none needs to be elected, and none serves a
 // collection the manager has not made or has refused.
@@ -39,10 +40,11 @@ type CollectionPublisher struct {
 	client.Client
 	Search  *search.Service
 	Indexes workload.IndexObserver
-	// Namespace is the only namespace whose Collections are published (the endpoint's).
-	Namespace string
+	// Namespaces are those whose Collections are published: the endpoint's own, where
+	// access keys reach, and those whose pods search with their ServiceAccount tokens.
+	Namespaces []string
 
-	// published maps each resource name to the CollectionId it was published under, so that
+	// published maps each resource (namespace/name) to the CollectionId it was published under, so that
 	// it can be withdrawn once the resource is gone.
 	published sync.Map
 	// seen holds the resources reconciled at least once; synced latches once all the
@@ -56,7 +58,10 @@ type CollectionPublisher struct {
 
 // Reconcile publishes one Collection as it is now, or withdraws it.
 func (p *CollectionPublisher) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	defer p.seen.Store(req.Name, true)
+	if !p.serves(req.Namespace) {
+		return ctrl.Result{}, nil
+	}
+	defer p.seen.Store(req.String(), true)
 	svc := p.Search.InNamespace(req.Namespace)
 	col := &facesearchv1.Collection{}
 	err := p.Get(ctx, req.NamespacedName, col)
@@ -69,7 +74,7 @@ func (p *CollectionPublisher) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, nil
 	}
 	id := col.EffectiveCollectionID()
-	if prev, ok := p.published.Load(req.Name); ok && prev.(string) != id {
+	if prev, ok := p.published.Load(req.String()); ok && prev.(string) != id {
 		svc.Withdraw(prev.(string), col.Name)
 	}
 	conn, err := storageConnection(ctx, p.Client, col)
@@ -101,7 +106,7 @@ func (p *CollectionPublisher) Reconcile(ctx context.Context, req ctrl.Request) (
 	}, conn); err != nil {
 		return ctrl.Result{}, err
 	}
-	p.published.Store(req.Name, id)
+	p.published.Store(req.String(), id)
 	if !state.Ready {
 		return ctrl.Result{RequeueAfter: publishPollAfter}, nil
 	}
@@ -109,26 +114,28 @@ func (p *CollectionPublisher) Reconcile(ctx context.Context, req ctrl.Request) (
 }
 
 func (p *CollectionPublisher) withdraw(svc *search.Service, key types.NamespacedName) {
-	if id, ok := p.published.LoadAndDelete(key.Name); ok {
+	if id, ok := p.published.LoadAndDelete(key.String()); ok {
 		svc.Withdraw(id.(string), key.Name)
 	}
 	p.Indexes.ForgetIndex(key)
 }
 
-// Synced says whether every Collection of the namespace that existed when it was first asked
+// Synced says whether every Collection of the served namespaces that existed when it was first asked
 // has been reconciled once: until then an api replica does not take requests, as it would
 // answer ResourceNotFound for collections that exist.
 func (p *CollectionPublisher) Synced(ctx context.Context, reader client.Reader) (bool, error) {
 	if p.synced.Load() {
 		return true, nil
 	}
-	var list facesearchv1.CollectionList
-	if err := reader.List(ctx, &list, client.InNamespace(p.Namespace)); err != nil {
-		return false, err
-	}
-	for i := range list.Items {
-		if _, ok := p.seen.Load(list.Items[i].Name); !ok {
-			return false, nil
+	for _, ns := range p.Namespaces {
+		var list facesearchv1.CollectionList
+		if err := reader.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for i := range list.Items {
+			if _, ok := p.seen.Load(client.ObjectKeyFromObject(&list.Items[i]).String()); !ok {
+				return false, nil
+			}
 		}
 	}
 	p.synced.Store(true)
@@ -136,9 +143,9 @@ func (p *CollectionPublisher) Synced(ctx context.Context, reader client.Reader) 
 }
 
 // SetupWithManager registers the publisher under its own name, watching the Collections of
-// its namespace and their index Deployments (whose readiness is the collection's).
+// the served namespaces and their index Deployments (whose readiness is the collection's).
 func (p *CollectionPublisher) SetupWithManager(mgr ctrl.Manager) error {
-	inNamespace := func(obj client.Object) bool { return obj.GetNamespace() == p.Namespace }
+	inNamespace := func(obj client.Object) bool { return p.serves(obj.GetNamespace()) }
 	return ctrl.NewControllerManagedBy(mgr).Named("collection-publisher").
 		For(&facesearchv1.Collection{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, obj client.Object) []reconcile.Request {
@@ -150,4 +157,8 @@ func (p *CollectionPublisher) SetupWithManager(mgr ctrl.Manager) error {
 		})).
 		WithEventFilter(predicate.NewPredicateFuncs(inNamespace)).
 		Complete(p)
+}
+
+func (p *CollectionPublisher) serves(namespace string) bool {
+	return slices.Contains(p.Namespaces, namespace)
 }

@@ -46,6 +46,8 @@ func imageFrom(ctx context.Context, c client.Client, namespace string, src faces
 			return search.Image{Bytes: b}, nil
 		}
 		return search.Image{}, imageRefError("Secret", ref, nil)
+	case src.Digest != nil:
+		return search.Image{}, errs.New(errs.InvalidParameter, "the image was not kept, only its digest (a recorded search): it cannot be read")
 	}
 	return search.Image{}, errs.New(errs.InvalidParameter, "the image has no source")
 }

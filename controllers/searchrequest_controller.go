@@ -50,6 +50,9 @@ func (r *SearchRequestReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if sr.IsFinished() {
 		return r.reconcileTTL(ctx, sr)
 	}
+	if sr.Spec.Image.Digest != nil {
+		return r.reconcileUnfinishedRecord(ctx, sr)
+	}
 	before := sr.DeepCopy()
 	s := &searchRequestScope{sr: sr}
 	defer func() {

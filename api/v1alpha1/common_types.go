@@ -74,7 +74,7 @@ type KeySelector struct {
 }
 
 // ImageSource says where an image is: exactly one of s3Object, configMapKeyRef,
-// secretKeyRef or bytes. (Property counts, not CEL: a CEL rule that touches an object with
+// secretKeyRef or bytes; or, for a search the endpoint recorded, digest. (Property counts, not CEL: a CEL rule that touches an object with
 // a bytes field fails to evaluate on the API server for ordinary base64 such as a JPEG's.)
 // +kubebuilder:validation:MinProperties=1
 // +kubebuilder:validation:MaxProperties=1
@@ -93,6 +93,23 @@ type ImageSource struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1048576
 	Bytes []byte `json:"bytes,omitempty"`
+	// digest stands for an image that was not kept: a search the endpoint recorded (see
+	// docs/sidecar.md) keeps only its SHA-256 and size. A SearchRequest with a digest is a
+	// record, never run: without its answer in status it fails with reason ImageNotKept.
+	// +optional
+	Digest *ImageDigest `json:"digest,omitempty,omitzero"`
+}
+
+// ImageDigest identifies an image that was not kept.
+type ImageDigest struct {
+	// sha256 of the image's bytes, in lowercase hex.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	SHA256 string `json:"sha256,omitempty"`
+	// sizeBytes of the image.
+	// +required
+	// +kubebuilder:validation:Minimum=0
+	SizeBytes int64 `json:"sizeBytes,omitempty"`
 }
 
 // BoundingBox is Rekognition's BoundingBox: ratios of the image width and height, as decimal

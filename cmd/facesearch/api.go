@@ -18,10 +18,12 @@ import (
 	"github.com/go-logr/logr"
 	"golang.org/x/net/netutil"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/controllers"
+	"github.com/facesearch/facesearch-operator/internal/kubeauth"
 	"github.com/facesearch/facesearch-operator/internal/rekognition"
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
@@ -39,6 +41,22 @@ type apiFlags struct {
 	storageTLS        bool
 	imageSources      []facesearchv1.ImageLocation
 	maxConnections    int
+	// servedNamespaces are namespaces besides namespace whose Collections pods search with
+	// their ServiceAccount tokens; tokenAudience is those tokens' ("" refuses tokens).
+	servedNamespaces []string
+	tokenAudience    string
+	recordTTL        time.Duration
+}
+
+// namespaces are every namespace whose Collections the endpoint serves, its own first.
+func (f *apiFlags) namespaces() []string {
+	ns := []string{f.namespace}
+	for _, n := range f.servedNamespaces {
+		if !slices.Contains(ns, n) {
+			ns = append(ns, n)
+		}
+	}
+	return ns
 }
 
 func (f *apiFlags) bind(fs *flag.FlagSet, defaultAddr string) {
@@ -50,6 +68,20 @@ func (f *apiFlags) bind(fs *flag.FlagSet, defaultAddr string) {
 	fs.StringVar(&f.tlsKey, "api-tls-key", "", "deprecated: use --api-tls-key-file")
 	fs.StringVar(&f.credentialsSecret, "api-credentials-secret", "", "Secret (in --api-namespace) of access keys: <id> = secret, <id>.scope = admin|read|search|operations, <id>.collections = *|ids (a key without them may do nothing)")
 	fs.StringVar(&f.namespace, "api-namespace", envOr("POD_NAMESPACE", "default"), "namespace of the Collections the endpoint creates and of its Secrets")
+	fs.StringVar(&f.tokenAudience, "api-token-audience", kubeauth.DefaultAudience, "audience of the ServiceAccount tokens the endpoint accepts (Authorization: Bearer, from the facesearch sidecar): verified by TokenReview, authorized by SubjectAccessReview on the caller's Collections; empty accepts access keys only")
+	fs.Func("api-served-namespaces", "comma-separated namespaces, besides --api-namespace, whose Collections the endpoint serves to pods' ServiceAccount tokens (access keys reach --api-namespace only)", func(v string) error {
+		f.servedNamespaces = nil
+		for _, n := range strings.Split(v, ",") {
+			if n = strings.TrimSpace(n); n != "" {
+				if errs := validation.IsDNS1123Label(n); len(errs) > 0 {
+					return fmt.Errorf("namespace %q: %s", n, strings.Join(errs, "; "))
+				}
+				f.servedNamespaces = append(f.servedNamespaces, n)
+			}
+		}
+		return nil
+	})
+	fs.DurationVar(&f.recordTTL, "api-record-ttl", controllers.DefaultRecordTTL, "how long a recorded search (a SearchRequest written when the caller asks, "+rekognition.RecordHeader+": true) is kept")
 	fs.IntVar(&f.maxConnections, "api-max-connections", 1024, "connections the endpoint holds at once, authenticated or not (each costs a goroutine and buffers; idle ones are closed after 10 s without headers)")
 	fs.StringVar(&f.storageEndpoint, "api-storage-endpoint", "", "storage endpoint of collections created through the endpoint (CreateCollection is refused without it)")
 	fs.StringVar(&f.storageBucket, "api-storage-bucket", "faces", "bucket of collections created through the endpoint")
@@ -147,7 +179,8 @@ func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, reader cl
 	if err != nil {
 		return nil, err
 	}
-	// The endpoint sees the collections of its namespace, as CollectionIds are unique there.
+	// Access keys see the collections of the endpoint's namespace, as CollectionIds are
+	// unique there; a token's caller those of its own (ServiceBackend.svc).
 	svc = svc.InNamespace(f.namespace)
 	collections := &controllers.CollectionAdmin{Client: c, Reader: reader, Search: svc, Namespace: f.namespace}
 	var admin rekognition.CollectionAdmin
@@ -164,10 +197,24 @@ func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, reader cl
 		// Tags are the Collection resources': declared ones have them too, storage or not.
 		backend.Tags = collections
 	}
+	var tokens rekognition.TokenVerifier
+	if c != nil {
+		backend.Recorder = &controllers.SearchRecorder{Client: c, TTL: f.recordTTL}
+		if f.tokenAudience != "" {
+			tokens = &kubeauth.Verifier{Client: c, Audience: f.tokenAudience, Namespaces: f.namespaces(),
+				CollectionName: func(namespace, id string) string {
+					if col, err := svc.InNamespace(namespace).Collection(id); err == nil {
+						return col.Name
+					}
+					return ""
+				}}
+		}
+	}
 	a := &apiEndpoint{}
 	a.replicas.Store(1)
 	handler := rekognition.NewHandler(backend, rekognition.HandlerOptions{
 		Credentials: creds,
+		Tokens:      tokens,
 		Replicas:    func() int { return int(a.replicas.Load()) },
 		Log:         func(msg string, kv ...any) { log.Info(msg, kv...) },
 	})

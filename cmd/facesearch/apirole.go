@@ -39,15 +39,25 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get
 // The endpoint's own Service's endpoints, to know how many replicas share the rate limit:
 // +kubebuilder:rbac:groups=discovery.k8s.io,resources=endpointslices,verbs=get;list;watch
+// Searches recorded at their callers' request, as SearchRequests with their answer:
+// +kubebuilder:rbac:groups=facesearch.io,resources=searchrequests,verbs=create;delete
+// +kubebuilder:rbac:groups=facesearch.io,resources=searchrequests/status,verbs=update
+// ServiceAccount tokens are reviewed (TokenReview, SubjectAccessReview) with the rights of
+// the built-in ClusterRole system:auth-delegator, which the chart binds cluster-wide: the
+// reviews are cluster-scoped, beyond what a RoleBinding grants.
 
 // apiOptions are the api role's: no leader election (every replica serves), a cache of the
-// endpoint's namespace only, and the manager's policy of reading Secrets live.
-func apiOptions(namespace, serviceName, metricsAddr, probeAddr string) ctrl.Options {
+// served namespaces only, and the manager's policy of reading Secrets live.
+func apiOptions(namespaces []string, serviceName, metricsAddr, probeAddr string) ctrl.Options {
+	cached := map[string]cache.Config{}
+	for _, ns := range namespaces {
+		cached[ns] = cache.Config{}
+	}
 	o := ctrl.Options{
 		Scheme:                 newScheme(),
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{namespace: {}}},
+		Cache:                  cache.Options{DefaultNamespaces: cached},
 		// Requests in flight finish after the drain delay; the probes stop last.
 		GracefulShutdownTimeout: ptrTo(45 * time.Second),
 	}
@@ -99,7 +109,7 @@ func runAPI(args []string) error {
 	}
 	defer engines.Close()
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), apiOptions(af.namespace, *serviceName, *metricsAddr, *probeAddr))
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), apiOptions(af.namespaces(), *serviceName, *metricsAddr, *probeAddr))
 	if err != nil {
 		return fmt.Errorf("while creating the api role's manager: %w", err)
 	}
@@ -151,7 +161,7 @@ func newAPIRole(mgr ctrl.Manager, af *apiFlags, svc *search.Service, indexes wor
 		return nil, err
 	}
 	r := &apiRole{af: af, endpoint: endpoint,
-		publisher: &controllers.CollectionPublisher{Client: mgr.GetClient(), Search: svc, Indexes: indexes, Namespace: af.namespace}}
+		publisher: &controllers.CollectionPublisher{Client: mgr.GetClient(), Search: svc, Indexes: indexes, Namespaces: af.namespaces()}}
 	if err := r.publisher.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("while setting up the collection publisher: %w", err)
 	}

@@ -136,7 +136,7 @@ func TestAPIRoleServesWhatTheManagerMade(t *testing.T) {
 		t.Errorf("the api role reads Collections of another namespace (err %v)", err)
 	}
 
-	opts := apiOptions(ns, "facesearch-api", "0", "0")
+	opts := apiOptions([]string{ns}, "facesearch-api", "0", "0")
 	opts.Controller.SkipNameValidation = ptr.To(true)
 	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {

@@ -50,6 +50,7 @@ const (
 	TypeUnrecognizedClient         = "UnrecognizedClientException"
 	TypeInvalidSignature           = "InvalidSignatureException"
 	TypeIncompleteSignature        = "IncompleteSignatureException"
+	TypeExpiredToken               = "ExpiredTokenException"
 )
 
 func newErr(t, msg string) *Error { return &Error{Type: t, Message: msg} }
@@ -217,7 +218,7 @@ func httpStatus(t string) int {
 func isAuthError(t string) bool {
 	switch t {
 	case TypeAccessDenied, TypeMissingAuthenticationToken, TypeUnrecognizedClient,
-		TypeInvalidSignature, TypeIncompleteSignature:
+		TypeInvalidSignature, TypeIncompleteSignature, TypeExpiredToken:
 		return true
 	}
 	return false
@@ -283,7 +284,7 @@ func undeclared(op string, err error) error {
 func isProtocolError(t string) bool {
 	switch t {
 	case TypeSerialization, TypeUnknownOperation, TypeMissingAuthenticationToken,
-		TypeUnrecognizedClient, TypeInvalidSignature, TypeIncompleteSignature:
+		TypeUnrecognizedClient, TypeInvalidSignature, TypeIncompleteSignature, TypeExpiredToken:
 		return true
 	}
 	return false

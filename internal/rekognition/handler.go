@@ -35,6 +35,10 @@ type HandlerOptions struct {
 	// AllowUnauthenticated serves requests without checking signatures (every
 	// operation on every collection). For local development and tests only.
 	AllowUnauthenticated bool
+	// Tokens, when set, also accepts "Authorization: Bearer <token>": a Kubernetes
+	// ServiceAccount token, verified and authorized by Tokens (see TokenVerifier). Its
+	// callers reach the collections of their own namespace, and only TokenOperations.
+	Tokens TokenVerifier
 
 	// MaxBodyBytes bounds the request body (default DefaultMaxBodyBytes), and
 	// twice that for CompareFaces, which carries two images. Over the limit:
@@ -173,6 +177,9 @@ type call struct {
 	keyID string
 	cred  Credential
 	authn bool // credentials were checked; cred applies
+	// caller is set for a token's request: tokens authorizes it instead of cred.
+	caller *TokenCaller
+	tokens TokenVerifier
 	body  []byte
 	reqID string
 }
@@ -285,7 +292,7 @@ func specFor[I any, O any, PI validatable[I]](
 			return nil, err
 		}
 		col, tok := keys(in)
-		if err := c.authorize(col); err != nil {
+		if err := c.authorize(ctx, col); err != nil {
 			return nil, err
 		}
 		if err := PI(in).Validate(); err != nil {
@@ -329,11 +336,15 @@ func isRekognitionError(err error) bool {
 }
 
 // authorize checks that the caller's key may call the operation and, when
-// the request names one, use the collection: IAM's answer otherwise. It
-// allows everything when authentication is disabled.
-func (c *call) authorize(col *string) error {
+// the request names one, use the collection: IAM's answer otherwise. A token's
+// caller is authorized by the TokenVerifier (Kubernetes RBAC). It allows
+// everything when authentication is disabled.
+func (c *call) authorize(ctx context.Context, col *string) error {
 	if !c.authn {
 		return nil
+	}
+	if c.caller != nil {
+		return c.tokens.AuthorizeToken(ctx, c.caller, c.op, col)
 	}
 	resource := "*"
 	if col != nil {
@@ -410,7 +421,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var sig *sigV4Request
-	if !h.opts.AllowUnauthenticated {
+	if tok, ok := bearerToken(r); ok && h.opts.Tokens != nil {
+		// A pod's ServiceAccount token (through its sidecar): verified before the body is read.
+		caller, err := h.opts.Tokens.VerifyToken(r.Context(), tok)
+		if err != nil {
+			h.writeError(w, c, err)
+			return
+		}
+		if !TokenOperations[c.op] {
+			h.writeError(w, c, ErrAccessDenied(fmt.Sprintf("User: %s is not authorized to perform: rekognition:%s because ServiceAccount tokens may not call it: collections are created, deleted and tagged as Collection resources", caller.Username, c.op)))
+			return
+		}
+		c.keyID, c.caller, c.tokens = caller.Username, caller, h.opts.Tokens
+	} else if !h.opts.AllowUnauthenticated {
 		store := h.opts.Credentials
 		if store == nil {
 			store = StaticCredentials(nil)
@@ -453,6 +476,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.body = body
 
 	ctx := r.Context()
+	if r.Header.Get(RecordHeader) == "true" {
+		ctx = context.WithValue(ctx, recordKey{}, true)
+	}
+	if c.caller != nil {
+		c.authn = true
+		ctx = context.WithValue(ctx, callerKey{}, c.keyID)
+		ctx = context.WithValue(ctx, tokenCallerK{}, c.caller)
+		ctx = withNamespace(ctx, c.caller.Namespace)
+		if h.limiter != nil && !h.limiter.allow(c.keyID) {
+			h.writeError(w, c, ErrThrottling(fmt.Sprintf("Rate exceeded for %s (%.0f requests per second, burst %d)", c.keyID, h.opts.RateLimit, h.opts.RateBurst)))
+			return
+		}
+	}
 	if sig != nil {
 		if aerr := sig.verify(r, body); aerr != nil {
 			h.writeError(w, c, aerr)

@@ -2,10 +2,13 @@ package rekognition
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/face"
@@ -51,6 +54,44 @@ type ServiceBackend struct {
 	// Tags serves TagResource, UntagResource and ListTagsForResource; nil answers them with
 	// AccessDeniedException. NewServiceBackend takes Admin's when it has them.
 	Tags CollectionTags
+	// Recorder writes the SearchUsersByImage calls whose callers ask for it (RecordHeader)
+	// as SearchRequests; nil refuses such calls with InvalidParameterException.
+	Recorder SearchRecorder
+}
+
+// SearchRecorder keeps a search as a record readable with kubectl: the operator's
+// controllers.SearchRecorder writes a SearchRequest with its answer in status and a TTL.
+type SearchRecorder interface {
+	RecordSearch(ctx context.Context, rec SearchRecord) error
+}
+
+// SearchRecord is one SearchUsersByImage to record. The image's bytes are not kept: only
+// their SHA-256 and size, or the S3Object the image was read from.
+type SearchRecord struct {
+	// Collection is the collection searched (its Namespace and Name are the resource's).
+	Collection *search.Collection
+	// Caller is the ServiceAccount's username or the access key id; Pod the token's pod.
+	Caller, Pod string
+	// ImageSHA256 (hex) and ImageSize describe an image given as bytes; S3Object one read
+	// from storage.
+	ImageSHA256 string
+	ImageSize   int
+	S3Object    *search.S3Object
+	// The request's parameters, as given (0: unset).
+	UserMatchThreshold float32
+	MaxUsers           int
+	QualityFilter      string
+	Result             *search.SearchUsersResult
+	Started            time.Time
+}
+
+// svc is the search path of the request's namespace: a token caller's own, the
+// endpoint's otherwise.
+func (b *ServiceBackend) svc(ctx context.Context) *search.Service {
+	if ns := NamespaceFromContext(ctx); ns != "" {
+		return b.Service.InNamespace(ns)
+	}
+	return b.Service
 }
 
 var _ Backend = (*ServiceBackend)(nil)
@@ -87,7 +128,7 @@ func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollect
 		}
 		return nil, err
 	}
-	d, err := b.Service.DescribeCollection(ctx, id)
+	d, err := b.svc(ctx).DescribeCollection(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +137,7 @@ func (b *ServiceBackend) CreateCollection(ctx context.Context, in *CreateCollect
 
 // DescribeCollection serves Rekognition's DescribeCollection through the search path.
 func (b *ServiceBackend) DescribeCollection(ctx context.Context, in *DescribeCollectionInput) (*DescribeCollectionOutput, error) {
-	d, err := b.Service.DescribeCollection(ctx, *in.CollectionId)
+	d, err := b.svc(ctx).DescribeCollection(ctx, *in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +151,7 @@ func (b *ServiceBackend) DescribeCollection(ctx context.Context, in *DescribeCol
 // ListCollections serves Rekognition's ListCollections from the registry. Its NextToken is
 // the page's last id, packed (packCollectionID): the next page starts at the first id after
 // it, whichever collections were created or deleted in between.
-func (b *ServiceBackend) ListCollections(_ context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
+func (b *ServiceBackend) ListCollections(ctx context.Context, in *ListCollectionsInput) (*ListCollectionsOutput, error) {
 	limit := defaultListCollections
 	if in.MaxResults != nil && *in.MaxResults > 0 {
 		limit = int(*in.MaxResults)
@@ -126,7 +167,7 @@ func (b *ServiceBackend) ListCollections(_ context.Context, in *ListCollectionsI
 		}
 	}
 	out := &ListCollectionsOutput{CollectionIds: []string{}, FaceModelVersions: []string{}}
-	for _, c := range b.Service.Collections.List() { // sorted
+	for _, c := range b.svc(ctx).Collections.List() { // sorted
 		id := c.ID
 		if after != "" && id <= after {
 			continue
@@ -286,7 +327,7 @@ func (b *ServiceBackend) IndexFaces(ctx context.Context, in *IndexFacesInput) (*
 	if in.MaxFaces != nil {
 		opts.MaxFaces = int(min(*in.MaxFaces, face.MaxIndexFaces))
 	}
-	res, err := b.Service.IndexFaces(ctx, *in.CollectionId, searchImage(in.Image), opts)
+	res, err := b.svc(ctx).IndexFaces(ctx, *in.CollectionId, searchImage(in.Image), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +350,7 @@ func (b *ServiceBackend) IndexFaces(ctx context.Context, in *IndexFacesInput) (*
 
 // ListFaces serves Rekognition's ListFaces through the search path.
 func (b *ServiceBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*ListFacesOutput, error) {
-	c, err := b.Service.Collection(*in.CollectionId)
+	c, err := b.svc(ctx).Collection(*in.CollectionId)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +358,7 @@ func (b *ServiceBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*Li
 	if in.MaxResults != nil && *in.MaxResults > 0 {
 		opts.MaxResults = int(*in.MaxResults)
 	}
-	recs, next, err := b.Service.ListFaces(ctx, c.ID, opts)
+	recs, next, err := b.svc(ctx).ListFaces(ctx, c.ID, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +374,7 @@ func (b *ServiceBackend) ListFaces(ctx context.Context, in *ListFacesInput) (*Li
 
 // DeleteFaces serves Rekognition's DeleteFaces through the search path.
 func (b *ServiceBackend) DeleteFaces(ctx context.Context, in *DeleteFacesInput) (*DeleteFacesOutput, error) {
-	deleted, failed, err := b.Service.DeleteFaces(ctx, *in.CollectionId, in.FaceIds)
+	deleted, failed, err := b.svc(ctx).DeleteFaces(ctx, *in.CollectionId, in.FaceIds)
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +402,7 @@ func (b *ServiceBackend) CreateUser(ctx context.Context, in *CreateUserInput) (*
 	params := *in
 	params.ClientRequestToken = nil
 	opts := idempotency("CreateUser", *in.CollectionId, in.ClientRequestToken, params)
-	err := b.Service.CreateUser(ctx, *in.CollectionId, *in.UserId, opts)
+	err := b.svc(ctx).CreateUser(ctx, *in.CollectionId, *in.UserId, opts)
 	if err != nil {
 		// The store's retryable Conflict is contention, not the user existing: MapError
 		// makes it a ThrottlingException.
@@ -378,7 +419,7 @@ func (b *ServiceBackend) DeleteUser(ctx context.Context, in *DeleteUserInput) (*
 	params := *in
 	params.ClientRequestToken = nil
 	opts := idempotency("DeleteUser", *in.CollectionId, in.ClientRequestToken, params)
-	err := b.Service.DeleteUser(ctx, *in.CollectionId, *in.UserId, opts)
+	err := b.svc(ctx).DeleteUser(ctx, *in.CollectionId, *in.UserId, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -391,7 +432,7 @@ func (b *ServiceBackend) ListUsers(ctx context.Context, in *ListUsersInput) (*Li
 	if in.MaxResults != nil {
 		opts.MaxResults = int(*in.MaxResults)
 	}
-	users, next, err := b.Service.ListUsers(ctx, *in.CollectionId, opts)
+	users, next, err := b.svc(ctx).ListUsers(ctx, *in.CollectionId, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -410,7 +451,7 @@ func (b *ServiceBackend) AssociateFaces(ctx context.Context, in *AssociateFacesI
 	params := *in
 	params.ClientRequestToken = nil
 	opts := idempotency("AssociateFaces", *in.CollectionId, in.ClientRequestToken, params)
-	res, err := b.Service.AssociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, deref(in.UserMatchThreshold), opts)
+	res, err := b.svc(ctx).AssociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, deref(in.UserMatchThreshold), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -435,7 +476,7 @@ func (b *ServiceBackend) DisassociateFaces(ctx context.Context, in *Disassociate
 	params := *in
 	params.ClientRequestToken = nil
 	opts := idempotency("DisassociateFaces", *in.CollectionId, in.ClientRequestToken, params)
-	res, err := b.Service.DisassociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, opts)
+	res, err := b.svc(ctx).DisassociateFaces(ctx, *in.CollectionId, *in.UserId, in.FaceIds, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -453,7 +494,7 @@ func (b *ServiceBackend) DisassociateFaces(ctx context.Context, in *Disassociate
 
 // SearchFaces serves Rekognition's SearchFaces through the search path.
 func (b *ServiceBackend) SearchFaces(ctx context.Context, in *SearchFacesInput) (*SearchFacesOutput, error) {
-	res, err := b.Service.SearchFaces(ctx, *in.CollectionId, *in.FaceId, search.SearchFacesOptions{
+	res, err := b.svc(ctx).SearchFaces(ctx, *in.CollectionId, *in.FaceId, search.SearchFacesOptions{
 		FaceMatchThreshold: deref(in.FaceMatchThreshold), MaxFaces: int(deref(in.MaxFaces)),
 	})
 	if err != nil {
@@ -464,7 +505,7 @@ func (b *ServiceBackend) SearchFaces(ctx context.Context, in *SearchFacesInput) 
 
 // SearchFacesByImage serves Rekognition's SearchFacesByImage through the search path.
 func (b *ServiceBackend) SearchFacesByImage(ctx context.Context, in *SearchFacesByImageInput) (*SearchFacesByImageOutput, error) {
-	res, err := b.Service.SearchFacesByImage(ctx, *in.CollectionId, searchImage(in.Image), search.SearchFacesOptions{
+	res, err := b.svc(ctx).SearchFacesByImage(ctx, *in.CollectionId, searchImage(in.Image), search.SearchFacesOptions{
 		FaceMatchThreshold: deref(in.FaceMatchThreshold), MaxFaces: int(deref(in.MaxFaces)), QualityFilter: face.QualityFilter(in.QualityFilter),
 	})
 	if err != nil {
@@ -480,7 +521,7 @@ func (b *ServiceBackend) SearchFacesByImage(ctx context.Context, in *SearchFaces
 
 // SearchUsers serves Rekognition's SearchUsers through the search path.
 func (b *ServiceBackend) SearchUsers(ctx context.Context, in *SearchUsersInput) (*SearchUsersOutput, error) {
-	res, err := b.Service.SearchUsers(ctx, *in.CollectionId, search.SearchUsersByIDOptions{
+	res, err := b.svc(ctx).SearchUsers(ctx, *in.CollectionId, search.SearchUsersByIDOptions{
 		UserID: deref(in.UserId), FaceID: deref(in.FaceId),
 		UserMatchThreshold: deref(in.UserMatchThreshold), MaxUsers: int(deref(in.MaxUsers)),
 	})
@@ -498,7 +539,12 @@ func (b *ServiceBackend) SearchUsers(ctx context.Context, in *SearchUsersInput) 
 
 // SearchUsersByImage serves Rekognition's SearchUsersByImage through the search path.
 func (b *ServiceBackend) SearchUsersByImage(ctx context.Context, in *SearchUsersByImageInput) (*SearchUsersByImageOutput, error) {
-	res, err := b.Service.SearchUsersByImage(ctx, *in.CollectionId, searchImage(in.Image), search.SearchUsersOptions{
+	record := RecordRequested(ctx)
+	if record && b.Recorder == nil {
+		return nil, ErrInvalidParameter("This endpoint does not record searches (" + RecordHeader + ")")
+	}
+	started := time.Now()
+	res, err := b.svc(ctx).SearchUsersByImage(ctx, *in.CollectionId, searchImage(in.Image), search.SearchUsersOptions{
 		UserMatchThreshold: deref(in.UserMatchThreshold), MaxUsers: int(deref(in.MaxUsers)), QualityFilter: face.QualityFilter(in.QualityFilter),
 	})
 	if err != nil {
@@ -515,14 +561,44 @@ func (b *ServiceBackend) SearchUsersByImage(ctx context.Context, in *SearchUsers
 		}
 		out.UnsearchedFaces = append(out.UnsearchedFaces, UnsearchedFace{FaceDetails: faceDetail(u.Detail), Reasons: reasons})
 	}
+	if record {
+		// No answer without its record: a caller that asked for an audit trail gets none
+		// of the search's result unless the record was written.
+		if err := b.record(ctx, in, res, started); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// record hands a finished SearchUsersByImage to the Recorder.
+func (b *ServiceBackend) record(ctx context.Context, in *SearchUsersByImageInput, res *search.SearchUsersResult, started time.Time) error {
+	coll, err := b.svc(ctx).Collection(*in.CollectionId)
+	if err != nil {
+		return err
+	}
+	rec := SearchRecord{Collection: coll, Caller: CallerFromContext(ctx), UserMatchThreshold: deref(in.UserMatchThreshold),
+		MaxUsers: int(deref(in.MaxUsers)), QualityFilter: string(in.QualityFilter), Result: res, Started: started}
+	if tc := TokenCallerFromContext(ctx); tc != nil {
+		rec.Pod = tc.Pod
+	}
+	if img := searchImage(in.Image); img.S3Object != nil {
+		rec.S3Object = img.S3Object
+	} else {
+		sum := sha256.Sum256(img.Bytes)
+		rec.ImageSHA256, rec.ImageSize = hex.EncodeToString(sum[:]), len(img.Bytes)
+	}
+	if err := b.Recorder.RecordSearch(ctx, rec); err != nil {
+		return ErrInternalServer(fmt.Sprintf("The search ran but could not be recorded, as the caller asked; its answer is withheld: %v", err))
+	}
+	return nil
 }
 
 // ---- without a collection ----
 
 // DetectFaces serves Rekognition's DetectFaces through the search path.
 func (b *ServiceBackend) DetectFaces(ctx context.Context, in *DetectFacesInput) (*DetectFacesOutput, error) {
-	res, err := b.Service.DetectFaces(ctx, searchImage(in.Image), search.DetectFacesOptions{Attributes: faceAttributes(in.Attributes)})
+	res, err := b.svc(ctx).DetectFaces(ctx, searchImage(in.Image), search.DetectFacesOptions{Attributes: faceAttributes(in.Attributes)})
 	if err != nil {
 		return nil, err
 	}
@@ -535,7 +611,7 @@ func (b *ServiceBackend) DetectFaces(ctx context.Context, in *DetectFacesInput) 
 
 // CompareFaces serves Rekognition's CompareFaces through the search path.
 func (b *ServiceBackend) CompareFaces(ctx context.Context, in *CompareFacesInput) (*CompareFacesOutput, error) {
-	res, err := b.Service.CompareFaces(ctx, searchImage(in.SourceImage), searchImage(in.TargetImage), search.CompareFacesOptions{
+	res, err := b.svc(ctx).CompareFaces(ctx, searchImage(in.SourceImage), searchImage(in.TargetImage), search.CompareFacesOptions{
 		SimilarityThreshold: deref(in.SimilarityThreshold), QualityFilter: face.QualityFilter(in.QualityFilter),
 	})
 	if err != nil {
