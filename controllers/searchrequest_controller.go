@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"time"
 
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,6 +18,8 @@ type SearchRequestReconciler struct {
 	client.Client
 	Recorder record.EventRecorder
 	Search   *search.Service
+	// RecordGrace is how long a recorded search may wait for its answer (default a minute).
+	RecordGrace time.Duration
 }
 
 // searchRequestScope carries what the phases of one reconcile found out.

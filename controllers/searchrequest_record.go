@@ -134,7 +134,11 @@ func splitServiceAccount(username string) (namespace, name string, ok bool) {
 // reconcileUnfinishedRecord waits for a record's answer, then fails the record that never
 // got one: its image was not kept, so it cannot be run.
 func (r *SearchRequestReconciler) reconcileUnfinishedRecord(ctx context.Context, sr *facesearchv1.SearchRequest) (ctrl.Result, error) {
-	if wait := recordGrace - time.Since(sr.CreationTimestamp.Time); wait > 0 {
+	grace := r.RecordGrace
+	if grace == 0 {
+		grace = recordGrace
+	}
+	if wait := grace - time.Since(sr.CreationTimestamp.Time); wait > 0 {
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	now := metav1.Now()

@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -293,13 +294,22 @@ func checkAPIRBAC(t *testing.T, objs []*unstructured.Unstructured, serviceAccoun
 	if find(objs, "ClusterRole", apiName) == nil {
 		t.Errorf("no ClusterRole %s", apiName)
 	}
+	// The release namespace and those whose pods search with their tokens.
+	served := []string{releaseNamespace}
+	if _, c := apiDeployment(t, objs); c != nil {
+		if v := flagValue(c.Args, "api-served-namespaces"); v != "" {
+			served = append(served, strings.Split(v, ",")...)
+		}
+	}
 	bound := false
 	for _, o := range objs {
 		switch o.GetKind() {
 		case "ClusterRoleBinding":
 			crb := convert(t, o, &rbacv1.ClusterRoleBinding{})
 			for _, s := range crb.Subjects {
-				if s.Kind == "ServiceAccount" && s.Name == serviceAccount {
+				// TokenReviews and SubjectAccessReviews are cluster-scoped: that one
+				// built-in role, which grants only those two creates, is bound cluster-wide.
+				if s.Kind == "ServiceAccount" && s.Name == serviceAccount && crb.RoleRef.Name != "system:auth-delegator" {
 					t.Errorf("ClusterRoleBinding %s binds the api ServiceAccount cluster-wide", crb.Name)
 				}
 			}
@@ -312,7 +322,7 @@ func checkAPIRBAC(t *testing.T, objs []*unstructured.Unstructured, serviceAccoun
 				if s.Kind != "ServiceAccount" || s.Name != serviceAccount {
 					continue
 				}
-				if rb.Namespace != releaseNamespace || rb.RoleRef.Kind != "ClusterRole" || rb.RoleRef.Name != apiName || s.Namespace != releaseNamespace {
+				if !slices.Contains(served, rb.Namespace) || rb.RoleRef.Kind != "ClusterRole" || rb.RoleRef.Name != apiName || s.Namespace != releaseNamespace {
 					t.Errorf("RoleBinding %s/%s binds %s/%s to the api ServiceAccount; want ClusterRole %s in %s", rb.Namespace, rb.Name,
 						rb.RoleRef.Kind, rb.RoleRef.Name, apiName, releaseNamespace)
 					continue
@@ -365,6 +375,50 @@ func TestAPIValues(t *testing.T) {
 			"--set", "api.shutdownDelaySeconds=20", "--set", "api.terminationGracePeriodSeconds=40")
 		if err == nil || !strings.Contains(out, "must exceed api.shutdownDelaySeconds + 30") {
 			t.Errorf("err %v, output %s; want a refusal", err, out)
+		}
+	})
+	t.Run("ServiceAccount tokens", func(t *testing.T) {
+		cases := []struct {
+			name          string
+			args          []string
+			audience      string
+			served        []string
+			authDelegator bool
+		}{
+			{"default", nil, "facesearch.io", nil, true},
+			{"served namespaces", []string{"--set", "api.serviceAccountTokens.servedNamespaces={apps," + releaseNamespace + ",shop}"},
+				"facesearch.io", []string{"apps", "shop"}, true},
+			{"another audience", []string{"--set", "api.serviceAccountTokens.audience=faces.example.com"}, "faces.example.com", nil, true},
+			{"off", []string{"--set", "api.serviceAccountTokens.enabled=false", "--set", "api.serviceAccountTokens.servedNamespaces={apps}"}, "", nil, false},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				objs := renderArgs(t, tc.args...)
+				_, c := apiDeployment(t, objs)
+				if got := flagValue(c.Args, "api-token-audience"); got != tc.audience {
+					t.Errorf("--api-token-audience=%q, want %q", got, tc.audience)
+				}
+				checkAPIRBAC(t, objs, apiName)
+				for _, ns := range tc.served {
+					rb := findIn(objs, "RoleBinding", ns, apiName)
+					if rb == nil {
+						t.Errorf("no RoleBinding of the api role in served namespace %s", ns)
+					}
+				}
+				if tc.served == nil && flagValue(c.Args, "api-served-namespaces") != "" {
+					t.Errorf("--api-served-namespaces=%q without served namespaces", flagValue(c.Args, "api-served-namespaces"))
+				}
+				crb := find(objs, "ClusterRoleBinding", apiName+"-auth-delegator")
+				if (crb != nil) != tc.authDelegator {
+					t.Errorf("auth-delegator ClusterRoleBinding rendered: %v, want %v", crb != nil, tc.authDelegator)
+				}
+				if crb != nil {
+					b := convert(t, crb, &rbacv1.ClusterRoleBinding{})
+					if b.RoleRef.Name != "system:auth-delegator" || len(b.Subjects) != 1 || b.Subjects[0].Name != apiName {
+						t.Errorf("auth-delegator binding %+v", b)
+					}
+				}
+			})
 		}
 	})
 	t.Run("api disabled", func(t *testing.T) {

@@ -118,3 +118,13 @@ func find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Un
 	}
 	return nil
 }
+
+// findIn is find for a namespaced object rendered in more than one namespace.
+func findIn(objs []*unstructured.Unstructured, kind, namespace, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetNamespace() == namespace && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
