@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,7 @@ func TestE2E(t *testing.T) {
 		{"UsersFromPhotosInMinIO", func(t *testing.T) { e.users(t, ph) }},
 		{"SearchRequestFindsThePerson", func(t *testing.T) { e.searchRequest(t, ph) }},
 		{"InClusterSDKClient", func(t *testing.T) { e.sdkClient(t, ph) }},
+		{"SidecarSearchesWithPodIdentity", func(t *testing.T) { e.sidecarSearch(t, ph) }},
 		{"TokenRetriedOnAnotherReplica", e.tokenOnReplicas},
 		{"IndexPodKilledDuringCalls", func(t *testing.T) { e.indexPodKilled(t, ph) }},
 		{"APIPodKilledDuringCalls", func(t *testing.T) { e.apiPodKilled(t, ph) }},
@@ -192,6 +194,8 @@ func (e *env) helmValues(extra ...string) []string {
 		"--set", "storage.credentials.create=true",
 		"--set", "storage.credentials.accessKey=" + minioUser, "--set", "storage.credentials.secretKey=" + minioPassword,
 		"--set", "manager.terminationGracePeriodSeconds=5",
+		"--set", "api.serviceAccountTokens.servedNamespaces={" + appsNamespace + "}",
+		"--set", "api.serviceAccountTokens.recordTTLSeconds=" + strconv.Itoa(recordTTLSeconds),
 		"--wait", "--timeout", "5m",
 	}
 	return append(args, extra...)
@@ -199,6 +203,9 @@ func (e *env) helmValues(extra ...string) []string {
 
 // helmInstall installs the chart into a namespace that enforces the restricted profile.
 func (e *env) helmInstall(t *testing.T) {
+	// The application namespace first: the chart binds the api role there, as a namespace
+	// whose pods search with their ServiceAccount tokens.
+	e.apply(t, restrictedNamespace(appsNamespace))
 	e.apply(t, restrictedNamespace(releaseNamespace)+fmt.Sprintf(`---
 apiVersion: v1
 kind: Secret
@@ -293,6 +300,10 @@ func (e *env) collection(t *testing.T) {
 func userName(p string) string { return strings.ToLower(strings.ReplaceAll(p, "_", "-")) }
 
 func (e *env) applyUser(t *testing.T, p string, keys []string) {
+	e.applyUserIn(t, releaseNamespace, collectionName, p, keys)
+}
+
+func (e *env) applyUserIn(t *testing.T, namespace, collection, p string, keys []string) {
 	var faces strings.Builder
 	for i, k := range keys {
 		fmt.Fprintf(&faces, "  - name: %s-%d\n    image: {s3Object: {name: %s}}\n", p, i, k)
@@ -304,13 +315,15 @@ spec:
   collectionRef: {name: %s}
   userId: %s
   faces:
-%s`, userName(p), releaseNamespace, collectionName, p, faces.String()))
+%s`, userName(p), namespace, collection, p, faces.String()))
 }
 
-func (e *env) waitUserActive(t *testing.T, p string) {
-	eventually(t, 3*time.Minute, "User "+p+" ACTIVE", func() (bool, string) {
+func (e *env) waitUserActive(t *testing.T, p string) { e.waitUserActiveIn(t, releaseNamespace, p) }
+
+func (e *env) waitUserActiveIn(t *testing.T, namespace, p string) {
+	eventually(t, 3*time.Minute, "User "+namespace+"/"+p+" ACTIVE", func() (bool, string) {
 		var u facesearchv1.User
-		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: userName(p)}, &u); err != nil {
+		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: namespace, Name: userName(p)}, &u); err != nil {
 			return false, err.Error()
 		}
 		if u.Status.UserStatus != facesearchv1.UserStatus("ACTIVE") {

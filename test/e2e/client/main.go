@@ -5,11 +5,17 @@
 //	client search -collection C -case U=photos/U/c.jpg [-case ...]
 //	client load   -collection C -duration 40s -case U=photos/U/c.jpg [-case ...] [-write-collection W -write-photo K]
 //	client token  -collection C -endpoints https://IP:PORT,https://IP:PORT -server-name NAME
+//	client sidecar -collection C -case U=photos/U/c.jpg [-photo-file F -photo-user U] [-expect-error TYPE]
 //
 // load also indexes the photo K into W in a loop when asked, and checks at the end that every
 // face it was told was indexed is there exactly once (none lost, none duplicated by retries).
 // token sends each mutating call with a ClientRequestToken to one api replica, then the same
 // call again to another, as an SDK retry after a failover would.
+//
+// sidecar runs in a Pod that has the facesearch sidecar: the SDK calls it on localhost with
+// dummy keys (it signs, the sidecar drops the signature and sends the pod's token), and
+// -photo-file is POSTed as raw bytes to the sidecar's /search shortcut. With -expect-error,
+// every call must fail with that error type instead (a ServiceAccount without the grant).
 //
 // The endpoint, key pair and CA come from FACESEARCH_ENDPOINT, AWS_ACCESS_KEY_ID,
 // AWS_SECRET_ACCESS_KEY and FACESEARCH_CA_FILE. Photos are S3Objects in FACESEARCH_BUCKET.
@@ -17,6 +23,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -24,7 +31,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -35,6 +44,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
+	"github.com/aws/smithy-go"
 )
 
 // Result is what the suite reads back.
@@ -101,6 +111,9 @@ func main() {
 	writePhoto := fs.String("write-photo", "", "object key of the photo the writer indexes (load)")
 	endpoints := fs.String("endpoints", "", "comma-separated base URLs of api replicas (token)")
 	serverName := fs.String("server-name", "", "TLS server name of the replicas' certificate (token)")
+	photoFile := fs.String("photo-file", "", "a photo to POST to the sidecar's /search shortcut (sidecar)")
+	photoUser := fs.String("photo-user", "", "who should be found in -photo-file (sidecar)")
+	expectError := fs.String("expect-error", "", "the error type every call must end with (sidecar)")
 	var cs cases
 	fs.Var(&cs, "case", "USER=OBJECT-KEY: a photo and who should be found in it (search, load)")
 	if err := fs.Parse(os.Args[2:]); err != nil {
@@ -123,6 +136,8 @@ func main() {
 		}
 	case "load":
 		load(ctx, sdk, bucket, *collection, cs, *duration, *workers, &res, *writeCollection, *writePhoto)
+	case "sidecar":
+		sidecar(ctx, sdk, bucket, *collection, cs, *photoFile, *photoUser, *expectError, &res)
 	case "token":
 		err = tokens(ctx, *collection, strings.Split(*endpoints, ","), *serverName, &res)
 	default:
@@ -424,4 +439,74 @@ func tokens(ctx context.Context, collection string, endpoints []string, serverNa
 		}
 	}
 	return nil
+}
+
+// sidecar searches through the pod's sidecar: the SDK's requests and the raw-image shortcut.
+func sidecar(ctx context.Context, sdk *rekognition.Client, bucket, collection string, cs []string, photoFile, photoUser, expectError string, res *Result) {
+	check := func(what string, errType string, err error) {
+		switch {
+		case errType == expectError:
+			res.OK++
+		default:
+			res.Wrong++
+			res.Errors = append(res.Errors, fmt.Sprintf("%s: error %q (%v), want %q", what, errType, err, expectError))
+		}
+	}
+	for _, c := range cs {
+		if expectError == "" {
+			search(ctx, sdk, bucket, collection, c, res, nil)
+			continue
+		}
+		_, key, _ := strings.Cut(c, "=")
+		_, err := sdk.SearchUsersByImage(ctx, &rekognition.SearchUsersByImageInput{
+			CollectionId: aws.String(collection), Image: s3Image(bucket, key), MaxUsers: aws.Int32(3)})
+		var api smithy.APIError
+		errType := ""
+		if errors.As(err, &api) {
+			errType = api.ErrorCode()
+		} else if err != nil {
+			errType = "transport"
+		}
+		check(key, errType, err)
+	}
+	if photoFile == "" {
+		return
+	}
+	img, err := os.ReadFile(photoFile)
+	if err != nil {
+		res.Failed++
+		res.Errors = append(res.Errors, err.Error())
+		return
+	}
+	u := strings.TrimSuffix(os.Getenv("FACESEARCH_ENDPOINT"), "/") + "/search?maxUsers=3&collection=" + url.QueryEscape(collection)
+	resp, err := http.Post(u, "image/jpeg", bytes.NewReader(img))
+	if err != nil {
+		res.Failed++
+		res.Errors = append(res.Errors, "POST /search: "+err.Error())
+		return
+	}
+	defer resp.Body.Close()
+	var out struct {
+		UserMatches []struct {
+			Similarity float64
+			User       struct{ UserId string }
+		}
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if expectError != "" {
+		check("POST /search", resp.Header.Get("X-Amzn-Errortype"), errors.New(string(body)))
+		return
+	}
+	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != http.StatusOK {
+		res.Failed++
+		res.Errors = append(res.Errors, fmt.Sprintf("POST /search: %d %s", resp.StatusCode, body))
+		return
+	}
+	if len(out.UserMatches) == 0 || out.UserMatches[0].User.UserId != photoUser {
+		res.Wrong++
+		res.Errors = append(res.Errors, fmt.Sprintf("POST /search: %s, want %s first", body, photoUser))
+		return
+	}
+	res.OK++
+	res.Matches[photoFile] = fmt.Sprintf("%s %.2f", photoUser, out.UserMatches[0].Similarity)
 }
