@@ -1,7 +1,8 @@
 // Command facesearch is the operator's one binary. Its first argument picks the role:
 // manager (the controllers), api (the Rekognition-compatible endpoint, any number of
-// replicas), index (one shard of a collection) or local (the embedded local stack: control
-// plane, MinIO, manager and api with in-process shards, used by make demo).
+// replicas), index (one shard of a collection), sidecar (the proxy next to an application
+// that forwards its calls to the endpoint with the pod's token) or local (the embedded local
+// stack: control plane, MinIO, manager and api with in-process shards, used by make demo).
 package main
 
 import (
@@ -26,6 +27,8 @@ func main() {
 		err = runAPI(args)
 	case "index":
 		err = runIndex(args)
+	case "sidecar":
+		err = runSidecar(args)
 	case "local":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		err = runLocal(ctx, args)
@@ -51,6 +54,7 @@ roles:
   manager   run the Collection, User and SearchRequest controllers on a cluster
   api       serve the Rekognition-compatible HTTP endpoint (stateless; run several)
   index     serve one shard of one collection's vectors
+  sidecar   next to an application: forward its Rekognition calls to the endpoint with the pod's token
   local     run the whole stack on this machine: control plane, MinIO, manager, api, in-process shards
 
 Run "facesearch <role> -h" for a role's flags.
