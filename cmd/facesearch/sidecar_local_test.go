@@ -168,7 +168,12 @@ func startSidecar(t *testing.T, k8s client.Client, sa, endpoint string) string {
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() { done <- serveSidecar(ctx, f, proxy, logr.Discard(), func(a string) { addr <- a }) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the sidecar ended with %v", err)
+		}
+	})
 	select {
 	case a := <-addr:
 		return a

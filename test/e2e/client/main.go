@@ -444,13 +444,12 @@ func tokens(ctx context.Context, collection string, endpoints []string, serverNa
 // sidecar searches through the pod's sidecar: the SDK's requests and the raw-image shortcut.
 func sidecar(ctx context.Context, sdk *rekognition.Client, bucket, collection string, cs []string, photoFile, photoUser, expectError string, res *Result) {
 	check := func(what string, errType string, err error) {
-		switch {
-		case errType == expectError:
+		if errType == expectError {
 			res.OK++
-		default:
-			res.Wrong++
-			res.Errors = append(res.Errors, fmt.Sprintf("%s: error %q (%v), want %q", what, errType, err, expectError))
+			return
 		}
+		res.Wrong++
+		res.Errors = append(res.Errors, fmt.Sprintf("%s: error %q (%v), want %q", what, errType, err, expectError))
 	}
 	for _, c := range cs {
 		if expectError == "" {
@@ -489,7 +488,9 @@ func sidecar(ctx context.Context, sdk *rekognition.Client, bucket, collection st
 	var out struct {
 		UserMatches []struct {
 			Similarity float64
-			User       struct{ UserId string }
+			User       struct {
+				UserID string `json:"UserId"`
+			}
 		}
 	}
 	body, _ := io.ReadAll(resp.Body)
@@ -502,7 +503,7 @@ func sidecar(ctx context.Context, sdk *rekognition.Client, bucket, collection st
 		res.Errors = append(res.Errors, fmt.Sprintf("POST /search: %d %s", resp.StatusCode, body))
 		return
 	}
-	if len(out.UserMatches) == 0 || out.UserMatches[0].User.UserId != photoUser {
+	if len(out.UserMatches) == 0 || out.UserMatches[0].User.UserID != photoUser {
 		res.Wrong++
 		res.Errors = append(res.Errors, fmt.Sprintf("POST /search: %s, want %s first", body, photoUser))
 		return
