@@ -32,7 +32,7 @@ generate: bin/assets.env ## Generate deepcopy code.
 
 .PHONY: manifests
 manifests: bin/assets.env ## Generate CRDs and RBAC from the markers, with their copies in the chart and the API reference.
-	$(ASSETS) "$$CONTROLLER_GEN" rbac:roleName=manager-role crd paths=./api/... paths=./controllers/... \
+	$(ASSETS) "$$CONTROLLER_GEN" rbac:roleName=manager-role crd paths=./api/... paths=./controllers/... paths=./internal/webhook/... \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	$(ASSETS) "$$CONTROLLER_GEN" rbac:roleName=api-role paths=./cmd/facesearch/... output:rbac:artifacts:config=config/rbac/api
 	cp config/crd/bases/*.yaml $(HELM_CHART)/crds/

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -27,6 +28,7 @@ import (
 	"github.com/facesearch/facesearch-operator/controllers"
 	"github.com/facesearch/facesearch-operator/internal/search"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
+	"github.com/facesearch/facesearch-operator/internal/webhook"
 	"github.com/facesearch/facesearch-operator/internal/workload"
 )
 
@@ -222,5 +224,54 @@ func TestManagerRunsOnItsClusterRole(t *testing.T) {
 			t.Fatalf("the Collection did not report its incomplete Secret: %+v", cond)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestInjectionFlags: the sidecar injection's flags become the webhook's options; the sidecar
+// defaults to the operator's image and resources, and a misspelt resources key is refused.
+func TestInjectionFlags(t *testing.T) {
+	cases := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, o webhook.Options)
+		err   string
+	}{
+		{name: "defaults", check: func(t *testing.T, o webhook.Options) {
+			if o.Port != 9443 || o.CertMode != webhook.CertSelf || o.Sidecar.Image != "facesearch:test" || o.Sidecar.Port != 8480 ||
+				o.Sidecar.TokenAudience != "facesearch.io" || !reflect.DeepEqual(o.Sidecar.Resources, webhook.DefaultResources()) || o.Namespace != "facesearch-system" {
+				t.Errorf("options %+v", o)
+			}
+		}},
+		{name: "set", args: []string{"--webhook-cert-mode=files", "--sidecar-image=other:1", "--sidecar-port=9480",
+			`--sidecar-resources={"requests":{"memory":"16Mi"}}`, "--sidecar-token-audience=api.example"},
+			check: func(t *testing.T, o webhook.Options) {
+				if o.CertMode != webhook.CertFiles || o.Sidecar.Image != "other:1" || o.Sidecar.Port != 9480 ||
+					o.Sidecar.Resources.Requests.Memory().String() != "16Mi" || o.Sidecar.TokenAudience != "api.example" {
+					t.Errorf("options %+v", o)
+				}
+			}},
+		{name: "misspelt resources", args: []string{`--sidecar-resources={"request":{"memory":"16Mi"}}`}, err: "--sidecar-resources"},
+		{name: "privileged port", args: []string{"--sidecar-port=80"}, err: "--sidecar-port 80"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			var f injectionFlags
+			f.bind(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			o, err := f.options("facesearch:test", "facesearch-system")
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("error %v, want one with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, o)
+		})
 	}
 }

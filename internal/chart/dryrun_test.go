@@ -121,7 +121,8 @@ func TestDryRunAgainstAPIServer(t *testing.T) {
 		})
 	}
 	for _, kind := range []string{"policy/v1/PodDisruptionBudget", "autoscaling/v2/HorizontalPodAutoscaler",
-		"rbac.authorization.k8s.io/v1/RoleBinding", "networking.k8s.io/v1/NetworkPolicy"} {
+		"rbac.authorization.k8s.io/v1/RoleBinding", "networking.k8s.io/v1/NetworkPolicy",
+		"admissionregistration.k8s.io/v1/MutatingWebhookConfiguration"} {
 		if !appliedKinds[kind] {
 			t.Errorf("no %s passed the dry run in any variant", kind)
 		}

@@ -64,7 +64,8 @@ func TestNetworkPolicies(t *testing.T) {
 					}
 				}
 			}
-			// Ingress: the manager takes metrics scrapes only; the api pods the API port (from
+			// Ingress: the manager takes metrics scrapes and the sidecar injection webhook's
+			// calls (from anywhere: the API server); the api pods the API port (from
 			// apiClients) and metrics scrapes.
 			ingress := func(np *networkingv1.NetworkPolicy) map[string][]networkingv1.NetworkPolicyPeer {
 				out := map[string][]networkingv1.NetworkPolicyPeer{}
@@ -75,8 +76,8 @@ func TestNetworkPolicies(t *testing.T) {
 				}
 				return out
 			}
-			if in := ingress(manager); len(in) != 1 || in["metrics"] == nil {
-				t.Errorf("manager ingress %v: want the metrics port only, from the scrapers", in)
+			if in := ingress(manager); len(in) != 2 || in["metrics"] == nil || len(in["webhook"]) != 0 {
+				t.Errorf("manager ingress %v: want the metrics port from the scrapers, the webhook port from anywhere", in)
 			}
 			in := ingress(api)
 			if len(in) != 2 || in["metrics"] == nil {

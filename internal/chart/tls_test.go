@@ -128,7 +128,8 @@ func TestAPITLSByDefault(t *testing.T) {
 			if secret != nil {
 				checkGeneratedSecret(t, secret)
 			}
-			certs, issuers := count(objs, "Certificate"), count(objs, "Issuer")
+			// The API's; the sidecar injection webhook's are TestSidecarInjection's.
+			certs, issuers := countComponent(objs, "Certificate", "api"), countComponent(objs, "Issuer", "api")
 			want := map[string][2]int{"cert-manager": {2, 2}, "issuer": {1, 0}}[tc.source]
 			if certs != want[0] || issuers != want[1] {
 				t.Errorf("%d Certificates and %d Issuers, want %d and %d", certs, issuers, want[0], want[1])

@@ -230,3 +230,35 @@ helm
 {{- $names := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.%s" $svc $ns .Values.manager.clusterDomain) }}
 {{- concat $names .Values.api.tls.extraDNSNames | uniq | toJson }}
 {{- end }}
+
+{{/* How the sidecar injection webhook gets its certificate: none (no injection: turned off,
+or no api for the sidecar to call), cert-manager (a Certificate mounted into the manager;
+cert-manager's CA injector writes the caBundle) or self (the manager keeps a CA and a
+certificate in a Secret and writes the caBundle). */}}
+{{- define "facesearch.webhookCertMode" -}}
+{{- if not (and .Values.sidecar.injection.enabled .Values.api.enabled) -}}
+none
+{{- else if and .Values.sidecar.injection.certManager.enabled (.Capabilities.APIVersions.Has "cert-manager.io/v1") -}}
+cert-manager
+{{- else -}}
+self
+{{- end }}
+{{- end }}
+
+{{/* The webhook's Service, its certificate's Secret and the MutatingWebhookConfiguration. */}}
+{{- define "facesearch.webhookServiceName" -}}
+{{- printf "%s-webhook" (include "facesearch.fullname" .) }}
+{{- end }}
+
+{{- define "facesearch.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "facesearch.fullname" .) }}
+{{- end }}
+
+{{- define "facesearch.sidecarInjectorName" -}}
+{{- printf "%s-sidecar-injector" (include "facesearch.fullname" .) }}
+{{- end }}
+
+{{/* The api's URL inside the cluster, which the sidecar calls. */}}
+{{- define "facesearch.sidecarEndpoint" -}}
+{{- printf "%s://%s.%s.svc:%v" (ternary "https" "http" (ne (include "facesearch.apiTLSSecretName" .) "")) (include "facesearch.apiServiceName" .) .Release.Namespace .Values.api.port }}
+{{- end }}
