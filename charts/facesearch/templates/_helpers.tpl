@@ -236,7 +236,7 @@ or no api for the sidecar to call), cert-manager (a Certificate mounted into the
 cert-manager's CA injector writes the caBundle) or self (the manager keeps a CA and a
 certificate in a Secret and writes the caBundle). */}}
 {{- define "facesearch.webhookCertMode" -}}
-{{- if not (and .Values.sidecar.injection.enabled .Values.api.enabled) -}}
+{{- if not (and .Values.sidecar.injection.enabled .Values.api.enabled .Values.api.serviceAccountTokens.enabled) -}}
 none
 {{- else if and .Values.sidecar.injection.certManager.enabled (.Capabilities.APIVersions.Has "cert-manager.io/v1") -}}
 cert-manager
