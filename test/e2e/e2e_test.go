@@ -139,8 +139,8 @@ spec:
 	})
 	mc := e.minioClient(t)
 	ctx := context.Background()
-	// MinIO reports ready a moment before it takes every request.
-	eventually(t, 30*time.Second, "bucket "+bucket+" made", func() (bool, string) {
+	// MinIO reports ready a moment before it takes every request (longer on a loaded machine).
+	eventually(t, 90*time.Second, "bucket "+bucket+" made", func() (bool, string) {
 		err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})
 		if err == nil || minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
 			return true, ""
