@@ -30,7 +30,7 @@ COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    make build && ./bin/facesearch --help
+    make build BUILD_TAGS=nolocal && ./bin/facesearch --help
 # Stage the runtime files at the fixed paths the image and the Helm chart use. The hack/
 # scripts keep what they fetch in the /cache mount (FACESEARCH_CACHE), not in a layer, and
 # build hack/verifypack and hack/dlib2onnx with the Go caches of the steps above.
