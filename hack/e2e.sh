@@ -45,7 +45,9 @@ cleanup() {
   snapshot "$artifacts/after.txt"
   log "machine before and after the node (processes, rules, mounts; all processes: $(ps -e --no-headers | wc -l) now):"
   paste "$artifacts/before.txt" "$artifacts/after.txt" >&2 || true
-  if ! diff -q "$artifacts/before.txt" "$artifacts/after.txt" >/dev/null; then
+  # Only more after than before is something left behind: a process of the machine's own that
+  # matched the pattern (another test's facesearch) may end meanwhile.
+  if ! paste -d' ' "$artifacts/before.txt" "$artifacts/after.txt" | awk '{ if ($NF > $(NF/2)) bad=1 } END { exit bad }'; then
     log "teardown left something behind:"; diff "$artifacts/before.txt" "$artifacts/after.txt" >&2 || true
     rc=1
   fi

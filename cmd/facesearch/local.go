@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -88,6 +89,9 @@ func runLocal(ctx context.Context, args []string) error {
 	}
 
 	mgrOpts := ctrl.Options{Scheme: newScheme(), Metrics: metricsserver.Options{BindAddress: "0"}}
+	// Controller names are unique per process by default; the tests run one stack after
+	// another in one process, each with its own manager and its own control plane.
+	mgrOpts.Controller.SkipNameValidation = ptr.To(true)
 	controllers.ConfigureCache(&mgrOpts)
 	mgr, err := ctrl.NewManager(cp.Config, mgrOpts)
 	if err != nil {
