@@ -75,6 +75,7 @@ func TestE2E(t *testing.T) {
 		{"HelmUpgradeRollsPods", func(t *testing.T) { e.helmUpgrade(t, ph) }},
 		{"ManagerPodKilled", func(t *testing.T) { e.managerKilled(t, ph) }},
 		{"CollectionDeletedErasesStorage", e.deleteCollection},
+		{"ExpiredTokenRefused", e.expiredToken},
 	}
 	for _, s := range steps {
 		start := time.Now()
@@ -225,6 +226,14 @@ stringData: {accessKey: %[4]s, secretKey: %[5]s}
 	eventually(t, 3*time.Minute, "every pod of the release ready", func() (bool, string) {
 		return e.podsReady(releaseNamespace, client.MatchingLabels{"app.kubernetes.io/instance": release}, -1)
 	})
+
+	// A token that will have expired when the suite ends (see expiredToken).
+	eventually(t, time.Minute, "ServiceAccount apps/default", func() (bool, string) {
+		err := e.c.Get(context.Background(), client.ObjectKey{Namespace: appsNamespace, Name: "default"}, &corev1.ServiceAccount{})
+		return err == nil, fmt.Sprint(err)
+	})
+	e.expiring = e.serviceAccountToken(t, "default", "facesearch.io", "")
+	e.expiresAt = time.Now().Add(10 * time.Minute)
 
 	// The application namespace: the key pair and the API's CA, as a platform team hands them out.
 	ca := e.kubectlRun(t, "-n", releaseNamespace, "get", "secret", release+"-api-tls", "-o", "jsonpath={.data.ca\\.crt}")

@@ -35,6 +35,11 @@ type env struct {
 	testfaces  string
 	chart      string
 	c          client.Client
+	// expiring is a token of apps' default ServiceAccount for the endpoint's audience, made at
+	// install with the shortest lifetime the API server issues (10 minutes), and expiresAt its
+	// expiry: the last case checks that the endpoint refuses it once expired.
+	expiring  string
+	expiresAt time.Time
 }
 
 func loadEnv(t *testing.T) *env {

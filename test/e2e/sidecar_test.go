@@ -156,6 +156,9 @@ subjects: [{kind: ServiceAccount, name: frontdesk, namespace: %[1]s}]
 	if typ := e.bearerCall(t, other); typ != "UnrecognizedClientException" {
 		t.Errorf("a token for the API server's audience: %q, want UnrecognizedClientException", typ)
 	}
+	if typ := e.bearerCall(t, e.expiring); typ != "AccessDeniedException" {
+		t.Errorf("a valid token of a ServiceAccount without a grant: %q, want AccessDeniedException", typ)
+	}
 	bound := e.serviceAccountToken(t, "stranger", "facesearch.io", "stranger")
 	e.kubectlRun(t, "-n", appsNamespace, "delete", "pod", "stranger", "--grace-period=0", "--force", "--wait=true")
 	if typ := e.bearerCall(t, bound); typ != "UnrecognizedClientException" {
@@ -361,4 +364,16 @@ func (e *env) bearerCall(t *testing.T, token string) string {
 	}
 	defer resp.Body.Close()
 	return resp.Header.Get("X-Amzn-ErrorType")
+}
+
+// expiredToken: the token made at install, valid then (refused for want of a grant in
+// SidecarSearchesWithPodIdentity), is refused as expired once its 10 minutes have passed.
+func (e *env) expiredToken(t *testing.T) {
+	if wait := time.Until(e.expiresAt.Add(5 * time.Second)); wait > 0 {
+		t.Logf("waiting %s for the token to expire", wait.Round(time.Second))
+		time.Sleep(wait)
+	}
+	if typ := e.bearerCall(t, e.expiring); typ != "ExpiredTokenException" {
+		t.Errorf("an expired token: %q, want ExpiredTokenException", typ)
+	}
 }
