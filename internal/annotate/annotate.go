@@ -98,8 +98,10 @@ type label struct {
 }
 
 // label places text by box: just above it, or inside its top where there is no room
-// above, moved left to stay inside the image. Too wide for the image at the style's scale,
-// it is drawn smaller, then shortened; false when not even a few letters fit.
+// above, moved left to stay inside the image. Much wider than its box, it is drawn smaller
+// (down to half the style's scale), so that a crowd of small faces is not buried under its
+// labels; too wide for the image, smaller still, then shortened; false when not even a few
+// letters fit.
 func (s style) label(box image.Rectangle, text string, size image.Point) (label, bool) {
 	text = printable(text)
 	if text == "" {
@@ -107,6 +109,9 @@ func (s style) label(box image.Rectangle, text string, size image.Point) (label,
 	}
 	scale := s.scale
 	width := func(n, scale int) int { return n*face.Advance*scale + 2*scale }
+	for scale > max(1, s.scale/2) && width(len(text), scale) > box.Dx()*3/2 {
+		scale--
+	}
 	for scale > 1 && width(len(text), scale) > size.X {
 		scale--
 	}

@@ -57,6 +57,7 @@ type Bar struct {
 
 	mu      sync.Mutex
 	count   int
+	skipped int // of count, units that took no work: no part of the rate
 	frame   int
 	drawn   bool // a TTY line is on the screen, to be cleared before other output
 	stopped bool
@@ -114,6 +115,15 @@ func (b *Bar) loop(interval time.Duration) {
 func (b *Bar) Add(n int) {
 	b.mu.Lock()
 	b.count += n
+	b.mu.Unlock()
+}
+
+// Skip counts n more units done that took no work (found done already): they move the bar
+// but not the rate, so that the ETA of the rest stays honest.
+func (b *Bar) Skip(n int) {
+	b.mu.Lock()
+	b.count += n
+	b.skipped += n
 	b.mu.Unlock()
 }
 
@@ -224,14 +234,15 @@ func (b *Bar) line(now time.Time) string {
 	if b.mode != TTY {
 		fmt.Fprintf(&sb, " (%d%%)", 100*min(count, total)/total)
 	}
-	if secs := elapsed.Seconds(); count > 0 && secs > 0 {
-		rate := float64(count) / secs
+	if worked, secs := count-b.skipped, elapsed.Seconds(); worked > 0 && secs > 0 {
+		rate := float64(worked) / secs
 		fmt.Fprintf(&sb, " %.1f/s", rate)
 		if count < total {
 			fmt.Fprintf(&sb, " ETA %s", duration(time.Duration(float64(total-count)/rate*float64(time.Second))))
-		} else {
-			fmt.Fprintf(&sb, " in %s", duration(elapsed))
 		}
+	}
+	if count >= total {
+		fmt.Fprintf(&sb, " in %s", duration(elapsed))
 	}
 	return sb.String()
 }

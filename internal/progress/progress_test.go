@@ -18,35 +18,40 @@ func (c *clock) now() time.Time { return c.t }
 
 func TestLine(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		mode    Mode
-		opts    Options
-		count   int
-		elapsed time.Duration
-		want    string
+		name           string
+		mode           Mode
+		opts           Options
+		skipped, count int
+		elapsed        time.Duration
+		want           string
 	}{
-		{"tty, started", TTY, Options{Total: 40, Unit: "photos"}, 0, 0,
+		{"tty, started", TTY, Options{Total: 40, Unit: "photos"}, 0, 0, 0,
 			"[                        ] 0/40 photos"},
-		{"tty, under way", TTY, Options{Total: 40, Unit: "photos", Label: "enrolling"}, 12, 4 * time.Second,
+		{"tty, under way", TTY, Options{Total: 40, Unit: "photos", Label: "enrolling"}, 0, 12, 4 * time.Second,
 			"enrolling [======>                 ] 12/40 photos 3.0/s ETA 9s"},
-		{"tty, done", TTY, Options{Total: 40, Unit: "photos"}, 40, 4 * time.Second,
+		{"tty, done", TTY, Options{Total: 40, Unit: "photos"}, 0, 40, 4 * time.Second,
 			"[========================] 40/40 photos 10.0/s in 4s"},
-		{"tty, a long way to go", TTY, Options{Total: 5000, Unit: "photos"}, 10, 5 * time.Second,
+		{"tty, a long way to go", TTY, Options{Total: 5000, Unit: "photos"}, 0, 10, 5 * time.Second,
 			"[                        ] 10/5000 photos 2.0/s ETA 41m35s"},
-		{"lines, under way", Lines, Options{Total: 40, Unit: "photos", Label: "enrolling"}, 12, 4 * time.Second,
+		{"lines, under way", Lines, Options{Total: 40, Unit: "photos", Label: "enrolling"}, 0, 12, 4 * time.Second,
 			"enrolling: 12/40 photos (30%) 3.0/s ETA 9s"},
-		{"lines, no unit", Lines, Options{Total: 3}, 1, time.Second,
+		{"lines, no unit", Lines, Options{Total: 3}, 0, 1, time.Second,
 			"1/3 (33%) 1.0/s ETA 2s"},
-		{"tty spinner", TTY, Options{Label: "waiting for the index to load"}, 0, 3 * time.Second,
+		{"tty, some there already", TTY, Options{Total: 40, Unit: "photos"}, 30, 35, 5 * time.Second,
+			"[====================>   ] 35/40 photos 1.0/s ETA 5s"},
+		{"lines, all there already", Lines, Options{Total: 40, Unit: "photos"}, 40, 40, time.Second,
+			"40/40 photos (100%) in 1s"},
+		{"tty spinner", TTY, Options{Label: "waiting for the index to load"}, 0, 0, 3 * time.Second,
 			"waiting for the index to load | 3s"},
-		{"lines spinner", Lines, Options{Label: "searching"}, 0, 75 * time.Second,
+		{"lines spinner", Lines, Options{Label: "searching"}, 0, 0, 75 * time.Second,
 			"searching... 1m15s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &clock{t: time.Unix(1000, 0)}
 			tc.opts.Mode = tc.mode
 			b := newBar(&bytes.Buffer{}, tc.opts, c.now)
-			b.Add(tc.count)
+			b.Skip(tc.skipped)
+			b.Add(tc.count - tc.skipped)
 			c.t = c.t.Add(tc.elapsed)
 			if got := b.line(c.now()); got != tc.want {
 				t.Fatalf("line:\n got %q\nwant %q", got, tc.want)
