@@ -31,8 +31,8 @@ if [ -z "$bin" ]; then
   apt-get "${apt[@]}" update -qq >/dev/null 2>&1 || log "apt-get update failed; trying the lists this machine has"
   # No recommends: chromium-sandbox is for unprivileged users, and the tests run with
   # --no-sandbox (as root, in a container, Chromium's sandbox cannot start anyway).
-  if ! out=$(DEBIAN_FRONTEND=noninteractive apt-get "${apt[@]}" install -y -qq --no-install-recommends chromium 2>&1); then
-    printf '%s\n' "$out" | tail -5 >&2
+  if ! msg=$(DEBIAN_FRONTEND=noninteractive apt-get "${apt[@]}" install -y -qq --no-install-recommends chromium 2>&1); then
+    printf '%s\n' "$msg" | tail -5 >&2
     unavailable "apt-get install chromium failed"
   fi
   bin=$(command -v chromium || true)
