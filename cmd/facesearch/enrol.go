@@ -149,7 +149,8 @@ func (e *enrolment) prepare(ctx context.Context, photos []enrolPhoto, stderr io.
 		u.photos++
 	}
 	have := map[string]map[string]bool{}
-	for id, u := range e.users {
+	for _, id := range e.userIDs() {
+		u := e.users[id]
 		_, err := e.client.CreateUser(ctx, &rekognition.CreateUserInput{CollectionId: &e.collection, UserId: aws.String(id)})
 		// CreateUser of an existing UserId is answered ConflictException: its model declares
 		// no ResourceAlreadyExistsException.
@@ -179,6 +180,15 @@ func (e *enrolment) prepare(ctx context.Context, photos []enrolPhoto, stderr io.
 		}
 	}
 	return todo, nil
+}
+
+// userIDs are the users in the order of their first photo.
+func (e *enrolment) userIDs() []string {
+	ids := make([]string, len(e.users))
+	for id, u := range e.users {
+		ids[u.order] = id
+	}
+	return ids
 }
 
 // externalIDs are the ExternalImageIds of the user's faces.
@@ -305,10 +315,7 @@ func (e *enrolment) associate(ctx context.Context, user string, faces map[string
 func (e *enrolment) printSummary(w io.Writer) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	ids := make([]string, len(e.users))
-	for id, u := range e.users {
-		ids[u.order] = id
-	}
+	ids := e.userIDs()
 	var total enrolUser
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tPHOTOS\tINDEXED\tALREADY THERE\tNO FACE\tFAILED")

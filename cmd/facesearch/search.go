@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/facesearch/facesearch-operator/internal/annotate"
 	"github.com/facesearch/facesearch-operator/internal/progress"
@@ -108,7 +109,13 @@ func searchUsersByImage(ctx context.Context, client *rekognition.Client, spin *p
 		if err == nil || errorCode(err) != "ThrottlingException" || time.Now().After(deadline) {
 			return res, err
 		}
-		spin.SetLabel("waiting for the index of " + aws.ToString(in.CollectionId) + " to load")
+		// The same type also says the key is over its request rate; the message tells which.
+		var ae smithy.APIError
+		if errors.As(err, &ae) && strings.Contains(ae.ErrorMessage(), "index") {
+			spin.SetLabel("waiting for the index of " + aws.ToString(in.CollectionId) + " to load")
+		} else {
+			spin.SetLabel("throttled; retrying")
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
