@@ -19,6 +19,8 @@ envtest=$(step envtest bash "$root/hack/install-envtest.sh")
 helm=$(step helm bash "$root/hack/install-helm.sh")
 golangcilint=$(step golangci-lint bash "$root/hack/install-golangci-lint.sh")
 jssdk=$(step jssdk bash "$root/hack/install-jssdk.sh")
+# Prints nothing, and says why, where Chromium cannot be installed: the browser tests skip then.
+chromium=$(step chromium bash "$root/hack/install-chromium.sh")
 
 mkdir -p "$root/bin"
 cat > "$root/bin/assets.env" <<ENV
@@ -36,4 +38,8 @@ FACESEARCH_HELM=$helm
 GOLANGCI_LINT=$golangcilint
 FACESEARCH_JSSDK=$jssdk
 ENV
+if [ -n "$chromium" ]; then
+  echo "FACESEARCH_CHROMIUM=$chromium" >> "$root/bin/assets.env"
+  echo "FACESEARCH_CHROMIUM_VERSION=$("$chromium" --version 2>/dev/null | awk '{print $2; exit}')" >> "$root/bin/assets.env"
+fi
 log "setup done in $(( $(date +%s) - start ))s; paths in bin/assets.env"

@@ -3,6 +3,8 @@
 // replicas), index (one shard of a collection), sidecar (the proxy next to an application
 // that forwards its calls to the endpoint with the pod's token) or local (the embedded local
 // stack: control plane, MinIO, manager and api with in-process shards, used by make demo).
+// Two more are clients of the endpoint, for people: search (who is in a photo, with the
+// photo annotated) and enrol (users from folders of photos).
 package main
 
 import (
@@ -33,6 +35,14 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		err = runLocal(ctx, args)
 		stop()
+	case "search", "enrol":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		if role == "search" {
+			err = runSearch(ctx, args, os.Stdout, os.Stderr)
+		} else {
+			err = runEnrol(ctx, args, os.Stdout, os.Stderr)
+		}
+		stop()
 	case "-h", "--help", "help":
 		usage()
 		return
@@ -56,6 +66,12 @@ roles:
   index     serve one shard of one collection's vectors
   sidecar   next to an application: forward its Rekognition calls to the endpoint with the pod's token
   local     run the whole stack on this machine: control plane, MinIO, manager, api, in-process shards
+
+commands (clients of an endpoint; key pair from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY):
+  search    who is in a photo: the matching users, and the photo with every face framed
+            facesearch search --collection ID [--endpoint URL] [--out result.png] PHOTO
+  enrol     users from photos, one face each; can be run again after a stop
+            facesearch enrol --collection ID --user USERID PHOTO... | --dir FOLDER (FOLDER/<UserId>/*.jpg)
 
 Run "facesearch <role> -h" for a role's flags.
 `)

@@ -1,7 +1,7 @@
 // Package assets finds the external parts that hack/ installs into the version-keyed cache
-// (ONNX Runtime, model packs, MinIO, the control plane, test faces, the JavaScript SDK): one
-// place for every role and test, so that the production binary needs nothing of the local
-// dev stack to find them.
+// (ONNX Runtime, model packs, MinIO, the control plane, test faces, the JavaScript SDK,
+// Chromium): one place for every role and test, so that the production binary needs nothing
+// of the local dev stack to find them.
 package assets
 
 import (
@@ -41,6 +41,9 @@ var (
 	// JSSDK is the directory holding node_modules with the AWS SDK for JavaScript v3's
 	// Rekognition client, for the second-language client test.
 	JSSDK = Asset{Env: "FACESEARCH_JSSDK", Glob: "jssdk/*/.complete", Install: "hack/install-jssdk.sh"}
+	// Chromium is the browser binary for the browser tests: Debian's package, linked into
+	// the cache by its installer (which needs root, so it may be missing where others are not).
+	Chromium = Asset{Env: "FACESEARCH_CHROMIUM", Glob: "chromium/*/chromium", Install: "hack/install-chromium.sh"}
 )
 
 // CacheDir is where hack/ scripts keep what they build, outside any checkout.
