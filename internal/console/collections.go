@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"regexp"
 	"time"
@@ -73,10 +74,7 @@ func (h *handler) view(ctx context.Context, s *session, c *search.Collection) co
 // the endpoint answers it; internal errors are logged and not shown.
 func (h *handler) message(err error) string {
 	var re *rekognition.Error
-	if e, ok := rekognition.MapError(err).(*rekognition.Error); ok {
-		re = e
-	}
-	if re == nil || re.Type == rekognition.TypeInternalServerError {
+	if !errors.As(rekognition.MapError(err), &re) || re.Type == rekognition.TypeInternalServerError {
 		h.opts.Log.Error(err, "Console request failed")
 		return "InternalServerError: the request failed; the api's log says why."
 	}

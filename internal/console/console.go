@@ -60,7 +60,7 @@ func New(opts Options) http.Handler {
 		opts.Now = time.Now
 	}
 	h := &handler{opts: opts, pages: parsePages(),
-		byKey: newFailureLimiter(maxFailedSignIns, time.Minute), byIP: newFailureLimiter(maxFailedSignIns, time.Minute)}
+		byKey: newFailureLimiter(), byIP: newFailureLimiter()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /console/{$}", h.withSession(h.home))
 	mux.HandleFunc("GET /console/static/{file}", h.static)

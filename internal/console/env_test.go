@@ -268,10 +268,10 @@ type browser struct {
 
 func newBrowser(t *testing.T, srv *httptest.Server) *browser {
 	jar, _ := cookiejar.New(nil)
-	c := srv.Client()
+	c := *srv.Client() // the server's client is shared: each browser has its own cookies
 	c.Jar = jar
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &browser{t: t, c: c, base: srv.URL}
+	return &browser{t: t, c: &c, base: srv.URL}
 }
 
 // page is an answer, its body read and, for HTML, parsed.

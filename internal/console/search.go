@@ -109,7 +109,8 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request, s *session, c *
 // statusOf is the HTTP status the endpoint answers an error with: 500 for its server-side
 // types, 400 for the others.
 func statusOf(err error) int {
-	if e, ok := rekognition.MapError(err).(*rekognition.Error); ok && e.Type != rekognition.TypeInternalServerError && e.Type != rekognition.TypeThrottling {
+	var e *rekognition.Error
+	if errors.As(rekognition.MapError(err), &e) && e.Type != rekognition.TypeInternalServerError && e.Type != rekognition.TypeThrottling {
 		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
@@ -134,7 +135,7 @@ func readSearchForm(r *http.Request) (searchForm, error) {
 	}
 	for {
 		part, err := mr.NextPart()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -175,8 +175,9 @@ type failureLimiter struct {
 // maxLimiterKeys bounds the memory a flood of made-up key ids or addresses can take.
 const maxLimiterKeys = 10000
 
-func newFailureLimiter(max int, window time.Duration) *failureLimiter {
-	return &failureLimiter{max: max, window: window, seen: map[string][]time.Time{}}
+// newFailureLimiter allows maxFailedSignIns failures a minute.
+func newFailureLimiter() *failureLimiter {
+	return &failureLimiter{max: maxFailedSignIns, window: time.Minute, seen: map[string][]time.Time{}}
 }
 
 // wait is how long key must wait before it may try again: 0 when it may now.

@@ -98,7 +98,7 @@ func TestFailureLimiter(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newFailureLimiter(5, time.Minute)
+			l := newFailureLimiter()
 			for _, d := range tc.failures {
 				l.fail("k", start.Add(d))
 			}
@@ -111,7 +111,7 @@ func TestFailureLimiter(t *testing.T) {
 		})
 	}
 	// A flood of made-up keys stays bounded.
-	l := newFailureLimiter(5, time.Minute)
+	l := newFailureLimiter()
 	for i := 0; i < maxLimiterKeys+100; i++ {
 		l.fail(strconv.Itoa(i), start)
 	}

@@ -93,8 +93,8 @@ func (h *handler) signin(w http.ResponseWriter, r *http.Request) {
 		h.render(w, http.StatusUnauthorized, "signin.html", p)
 		return
 	}
-	s, value := newSession(keyID, cred, now)
-	setCookie(w, r, sessionCookie, value, int(s.expires.Sub(now).Seconds()))
+	_, value := newSession(keyID, cred, now)
+	setCookie(w, r, sessionCookie, value, int(sessionTTL.Seconds()))
 	clearCookie(w, r, signinCookie)
 	h.opts.Log.Info("Console sign-in", "accessKeyId", keyID, "client", ip)
 	http.Redirect(w, r, "/console/collections", http.StatusSeeOther)
