@@ -59,6 +59,9 @@ func New(opts Options) http.Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Credentials == nil {
+		opts.Credentials = rekognition.StaticCredentials(nil) // no key: nobody signs in
+	}
 	h := &handler{opts: opts, pages: parsePages(),
 		byKey: newFailureLimiter(), byIP: newFailureLimiter()}
 	mux := http.NewServeMux()
