@@ -60,36 +60,29 @@ type searchForm struct {
 // the form names (the largest by default; the one clicked after). The photo lives only in
 // this request and in the page sent back.
 func (h *handler) search(w http.ResponseWriter, r *http.Request, s *session, c *search.Collection) {
-	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
-	defer cancel()
-	p := searchPage{base: h.base(s, "Search "+c.ID), C: h.view(ctx, s, c), Threshold: defaultThreshold, MaxUsers: defaultMaxUsers}
 	r.Body = http.MaxBytesReader(w, r.Body, maxSearchBody)
 	f, err := readSearchForm(r)
+	// Before anything else: a form another site made posts no token of this session. The
+	// forms send it first, so it is read even from a body over the limit.
+	if !s.checkCSRF(f.csrf) {
+		h.fail(w, s, http.StatusForbidden, "Search", "The form's token is missing or wrong: reload the page and try again.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
+	defer cancel()
+	p := searchPage{base: h.base(s, "Search "+c.ID), C: h.view(ctx, s, c), Threshold: f.threshold, MaxUsers: f.maxUsers}
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):
 		// The endpoint's answer to a body over its limit.
 		w.Header().Set("Connection", "close")
 		p.Error = fmt.Sprintf("%s: Request body is larger than %d bytes; images given as bytes may be at most 5 MB", rekognition.TypeImageTooLarge, maxSearchBody)
-		h.render(w, http.StatusBadRequest, "search.html", p)
-		return
-	case err != nil && f.csrf == "":
-		h.fail(w, s, http.StatusBadRequest, "Search", "The search form could not be read: "+err.Error())
-		return
-	}
-	// Before anything else: a form another site made posts no token of this session.
-	if !s.checkCSRF(f.csrf) {
-		h.fail(w, s, http.StatusForbidden, "Search", "The form's token is missing or wrong: reload the page and try again.")
-		return
-	}
-	if err != nil {
+	case err != nil:
 		p.Error = rekognition.TypeInvalidParameter + ": " + err.Error()
-		h.render(w, http.StatusBadRequest, "search.html", p)
-		return
-	}
-	p.Threshold, p.MaxUsers = f.threshold, f.maxUsers
-	if len(f.image) == 0 {
+	case len(f.image) == 0:
 		p.Error = rekognition.TypeInvalidParameter + ": choose a photo to search with"
+	}
+	if p.Error != "" {
 		h.render(w, http.StatusBadRequest, "search.html", p)
 		return
 	}

@@ -319,9 +319,10 @@ const maxDetections = 300
 const maxReportedFaces = 100
 
 // SearchImage embeds the largest face of image (or the one opts.FaceIndex picks), as
-// SearchFacesByImage and SearchUsersByImage do; the other faces are in Unsearched with FACE_NOT_LARGEST (and
-// EXCEEDS_MAX_FACES past the 100th). Face is nil when there is no face or when the largest
-// is refused by opts.QualityFilter (default NONE); it is then in Unsearched with its reasons.
+// SearchFacesByImage and SearchUsersByImage do; the other faces are in Unsearched with
+// FACE_NOT_LARGEST (and EXCEEDS_MAX_FACES past the 100th). Face is nil when there is no face
+// or when the face is refused by opts.QualityFilter (default NONE); it is then in Unsearched
+// with its reasons.
 func (e *Engine) SearchImage(ctx context.Context, image []byte, opts SearchOptions) (*SearchResult, error) {
 	var st stageStats
 	return e.searchImage(ctx, image, opts, &st)
