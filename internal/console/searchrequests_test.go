@@ -22,7 +22,7 @@ import (
 // decimal is how status writes a Rekognition float (controllers' decimal).
 func decimal(f float32) string { return strconv.FormatFloat(float64(f), 'f', 4, 32) }
 
-// statusOf is a SearchRequest's status for a search's answer, as the controller writes it.
+// searchStatus is a SearchRequest's status for a search's answer, as the controller writes it.
 func searchStatus(res *search.SearchUsersResult) facesearchv1.SearchRequestStatus {
 	detail := func(b struct{ Left, Top, Width, Height, Confidence float32 }) facesearchv1.FaceDetail {
 		return facesearchv1.FaceDetail{Confidence: decimal(b.Confidence), BoundingBox: facesearchv1.BoundingBox{
