@@ -81,7 +81,7 @@ func (r *CollectionReconciler) reconcileIndex(ctx context.Context, s *collection
 func (r *CollectionReconciler) publish(_ context.Context, s *collectionScope) (ctrl.Result, bool, error) {
 	err := r.Search.InNamespace(s.col.Namespace).Publish(search.Collection{
 		ID: s.col.EffectiveCollectionID(), Name: s.col.Name, ARN: s.col.ARN(),
-		FaceModelVersion: s.desc.FaceModelVersion, Shards: s.index.Shards, Ready: s.index.Ready,
+		FaceModelVersion: s.desc.FaceModelVersion, Shards: s.index.Shards, Ready: s.index.Ready, Replicas: shardReplicas(s.index),
 		ImageSources: imageSources(s.col.Spec.ImageSources),
 	}, *s.conn)
 	return ctrl.Result{}, err != nil, err

@@ -102,7 +102,7 @@ func (p *CollectionPublisher) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	if err := svc.Publish(search.Collection{
 		ID: id, Name: col.Name, ARN: col.ARN(), FaceModelVersion: col.Spec.FaceModelVersion,
-		Shards: state.Shards, Ready: state.Ready, ImageSources: imageSources(col.Spec.ImageSources),
+		Shards: state.Shards, Ready: state.Ready, Replicas: shardReplicas(state), ImageSources: imageSources(col.Spec.ImageSources),
 	}, conn); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -161,4 +161,14 @@ func (p *CollectionPublisher) SetupWithManager(mgr ctrl.Manager) error {
 
 func (p *CollectionPublisher) serves(namespace string) bool {
 	return slices.Contains(p.Namespaces, namespace)
+}
+
+// shardReplicas carries the shards' replicas into the search path, where the console reads
+// them.
+func shardReplicas(state *workload.IndexState) []search.ShardReplicas {
+	out := make([]search.ShardReplicas, len(state.Replicas))
+	for i, r := range state.Replicas {
+		out[i] = search.ShardReplicas{Ready: r.Ready, Desired: r.Desired}
+	}
+	return out
 }

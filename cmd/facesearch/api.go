@@ -23,6 +23,7 @@ import (
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
 	"github.com/facesearch/facesearch-operator/controllers"
+	"github.com/facesearch/facesearch-operator/internal/console"
 	"github.com/facesearch/facesearch-operator/internal/kubeauth"
 	"github.com/facesearch/facesearch-operator/internal/rekognition"
 	"github.com/facesearch/facesearch-operator/internal/search"
@@ -46,6 +47,8 @@ type apiFlags struct {
 	servedNamespaces []string
 	tokenAudience    string
 	recordTTL        time.Duration
+	// console serves the web console under /console/ on the endpoint's listener.
+	console bool
 }
 
 // namespaces are every namespace whose Collections the endpoint serves, its own first.
@@ -82,6 +85,7 @@ func (f *apiFlags) bind(fs *flag.FlagSet, defaultAddr string) {
 		return nil
 	})
 	fs.DurationVar(&f.recordTTL, "api-record-ttl", controllers.DefaultRecordTTL, "how long a recorded search (a SearchRequest written when the caller asks, "+rekognition.RecordHeader+": true) is kept")
+	fs.BoolVar(&f.console, "console", true, "serve the web console under /console/ on the endpoint's listener (and its TLS): sign-in with an access key pair of the endpoint, pages limited to the key's scope (docs/console.md)")
 	fs.IntVar(&f.maxConnections, "api-max-connections", 1024, "connections the endpoint holds at once, authenticated or not (each costs a goroutine and buffers; idle ones are closed after 10 s without headers)")
 	fs.StringVar(&f.storageEndpoint, "api-storage-endpoint", "", "storage endpoint of collections created through the endpoint (CreateCollection is refused without it)")
 	fs.StringVar(&f.storageBucket, "api-storage-bucket", "faces", "bucket of collections created through the endpoint")
@@ -220,6 +224,15 @@ func newAPIEndpoint(f *apiFlags, svc *search.Service, c client.Client, reader cl
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/", handler)
+	if f.console {
+		// The same search path and keys as the endpoint; Users and SearchRequests are read
+		// live, as a person looks at them now and then (a cache would hold them all).
+		mux.Handle(console.Prefix, console.New(console.Options{Search: svc, Credentials: creds, Namespace: f.namespace,
+			Reader: reader, Log: log.WithName("console")}))
+	} else {
+		// Off is absent, not the Rekognition handler's answer to an unknown request.
+		mux.Handle(console.Prefix, http.NotFoundHandler())
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	server := &http.Server{
 		Addr:              f.addr,

@@ -42,6 +42,10 @@ import (
 // Searches recorded at their callers' request, as SearchRequests with their answer:
 // +kubebuilder:rbac:groups=facesearch.io,resources=searchrequests,verbs=create;delete
 // +kubebuilder:rbac:groups=facesearch.io,resources=searchrequests/status,verbs=update
+// The web console (docs/console.md) draws SearchRequests' answers and finds the images of
+// Users' faces; it reads them live, when a person looks:
+// +kubebuilder:rbac:groups=facesearch.io,resources=searchrequests,verbs=get;list;watch
+// +kubebuilder:rbac:groups=facesearch.io,resources=users,verbs=get;list
 // ServiceAccount tokens are reviewed (TokenReview, SubjectAccessReview) with the rights of
 // the built-in ClusterRole system:auth-delegator, which the chart binds cluster-wide: the
 // reviews are cluster-scoped, beyond what a RoleBinding grants.

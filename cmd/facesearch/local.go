@@ -28,6 +28,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/facesearch/facesearch-operator/controllers"
+	"github.com/facesearch/facesearch-operator/internal/console"
 	"github.com/facesearch/facesearch-operator/internal/local"
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
@@ -42,7 +43,7 @@ func runLocal(ctx context.Context, args []string) error {
 	accessKey := fs.String("minio-access-key", "facesearch-demo", "MinIO root access key")
 	secretKey := fs.String("minio-secret-key", "facesearch-demo-secret-key", "MinIO root secret key")
 	upload := fs.String("upload", "", "BUCKET=DIR:PREFIX: upload the JPEG and PNG files under DIR to BUCKET under PREFIX before starting")
-	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT, KUBECONFIG, API_ENDPOINT (host:port) and API_URL lines here once they all answer, just before the serving line")
+	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT, KUBECONFIG, API_ENDPOINT (host:port), API_URL and CONSOLE_URL lines here once they all answer, just before the serving line")
 	var ef engineFlags
 	ef.bind(fs)
 	var af apiFlags
@@ -146,6 +147,10 @@ func runLocal(ctx context.Context, args []string) error {
 	if apiAddr != "" {
 		apiURL = fmt.Sprintf("%s://%s", af.scheme(), apiAddr)
 	}
+	consoleURL := ""
+	if apiURL != "" && af.console {
+		consoleURL = apiURL + console.Prefix
+	}
 	checks := localChecks(cp, mio, role, mgr.GetClient(), apiURL)
 	if err := waitAnswering(ctx, errc, checks); err != nil || ctx.Err() != nil {
 		return err
@@ -156,11 +161,18 @@ func runLocal(ctx context.Context, args []string) error {
 		if apiURL != "" {
 			line += fmt.Sprintf("API_URL=%s\n", apiURL)
 		}
+		if consoleURL != "" {
+			line += fmt.Sprintf("CONSOLE_URL=%s\n", consoleURL)
+		}
 		if err := writeFileAtomic(*envFile, []byte(line)); err != nil {
 			return err
 		}
 	}
 	msg := fmt.Sprintf("kubeconfig %s, MinIO %s", *kubeconfig, mio.Endpoint)
+	// The Rekognition API stays last: scripts read the endpoint from the line's end.
+	if consoleURL != "" {
+		msg += ", console " + consoleURL
+	}
 	if apiURL != "" {
 		msg += ", Rekognition API " + apiURL
 	}

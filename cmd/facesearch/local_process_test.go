@@ -121,6 +121,9 @@ func TestLocalLeavesNoProcess(t *testing.T) {
 			if p.env["API_URL"] == "" || !strings.HasSuffix(p.serving, want) {
 				t.Errorf("the serving line %q does not end with %q", p.serving, want)
 			}
+			if console := p.env["CONSOLE_URL"]; console != p.env["API_URL"]+"/console/" || !strings.Contains(p.serving, ", console "+console+", ") {
+				t.Errorf("the console %q is not on the serving line %q", console, p.serving)
+			}
 			procs := testenv.Descendants(p.cmd.Process.Pid)
 			names := testenv.Names(procs)
 			for _, want := range []string{"minio", "etcd", "kube-apiserver"} {

@@ -3,8 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	neturl "net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -124,6 +129,15 @@ func TestLocalStackServesOneTruth(t *testing.T) {
 		t.Fatalf("the search right after enrolment found %+v, want schneider", res.UserMatches)
 	}
 
+	// The console shows the same: the collection made through the endpoint, its user.
+	console := consoleSignIn(t, env["CONSOLE_URL"], "AKIDLOCALSTACKTEST", "local-stack-secret")
+	page := consoleGet(t, console, env["CONSOLE_URL"]+"collections/Front_Desk")
+	for _, want := range []string{`id="collection-details"`, `data-user-id="schneider"`, `id="face-count">2<`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the console's page of Front_Desk lacks %s", want)
+		}
+	}
+
 	// Deleting through the endpoint deletes the resource.
 	if _, err := sdk.DeleteCollection(ctx, &rekognition.DeleteCollectionInput{CollectionId: aws.String("Front_Desk")}); err != nil {
 		t.Fatal(err)
@@ -177,4 +191,41 @@ func startLocalStack(t *testing.T, accessKey, secretKey string) map[string]strin
 		}
 	}
 	return env
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// consoleSignIn signs in to the console at url (…/console/) with an access key pair, as a
+// browser does, and returns the browser.
+func consoleSignIn(t *testing.T, url, keyID, secret string) *http.Client {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	form := csrfField.FindStringSubmatch(consoleGet(t, c, url+"signin"))
+	if form == nil {
+		t.Fatal("no sign-in form")
+	}
+	resp, err := c.PostForm(url+"signin", neturl.Values{"csrf": {form[1]}, "access_key_id": {keyID}, "secret_access_key": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/console/collections" {
+		t.Fatalf("signing in to the console: %s at %s", resp.Status, resp.Request.URL.Path)
+	}
+	return c
+}
+
+func consoleGet(t *testing.T, c *http.Client, url string) string {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(body)
 }

@@ -74,7 +74,7 @@ func TestRenderedAPI(t *testing.T) {
 			args: []string{"api", "--api-bind-address=:8443", "--api-credentials-secret=facesearch-api-keys",
 				"--api-service-name=" + apiName, "--shutdown-delay=10s", "--health-probe-bind-address=:8081",
 				"--metrics-bind-address=:8080", "--cluster-domain=cluster.local", "--inference-threads=1",
-				"--max-concurrent-inferences=0", "--zap-log-level=info", certFlag, keyFlag,
+				"--max-concurrent-inferences=0", "--zap-log-level=info", "--console=true", certFlag, keyFlag,
 				"--api-storage-endpoint=minio.minio.svc:9000", "--api-storage-bucket=faces",
 				"--api-storage-secret=facesearch-storage", "--api-storage-tls=true"},
 			env: map[string]string{"POD_NAMESPACE": "fieldRef:metadata.namespace",
@@ -368,6 +368,24 @@ func TestAPIValues(t *testing.T) {
 		rb := convert(t, find(objs, "RoleBinding", apiName), &rbacv1.RoleBinding{})
 		if len(rb.Subjects) != 1 || rb.Subjects[0].Name != "my-api" {
 			t.Errorf("RoleBinding subjects %+v, want my-api", rb.Subjects)
+		}
+	})
+	t.Run("console", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			args []string
+			want string
+		}{
+			{"on by default", nil, "true"},
+			{"off", []string{"--set", "api.console.enabled=false"}, "false"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				_, c := apiDeployment(t, renderArgs(t, tc.args...))
+				if got := flagValue(c.Args, "console"); got != tc.want {
+					t.Errorf("--console=%q, want %q", got, tc.want)
+				}
+				assertFlagsDefined(t, "api", c.Args[1:])
+			})
 		}
 	})
 	t.Run("a grace period shorter than the drain is refused", func(t *testing.T) {

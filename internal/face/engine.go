@@ -318,10 +318,11 @@ const maxDetections = 300
 // maxReportedFaces is where EXCEEDS_MAX_FACES starts for search (Rekognition's 100).
 const maxReportedFaces = 100
 
-// SearchImage embeds the largest face of image, as SearchFacesByImage and
-// SearchUsersByImage do; the other faces are in Unsearched with FACE_NOT_LARGEST (and
-// EXCEEDS_MAX_FACES past the 100th). Face is nil when there is no face or when the largest
-// is refused by opts.QualityFilter (default NONE); it is then in Unsearched with its reasons.
+// SearchImage embeds the largest face of image (or the one opts.FaceIndex picks), as
+// SearchFacesByImage and SearchUsersByImage do; the other faces are in Unsearched with
+// FACE_NOT_LARGEST (and EXCEEDS_MAX_FACES past the 100th). Face is nil when there is no face
+// or when the face is refused by opts.QualityFilter (default NONE); it is then in Unsearched
+// with its reasons.
 func (e *Engine) SearchImage(ctx context.Context, image []byte, opts SearchOptions) (*SearchResult, error) {
 	var st stageStats
 	return e.searchImage(ctx, image, opts, &st)
@@ -346,11 +347,23 @@ func (e *Engine) searchImage(ctx context.Context, image []byte, opts SearchOptio
 	if err != nil {
 		return nil, err
 	}
+	chosen := opts.FaceIndex
+	if chosen < 0 || chosen >= maxReportedFaces {
+		return nil, errs.New(errs.InvalidParameter, "FaceIndex %d is not between 0 and %d", chosen, maxReportedFaces-1)
+	}
+	other := ReasonFaceNotLargest
+	if chosen > 0 {
+		other = ReasonFaceNotChosen
+	}
 	res := &SearchResult{}
 	err = e.run(ctx, image, opts.ImageLimits, st, func(w *worker, img *rgbImage, faces []analysed) error {
 		res.ImageWidth, res.ImageHeight = img.W, img.H
+		if chosen > 0 && chosen >= len(faces) {
+			return errs.New(errs.InvalidParameter, "FaceIndex %d: the image has %d faces", chosen, len(faces))
+		}
+		// Unsearched keeps the largest-first order, with the searched face left out.
 		for i, f := range faces {
-			if i == 0 {
+			if i == chosen {
 				if rs := qualityReasons(&f.detail, f.side, filter); len(rs) > 0 {
 					res.Unsearched = append(res.Unsearched, UnindexedFace{Detail: f.detail, Reasons: rs})
 					continue
@@ -362,7 +375,7 @@ func (e *Engine) searchImage(ctx context.Context, image []byte, opts SearchOptio
 				res.Face = &Face{Detail: f.detail, Embedding: emb}
 				continue
 			}
-			rs := []Reason{ReasonFaceNotLargest}
+			rs := []Reason{other}
 			if i >= maxReportedFaces {
 				rs = append(rs, ReasonExceedsMaxFaces)
 			}

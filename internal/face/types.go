@@ -67,6 +67,9 @@ const (
 	ReasonSmallBoundingBox Reason = "SMALL_BOUNDING_BOX"
 	ReasonLowFaceQuality   Reason = "LOW_FACE_QUALITY"
 	ReasonFaceNotLargest   Reason = "FACE_NOT_LARGEST"
+	// ReasonFaceNotChosen is not Rekognition's: the caller chose another face to search
+	// (SearchOptions.FaceIndex), which only the web console does; the endpoint never answers it.
+	ReasonFaceNotChosen Reason = "FACE_NOT_CHOSEN"
 )
 
 // UnindexedFace is a detected face that was not embedded, with the reasons.
@@ -174,6 +177,12 @@ type DetectResult struct {
 type SearchOptions struct {
 	ImageLimits
 	QualityFilter QualityFilter // default NONE
+	// FaceIndex picks the face searched, in the largest-first order DetectImage reports:
+	// 0 (the default) is the largest, as Rekognition searches; the console searches the face
+	// a person clicked. The others are Unsearched with FACE_NOT_CHOSEN instead of
+	// FACE_NOT_LARGEST when it is not 0. Past the faces found, or at 100 and beyond (the
+	// faces Rekognition reports), it is InvalidParameter.
+	FaceIndex int
 }
 
 // IndexResult is IndexImage's answer: Faces largest first.

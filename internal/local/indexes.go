@@ -112,10 +112,13 @@ func (cur *inProcessIndex) state() *workload.IndexState {
 	loaded := 0
 	for _, sh := range cur.shards {
 		state.Shards = append(state.Shards, sh)
+		// In-process, each shard runs once, whatever spec.index.replicas says.
 		if sh.Ready() {
 			loaded++
+			state.Replicas = append(state.Replicas, workload.ShardReplicas{Ready: 1, Desired: 1})
 		} else {
 			state.Ready = false
+			state.Replicas = append(state.Replicas, workload.ShardReplicas{Ready: 0, Desired: 1})
 		}
 	}
 	if !state.Ready {

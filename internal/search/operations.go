@@ -186,7 +186,7 @@ type SearchFacesResult struct {
 // SearchFacesByImage finds the stored faces most similar to the largest face in an image.
 // An image with no usable face is InvalidParameter, as in Rekognition.
 func (s *Service) SearchFacesByImage(ctx context.Context, collectionID string, img Image, opts SearchFacesOptions) (*SearchFacesResult, error) {
-	c, eng, res, err := s.largestFace(ctx, collectionID, img, opts.QualityFilter)
+	c, eng, res, err := s.searchedFace(ctx, collectionID, img, face.SearchOptions{QualityFilter: opts.QualityFilter})
 	if err != nil {
 		return nil, err
 	}

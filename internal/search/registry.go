@@ -25,6 +25,10 @@ type Collection struct {
 	// Shards serve its vectors, one Searcher per shard; Ready says whether all have loaded.
 	Shards []index.Searcher
 	Ready  bool
+	// Replicas are each shard's replicas as the publisher last saw them, shard by shard, for
+	// people to read (the console); Ready alone decides whether searches run. Empty when the
+	// publisher did not say.
+	Replicas []ShardReplicas
 	// ImageSources are where the images named by S3Object may be read from; none means the
 	// collection's own bucket under its storage prefix (see Service.Publish).
 	ImageSources []S3Location
@@ -35,6 +39,11 @@ type Collection struct {
 	// prefix of the store's own objects there, which are never read as images.
 	scope     []S3Location
 	storeKeys S3Location
+}
+
+// ShardReplicas are the replicas of one shard: how many serve, of how many wanted.
+type ShardReplicas struct {
+	Ready, Desired int32
 }
 
 // Registry maps CollectionIds to Collections, within one namespace: the same CollectionId

@@ -2,7 +2,6 @@ package search
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"sort"
 	"time"
@@ -95,6 +94,11 @@ type SearchUsersOptions struct {
 	// MaxUsers is the most matches returned; 0 means MaxUsers.
 	MaxUsers      int
 	QualityFilter face.QualityFilter
+	// FaceIndex searches another face than the largest: the face at that index in the
+	// largest-first order of DetectFaces (0, the largest, by default). Rekognition has no such
+	// parameter and the endpoint never sets it; the console searches the face a person
+	// clicked. UnsearchedFaces keep that order with the searched face left out.
+	FaceIndex int
 }
 
 // UserMatch is one user found, with its similarity (0-100) to the searched face.
@@ -146,11 +150,11 @@ func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image
 	if len(res.Faces) == 0 {
 		return out, nil
 	}
-	imageID := uuid.NewHash(sha256.New(), imageNamespace, data, 5).String()
+	imgID := imageID(data)
 	faces := make([]store.NewFace, len(res.Faces))
 	for i, f := range res.Faces {
 		faces[i] = store.NewFace{
-			ExternalImageID: opts.ExternalImageID, ImageID: imageID,
+			ExternalImageID: opts.ExternalImageID, ImageID: imgID,
 			BoundingBox: store.BoundingBox(f.Detail.BoundingBox), Confidence: f.Detail.Confidence,
 			Embedding: f.Embedding,
 		}
@@ -180,10 +184,11 @@ func (s *Service) AssociateFaces(ctx context.Context, collectionID, userID strin
 	return c.store.AssociateFaces(ctx, c.ID, userID, faceIDs, store.AssociateFacesOptions{UserOptions: opts, UserMatchThreshold: &threshold, Similarity: eng.Similarity})
 }
 
-// SearchUsersByImage finds the users whose faces best match the largest face in an image.
+// SearchUsersByImage finds the users whose faces best match the largest face in an image
+// (or the face opts.FaceIndex picks).
 func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, img Image, opts SearchUsersOptions) (_ *SearchUsersResult, err error) {
 	defer func(start time.Time) { observe("SearchUsersByImage", start, err) }(time.Now())
-	c, eng, res, err := s.largestFace(ctx, collectionID, img, opts.QualityFilter)
+	c, eng, res, err := s.searchedFace(ctx, collectionID, img, face.SearchOptions{QualityFilter: opts.QualityFilter, FaceIndex: opts.FaceIndex})
 	if err != nil {
 		return nil, err
 	}
@@ -215,9 +220,10 @@ func (s *Service) SearchUsersByImage(ctx context.Context, collectionID string, i
 	return out, nil
 }
 
-// largestFace finds the collection and runs the engine of its model version on an image:
-// the first half of every search by image.
-func (s *Service) largestFace(ctx context.Context, collectionID string, img Image, qf face.QualityFilter) (*Collection, *face.Engine, *face.SearchResult, error) {
+// searchedFace finds the collection and runs the engine of its model version on an image:
+// the first half of every search by image. The face searched is the largest unless
+// opts.FaceIndex says otherwise.
+func (s *Service) searchedFace(ctx context.Context, collectionID string, img Image, opts face.SearchOptions) (*Collection, *face.Engine, *face.SearchResult, error) {
 	c, eng, err := s.collection(collectionID)
 	if err != nil {
 		return nil, nil, nil, err
@@ -228,7 +234,8 @@ func (s *Service) largestFace(ctx context.Context, collectionID string, img Imag
 		return nil, nil, nil, err
 	}
 	start := time.Now()
-	res, err := eng.SearchImage(ctx, data, face.SearchOptions{ImageLimits: limits, QualityFilter: qf})
+	opts.ImageLimits = limits
+	res, err := eng.SearchImage(ctx, data, opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}

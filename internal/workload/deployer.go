@@ -133,6 +133,7 @@ func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState
 			state.Ready = false
 			waiting = append(waiting, strconv.Itoa(i))
 		}
+		state.Replicas = append(state.Replicas, ShardReplicas{Ready: dep.Status.ReadyReplicas, Desired: spec.Replicas})
 		state.Shards = append(state.Shards, d.shardClient(key, i, n, clientOpts))
 	}
 	if err := d.removeShardsFrom(ctx, key, n); err != nil {

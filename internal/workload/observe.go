@@ -52,6 +52,7 @@ func (d *Deployer) ObserveIndex(ctx context.Context, spec IndexSpec) (*IndexStat
 		} else {
 			state.Ready = false
 		}
+		state.Replicas = append(state.Replicas, ShardReplicas{Ready: dep.Status.ReadyReplicas, Desired: spec.Replicas})
 		state.Shards = append(state.Shards, d.shardClient(key, i, n, clientOpts))
 	}
 	if !state.Ready {

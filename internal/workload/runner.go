@@ -54,6 +54,11 @@ func (s IndexSpec) key() types.NamespacedName {
 	return types.NamespacedName{Namespace: s.Owner.GetNamespace(), Name: s.Owner.GetName()}
 }
 
+// ShardReplicas are one shard's replicas: Ready of Desired serve.
+type ShardReplicas struct {
+	Ready, Desired int32
+}
+
 // IndexState is what EnsureIndex observed.
 type IndexState struct {
 	// Shards answer searches, one per shard.
@@ -61,6 +66,9 @@ type IndexState struct {
 	// Ready: every shard has a replica that has loaded its vectors and takes searches (a
 	// rollout may be under way).
 	Ready bool
+	// Replicas are each shard's ready and wanted replicas, shard by shard, for people to
+	// read (the console); Ready is what decides.
+	Replicas []ShardReplicas
 	// Endpoint is where the index is reached, for status.
 	Endpoint string
 	// Message says what is still missing when not ready.
