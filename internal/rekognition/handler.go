@@ -180,8 +180,8 @@ type call struct {
 	// caller is set for a token's request: tokens authorizes it instead of cred.
 	caller *TokenCaller
 	tokens TokenVerifier
-	body  []byte
-	reqID string
+	body   []byte
+	reqID  string
 }
 
 // opSpec describes one operation.
