@@ -422,7 +422,7 @@ func (b *consoleTab) path() string {
 	return u.Path
 }
 
-// eval runs a JavaScript expression in the page and decodes its value.
+// evalIn runs a JavaScript expression in the page and decodes its value.
 func evalIn[T any](b *consoleTab, expr string) T {
 	b.t.Helper()
 	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
