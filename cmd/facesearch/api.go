@@ -352,6 +352,63 @@ func environmentCredentials() (rekognition.StaticCredentials, string) {
 	return rekognition.StaticCredentials{id: rekognition.FullAccess(secret)}, note
 }
 
+// localCredentials are the local stack's keys: the administrator key of the environment and,
+// from keysFile when one is named, more keys with the entries of the api's access-key Secret
+// (<id>, <id>.scope, <id>.collections), so that a narrower key can be tried without a cluster.
+// The file is read once, at start.
+func localCredentials(keysFile string) (rekognition.StaticCredentials, string, error) {
+	creds, note := environmentCredentials()
+	if keysFile == "" {
+		return creds, note, nil
+	}
+	data, err := readKeysFile(keysFile)
+	if err != nil {
+		return nil, "", err
+	}
+	keys, err := rekognition.ParseSecretData(data)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", keysFile, err)
+	}
+	for id, c := range keys {
+		// Two secrets for one key id would make the environment's key depend on the file.
+		if _, found := creds[id]; found {
+			return nil, "", fmt.Errorf("%s: access key %s is the environment's (AWS_ACCESS_KEY_ID) already", keysFile, id)
+		}
+		creds[id] = c
+	}
+	if w := rekognition.CredentialWarnings(keys); len(w) > 0 {
+		note += "; " + strings.Join(w, "; ")
+	}
+	return creds, fmt.Sprintf("%s; %d more from %s", note, len(keys), keysFile), nil
+}
+
+// readKeysFile reads a Secret's entries written as kubectl create secret generic
+// --from-env-file takes them: one NAME=VALUE a line; blank lines and lines starting with #
+// are skipped.
+func readKeysFile(path string) (map[string][]byte, error) {
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	data := map[string][]byte{}
+	for i, line := range strings.Split(string(text), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("%s:%d: want NAME=VALUE", path, i+1)
+		}
+		if _, dup := data[name]; dup {
+			return nil, fmt.Errorf("%s:%d: %s is set twice", path, i+1, name)
+		}
+		data[name] = []byte(value)
+	}
+	return data, nil
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

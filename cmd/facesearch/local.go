@@ -30,6 +30,7 @@ import (
 	"github.com/facesearch/facesearch-operator/controllers"
 	"github.com/facesearch/facesearch-operator/internal/console"
 	"github.com/facesearch/facesearch-operator/internal/local"
+	"github.com/facesearch/facesearch-operator/internal/rekognition"
 	"github.com/facesearch/facesearch-operator/internal/search"
 )
 
@@ -43,6 +44,7 @@ func runLocal(ctx context.Context, args []string) error {
 	accessKey := fs.String("minio-access-key", "facesearch-demo", "MinIO root access key")
 	secretKey := fs.String("minio-secret-key", "facesearch-demo-secret-key", "MinIO root secret key")
 	upload := fs.String("upload", "", "BUCKET=DIR:PREFIX: upload the JPEG and PNG files under DIR to BUCKET under PREFIX before starting")
+	keysFile := fs.String("api-credentials-file", "", "more access keys besides the environment's administrator key, with the entries of the api's access-key Secret (<id>=secret, <id>.scope=..., <id>.collections=...), one NAME=VALUE a line as kubectl create secret generic --from-env-file reads them; read once, at start")
 	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT, KUBECONFIG, API_ENDPOINT (host:port), API_URL and CONSOLE_URL lines here once they all answer, just before the serving line")
 	var ef engineFlags
 	ef.bind(fs)
@@ -56,6 +58,17 @@ func runLocal(ctx context.Context, args []string) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	if _, err := af.tls(); err != nil {
 		return err
+	}
+
+	// The keys first: a bad keys file fails before anything starts.
+	var creds rekognition.StaticCredentials
+	if af.addr != "" {
+		c, note, err := localCredentials(*keysFile)
+		if err != nil {
+			return err
+		}
+		creds = c
+		say(note)
 	}
 
 	engines, err := ef.engines()
@@ -122,8 +135,6 @@ func runLocal(ctx context.Context, args []string) error {
 	var role *apiRole
 	started := make(chan string, 1)
 	if af.addr != "" {
-		creds, note := environmentCredentials()
-		say(note)
 		apiSvc := search.NewService(engines)
 		apiSvc.Log = ctrl.Log.WithName("api-search")
 		if role, err = newAPIRole(mgr, &af, apiSvc, indexes, creds); err != nil {

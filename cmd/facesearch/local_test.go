@@ -153,9 +153,10 @@ func TestLocalStackServesOneTruth(t *testing.T) {
 }
 
 // startLocalStack runs the local role in this process, as make run-local does, with the
-// endpoint on a free port and the access key given, until the test ends. It returns the
-// lines of its env file, written once every address answers.
-func startLocalStack(t *testing.T, accessKey, secretKey string) map[string]string {
+// endpoint on a free port and the access key given (and more flags of the local role, if
+// any), until the test ends. It returns the lines of its env file, written once every
+// address answers.
+func startLocalStack(t *testing.T, accessKey, secretKey string, args ...string) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("AWS_ACCESS_KEY_ID", accessKey)
@@ -163,8 +164,8 @@ func startLocalStack(t *testing.T, accessKey, secretKey string) map[string]strin
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- runLocal(ctx, []string{"--api-bind-address", "127.0.0.1:0", "--kubeconfig", filepath.Join(dir, "kubeconfig"),
-			"--env-file", filepath.Join(dir, "env"), "--zap-log-level", "error"})
+		done <- runLocal(ctx, append([]string{"--api-bind-address", "127.0.0.1:0", "--kubeconfig", filepath.Join(dir, "kubeconfig"),
+			"--env-file", filepath.Join(dir, "env"), "--zap-log-level", "error"}, args...))
 	}()
 	t.Cleanup(func() {
 		cancel()
