@@ -22,7 +22,7 @@ import (
 func testRecord(ns string) rekognition.SearchRecord {
 	return rekognition.SearchRecord{
 		Collection: &search.Collection{Namespace: ns, Name: "people", ID: "people-id"},
-		Caller:     "system:serviceaccount:" + ns + ":frontdesk", Pod: "frontdesk-7d9f",
+		Caller:     "system:serviceaccount:" + ns + ":frontdesk", ServiceAccount: "frontdesk", Pod: "frontdesk-7d9f",
 		ImageSHA256: strings.Repeat("ab", 32), ImageSize: 48213,
 		UserMatchThreshold: 85.5, MaxUsers: 3,
 		Result: &search.SearchUsersResult{
@@ -131,7 +131,7 @@ func TestRecordWithoutItsAnswer(t *testing.T) {
 func TestRecordedSearchRequestNames(t *testing.T) {
 	rec := testRecord("apps")
 	rec.Collection = &search.Collection{Namespace: "apps", Name: strings.Repeat("c", 253)}
-	rec.Caller = "AKIAEXAMPLE"
+	rec.Caller, rec.ServiceAccount, rec.Pod = "AKIAEXAMPLE", "", ""
 	rec.S3Object = &search.S3Object{Bucket: "photos", Name: "door/1.jpg"}
 	sr := recordedSearchRequest(rec, 0)
 	if len(sr.GenerateName) > 200 {

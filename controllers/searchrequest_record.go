@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -94,7 +93,7 @@ func recordedSearchRequest(rec rekognition.SearchRecord, ttl time.Duration) *fac
 	if len(sr.GenerateName) > 200 {
 		sr.GenerateName = sr.GenerateName[:200]
 	}
-	if _, sa, ok := splitServiceAccount(rec.Caller); ok && len(sa) <= 63 { // a label value's limit
+	if sa := rec.ServiceAccount; sa != "" && len(sa) <= 63 { // a label value's limit
 		sr.Labels[RecordedServiceAccountLabel] = sa
 	}
 	if rec.Pod != "" {
@@ -119,16 +118,6 @@ func recordedSearchRequest(rec rekognition.SearchRecord, ttl time.Duration) *fac
 	}
 	sr.Spec.UserMatchThreshold = &threshold
 	return sr
-}
-
-// splitServiceAccount splits system:serviceaccount:<namespace>:<name>.
-func splitServiceAccount(username string) (namespace, name string, ok bool) {
-	rest, ok := strings.CutPrefix(username, "system:serviceaccount:")
-	if !ok {
-		return "", "", false
-	}
-	namespace, name, ok = strings.Cut(rest, ":")
-	return namespace, name, ok && namespace != "" && name != ""
 }
 
 // reconcileUnfinishedRecord waits for a record's answer, then fails the record that never

@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
 	xdraw "golang.org/x/image/draw"
@@ -33,8 +32,7 @@ func TestEnrolAndSearchCommands(t *testing.T) {
 	ctx := context.Background()
 	env := startLocalStack(t, "AKIDCLICOMMANDS", "cli-commands-secret")
 	t.Setenv("FACESEARCH_ENDPOINT", "http://"+env["API_ENDPOINT"])
-	sdk := rekognition.New(rekognition.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + env["API_ENDPOINT"]),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDCLICOMMANDS", "cli-commands-secret", "")})
+	sdk := localSDK(env["API_ENDPOINT"], "AKIDCLICOMMANDS", "cli-commands-secret")
 	if _, err := sdk.CreateCollection(ctx, &rekognition.CreateCollectionInput{CollectionId: aws.String("people")}); err != nil {
 		t.Fatal(err)
 	}

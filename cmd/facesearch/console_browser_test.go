@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
 	"github.com/chromedp/cdproto/log"
@@ -69,8 +68,7 @@ func TestBrowserConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := startLocalStack(t, browserAdminKey, browserAdminSecret, "--api-credentials-file", keysFile)
-	sdk := rekognition.New(rekognition.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + env["API_ENDPOINT"]),
-		Credentials: credentials.NewStaticCredentialsProvider(browserAdminKey, browserAdminSecret, "")})
+	sdk := localSDK(env["API_ENDPOINT"], browserAdminKey, browserAdminSecret)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -37,16 +37,8 @@ func TestLocalStackServesOneTruth(t *testing.T) {
 	ctx := context.Background()
 	env := startLocalStack(t, "AKIDLOCALSTACKTEST", "local-stack-secret")
 
-	sdk := rekognition.New(rekognition.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + env["API_ENDPOINT"]),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCALSTACKTEST", "local-stack-secret", "")})
-	cfg, err := clientcmd.BuildConfigFromFlags("", env["KUBECONFIG"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	k8s, err := client.New(cfg, client.Options{Scheme: newScheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sdk := localSDK(env["API_ENDPOINT"], "AKIDLOCALSTACKTEST", "local-stack-secret")
+	k8s := localKube(t, env)
 
 	// Through the endpoint: the collection becomes a resource.
 	created, err := sdk.CreateCollection(ctx, &rekognition.CreateCollectionInput{CollectionId: aws.String("Front_Desk")})
@@ -229,4 +221,24 @@ func consoleGet(t *testing.T, c *http.Client, url string) string {
 		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
 	return string(body)
+}
+
+// localSDK is an AWS SDK client of an endpoint on 127.0.0.1 (plain HTTP) with a key pair.
+func localSDK(addr, key, secret string) *rekognition.Client {
+	return rekognition.New(rekognition.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + addr),
+		Credentials: credentials.NewStaticCredentialsProvider(key, secret, "")})
+}
+
+// localKube is an administrator's client of the local stack's control plane.
+func localKube(t *testing.T, env map[string]string) client.Client {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", env["KUBECONFIG"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8s, err := client.New(cfg, client.Options{Scheme: newScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k8s
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
 	"github.com/go-logr/logr"
@@ -22,7 +21,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -38,16 +36,8 @@ import (
 func TestSidecarOnTheLocalStack(t *testing.T) {
 	ctx := context.Background()
 	env := startLocalStack(t, "AKIDSIDECARLOCALTEST", "sidecar-local-secret")
-	admin := rekognition.New(rekognition.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + env["API_ENDPOINT"]),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDSIDECARLOCALTEST", "sidecar-local-secret", "")})
-	cfg, err := clientcmd.BuildConfigFromFlags("", env["KUBECONFIG"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	k8s, err := client.New(cfg, client.Options{Scheme: newScheme()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := localSDK(env["API_ENDPOINT"], "AKIDSIDECARLOCALTEST", "sidecar-local-secret")
+	k8s := localKube(t, env)
 
 	// An application team's collection, enrolled through the endpoint with a key.
 	if _, err := admin.CreateCollection(ctx, &rekognition.CreateCollectionInput{CollectionId: aws.String("lobby")}); err != nil {
@@ -99,8 +89,7 @@ func TestSidecarOnTheLocalStack(t *testing.T) {
 	}
 
 	frontdesk := startSidecar(t, k8s, "frontdesk", env["API_ENDPOINT"])
-	sdk := rekognition.New(rekognition.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + frontdesk),
-		Credentials: credentials.NewStaticCredentialsProvider("any", "any", "")})
+	sdk := localSDK(frontdesk, "any", "any")
 	res, err := sdk.SearchUsersByImage(ctx, &rekognition.SearchUsersByImageInput{CollectionId: aws.String("lobby"), Image: &types.Image{Bytes: probe}})
 	if err != nil {
 		t.Fatalf("SearchUsersByImage through the sidecar: %v", err)
@@ -134,8 +123,7 @@ func TestSidecarOnTheLocalStack(t *testing.T) {
 	}
 
 	stranger := startSidecar(t, k8s, "stranger", env["API_ENDPOINT"])
-	sdk = rekognition.New(rekognition.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + stranger),
-		Credentials: credentials.NewStaticCredentialsProvider("any", "any", "")})
+	sdk = localSDK(stranger, "any", "any")
 	_, err = sdk.SearchUsersByImage(ctx, &rekognition.SearchUsersByImageInput{CollectionId: aws.String("lobby"), Image: &types.Image{Bytes: probe}})
 	var denied *types.AccessDeniedException
 	if !errors.As(err, &denied) {

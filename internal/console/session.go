@@ -79,7 +79,7 @@ const (
 // MAC must be its, and the expiry must be ahead (and no further than a session lasts).
 func parseSession(value string, creds rekognition.CredentialStore, now time.Time) (*session, string) {
 	parts := strings.Split(value, ".")
-	if len(parts) != 4 || !validKeyID(parts[0]) || len(parts[2]) > 64 {
+	if len(parts) != 4 || !rekognition.ValidAccessKeyID(parts[0]) || len(parts[2]) > 64 {
 		return nil, sessionInvalid
 	}
 	exp, err := strconv.ParseInt(parts[1], 10, 64)
@@ -103,20 +103,6 @@ func parseSession(value string, creds rekognition.CredentialStore, now time.Time
 	}
 	return &session{keyID: parts[0], cred: cred, expires: expires, nonce: parts[2],
 		csrf: b64.EncodeToString(sessionMAC(cred.SecretAccessKey, parts[0], exp, parts[2], "csrf"))}, ""
-}
-
-// validKeyID is the access key id's form (rekognition.ParseSecretData's): 16-128 of
-// A-Z a-z 0-9 _ -. It keeps the cookie's "." separators unambiguous.
-func validKeyID(s string) bool {
-	if len(s) < 16 || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' && r != '-' {
-			return false
-		}
-	}
-	return true
 }
 
 // checkCSRF compares a posted token with the session's, in constant time.
@@ -144,7 +130,7 @@ func verifyKey(creds rekognition.CredentialStore, keyID, secret string) (rekogni
 	// Hashes compare in constant time whatever the lengths.
 	a, b := sha256.Sum256([]byte(want)), sha256.Sum256([]byte(secret))
 	same := subtle.ConstantTimeCompare(a[:], b[:]) == 1
-	return cred, ok && same && validKeyID(keyID)
+	return cred, ok && same && rekognition.ValidAccessKeyID(keyID)
 }
 
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {

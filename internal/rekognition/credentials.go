@@ -283,7 +283,7 @@ func ParseSecretData(data map[string][]byte) (map[string]Credential, error) {
 		if strings.Contains(k, ".") {
 			continue
 		}
-		if !validAccessKeyID(k) {
+		if !ValidAccessKeyID(k) {
 			return nil, fmt.Errorf("secret entry %q: not an access key id (16-128 of A-Z a-z 0-9 _ -)", k)
 		}
 		secret := strings.TrimSpace(string(data[k]))
@@ -319,7 +319,8 @@ func ParseSecretData(data map[string][]byte) (map[string]Credential, error) {
 	return keys, nil
 }
 
-func validAccessKeyID(s string) bool {
+// ValidAccessKeyID says whether s has an access key id's form: 16-128 of A-Z a-z 0-9 _ -.
+func ValidAccessKeyID(s string) bool {
 	if len(s) < 16 || len(s) > 128 {
 		return false
 	}

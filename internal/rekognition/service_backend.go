@@ -70,8 +70,9 @@ type SearchRecorder interface {
 type SearchRecord struct {
 	// Collection is the collection searched (its Namespace and Name are the resource's).
 	Collection *search.Collection
-	// Caller is the ServiceAccount's username or the access key id; Pod the token's pod.
-	Caller, Pod string
+	// Caller is the ServiceAccount's username or the access key id; for a token's caller,
+	// ServiceAccount is its name and Pod the pod its token is bound to.
+	Caller, ServiceAccount, Pod string
 	// ImageSHA256 (hex) and ImageSize describe an image given as bytes; S3Object one read
 	// from storage.
 	ImageSHA256 string
@@ -580,7 +581,7 @@ func (b *ServiceBackend) record(ctx context.Context, in *SearchUsersByImageInput
 	rec := SearchRecord{Collection: coll, Caller: CallerFromContext(ctx), UserMatchThreshold: deref(in.UserMatchThreshold),
 		MaxUsers: int(deref(in.MaxUsers)), QualityFilter: string(in.QualityFilter), Result: res, Started: started}
 	if tc := TokenCallerFromContext(ctx); tc != nil {
-		rec.Pod = tc.Pod
+		rec.ServiceAccount, rec.Pod = tc.ServiceAccount, tc.Pod
 	}
 	if img := searchImage(in.Image); img.S3Object != nil {
 		rec.S3Object = img.S3Object

@@ -277,7 +277,13 @@ func (e *env) clientWait(t *testing.T, name string, timeout time.Duration) clien
 		}
 		return false, string(pod.Status.Phase) + " " + podWhy(&pod)
 	})
-	logs := e.kubectlRun(t, "-n", appsNamespace, "logs", name)
+	return e.clientResult(t, name, "client")
+}
+
+// clientResult reads the RESULT line the client printed in a pod's container.
+func (e *env) clientResult(t *testing.T, name, container string) clientResult {
+	t.Helper()
+	logs := e.kubectlRun(t, "-n", appsNamespace, "logs", name, "-c", container)
 	i := strings.LastIndex(logs, "RESULT ")
 	if i < 0 {
 		t.Fatalf("client pod %s printed no RESULT:\n%s", name, logs)
@@ -287,6 +293,6 @@ func (e *env) clientWait(t *testing.T, name string, timeout time.Duration) clien
 	if err := json.Unmarshal([]byte(line), &r); err != nil {
 		t.Fatalf("client pod %s: %v in %q", name, err, line)
 	}
-	t.Logf("client %s: ok=%d failed=%d wrong=%d errors=%v", name, r.OK, r.Failed, r.Wrong, r.Errors)
+	t.Logf("client %s: ok=%d failed=%d wrong=%d errors=%v matches=%v", name, r.OK, r.Failed, r.Wrong, r.Errors, r.Matches)
 	return r
 }

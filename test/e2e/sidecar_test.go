@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -294,18 +293,7 @@ func (e *env) podClientWait(t *testing.T, name string, timeout time.Duration) cl
 		}
 		return false, string(pod.Status.Phase) + " " + podWhy(&pod)
 	})
-	logs := e.kubectlRun(t, "-n", appsNamespace, "logs", name, "-c", "client")
-	i := strings.LastIndex(logs, "RESULT ")
-	if i < 0 {
-		t.Fatalf("client pod %s printed no RESULT:\n%s", name, logs)
-	}
-	var r clientResult
-	line := strings.TrimSpace(strings.SplitN(logs[i+len("RESULT "):], "\n", 2)[0])
-	if err := json.Unmarshal([]byte(line), &r); err != nil {
-		t.Fatalf("client pod %s: %v in %q", name, err, line)
-	}
-	t.Logf("client %s: ok=%d failed=%d wrong=%d errors=%v matches=%v", name, r.OK, r.Failed, r.Wrong, r.Errors, r.Matches)
-	return r
+	return e.clientResult(t, name, "client")
 }
 
 // serviceAccountToken asks the API server for a token of an apps ServiceAccount, bound to a
