@@ -11,6 +11,17 @@ import (
 func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
+	return s.getWithin(ctx, key)
+}
+
+// getLarge is get for the large objects of a snapshot: it allows more than one request's time.
+func (s *Store) getLarge(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*s.opts.RequestTimeout)
+	defer cancel()
+	return s.getWithin(ctx, key)
+}
+
+func (s *Store) getWithin(ctx context.Context, key string) ([]byte, error) {
 	o, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, err
@@ -30,13 +41,49 @@ func (s *Store) put(ctx context.Context, key string, data []byte, opts minio.Put
 	return err
 }
 
-// putLarge is put for the large objects of a snapshot: it allows more than one request's time.
+const (
+	// multipartFrom is the size from which a snapshot object is uploaded in parts: one PUT
+	// of hundreds of megabytes would have to succeed whole, in one request's time.
+	multipartFrom = 64 << 20
+	// partSize is the size of those parts (minio-go keeps a few in memory at once).
+	partSize = 16 << 20
+)
+
+// putLarge is put for the large objects of a snapshot: it allows more than one request's
+// time, and sends an object larger than multipartFrom in parts.
 func (s *Store) putLarge(ctx context.Context, key string, data []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 20*s.opts.RequestTimeout)
 	defer cancel()
-	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)),
-		minio.PutObjectOptions{ContentType: "application/octet-stream", DisableMultipart: true})
+	opts := minio.PutObjectOptions{ContentType: "application/octet-stream", PartSize: partSize, NumThreads: 2}
+	opts.DisableMultipart = len(data) <= multipartFrom
+	_, err := s.client.PutObject(ctx, s.bucket, key, bytes.NewReader(data), int64(len(data)), opts)
 	return err
+}
+
+// removeKeys removes objects in batches (one request per thousand keys); a key already gone
+// is no error.
+func (s *Store) removeKeys(ctx context.Context, keys []string) error {
+	objs := make(chan minio.ObjectInfo)
+	go func() {
+		defer close(objs)
+		for _, k := range keys {
+			select {
+			case objs <- minio.ObjectInfo{Key: k}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var first error
+	for e := range s.client.RemoveObjects(ctx, s.bucket, objs, minio.RemoveObjectsOptions{}) {
+		if e.Err != nil && !isNotFound(e.Err) && first == nil {
+			first = e.Err
+		}
+	}
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
 }
 
 // putNew creates key only if it does not exist; created is false on a lost race.
