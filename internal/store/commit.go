@@ -109,7 +109,7 @@ func (s *Store) commit(ctx context.Context, id string, decide func(_ *Collection
 	cs := s.collState(id)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	moved := 0
+	moved, late := 0, 0
 	for attempt := 0; ; attempt++ {
 		listed := time.Now()
 		if err := s.sync(ctx, id, cs); err != nil {
@@ -129,7 +129,11 @@ func (s *Store) commit(ctx context.Context, id string, decide func(_ *Collection
 			return err
 		}
 		if time.Since(listed) > s.commitWindow() {
-			continue // too long since the log was listed: list it again
+			// Too long since the log was listed: list it again.
+			if late++; late > 3 {
+				return &errs.Error{Code: errs.StorageUnavailable, Message: "the storage is too slow to commit in time", Retryable: true}
+			}
+			continue
 		}
 		gen := cs.st.gen + 1
 		data, base := encodeEntry(e)

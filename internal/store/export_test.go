@@ -1,0 +1,121 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+)
+
+// SetCompactStep makes fn run after each step of s's compactions; an error stops the
+// compaction there, as if its process died.
+func SetCompactStep(s *Store, fn func(step string) error) { s.opts.compactStep = fn }
+
+// The compaction steps, for the tests.
+const (
+	StepCapture        = stepCapture
+	StepSegment        = stepSegment
+	StepRecords        = stepRecords
+	StepUsers          = stepUsers
+	StepPublish        = stepPublish
+	StepSwap           = stepSwap
+	StepMarkers        = stepMarkers
+	StepMarkerDeletion = stepMarkerDeletion
+	StepOldSnapshots   = stepOldSnapshots
+)
+
+// WriteLegacySnapshot compacts coll the way the store did before records were chunked and
+// compaction stopped blocking: one records.json, segments in FaceId order, and markers over
+// the log up to the snapshot's generation (never deleted). The vectors are read back from
+// storage. It leaves older snapshots alone.
+func WriteLegacySnapshot(ctx context.Context, s *Store, coll string) error {
+	cs := s.collState(coll)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if err := s.sync(ctx, coll, cs); err != nil {
+		return err
+	}
+	c, st := cs.coll, cs.st
+	ids := slices.Clone(st.sortedFaceIDs())
+	reads := make([]vecRead, len(ids))
+	for i, id := range ids {
+		reads[i] = st.vecRead(st.faces[id])
+	}
+	if err := s.readVectors(ctx, c.Dimension, reads, 2); err != nil {
+		return err
+	}
+	dir := fmt.Sprintf("%020d-%s", st.gen, uuid.NewString())
+	base := s.snapPrefix(c.ID, c.Incarnation) + dir + "/"
+	sn := &snapshot{Generation: st.gen, Dir: dir, FaceCount: int64(len(ids)), UserCount: int64(len(st.users))}
+	for start := 0; start < len(ids); start += s.opts.SegmentVectors {
+		end := min(start+s.opts.SegmentVectors, len(ids))
+		b := make([]byte, segHeader)
+		putSegmentHeader(b, c.Dimension, end-start)
+		for i := start; i < end; i++ {
+			b = append(b, ids[i][:]...)
+			b = append(b, reads[i].dst...)
+		}
+		name := fmt.Sprintf("seg-%05d", len(sn.Segments))
+		if err := s.putLarge(ctx, base+name, b); err != nil {
+			return err
+		}
+		sn.Segments = append(sn.Segments, segmentInfo{Name: name, Count: end - start})
+	}
+	var recs []FaceRecord
+	for _, id := range ids {
+		recs = append(recs, st.record(st.faces[id]))
+	}
+	js, _ := json.Marshal(recs)
+	if err := s.putLarge(ctx, base+"records.json", js); err != nil {
+		return err
+	}
+	var users []userSnap
+	for _, id := range st.sortedUserIDs() {
+		u := st.users[id]
+		users = append(users, userSnap{UserID: id, Token: u.token, Faces: u.sortedFaces()})
+	}
+	js, _ = json.Marshal(users)
+	if err := s.put(ctx, base+"users.json", js, minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	js, _ = json.Marshal(sn)
+	if err := s.put(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", st.gen), js, minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	commits, err := s.listLog(ctx, c, 0, 0)
+	if err != nil {
+		return err
+	}
+	for _, k := range commits {
+		if k.gen <= st.gen {
+			if err := s.put(ctx, k.key, markerMagic, minio.PutObjectOptions{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// IsLegacySnapshotKey says whether key is an object only the old layout has.
+func IsLegacySnapshotKey(key string) bool { return strings.HasSuffix(key, "/records.json") }
+
+// EncodeCommitForTest is a commit object of an entry that creates user (or nothing, if
+// empty): what a writer PUTs.
+func EncodeCommitForTest(user string) []byte {
+	data, _ := encodeEntry(&entry{CreateUser: user})
+	return data
+}
+
+// MarkerBytes is a compacted commit's content.
+func MarkerBytes() []byte { return bytes.Clone(markerMagic) }
+
+// LogKey is the key of a commit of a collection.
+func (s *Store) LogKey(c *Collection, gen uint64) string { return s.logKey(c.ID, c.Incarnation, gen) }
+
+// LogPrefix is the prefix of a collection's commits.
+func (s *Store) LogPrefix(c *Collection) string { return s.logPrefix(c.ID, c.Incarnation) }
