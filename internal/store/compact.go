@@ -34,9 +34,13 @@ const (
 // DefaultMarkerGrace is Options.MarkerGrace's default.
 const DefaultMarkerGrace = 10 * time.Minute
 
-// compactionReads is how many ranged reads a compaction has in flight: enough to overlap a
-// request's latency, few enough to leave MinIO to the reads of searches and commits.
-const compactionReads = 2
+// compactionReads and compactionWrites are how many ranged reads and marker writes a
+// compaction has in flight: enough to overlap a request's latency, few enough to leave
+// MinIO (on small machines, a core or two) to the calls of searches and commits.
+const (
+	compactionReads  = 2
+	compactionWrites = 2
+)
 
 // Compact folds the log into a snapshot and erases what is no longer part of the
 // collection: the vectors and records of deleted faces are gone from storage for good once
@@ -60,8 +64,9 @@ func (s *Store) Compact(ctx context.Context, coll string) error {
 	if err != nil {
 		return err
 	}
+	p := newPacer(s.opts.CompactionRate)
 	if target == nil || target.Generation < cp.gen {
-		sn, created, err := s.writeSnapshot(ctx, cp)
+		sn, created, err := s.writeSnapshot(ctx, cp, p)
 		if errors.Is(err, errVectorMoved) {
 			// Another process compacted meanwhile and removed what this one was reading:
 			// its snapshot holds at least this capture if it is as new, and is finished here.
@@ -83,7 +88,7 @@ func (s *Store) Compact(ctx context.Context, coll string) error {
 		target = sn
 	}
 	cp = nil //nolint:ineffassign,wastedassign // let the captured records go before the cleanup
-	return s.finishCompaction(ctx, c, target)
+	return s.finishCompaction(ctx, c, target, p)
 }
 
 // step runs the test hook after a compaction step.
@@ -154,7 +159,7 @@ func (s *Store) capture(ctx context.Context, coll string, cs *collState) (*captu
 // it; created is false if another compaction published that generation first (sn is then
 // the winner's). The faces go in the order their vectors are stored, so that each source
 // object is read once, front to back; record i of the snapshot is vector i.
-func (s *Store) writeSnapshot(ctx context.Context, cp *capture) (sn *snapshot, created bool, err error) {
+func (s *Store) writeSnapshot(ctx context.Context, cp *capture, p *pacer) (sn *snapshot, created bool, err error) {
 	c := cp.coll
 	dim := c.Dimension
 	dir := fmt.Sprintf("%020d-%s", cp.gen, uuid.NewString())
@@ -194,11 +199,11 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture) (sn *snapshot, c
 			copy(buf[off:], f.id[:])
 			reads[i] = vecRead{obj: cp.objs[f.vec.obj], pos: f.vec.pos, id: f.id, dst: buf[off+16 : off+entryBytes]}
 		}
-		if err := s.readVectors(ctx, dim, reads, compactionReads); err != nil {
+		if err := s.readVectors(ctx, dim, reads, compactionReads, p); err != nil {
 			return nil, false, err
 		}
 		name := fmt.Sprintf("seg-%05d", len(sn.Segments))
-		if err := s.putLarge(ctx, base+name, buf); err != nil {
+		if err := s.putLarge(ctx, base+name, buf, p); err != nil {
 			return nil, false, storageError("writing a segment", err)
 		}
 		sn.Segments = append(sn.Segments, segmentInfo{Name: name, Count: len(faces)})
@@ -217,7 +222,7 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture) (sn *snapshot, c
 		}
 		js, _ := json.Marshal(recs)
 		name := fmt.Sprintf("records-%05d", len(sn.Records))
-		if err := s.putLarge(ctx, base+name, js); err != nil {
+		if err := s.putLarge(ctx, base+name, js, p); err != nil {
 			return nil, false, storageError("writing records", err)
 		}
 		sn.Records = append(sn.Records, segmentInfo{Name: name, Count: len(faces)})
@@ -239,12 +244,12 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture) (sn *snapshot, c
 	if len(users) == 0 {
 		js = []byte("null") // as before: an empty list was written as null
 	}
-	if err := s.putLarge(ctx, base+"users.json", js); err != nil {
+	if err := s.putLarge(ctx, base+"users.json", js, p); err != nil {
 		return nil, false, storageError("writing users", err)
 	}
 	if len(cp.tokens) > 0 {
 		js, _ = json.Marshal(cp.tokens)
-		if err := s.putLarge(ctx, base+"tokens.json", js); err != nil {
+		if err := s.putLarge(ctx, base+"tokens.json", js, p); err != nil {
 			return nil, false, storageError("writing token records", err)
 		}
 		sn.Tokens = "tokens.json"
@@ -322,7 +327,7 @@ func (s *Store) swapLocations(cs *collState, cp *capture, sn *snapshot) {
 // interrupt anywhere (the next compaction finishes the job): the commits it holds become
 // markers, markers old enough are deleted (the newest kept), then older snapshots and the
 // leftovers of interrupted or losing compactions are removed.
-func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapshot) error {
+func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapshot, p *pacer) error {
 	g := sn.Generation
 	commits, err := s.listLog(ctx, c, 0, 0)
 	if err != nil {
@@ -331,7 +336,7 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 	// Replace every commit up to g by a marker: the key stays taken, so that a writer with a
 	// stale view cannot create it again, and the faces it carried are gone.
 	eg, ectx := errgroup.WithContext(ctx)
-	eg.SetLimit(8)
+	eg.SetLimit(compactionWrites)
 	newest := ""
 	for _, k := range commits {
 		if k.gen > g {
@@ -342,6 +347,9 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 			continue
 		}
 		eg.Go(func() error {
+			if err := p.wait(ectx, requestCost); err != nil {
+				return err
+			}
 			return storageError("compacting the log", s.put(ectx, k.key, markerMagic, minio.PutObjectOptions{}))
 		})
 	}
@@ -351,7 +359,7 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 	if err := s.step(stepMarkers); err != nil {
 		return err
 	}
-	if err := s.deleteOldMarkers(ctx, c, newest); err != nil {
+	if err := s.deleteOldMarkers(ctx, c, newest, p); err != nil {
 		return err
 	}
 	if err := s.step(stepMarkerDeletion); err != nil {
@@ -374,10 +382,32 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 			old = append(old, o.Key)
 		}
 	}
-	if err := s.removeKeys(ctx, old); err != nil {
+	// Uploads in parts first: their intents are how they are found.
+	if err := s.abortUploads(ctx, old); err != nil {
+		return err
+	}
+	if err := s.removeKeys(ctx, old, p); err != nil {
 		return storageError("removing an old snapshot", err)
 	}
 	return s.step(stepOldSnapshots)
+}
+
+// abortUploads aborts the uploads in parts whose intent objects are among keys: a process
+// killed during one leaves its parts (vectors) stored, out of sight of listings.
+func (s *Store) abortUploads(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		key, ok := strings.CutSuffix(k, uploadingSuffix)
+		if !ok {
+			continue
+		}
+		rctx, cancel := s.timeout(ctx)
+		err := s.client.RemoveIncompleteUpload(rctx, s.bucket, key)
+		cancel()
+		if err != nil && !isNotFound(err) {
+			return storageError("aborting an upload", err)
+		}
+	}
+	return nil
 }
 
 // deleteOldMarkers deletes the log's markers older than MarkerGrace, except the newest one
@@ -390,7 +420,7 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 // that the generations before are taken. Ages are measured on MinIO's clock alone: the
 // newest marker is written again, and its modification time is the now they are compared
 // with.
-func (s *Store) deleteOldMarkers(ctx context.Context, c *Collection, newest string) error {
+func (s *Store) deleteOldMarkers(ctx context.Context, c *Collection, newest string, p *pacer) error {
 	if newest == "" {
 		return nil
 	}
@@ -419,7 +449,7 @@ func (s *Store) deleteOldMarkers(ctx context.Context, c *Collection, newest stri
 			old = append(old, o.Key)
 		}
 	}
-	if err := s.removeKeys(ctx, old); err != nil {
+	if err := s.removeKeys(ctx, old, p); err != nil {
 		return storageError("deleting old markers", err)
 	}
 	return nil

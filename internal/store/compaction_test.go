@@ -627,3 +627,78 @@ func TestLegacySnapshotLoads(t *testing.T) {
 	checkScenario(t, b.Store(), "old", sc)
 	checkErased(t, b, "old", sc)
 }
+
+// TestCompactionUploadsInParts compacts segments larger than the multipart threshold: they
+// go in parts and load as any other. An upload in parts that a killed compaction left
+// behind (its parts hold vectors, out of sight of listings) is aborted by the next one.
+func TestCompactionUploadsInParts(t *testing.T) {
+	defer store.SetMultipart(6<<20, 5<<20)()
+	b := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "tenant-a"})
+	ctx := context.Background()
+	w := b.Store()
+	const big = 512
+	testenv.CreateCollection(t, w, "parts", "test-1", big)
+	var faces []store.NewFace
+	for i := 0; i < 5000; i++ {
+		v := make([]float32, big)
+		v[i%big], v[(i*7+1)%big] = 1, float32(i%13)/13
+		faces = append(faces, store.NewFace{ImageID: fmt.Sprintf("img-%d", i), BoundingBox: store.BoundingBox{Width: 1, Height: 1}, Embedding: v})
+	}
+	recs, err := w.ImportFaces(ctx, "parts", faces, store.IndexFacesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := w.Manifest(ctx, "parts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A killed compaction's upload, of an older generation: its intent, then the upload.
+	leftover := strings.TrimSuffix(w.LogPrefix(c), "log/") + "snap/00000000000000000000-killed/seg-00000"
+	putRaw(t, b, leftover+".uploading", nil)
+	core := minio.Core{Client: b.Client}
+	if _, err := core.NewMultipartUpload(ctx, b.Name, leftover, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	uploads := func() int {
+		n := 0
+		for u := range b.Client.ListIncompleteUploads(ctx, b.Name, leftover, true) {
+			if u.Err != nil {
+				t.Fatal(u.Err)
+			}
+			n++
+		}
+		return n
+	}
+	if uploads() != 1 {
+		t.Fatal("the leftover upload is not listed")
+	}
+	if err := w.Compact(ctx, "parts"); err != nil {
+		t.Fatal(err)
+	}
+	if n := uploads(); n != 0 {
+		t.Fatalf("%d uploads left after the compaction", n)
+	}
+	segs := 0
+	for o := range b.Client.ListObjects(ctx, b.Name, minio.ListObjectsOptions{Prefix: "tenant-a/collections/parts/", Recursive: true}) {
+		if strings.HasSuffix(o.Key, ".uploading") {
+			t.Fatalf("intent %s left", o.Key)
+		}
+		if strings.Contains(o.Key, "/seg-") {
+			segs++
+			if !strings.Contains(o.ETag, "-") {
+				t.Fatalf("segment %s (%d bytes) was not uploaded in parts (ETag %s)", o.Key, o.Size, o.ETag)
+			}
+		}
+	}
+	if segs != 1 {
+		t.Fatalf("%d segments", segs)
+	}
+	vs, err := b.Store().LoadVectors(ctx, "parts", store.LoadVectorsOptions{})
+	if err != nil || len(vs.IDs) != len(recs) {
+		t.Fatalf("%d vectors loaded, %v", len(vs.IDs), err)
+	}
+	got, err := b.Store().FaceVectors(ctx, "parts", []string{recs[4999].FaceID})
+	if err != nil || got[recs[4999].FaceID][4999%big] == 0 {
+		t.Fatalf("the last face's vector: %v", err)
+	}
+}

@@ -16,6 +16,14 @@ import (
 // compaction there, as if its process died.
 func SetCompactStep(s *Store, fn func(step string) error) { s.opts.compactStep = fn }
 
+// SetMultipart makes snapshot objects larger than from bytes go in parts of size bytes, and
+// returns a function that restores the sizes.
+func SetMultipart(from, size int) (restore func()) {
+	f, p := multipartFrom, partSize
+	multipartFrom, partSize = from, size
+	return func() { multipartFrom, partSize = f, p }
+}
+
 // The compaction steps, for the tests.
 const (
 	StepCapture        = stepCapture
@@ -46,7 +54,7 @@ func WriteLegacySnapshot(ctx context.Context, s *Store, coll string) error {
 	for i, id := range ids {
 		reads[i] = st.vecRead(st.faces[id])
 	}
-	if err := s.readVectors(ctx, c.Dimension, reads, 2); err != nil {
+	if err := s.readVectors(ctx, c.Dimension, reads, 2, nil); err != nil {
 		return err
 	}
 	dir := fmt.Sprintf("%020d-%s", st.gen, uuid.NewString())
@@ -61,7 +69,7 @@ func WriteLegacySnapshot(ctx context.Context, s *Store, coll string) error {
 			b = append(b, reads[i].dst...)
 		}
 		name := fmt.Sprintf("seg-%05d", len(sn.Segments))
-		if err := s.putLarge(ctx, base+name, b); err != nil {
+		if err := s.putLarge(ctx, base+name, b, nil); err != nil {
 			return err
 		}
 		sn.Segments = append(sn.Segments, segmentInfo{Name: name, Count: end - start})
@@ -71,7 +79,7 @@ func WriteLegacySnapshot(ctx context.Context, s *Store, coll string) error {
 		recs = append(recs, st.record(st.faces[id]))
 	}
 	js, _ := json.Marshal(recs)
-	if err := s.putLarge(ctx, base+"records.json", js); err != nil {
+	if err := s.putLarge(ctx, base+"records.json", js, nil); err != nil {
 		return err
 	}
 	var users []userSnap
@@ -119,3 +127,41 @@ func (s *Store) LogKey(c *Collection, gen uint64) string { return s.logKey(c.ID,
 
 // LogPrefix is the prefix of a collection's commits.
 func (s *Store) LogPrefix(c *Collection) string { return s.logPrefix(c.ID, c.Incarnation) }
+
+// FakeCompactedLog makes coll (empty, just created) look like a collection of n commits
+// compacted the old way: markers at generations 1..n, kept, and an empty snapshot of n.
+// The markers are written directly, parallel at a time.
+func FakeCompactedLog(ctx context.Context, s *Store, coll string, n uint64, parallel int) error {
+	c, _, err := s.readManifest(ctx, coll)
+	if err != nil {
+		return err
+	}
+	gens := make(chan uint64)
+	errc := make(chan error, parallel)
+	for w := 0; w < parallel; w++ {
+		go func() {
+			var first error
+			for g := range gens {
+				if err := s.put(ctx, s.logKey(c.ID, c.Incarnation, g), markerMagic, minio.PutObjectOptions{}); err != nil && first == nil {
+					first = err
+				}
+			}
+			errc <- first
+		}()
+	}
+	for g := uint64(1); g <= n; g++ {
+		gens <- g
+	}
+	close(gens)
+	for w := 0; w < parallel; w++ {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	dir := fmt.Sprintf("%020d-%s", n, uuid.NewString())
+	if err := s.put(ctx, s.snapPrefix(c.ID, c.Incarnation)+dir+"/users.json", []byte("null"), minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	js, _ := json.Marshal(&snapshot{Generation: n, Dir: dir})
+	return s.put(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", n), js, minio.PutObjectOptions{})
+}

@@ -48,8 +48,9 @@ type span struct {
 }
 
 // readVectors reads the vectors asked for with ranged GETs, grouped per object, parallel
-// at a time. It returns errVectorMoved if an object was compacted or removed meanwhile.
-func (s *Store) readVectors(ctx context.Context, dim int, reads []vecRead, parallel int) error {
+// at a time, at the pace of p (nil: at once). It returns errVectorMoved if an object was
+// compacted or removed meanwhile.
+func (s *Store) readVectors(ctx context.Context, dim int, reads []vecRead, parallel int, p *pacer) error {
 	spans := planSpans(dim, reads)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(1, parallel))
@@ -64,7 +65,7 @@ func (s *Store) readVectors(ctx context.Context, dim int, reads []vecRead, paral
 			case buf = <-bufs:
 			default:
 			}
-			buf, err := s.getRange(gctx, sp.key, sp.start, sp.end, buf)
+			buf, err := s.getRange(gctx, sp.key, sp.start, sp.end, buf, p)
 			if err != nil {
 				return err
 			}
@@ -117,9 +118,10 @@ func planSpans(dim int, reads []vecRead) []*span {
 	return spans
 }
 
-// getRange reads bytes [start, end) of an object into buf (grown if needed).
-func (s *Store) getRange(ctx context.Context, key string, start, end int64, buf []byte) ([]byte, error) {
-	ctx, cancel := s.timeout(ctx)
+// getRange reads bytes [start, end) of an object into buf (grown if needed), at the pace
+// of p.
+func (s *Store) getRange(ctx context.Context, key string, start, end int64, buf []byte, p *pacer) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout+p.duration(end-start))
 	defer cancel()
 	n := int(end - start)
 	if cap(buf) < n {
@@ -135,7 +137,7 @@ func (s *Store) getRange(ctx context.Context, key string, start, end int64, buf 
 		return nil, rangeError(err)
 	}
 	defer o.Close()
-	if _, err := io.ReadFull(o, buf); err != nil {
+	if _, err := io.ReadFull(paced(ctx, o, p), buf); err != nil {
 		return nil, rangeError(err)
 	}
 	return buf, nil

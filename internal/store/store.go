@@ -82,6 +82,9 @@ func New(client *minio.Client, bucket, prefix string, opts Options) *Store {
 	if opts.RecordsPerChunk <= 0 {
 		opts.RecordsPerChunk = 65536
 	}
+	if opts.CompactionRate == 0 {
+		opts.CompactionRate = DefaultCompactionRate
+	}
 	if opts.MarkerGrace <= 0 {
 		opts.MarkerGrace = DefaultMarkerGrace
 	}

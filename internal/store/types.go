@@ -44,6 +44,10 @@ type Options struct {
 	// again. Default DefaultMarkerGrace; every process of a bucket must use the same (tests
 	// shorten it).
 	MarkerGrace time.Duration
+	// CompactionRate is the bytes per second a compaction reads and writes at most, so
+	// that searches and commits keep their latency meanwhile; default
+	// DefaultCompactionRate, negative for no limit.
+	CompactionRate int64
 	// IdempotencyTTL is how long a ClientRequestToken's record answers a retry; default 1h,
 	// as the HTTP handler's cache.
 	IdempotencyTTL time.Duration

@@ -299,7 +299,7 @@ func (s *Store) FaceVectors(ctx context.Context, coll string, faceIDs []string) 
 		if err != nil {
 			return nil, err
 		}
-		err = s.readVectors(ctx, dim, reads, 4)
+		err = s.readVectors(ctx, dim, reads, 4, nil)
 		if errors.Is(err, errVectorMoved) && attempt == 0 {
 			// Compacted meanwhile: look the places up again (a compaction in this process
 			// has moved them already; another process's needs the new snapshot loaded).
@@ -378,7 +378,7 @@ func (s *Store) faceVectors(ctx context.Context, c *Collection, st *state, ids [
 	if len(reads) == 0 {
 		return nil
 	}
-	err := s.readVectors(ctx, c.Dimension, reads, 4)
+	err := s.readVectors(ctx, c.Dimension, reads, 4, nil)
 	for _, r := range reads {
 		if err != nil {
 			delete(vecs, r.id)
