@@ -324,33 +324,59 @@ func (s *Store) swapLocations(cs *collState, cp *capture, sn *snapshot) {
 }
 
 // finishCompaction erases what the snapshot made obsolete, in an order that is safe to
-// interrupt anywhere (the next compaction finishes the job): the commits it holds become
-// markers, markers old enough are deleted (the newest kept), then older snapshots and the
-// leftovers of interrupted or losing compactions are removed.
+// interrupt anywhere (the next compaction finishes the job): the commits it holds go (the
+// recent ones become markers, the old ones and old markers are deleted, the newest always
+// kept as a marker), then older snapshots and the leftovers of interrupted or losing
+// compactions are removed.
+//
+// Deleting a log key is safe once it is MarkerGrace old by MinIO's clock (its commit's or
+// its marker's time). A writer creates generation k+1 only after a LIST found k the last,
+// and sends its PUT within MarkerGrace/2 of that LIST (commitWindow). The object at k+1
+// was written after that LIST (the LIST missed it), so more than MarkerGrace before now:
+// no PUT of k+1 decided on such a LIST is still to come. A writer that lists later sees
+// the newest marker, or commits after it, and knows that the generations before are taken.
+// The newest marker is written again first, and its modification time is the now the
+// others' times are compared with.
 func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapshot, p *pacer) error {
 	g := sn.Generation
-	commits, err := s.listLog(ctx, c, 0, 0)
+	logged, err := s.list(ctx, s.logPrefix(c.ID, c.Incarnation), "", true, 0)
 	if err != nil {
-		return err
+		return storageError("listing the log", err)
 	}
-	// Replace every commit up to g by a marker: the key stays taken, so that a writer with a
-	// stale view cannot create it again, and the faces it carried are gone.
+	var upTo []minio.ObjectInfo // the log keys up to g, in order
+	for _, o := range logged {
+		if gen, ok := parseGen(o.Key[strings.LastIndexByte(o.Key, '/')+1:]); ok && gen <= g {
+			upTo = append(upTo, o)
+		}
+	}
+	var young, old []string
+	if len(upTo) > 0 {
+		newest := upTo[len(upTo)-1].Key
+		if err := s.put(ctx, newest, markerMagic, minio.PutObjectOptions{}); err != nil {
+			return storageError("compacting the log", err)
+		}
+		now, err := s.modified(ctx, newest)
+		if err != nil {
+			return err
+		}
+		for _, o := range upTo[:len(upTo)-1] {
+			switch {
+			case !now.IsZero() && now.Sub(o.LastModified) >= s.opts.MarkerGrace:
+				old = append(old, o.Key) // deleting an old commit erases it too
+			case o.Size != int64(len(markerMagic)):
+				young = append(young, o.Key)
+			}
+		}
+	}
+	// A recent commit becomes a marker: its faces are gone, its key stays taken.
 	eg, ectx := errgroup.WithContext(ctx)
 	eg.SetLimit(compactionWrites)
-	newest := ""
-	for _, k := range commits {
-		if k.gen > g {
-			break
-		}
-		newest = k.key
-		if k.size == int64(len(markerMagic)) {
-			continue
-		}
+	for _, k := range young {
 		eg.Go(func() error {
-			if err := p.wait(ectx, requestCost); err != nil {
+			if err := p.wait(ectx, markerCost); err != nil {
 				return err
 			}
-			return storageError("compacting the log", s.put(ectx, k.key, markerMagic, minio.PutObjectOptions{}))
+			return storageError("compacting the log", s.put(ectx, k, markerMagic, minio.PutObjectOptions{}))
 		})
 	}
 	if err := eg.Wait(); err != nil {
@@ -359,8 +385,8 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 	if err := s.step(stepMarkers); err != nil {
 		return err
 	}
-	if err := s.deleteOldMarkers(ctx, c, newest, p); err != nil {
-		return err
+	if err := s.removeKeys(ctx, old, p); err != nil {
+		return storageError("deleting old commits", err)
 	}
 	if err := s.step(stepMarkerDeletion); err != nil {
 		return err
@@ -370,7 +396,7 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 	if err != nil {
 		return storageError("listing snapshots", err)
 	}
-	var old []string
+	var stale []string
 	for _, o := range objs {
 		name := strings.TrimPrefix(o.Key, s.snapPrefix(c.ID, c.Incarnation))
 		dir, _, isDir := strings.Cut(name, "/")
@@ -379,14 +405,14 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 			continue
 		}
 		if og < g || (og == g && isDir && dir != sn.Dir) {
-			old = append(old, o.Key)
+			stale = append(stale, o.Key)
 		}
 	}
 	// Uploads in parts first: their intents are how they are found.
-	if err := s.abortUploads(ctx, old); err != nil {
+	if err := s.abortUploads(ctx, stale); err != nil {
 		return err
 	}
-	if err := s.removeKeys(ctx, old, p); err != nil {
+	if err := s.removeKeys(ctx, stale, p); err != nil {
 		return storageError("removing an old snapshot", err)
 	}
 	return s.step(stepOldSnapshots)
@@ -410,47 +436,15 @@ func (s *Store) abortUploads(ctx context.Context, keys []string) error {
 	return nil
 }
 
-// deleteOldMarkers deletes the log's markers older than MarkerGrace, except the newest one
-// (newest, the key of the snapshot's generation or the last before it). It is safe because
-// a writer creates generation k+1 only after a LIST found k the last, and sends its PUT
-// within MarkerGrace/2 of that LIST (commitWindow). A marker at k+1 that is MarkerGrace old
-// was written after that commit was created, so after any LIST that missed it, and more
-// than a commit's window before now: no PUT of k+1 decided on such a LIST is still to
-// come. A writer that lists later sees the newest marker, or commits after it, so it knows
-// that the generations before are taken. Ages are measured on MinIO's clock alone: the
-// newest marker is written again, and its modification time is the now they are compared
-// with.
-func (s *Store) deleteOldMarkers(ctx context.Context, c *Collection, newest string, p *pacer) error {
-	if newest == "" {
-		return nil
-	}
-	if err := s.put(ctx, newest, markerMagic, minio.PutObjectOptions{}); err != nil {
-		return storageError("compacting the log", err)
-	}
-	objs, err := s.list(ctx, s.logPrefix(c.ID, c.Incarnation), "", true, 0)
+// modified is an object's modification time on MinIO's clock, to the millisecond (a
+// listing's; a HEAD answers whole seconds); zero if it is gone.
+func (s *Store) modified(ctx context.Context, key string) (time.Time, error) {
+	objs, err := s.list(ctx, key, "", false, 1)
 	if err != nil {
-		return storageError("listing the log", err)
+		return time.Time{}, storageError("listing the log", err)
 	}
-	var now time.Time
-	for _, o := range objs {
-		if o.Key == newest {
-			now = o.LastModified
-		}
+	if len(objs) == 0 || objs[0].Key != key {
+		return time.Time{}, nil // gone meanwhile (the collection deleted): nothing is known to be old
 	}
-	if now.IsZero() {
-		return nil // gone meanwhile (the collection deleted): nothing is known to be old
-	}
-	var old []string
-	for _, o := range objs {
-		if o.Key >= newest {
-			break
-		}
-		if o.Size == int64(len(markerMagic)) && now.Sub(o.LastModified) >= s.opts.MarkerGrace {
-			old = append(old, o.Key)
-		}
-	}
-	if err := s.removeKeys(ctx, old, p); err != nil {
-		return storageError("deleting old markers", err)
-	}
-	return nil
+	return objs[0].LastModified, nil
 }

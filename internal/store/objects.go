@@ -129,7 +129,7 @@ const removeBatch = 100
 func (s *Store) removeKeys(ctx context.Context, keys []string, p *pacer) error {
 	for len(keys) > 0 {
 		batch := keys[:min(removeBatch, len(keys))]
-		if err := p.wait(ctx, len(batch)*requestCost); err != nil {
+		if err := p.wait(ctx, len(batch)*deleteCost); err != nil {
 			return err
 		}
 		keys = keys[len(batch):]

@@ -16,9 +16,10 @@ const (
 	// paceChunk is how much a paced transfer moves at a time: small enough that MinIO never
 	// gets a burst, large enough to cost little.
 	paceChunk = 256 << 10
-	// requestCost is what a request with no body (a marker, a deletion) counts for: its
-	// fixed cost in MinIO, in bytes of transfer.
-	requestCost = 64 << 10
+	// markerCost and deleteCost are what a marker's PUT and a key's deletion count for,
+	// in bytes of transfer: their cost in MinIO is mostly a synchronous write of metadata.
+	markerCost = 128 << 10
+	deleteCost = 16 << 10
 )
 
 // pacer spreads a compaction's transfers over time at rate bytes per second, so that the

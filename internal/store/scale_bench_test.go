@@ -30,6 +30,7 @@ import (
 //	FACESEARCH_BENCH_DIMS     dimensions of BenchmarkWriterMemory (512,128)
 //	FACESEARCH_BENCH_COMMITS  commit counts of BenchmarkLogCostByCommits (1000,100000)
 //	FACESEARCH_BENCH_IDLE     how long BenchmarkReadsDuringCompaction measures without a compaction (15s)
+//	FACESEARCH_BENCH_RATE     its compaction's rate, MiB/s (store.DefaultCompactionRate; -1: no limit)
 
 func envInts(b *testing.B, name, def string) []int {
 	b.Helper()
@@ -290,10 +291,18 @@ func BenchmarkLogCostByCommits(b *testing.B) {
 func BenchmarkReadsDuringCompaction(b *testing.B) {
 	n := envInts(b, "FACESEARCH_BENCH_FACES", "100000")[0]
 	idle := time.Duration(envInts(b, "FACESEARCH_BENCH_IDLE", "15")[0]) * time.Second
+	rate := int64(store.DefaultCompactionRate)
+	if v := os.Getenv("FACESEARCH_BENCH_RATE"); v != "" {
+		mib, err := strconv.Atoi(v)
+		if err != nil {
+			b.Fatalf("FACESEARCH_BENCH_RATE=%q", v)
+		}
+		rate = int64(mib) << 20
+	}
 	const dim = 512
 	f := testenv.NewBucket(b, testenv.BucketOptions{Prefix: "bench"})
 	ctx := context.Background()
-	w := f.Store()
+	w := store.New(f.Client, f.Name, f.Prefix, store.Options{CompactionRate: rate})
 	coll := "reads"
 	testenv.CreateCollection(b, w, coll, "bench-1", dim)
 	ids := benchFaces(b, w, coll, 0, n, dim)
@@ -384,8 +393,13 @@ func BenchmarkReadsDuringCompaction(b *testing.B) {
 		}
 		return out
 	}
-	deadline := time.Now().Add(idle)
-	without := run(func() bool { return time.Now().After(deadline) })
+	// The baseline is measured half before and half after the compaction: the machine's
+	// other load drifts, and so does the log, which the calls' commits lengthen.
+	idleFor := func(d time.Duration) map[string]*latencies {
+		deadline := time.Now().Add(d)
+		return run(func() bool { return time.Now().After(deadline) })
+	}
+	without := idleFor(idle / 2)
 
 	var mu sync.Mutex
 	compacting, compactErr := true, error(nil)
@@ -398,6 +412,7 @@ func BenchmarkReadsDuringCompaction(b *testing.B) {
 		return nil
 	})
 	slowFrom = 4 * without["AssociateFaces"].percentile(0.99)
+	defer func() { slowFrom = 0 }()
 	slowSince = start
 	go func() {
 		err := w.Compact(ctx, coll)
@@ -411,9 +426,18 @@ func BenchmarkReadsDuringCompaction(b *testing.B) {
 		b.Fatal(compactErr)
 	}
 	b.Logf("steps: %v", steps)
+	for op, l := range idleFor(idle / 2) {
+		without[op].d = append(without[op].d, l.d...)
+		without[op].failed += l.failed
+	}
 
 	out := os.Stdout
-	fmt.Fprintf(out, "\nStore calls during a compaction of %d faces (%d-d) by the same Store; compaction took %.1f s\n\n", n, dim, took.Seconds())
+	rateText := "no limit"
+	if rate > 0 {
+		rateText = fmt.Sprintf("%d MiB/s", rate>>20)
+	}
+	fmt.Fprintf(out, "\nStore calls during a compaction of %d faces (%d-d) by the same Store at %s (%.1f s), and without it (%.0f s before and after)\n\n",
+		n, dim, rateText, took.Seconds(), idle.Seconds())
 	printReadsTable(out, names, without, during)
 	var all, allDuring latencies
 	failed := 0
