@@ -167,12 +167,45 @@ func (s *Store) putNew(ctx context.Context, key string, data []byte) (created bo
 	return false, err
 }
 
-// list returns the objects under prefix after startAfter, in key order.
+// listPage is how many keys a listing request returns (S3's most).
+const listPage = 1000
+
+// list returns the objects under prefix after startAfter, in key order, at most limit of
+// them (0: all). Each request of a long recursive listing has its own timeout: a log of a
+// hundred thousand keys is listed in a hundred requests. (A listing by directories is
+// short in this layout, and its directories could not serve to start the next request.)
 func (s *Store) list(ctx context.Context, prefix, startAfter string, recursive bool, limit int) ([]minio.ObjectInfo, error) {
+	if !recursive {
+		return s.listOnce(ctx, prefix, startAfter, false, limit)
+	}
+	var out []minio.ObjectInfo
+	for {
+		want := listPage
+		if limit > 0 {
+			want = min(want, limit-len(out))
+		}
+		page, err := s.listOnce(ctx, prefix, startAfter, recursive, want)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < want || (limit > 0 && len(out) >= limit) {
+			return out, nil
+		}
+		startAfter = page[len(page)-1].Key
+	}
+}
+
+// listOnce lists within one request's time, at most limit keys (0: all).
+func (s *Store) listOnce(ctx context.Context, prefix, startAfter string, recursive bool, limit int) ([]minio.ObjectInfo, error) {
 	ctx, cancel := s.timeout(ctx)
 	defer cancel()
+	opts := minio.ListObjectsOptions{Prefix: prefix, StartAfter: startAfter, Recursive: recursive}
+	if limit > 0 && limit < listPage {
+		opts.MaxKeys = limit
+	}
 	var out []minio.ObjectInfo
-	for o := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, StartAfter: startAfter, Recursive: recursive}) {
+	for o := range s.client.ListObjects(ctx, s.bucket, opts) {
 		if o.Err != nil {
 			return nil, o.Err
 		}
