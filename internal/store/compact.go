@@ -126,25 +126,40 @@ type capturedUser struct {
 	faces     []uuid.UUID // shared with the state, which never changes it in place
 }
 
-// capture syncs the collection and copies its state, under the lock: a copy of the face
-// records (no vectors), a few bytes each.
+// capture syncs the collection and copies its state: under the lock, a copy of the face
+// records (no vectors) in one move, a few bytes a face; free slots are dropped after.
 func (s *Store) capture(ctx context.Context, coll string, cs *collState) (*capture, error) {
+	cp, recs, err := s.captureLocked(ctx, coll, cs)
+	if err != nil || cp.gen == 0 {
+		return cp, err
+	}
+	n := 0
+	for slot := range recs {
+		if recs[slot].id != uuid.Nil {
+			n++
+		}
+	}
+	cp.faces = make([]capturedFace, 0, n)
+	for slot := range recs {
+		if recs[slot].id != uuid.Nil {
+			cp.faces = append(cp.faces, capturedFace{faceRec: recs[slot], slot: uint32(slot)})
+		}
+	}
+	return cp, nil
+}
+
+func (s *Store) captureLocked(ctx context.Context, coll string, cs *collState) (*capture, []faceRec, error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if err := s.sync(ctx, coll, cs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	st := cs.st
 	cp := &capture{coll: cs.coll, gen: st.gen, st: st}
 	if st.gen == 0 {
-		return cp, nil
+		return cp, nil, nil
 	}
-	cp.faces = make([]capturedFace, 0, len(st.faces))
-	for slot := range st.recs {
-		if st.recs[slot].id != uuid.Nil {
-			cp.faces = append(cp.faces, capturedFace{faceRec: st.recs[slot], slot: uint32(slot)})
-		}
-	}
+	recs := slices.Clone(st.recs)
 	cp.strs = strTable{strs: slices.Clone(st.strs.strs)}
 	cp.objs = slices.Clone(st.objs.objs)
 	cp.users = make([]capturedUser, 0, len(st.users))
@@ -152,7 +167,7 @@ func (s *Store) capture(ctx context.Context, coll string, cs *collState) (*captu
 		cp.users = append(cp.users, capturedUser{id: id, token: u.token, faces: u.faces})
 	}
 	cp.tokens = st.liveTokens(s.opts.Now())
-	return cp, nil
+	return cp, recs, nil
 }
 
 // writeSnapshot writes the captured state as the snapshot of its generation and publishes
