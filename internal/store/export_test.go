@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -111,19 +110,6 @@ func WriteLegacySnapshot(ctx context.Context, s *Store, coll string) error {
 
 // IsLegacySnapshotKey says whether key is an object only the old layout has.
 func IsLegacySnapshotKey(key string) bool { return strings.HasSuffix(key, "/records.json") }
-
-// EncodeCommitForTest is a commit object of an entry that creates user (or nothing, if
-// empty): what a writer PUTs.
-func EncodeCommitForTest(user string) []byte {
-	data, _ := encodeEntry(&entry{CreateUser: user})
-	return data
-}
-
-// MarkerBytes is a compacted commit's content.
-func MarkerBytes() []byte { return bytes.Clone(markerMagic) }
-
-// LogKey is the key of a commit of a collection.
-func (s *Store) LogKey(c *Collection, gen uint64) string { return s.logKey(c.ID, c.Incarnation, gen) }
 
 // LogPrefix is the prefix of a collection's commits.
 func (s *Store) LogPrefix(c *Collection) string { return s.logPrefix(c.ID, c.Incarnation) }

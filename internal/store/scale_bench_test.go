@@ -450,6 +450,9 @@ func BenchmarkReadsDuringCompaction(b *testing.B) {
 	b.ReportMetric(float64(failed), "failed")
 }
 
+// BenchmarkReadsDuringCompaction logs each call slower than slowFrom (four times the
+// baseline's p99), with its start since slowSince (the compaction's), next to the times of
+// the compaction's steps: what the slow calls waited for.
 var (
 	slowFrom  time.Duration
 	slowSince time.Time
