@@ -2,10 +2,8 @@ package search
 
 import (
 	"context"
-	"slices"
 	"sort"
 
-	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
@@ -109,15 +107,8 @@ func (s *Service) DisassociateFaces(ctx context.Context, collectionID, userID st
 	return c.store.DisassociateFaces(ctx, c.ID, userID, faceIDs, opts)
 }
 
-// vectorShards is how finely FaceVectors filters a load when it wants one face: with 64
-// parts it keeps about 1/64 of the collection's vectors in memory while reading them.
-const vectorShards = 64
-
 // FaceVectors returns the stored (L2-normalised) vectors of the given faces; faces that do
-// not exist are absent from the map. It reads the collection's vectors from the store
-// (snapshot segments, then the commits after it) and keeps only the parts holding the
-// wanted faces, so its cost grows with the collection's size: the store has no per-face
-// vector read yet.
+// not exist are absent from the map. The store reads those vectors alone, by range.
 func (s *Service) FaceVectors(ctx context.Context, collectionID string, faceIDs []string) (map[string][]float32, error) {
 	c, err := s.Collection(collectionID)
 	if err != nil {
@@ -127,36 +118,7 @@ func (s *Service) FaceVectors(ctx context.Context, collectionID string, faceIDs 
 }
 
 func faceVectors(ctx context.Context, c *Collection, faceIDs []string) (map[string][]float32, error) {
-	want := map[uuid.UUID]string{}
-	parts := map[int]bool{}
-	for _, id := range faceIDs {
-		u, err := uuid.Parse(id)
-		if err != nil {
-			continue // not a FaceId we made: no such face
-		}
-		want[u] = id
-		parts[store.ShardOf(u, vectorShards)] = true
-	}
-	out := map[string][]float32{}
-	if len(want) == 0 {
-		return out, nil
-	}
-	opts := store.LoadVectorsOptions{Shards: 1}
-	if len(parts) == 1 {
-		for p := range parts {
-			opts = store.LoadVectorsOptions{Shard: p, Shards: vectorShards}
-		}
-	}
-	vs, err := c.store.LoadVectors(ctx, c.ID, opts)
-	if err != nil {
-		return nil, err
-	}
-	for i, u := range vs.IDs {
-		if id, ok := want[u]; ok {
-			out[id] = slices.Clone(vs.Vectors[i*vs.Dimension : (i+1)*vs.Dimension])
-		}
-	}
-	return out, nil
+	return c.store.FaceVectors(ctx, c.ID, faceIDs)
 }
 
 // SearchFacesOptions are SearchFaces' and SearchFacesByImage's parameters.

@@ -2,7 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
 )
@@ -54,11 +59,18 @@ func (s *Store) sync(ctx context.Context, id string, cs *collState) error {
 		cs.st = st
 	}
 	for {
-		compacted, err := s.walkLog(ctx, c, cs.st.gen, func(g uint64, e *entry) error {
-			cs.st.apply(e)
+		applied := true
+		compacted, err := s.walkLog(ctx, c, cs.st.gen, false, func(g uint64, key string, e *entry, base int64) error {
+			if err := cs.st.apply(e, key, base); err != nil {
+				applied = false
+				return err
+			}
 			cs.st.gen = g
 			return nil
 		})
+		if !applied {
+			cs.st = nil // half applied
+		}
 		if err != nil || compacted == 0 {
 			return err
 		}
@@ -85,6 +97,11 @@ func (s *Store) read(ctx context.Context, id string, fn func(_ *Collection, st *
 	return fn(cs.coll, cs.st)
 }
 
+// commitWindow bounds the time from a commit's catch-up (the LIST that found the end of
+// the log) to its PUT: compaction deletes a marker only once it is MarkerGrace old, so a
+// PUT sent within the window can never land on a deleted generation (see Compact).
+func (s *Store) commitWindow() time.Duration { return s.opts.MarkerGrace / 2 }
+
 // commit runs decide on the current state; if it returns an entry, the entry is committed as
 // the next log object. On a lost race the state is reloaded and decide runs again, so every
 // decision is taken on the state it will be applied to.
@@ -92,16 +109,36 @@ func (s *Store) commit(ctx context.Context, id string, decide func(_ *Collection
 	cs := s.collState(id)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	moved, late := 0, 0
 	for attempt := 0; ; attempt++ {
+		listed := time.Now()
 		if err := s.sync(ctx, id, cs); err != nil {
 			return err
 		}
 		e, err := decide(cs.coll, cs.st)
+		if errors.Is(err, errVectorMoved) {
+			// Another process compacted the vectors decide read: load the new snapshot's
+			// locations and decide again, once.
+			if moved++; moved > 1 {
+				return &errs.Error{Code: errs.StorageUnavailable, Message: "vectors moved by compactions twice in a row", Retryable: true}
+			}
+			cs.st = nil
+			continue
+		}
 		if err != nil || e == nil {
 			return err
 		}
+		if time.Since(listed) > s.commitWindow() {
+			// Too long since the log was listed: list it again.
+			if late++; late > 3 {
+				return &errs.Error{Code: errs.StorageUnavailable, Message: "the storage is too slow to commit in time", Retryable: true}
+			}
+			continue
+		}
 		gen := cs.st.gen + 1
-		created, err := s.putNew(ctx, s.logKey(id, cs.coll.Incarnation, gen), encodeEntry(e))
+		data, base := encodeEntry(e)
+		key := s.logKey(id, cs.coll.Incarnation, gen)
+		created, err := s.putNew(ctx, key, data)
 		if err != nil {
 			// The PUT may or may not have landed; the next sync will tell.
 			cs.st = nil
@@ -109,7 +146,10 @@ func (s *Store) commit(ctx context.Context, id string, decide func(_ *Collection
 		}
 		if created {
 			s.commits.Add(1)
-			cs.st.apply(e)
+			if err := cs.st.apply(e, key, base); err != nil {
+				cs.st = nil
+				return err
+			}
 			cs.st.gen = gen
 			return nil
 		}
@@ -147,10 +187,11 @@ func (s *Store) listLog(ctx context.Context, c *Collection, after uint64, limit 
 }
 
 // walkLog reads the commits after generation after and calls fn on each, in order, up to
-// the end of the log. It stops at a commit that compaction replaced by a marker and returns
-// that commit's generation, whose content is now in a snapshot; compacted is 0 if it met
-// none.
-func (s *Store) walkLog(ctx context.Context, c *Collection, after uint64, fn func(g uint64, e *entry) error) (compacted uint64, err error) {
+// the end of the log; with vectors, the entries carry their vectors, otherwise only their
+// heads are read. It stops at a commit that compaction replaced by a marker, or deleted (a
+// gap in the generations), and returns that commit's generation, whose content is now in a
+// snapshot; compacted is 0 if it met none.
+func (s *Store) walkLog(ctx context.Context, c *Collection, after uint64, vectors bool, fn func(g uint64, key string, e *entry, base int64) error) (compacted uint64, err error) {
 	gen := after
 	for {
 		commits, err := s.listLog(ctx, c, gen, 1000)
@@ -159,23 +200,59 @@ func (s *Store) walkLog(ctx context.Context, c *Collection, after uint64, fn fun
 		}
 		for _, k := range commits {
 			if k.gen != gen+1 {
-				return 0, errorf(errs.Corrupt, "log of %s jumps from %d to %d", c.ID, gen, k.gen)
+				return gen + 1, nil
 			}
-			data, err := s.get(ctx, k.key)
+			data, err := s.readCommit(ctx, k, vectors)
+			if isNotFound(err) {
+				return k.gen, nil // an old marker, deleted since the listing
+			}
 			if err != nil {
 				return 0, storageError("reading the log", err)
 			}
-			e, marker, err := decodeEntry(data, c.Dimension)
+			e, marker, base, err := decodeEntry(data, k.size, c.Dimension, vectors)
 			if err != nil {
 				return 0, err
 			}
 			if marker {
 				return k.gen, nil
 			}
-			if err := fn(k.gen, e); err != nil {
+			if err := fn(k.gen, k.key, e, base); err != nil {
 				return 0, err
 			}
 			gen = k.gen
 		}
 	}
+}
+
+// readCommit reads a commit object, or its head only: the first entryHeadBytes, and the
+// rest of the JSON header if it is longer.
+func (s *Store) readCommit(ctx context.Context, k logCommit, vectors bool) ([]byte, error) {
+	if vectors || k.size <= entryHeadBytes {
+		return s.get(ctx, k.key)
+	}
+	head, err := s.getHead(ctx, k.key, entryHeadBytes)
+	if err != nil {
+		return nil, err
+	}
+	n, err := entryHeadLen(head)
+	if err != nil || n <= len(head) {
+		return head, err
+	}
+	return s.getHead(ctx, k.key, int64(n))
+}
+
+// getHead reads the first n bytes of an object (fewer if it is shorter).
+func (s *Store) getHead(ctx context.Context, key string, n int64) ([]byte, error) {
+	ctx, cancel := s.timeout(ctx)
+	defer cancel()
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(0, n-1); err != nil {
+		return nil, err
+	}
+	o, err := s.client.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	return io.ReadAll(o)
 }

@@ -1,68 +1,417 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
+// The steps of a compaction, in order; Options.compactStep (tests) runs after each, and a
+// test that fails it stands for a process killed there.
+const (
+	stepCapture        = "capture"
+	stepSegment        = "segment" // after each segment
+	stepRecords        = "records" // after each chunk of records
+	stepUsers          = "users"   // users.json and tokens.json
+	stepPublish        = "publish"
+	stepSwap           = "swap"
+	stepMarkers        = "markers"
+	stepMarkerDeletion = "marker-deletion"
+	stepOldSnapshots   = "old-snapshots"
+)
+
+// DefaultMarkerGrace is Options.MarkerGrace's default.
+const DefaultMarkerGrace = 10 * time.Minute
+
+// compactionReads and compactionWrites are how many ranged reads and marker writes a
+// compaction has in flight: enough to overlap a request's latency, few enough to leave
+// MinIO (on small machines, a core or two) to the calls of searches and commits.
+const (
+	compactionReads  = 2
+	compactionWrites = 2
+)
+
 // Compact folds the log into a snapshot and erases what is no longer part of the
 // collection: the vectors and records of deleted faces are gone from storage for good once
-// it returns (biometric data must be erasable). Readers and writers may run meanwhile.
+// it returns (biometric data must be erasable). Readers and writers run meanwhile: the
+// collection's lock is held only to capture the state to write and, once the snapshot is
+// published, to point the faces still live at their vectors in it (see docs/store.md).
 func (s *Store) Compact(ctx context.Context, coll string) error {
 	cs := s.collState(coll)
+	// One compaction of a collection at a time in a process: a second would redo the work.
+	cs.compactMu.Lock()
+	defer cs.compactMu.Unlock()
+	cp, err := s.capture(ctx, coll, cs)
+	if err != nil || cp.gen == 0 {
+		return err
+	}
+	if err := s.step(stepCapture); err != nil {
+		return err
+	}
+	c := cp.coll
+	target, err := s.latestSnapshot(ctx, c)
+	if err != nil {
+		return err
+	}
+	p := newPacer(s.opts.CompactionRate)
+	if target == nil || target.Generation < cp.gen {
+		sn, created, err := s.writeSnapshot(ctx, cp, p)
+		if errors.Is(err, errVectorMoved) {
+			// Another process compacted meanwhile and removed what this one was reading:
+			// its snapshot holds at least this capture if it is as new, and is finished here.
+			sn, err = s.latestSnapshot(ctx, c)
+			if err == nil && (sn == nil || sn.Generation < cp.gen) {
+				err = &errs.Error{Code: errs.StorageUnavailable, Message: "a concurrent compaction removed the vectors being compacted", Retryable: true}
+			}
+			created = false
+		}
+		if err != nil {
+			return err
+		}
+		if created {
+			s.swapLocations(cs, cp, sn)
+			if err := s.step(stepSwap); err != nil {
+				return err
+			}
+		}
+		target = sn
+	}
+	cp = nil //nolint:ineffassign,wastedassign // let the captured records go before the cleanup
+	return s.finishCompaction(ctx, c, target, p)
+}
+
+// step runs the test hook after a compaction step.
+func (s *Store) step(name string) error {
+	if s.opts.compactStep == nil {
+		return nil
+	}
+	return s.opts.compactStep(name)
+}
+
+// capture is a collection's state at generation gen, as much as a snapshot needs, copied
+// so that the writers may go on meanwhile.
+type capture struct {
+	coll *Collection
+	gen  uint64
+	// st is the state it was taken from: the swap applies to it only (a state reloaded
+	// meanwhile has its own locations).
+	st    *state
+	faces []capturedFace
+	strs  strTable // the strings the faces name (only strs is set)
+	objs  []vecObject
+	users []capturedUser
+	// tokens are the records alive by this process's clock: a collection may see no commit
+	// for long after its last call with a token.
+	tokens []*tokenRecord
+}
+
+type capturedFace struct {
+	faceRec
+	slot uint32
+}
+
+type capturedUser struct {
+	id, token string
+	faces     []uuid.UUID // shared with the state, which never changes it in place
+}
+
+// capture syncs the collection and copies its state: under the lock, a copy of the face
+// records (no vectors) in one move, a few bytes a face; free slots are dropped after.
+func (s *Store) capture(ctx context.Context, coll string, cs *collState) (*capture, error) {
+	cp, recs, err := s.captureLocked(ctx, coll, cs)
+	if err != nil || cp.gen == 0 {
+		return cp, err
+	}
+	n := 0
+	for slot := range recs {
+		if recs[slot].id != uuid.Nil {
+			n++
+		}
+	}
+	cp.faces = make([]capturedFace, 0, n)
+	for slot := range recs {
+		if recs[slot].id != uuid.Nil {
+			cp.faces = append(cp.faces, capturedFace{faceRec: recs[slot], slot: uint32(slot)})
+		}
+	}
+	return cp, nil
+}
+
+func (s *Store) captureLocked(ctx context.Context, coll string, cs *collState) (*capture, []faceRec, error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if err := s.sync(ctx, coll, cs); err != nil {
-		return err
+		return nil, nil, err
 	}
-	c, st := cs.coll, cs.st
-	g := st.gen
-	sn, err := s.latestSnapshot(ctx, c)
-	if err != nil {
-		return err
+	st := cs.st
+	cp := &capture{coll: cs.coll, gen: st.gen, st: st}
+	if st.gen == 0 {
+		return cp, nil, nil
 	}
-	if g > 0 && (sn == nil || sn.Generation < g) {
-		if err := s.writeSnapshot(ctx, c, st); err != nil {
-			return err
+	recs := slices.Clone(st.recs)
+	cp.strs = strTable{strs: slices.Clone(st.strs.strs)}
+	cp.objs = slices.Clone(st.objs.objs)
+	cp.users = make([]capturedUser, 0, len(st.users))
+	for id, u := range st.users {
+		cp.users = append(cp.users, capturedUser{id: id, token: u.token, faces: u.faces})
+	}
+	cp.tokens = st.liveTokens(s.opts.Now())
+	return cp, recs, nil
+}
+
+// writeSnapshot writes the captured state as the snapshot of its generation and publishes
+// it; created is false if another compaction published that generation first (sn is then
+// the winner's). The faces go in the order their vectors are stored, so that each source
+// object is read once, front to back; record i of the snapshot is vector i.
+func (s *Store) writeSnapshot(ctx context.Context, cp *capture, p *pacer) (sn *snapshot, created bool, err error) {
+	c := cp.coll
+	dim := c.Dimension
+	dir := fmt.Sprintf("%020d-%s", cp.gen, uuid.NewString())
+	base := s.snapPrefix(c.ID, c.Incarnation) + dir + "/"
+	rank := make([]int, len(cp.objs))
+	byKey := make([]int, 0, len(cp.objs))
+	for i := range cp.objs {
+		byKey = append(byKey, i)
+	}
+	slices.SortFunc(byKey, func(a, b int) int { return strings.Compare(cp.objs[a].key, cp.objs[b].key) })
+	for r, i := range byKey {
+		rank[i] = r
+	}
+	slices.SortFunc(cp.faces, func(a, b capturedFace) int {
+		if c := cmp.Compare(rank[a.vec.obj], rank[b.vec.obj]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.vec.pos, b.vec.pos)
+	})
+	sn = &snapshot{Generation: cp.gen, Dir: dir, FaceCount: int64(len(cp.faces)), UserCount: int64(len(cp.users))}
+
+	// Segments, one in memory at a time.
+	entryBytes := int(segEntryBytes(dim))
+	var buf []byte
+	for start := 0; start < len(cp.faces); start += s.opts.SegmentVectors {
+		faces := cp.faces[start:min(start+s.opts.SegmentVectors, len(cp.faces))]
+		size := segHeader + len(faces)*entryBytes
+		if cap(buf) < size {
+			buf = make([]byte, size)
+		}
+		buf = buf[:size]
+		putSegmentHeader(buf, dim, len(faces))
+		reads := make([]vecRead, len(faces))
+		for i := range faces {
+			f := &faces[i]
+			off := segHeader + i*entryBytes
+			copy(buf[off:], f.id[:])
+			reads[i] = vecRead{obj: cp.objs[f.vec.obj], pos: f.vec.pos, id: f.id, dst: buf[off+16 : off+entryBytes]}
+		}
+		if err := s.readVectors(ctx, dim, reads, compactionReads, p); err != nil {
+			return nil, false, err
+		}
+		name := fmt.Sprintf("seg-%05d", len(sn.Segments))
+		if err := s.putLarge(ctx, base+name, buf, p); err != nil {
+			return nil, false, storageError("writing a segment", err)
+		}
+		sn.Segments = append(sn.Segments, segmentInfo{Name: name, Count: len(faces)})
+		if err := s.step(stepSegment); err != nil {
+			return nil, false, err
 		}
 	}
-	if g == 0 {
-		return nil
-	}
-	data, err := s.get(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", g))
-	if err != nil {
-		return storageError("reading the new snapshot", err)
-	}
-	winner := &snapshot{}
-	if err := json.Unmarshal(data, winner); err != nil {
-		return &errs.Error{Code: errs.Corrupt, Message: "bad snapshot", Err: err}
-	}
-	// Replace every commit up to g by a marker: the key stays taken, so that a writer with a
-	// stale view can never create it again, and the faces it carried are gone.
-	commits, err := s.listLog(ctx, c, 0, 0)
-	if err != nil {
-		return err
-	}
-	for _, k := range commits {
-		if k.gen > g || k.size == int64(len(markerMagic)) {
-			continue
+	buf = nil //nolint:ineffassign,wastedassign // the segment buffer is not needed for the records
+
+	// Records, in the same order, one chunk at a time.
+	for start := 0; start < len(cp.faces); start += s.opts.RecordsPerChunk {
+		faces := cp.faces[start:min(start+s.opts.RecordsPerChunk, len(cp.faces))]
+		recs := make([]FaceRecord, len(faces))
+		for i := range faces {
+			recs[i] = cp.strs.record(&faces[i].faceRec)
 		}
-		if err := s.put(ctx, k.key, markerMagic, minio.PutObjectOptions{}); err != nil {
+		js, _ := json.Marshal(recs)
+		name := fmt.Sprintf("records-%05d", len(sn.Records))
+		if err := s.putLarge(ctx, base+name, js, p); err != nil {
+			return nil, false, storageError("writing records", err)
+		}
+		sn.Records = append(sn.Records, segmentInfo{Name: name, Count: len(faces)})
+		if err := s.step(stepRecords); err != nil {
+			return nil, false, err
+		}
+	}
+
+	users := make([]userSnap, 0, len(cp.users))
+	for _, u := range cp.users {
+		us := userSnap{UserID: u.id, Token: u.token}
+		if len(u.faces) > 0 {
+			us.Faces = (&userState{faces: u.faces}).sortedFaces()
+		}
+		users = append(users, us)
+	}
+	slices.SortFunc(users, func(a, b userSnap) int { return strings.Compare(a.UserID, b.UserID) })
+	js, _ := json.Marshal(users)
+	if len(users) == 0 {
+		js = []byte("null") // as before: an empty list was written as null
+	}
+	if err := s.putLarge(ctx, base+"users.json", js, p); err != nil {
+		return nil, false, storageError("writing users", err)
+	}
+	if len(cp.tokens) > 0 {
+		js, _ = json.Marshal(cp.tokens)
+		if err := s.putLarge(ctx, base+"tokens.json", js, p); err != nil {
+			return nil, false, storageError("writing token records", err)
+		}
+		sn.Tokens = "tokens.json"
+	}
+	if err := s.step(stepUsers); err != nil {
+		return nil, false, err
+	}
+
+	js, _ = json.Marshal(sn)
+	key := s.snapPrefix(c.ID, c.Incarnation) + fmt.Sprintf("%020d.json", cp.gen)
+	created, err = s.putNew(ctx, key, js)
+	if err != nil {
+		return nil, false, storageError("committing the snapshot", err)
+	}
+	if !created {
+		// Another compaction of the same generation won; this one's objects are leftovers.
+		data, err := s.get(ctx, key)
+		if err != nil {
+			return nil, false, storageError("reading the new snapshot", err)
+		}
+		sn = &snapshot{}
+		if err := json.Unmarshal(data, sn); err != nil {
+			return nil, false, &errs.Error{Code: errs.Corrupt, Message: "bad snapshot", Err: err}
+		}
+	}
+	if err := s.step(stepPublish); err != nil {
+		return nil, false, err
+	}
+	return sn, created, nil
+}
+
+// swapBatch is how many faces the swap moves per hold of the lock.
+const swapBatch = 65536
+
+// swapLocations points the captured faces that are still live at their vectors in the new
+// snapshot, a batch at a time: both places hold the same bytes until the markers are
+// written, so a reader in between finds a vector through either. Faces deleted meanwhile
+// are left alone; faces added meanwhile are in commits the compaction did not touch.
+func (s *Store) swapLocations(cs *collState, cp *capture, sn *snapshot) {
+	c := cp.coll
+	segs := make([]uint32, len(sn.Segments))
+	for start := 0; start < len(cp.faces); start += swapBatch {
+		cs.mu.Lock()
+		st := cs.st
+		if st != cp.st {
+			cs.mu.Unlock()
+			return // reloaded meanwhile: its locations come from storage
+		}
+		if start == 0 {
+			for i, info := range sn.Segments {
+				segs[i] = st.objs.add(segmentObject(s.snapObject(c, sn, info.Name), c.Dimension))
+			}
+		}
+		for i := start; i < min(start+swapBatch, len(cp.faces)); i++ {
+			f := &cp.faces[i]
+			r := &st.recs[f.slot]
+			if r.id != f.id {
+				continue // deleted meanwhile
+			}
+			seg := i / s.opts.SegmentVectors
+			st.objs.unref(r.vec.obj)
+			r.vec = vecLoc{obj: segs[seg], pos: uint32(i % s.opts.SegmentVectors)}
+			st.objs.ref(r.vec.obj)
+		}
+		if start+swapBatch >= len(cp.faces) {
+			for _, o := range segs {
+				st.objs.dropUnused(o)
+			}
+		}
+		cs.mu.Unlock()
+	}
+}
+
+// finishCompaction erases what the snapshot made obsolete, in an order that is safe to
+// interrupt anywhere (the next compaction finishes the job): the commits it holds go (the
+// recent ones become markers, the old ones and old markers are deleted, the newest always
+// kept as a marker), then older snapshots and the leftovers of interrupted or losing
+// compactions are removed.
+//
+// Deleting a log key is safe once it is MarkerGrace old by MinIO's clock (its commit's or
+// its marker's time). A writer creates generation k+1 only after a LIST found k the last,
+// and sends its PUT within MarkerGrace/2 of that LIST (commitWindow). The object at k+1
+// was written after that LIST (the LIST missed it), so more than MarkerGrace before now:
+// no PUT of k+1 decided on such a LIST is still to come. A writer that lists later sees
+// the newest marker, or commits after it, and knows that the generations before are taken.
+// The newest marker is written again first, and its modification time is the now the
+// others' times are compared with.
+func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapshot, p *pacer) error {
+	g := sn.Generation
+	logged, err := s.list(ctx, s.logPrefix(c.ID, c.Incarnation), "", true, 0)
+	if err != nil {
+		return storageError("listing the log", err)
+	}
+	var upTo []minio.ObjectInfo // the log keys up to g, in order
+	for _, o := range logged {
+		if gen, ok := parseGen(o.Key[strings.LastIndexByte(o.Key, '/')+1:]); ok && gen <= g {
+			upTo = append(upTo, o)
+		}
+	}
+	var young, old []string
+	if len(upTo) > 0 {
+		newest := upTo[len(upTo)-1].Key
+		if err := s.put(ctx, newest, markerMagic, minio.PutObjectOptions{}); err != nil {
 			return storageError("compacting the log", err)
 		}
+		now, err := s.modified(ctx, newest)
+		if err != nil {
+			return err
+		}
+		for _, o := range upTo[:len(upTo)-1] {
+			switch {
+			case !now.IsZero() && now.Sub(o.LastModified) >= s.opts.MarkerGrace:
+				old = append(old, o.Key) // deleting an old commit erases it too
+			case o.Size != int64(len(markerMagic)):
+				young = append(young, o.Key)
+			}
+		}
+	}
+	// A recent commit becomes a marker: its faces are gone, its key stays taken.
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.SetLimit(compactionWrites)
+	for _, k := range young {
+		eg.Go(func() error {
+			if err := p.wait(ectx, markerCost); err != nil {
+				return err
+			}
+			return storageError("compacting the log", s.put(ectx, k, markerMagic, minio.PutObjectOptions{}))
+		})
+	}
+	if err := eg.Wait(); err != nil {
+		return err
+	}
+	if err := s.step(stepMarkers); err != nil {
+		return err
+	}
+	if err := s.removeKeys(ctx, old, p); err != nil {
+		return storageError("deleting old commits", err)
+	}
+	if err := s.step(stepMarkerDeletion); err != nil {
+		return err
 	}
 	// Remove older snapshots and the leftovers of interrupted or losing compactions.
 	objs, err := s.list(ctx, s.snapPrefix(c.ID, c.Incarnation), "", true, 0)
 	if err != nil {
 		return storageError("listing snapshots", err)
 	}
+	var stale []string
 	for _, o := range objs {
 		name := strings.TrimPrefix(o.Key, s.snapPrefix(c.ID, c.Incarnation))
 		dir, _, isDir := strings.Cut(name, "/")
@@ -70,67 +419,47 @@ func (s *Store) Compact(ctx context.Context, coll string) error {
 		if !ok {
 			continue
 		}
-		if og < g || (og == g && isDir && dir != winner.Dir) {
-			rctx, cancel := s.timeout(ctx)
-			err := s.client.RemoveObject(rctx, s.bucket, o.Key, minio.RemoveObjectOptions{})
-			cancel()
-			if err != nil && !isNotFound(err) {
-				return storageError("removing an old snapshot", err)
-			}
+		if og < g || (og == g && isDir && dir != sn.Dir) {
+			stale = append(stale, o.Key)
+		}
+	}
+	// Uploads in parts first: their intents are how they are found.
+	if err := s.abortUploads(ctx, stale); err != nil {
+		return err
+	}
+	if err := s.removeKeys(ctx, stale, p); err != nil {
+		return storageError("removing an old snapshot", err)
+	}
+	return s.step(stepOldSnapshots)
+}
+
+// abortUploads aborts the uploads in parts whose intent objects are among keys: a process
+// killed during one leaves its parts (vectors) stored, out of sight of listings.
+func (s *Store) abortUploads(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		key, ok := strings.CutSuffix(k, uploadingSuffix)
+		if !ok {
+			continue
+		}
+		rctx, cancel := s.timeout(ctx)
+		err := s.client.RemoveIncompleteUpload(rctx, s.bucket, key)
+		cancel()
+		if err != nil && !isNotFound(err) {
+			return storageError("aborting an upload", err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) writeSnapshot(ctx context.Context, c *Collection, st *state) error {
-	dir := fmt.Sprintf("%020d-%s", st.gen, uuid.NewString())
-	base := s.snapPrefix(c.ID, c.Incarnation) + dir + "/"
-	ids := st.sortedFaceIDs()
-	recs := make([]FaceRecord, 0, len(ids))
-	sn := &snapshot{Generation: st.gen, Dir: dir, FaceCount: int64(len(ids)), UserCount: int64(len(st.users))}
-	for start := 0; start < len(ids); start += s.opts.SegmentVectors {
-		end := min(start+s.opts.SegmentVectors, len(ids))
-		uids := make([]uuid.UUID, 0, end-start)
-		vecs := make([][]float32, 0, end-start)
-		for _, id := range ids[start:end] {
-			f := st.faces[id]
-			uids = append(uids, uuid.MustParse(id))
-			vecs = append(vecs, f.vec)
-		}
-		name := fmt.Sprintf("seg-%05d", len(sn.Segments))
-		if err := s.putLarge(ctx, base+name, encodeSegment(c.Dimension, uids, vecs)); err != nil {
-			return storageError("writing a segment", err)
-		}
-		sn.Segments = append(sn.Segments, segmentInfo{Name: name, Count: end - start})
+// modified is an object's modification time on MinIO's clock, to the millisecond (a
+// listing's; a HEAD answers whole seconds); zero if it is gone.
+func (s *Store) modified(ctx context.Context, key string) (time.Time, error) {
+	objs, err := s.list(ctx, key, "", false, 1)
+	if err != nil {
+		return time.Time{}, storageError("listing the log", err)
 	}
-	for _, id := range ids {
-		recs = append(recs, st.faces[id].rec)
+	if len(objs) == 0 || objs[0].Key != key {
+		return time.Time{}, nil // gone meanwhile (the collection deleted): nothing is known to be old
 	}
-	js, _ := json.Marshal(recs)
-	if err := s.putLarge(ctx, base+"records.json", js); err != nil {
-		return storageError("writing records", err)
-	}
-	var users []userSnap
-	for _, id := range st.sortedUserIDs() {
-		u := st.users[id]
-		users = append(users, userSnap{UserID: id, Token: u.token, Faces: sortedKeys(u.faces)})
-	}
-	js, _ = json.Marshal(users)
-	if err := s.put(ctx, base+"users.json", js, minio.PutObjectOptions{}); err != nil {
-		return storageError("writing users", err)
-	}
-	// Expired records are left out by this process's clock: a collection may see no commit
-	// for long after its last call with a token.
-	if recs := st.liveTokens(s.opts.Now()); len(recs) > 0 {
-		js, _ = json.Marshal(recs)
-		if err := s.putLarge(ctx, base+"tokens.json", js); err != nil {
-			return storageError("writing token records", err)
-		}
-		sn.Tokens = "tokens.json"
-	}
-	js, _ = json.Marshal(sn)
-	if _, err := s.putNew(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", st.gen), js); err != nil {
-		return storageError("committing the snapshot", err)
-	}
-	return nil
+	return objs[0].LastModified, nil
 }

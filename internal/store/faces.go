@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/google/uuid"
@@ -46,7 +48,7 @@ func (s *Store) indexFaces(ctx context.Context, coll string, faces []NewFace) ([
 	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
 		out = nil
 		e := &entry{}
-		matched := map[string]bool{} // stored faces already answered for a face of this call
+		matched := map[uint32]bool{} // stored faces already answered for a face of this call
 		for _, f := range faces {
 			if f.ExternalImageID != "" && !externalIDPattern.MatchString(f.ExternalImageID) {
 				return nil, errorf(errs.InvalidParameter, "ExternalImageId %q must match [a-zA-Z0-9_.\\-:]{1,255}", f.ExternalImageID)
@@ -57,9 +59,9 @@ func (s *Store) indexFaces(ctx context.Context, coll string, faces []NewFace) ([
 			if len(f.Embedding) != c.Dimension {
 				return nil, errorf(errs.InvalidParameter, "embedding has %d values, the collection %d", len(f.Embedding), c.Dimension)
 			}
-			if id := st.sameFace(f, matched); id != "" {
-				matched[id] = true
-				out = append(out, st.faces[id].rec)
+			if slot, ok := st.sameFace(f, matched); ok {
+				matched[slot] = true
+				out = append(out, st.record(slot))
 				continue
 			}
 			v, err := normalize(f.Embedding)
@@ -91,19 +93,36 @@ func (s *Store) indexFaces(ctx context.Context, coll string, faces []NewFace) ([
 // of one image (kept apart by the detector's non-maximum suppression) far less.
 const sameFaceIoU = 0.5
 
-// sameFace returns the stored face of f's ImageID and ExternalImageID that overlaps f the
-// most, at least sameFaceIoU, among those not in taken; "" if none.
-func (st *state) sameFace(f NewFace, taken map[string]bool) string {
-	best, bestIoU := "", float32(sameFaceIoU)
-	for _, id := range st.byImage[imageKey(f.ImageID, f.ExternalImageID)] {
-		if taken[id] {
+// sameFace returns the slot of the stored face of f's ImageID and ExternalImageID that
+// overlaps f the most, at least sameFaceIoU, among those not in taken; of equals, the
+// latest stored. ok is false if there is none.
+func (st *state) sameFace(f NewFace, taken map[uint32]bool) (best uint32, ok bool) {
+	img, imgStr := splitImageID(f.ImageID)
+	bestIoU := float32(sameFaceIoU)
+	head, found := st.byImage[imageHash(img, imgStr, f.ExternalImageID)]
+	// The chain runs from the latest face to the first.
+	for p := head; found && p != noSlot; p = st.recs[p].next {
+		r := &st.recs[p]
+		if taken[p] || !st.sameImage(r, img, imgStr, f.ExternalImageID) {
 			continue
 		}
-		if iou := boxIoU(st.faces[id].rec.BoundingBox, f.BoundingBox); iou >= bestIoU {
-			best, bestIoU = id, iou
+		if iou := boxIoU(r.box, f.BoundingBox); iou >= sameFaceIoU && (!ok || iou > bestIoU) {
+			best, bestIoU, ok = p, iou, true
 		}
 	}
-	return best
+	return best, ok
+}
+
+// sameImage says whether a face is of the image (img, imgStr as splitImageID gives them)
+// and external ID.
+func (st *state) sameImage(r *faceRec, img uuid.UUID, imgStr, ext string) bool {
+	if st.strs.get(r.ext) != ext {
+		return false
+	}
+	if imgStr == "" {
+		return r.imgStr == 0 && r.img == img
+	}
+	return r.imgStr != 0 && st.strs.get(r.imgStr) == imgStr
 }
 
 func boxIoU(a, b BoundingBox) float32 {
@@ -151,32 +170,34 @@ func (s *Store) ListFaces(ctx context.Context, coll string, opts ListFacesOption
 	var out []FaceRecord
 	next := ""
 	err = s.read(ctx, coll, func(_ *Collection, st *state) error {
-		var ids []string
+		var ids []uuid.UUID
 		switch {
 		case len(opts.FaceIDs) > 0:
 			for _, id := range opts.FaceIDs {
-				if f := st.faces[id]; f != nil && (opts.UserID == "" || f.rec.UserID == opts.UserID) {
-					ids = append(ids, id)
+				if slot, ok := st.face(id); ok && (opts.UserID == "" || st.userOf(slot) == opts.UserID) {
+					ids = append(ids, st.recs[slot].id)
 				}
 			}
-			sort.Strings(ids)
+			slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 		case opts.UserID != "":
 			if u := st.users[opts.UserID]; u != nil {
-				ids = sortedKeys(u.faces)
+				ids = slices.Clone(u.faces)
+				slices.SortFunc(ids, func(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) })
 			}
 		default:
 			ids = st.sortedFaceIDs()
 		}
-		start := sort.SearchStrings(ids, after)
-		if start < len(ids) && ids[start] == after {
-			start++
+		// The canonical strings sort as the UUIDs' bytes do.
+		start := 0
+		if after != "" {
+			start = sort.Search(len(ids), func(i int) bool { return ids[i].String() > after })
 		}
 		for _, id := range ids[start:] {
 			if len(out) == limit {
 				next = encodeToken(out[len(out)-1].FaceID)
 				break
 			}
-			out = append(out, st.faces[id].rec)
+			out = append(out, st.record(st.faces[id]))
 		}
 		return nil
 	})
@@ -198,12 +219,12 @@ func (s *Store) DeleteFaces(ctx context.Context, coll string, faceIDs []string) 
 				continue
 			}
 			seen[id] = true
-			f := st.faces[id]
+			slot, ok := st.face(id)
 			switch {
-			case f == nil:
+			case !ok:
 				unsuccessful = append(unsuccessful, FaceFailure{FaceID: id, Reasons: []string{ReasonFaceNotFound}})
-			case f.rec.UserID != "":
-				unsuccessful = append(unsuccessful, FaceFailure{FaceID: id, UserID: f.rec.UserID, Reasons: []string{ReasonAssociatedToAnExistingUser}})
+			case st.userOf(slot) != "":
+				unsuccessful = append(unsuccessful, FaceFailure{FaceID: id, UserID: st.userOf(slot), Reasons: []string{ReasonAssociatedToAnExistingUser}})
 			default:
 				e.Deleted = append(e.Deleted, id)
 			}

@@ -19,26 +19,35 @@ func TestTokenRecordsBounded(t *testing.T) {
 		return r != nil && r.Time.Equal(t0.Add(at))
 	}
 
-	st := newState(time.Hour)
+	st := newState(dimForTest, time.Hour)
 	for i := 0; i < maxTokenRecords+5; i++ {
-		st.apply(&entry{Token: rec(fmt.Sprint(i), time.Duration(i)*time.Millisecond)})
+		mustApply(t, st, &entry{Token: rec(fmt.Sprint(i), time.Duration(i)*time.Millisecond)})
 	}
 	if len(st.tokens) != maxTokenRecords || has(st, "4", 4*time.Millisecond) || !has(st, "5", 5*time.Millisecond) {
 		t.Fatalf("%d records kept; the 5 oldest must go first", len(st.tokens))
 	}
 
-	st = newState(time.Hour)
-	st.apply(&entry{Token: rec("a", 0)})
-	st.apply(&entry{Token: rec("b", 30*time.Minute)})
-	st.apply(&entry{Token: rec("a", 70*time.Minute)}) // a expired, then used again
+	st = newState(dimForTest, time.Hour)
+	mustApply(t, st, &entry{Token: rec("a", 0)})
+	mustApply(t, st, &entry{Token: rec("b", 30*time.Minute)})
+	mustApply(t, st, &entry{Token: rec("a", 70*time.Minute)}) // a expired, then used again
 	if !has(st, "a", 70*time.Minute) || !has(st, "b", 30*time.Minute) {
 		t.Fatalf("after a was used again: %v", st.tokens)
 	}
-	st.apply(&entry{Token: rec("c", 95*time.Minute)})
+	mustApply(t, st, &entry{Token: rec("c", 95*time.Minute)})
 	if has(st, "b", 30*time.Minute) || !has(st, "a", 70*time.Minute) || len(st.tokens) != 2 {
 		t.Fatalf("an hour after b: %v", st.tokens)
 	}
 	if got := st.liveTokens(t0.Add(131 * time.Minute)); len(got) != 1 || got[0].Token != "c" {
 		t.Fatalf("live at 131m: %+v", got)
+	}
+}
+
+const dimForTest = 4
+
+func mustApply(t *testing.T, st *state, e *entry) {
+	t.Helper()
+	if err := st.apply(e, "", 0); err != nil {
+		t.Fatal(err)
 	}
 }

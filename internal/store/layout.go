@@ -20,9 +20,11 @@ import (
 //	manifest.json                        the Collection, created with If-None-Match: *
 //	data/<incarnation>/log/<gen>         commit number gen (20 digits), created with If-None-Match: *;
 //	                                     after compaction it is overwritten with a small marker
-//	                                     so that it can never be created again
+//	                                     so that it can never be created again; old markers are
+//	                                     deleted, the newest one always kept (see compact.go)
 //	data/<incarnation>/snap/<gen>.json   a snapshot of the state after commit gen
-//	data/<incarnation>/snap/<gen>-<uuid>/records.json, users.json, seg-<n>, tokens.json
+//	data/<incarnation>/snap/<gen>-<uuid>/seg-<n>, records-<n>, users.json, tokens.json
+//	                                     (records.json instead of records-<n> before chunks)
 //
 // A write is visible once its log object exists; the log object carries the face records
 // and vectors it adds, so there is no half-written face. Two writers race for the same next
@@ -84,7 +86,8 @@ type entry struct {
 	vectors [][]float32
 }
 
-func encodeEntry(e *entry) []byte {
+// encodeEntry returns a commit object and the offset of its first vector.
+func encodeEntry(e *entry) ([]byte, int64) {
 	js, _ := json.Marshal(e)
 	var b bytes.Buffer
 	b.Write(entryMagic)
@@ -93,36 +96,55 @@ func encodeEntry(e *entry) []byte {
 	for _, v := range e.vectors {
 		b.Write(float32Bytes(v))
 	}
-	return b.Bytes()
+	return b.Bytes(), int64(8 + len(js))
 }
 
-// decodeEntry returns nil, true for a compaction marker.
-func decodeEntry(data []byte, dim int) (*entry, bool, error) {
+// entryHeadBytes is how much of a commit object a writer reads first: the header of any
+// commit of IndexFaces, without the vectors of a large ImportFaces.
+const entryHeadBytes = 64 << 10
+
+// entryHeadLen is the length of a commit's magic and JSON header, from its first 8 bytes.
+func entryHeadLen(data []byte) (int, error) {
+	if len(data) < 8 || !bytes.HasPrefix(data, entryMagic) {
+		return 0, errorf(errs.Corrupt, "bad log entry header")
+	}
+	return 8 + int(binary.LittleEndian.Uint32(data[4:8])), nil
+}
+
+// decodeEntry decodes a commit object, or its head (size is the whole object's: the
+// vectors' bytes are checked against it); with vectors, data must be whole. It returns nil,
+// true for a compaction marker, and the offset of the commit's first vector.
+func decodeEntry(data []byte, size int64, dim int, vectors bool) (e *entry, marker bool, base int64, err error) {
 	if bytes.HasPrefix(data, markerMagic) {
-		return nil, true, nil
+		return nil, true, 0, nil
 	}
 	if bytes.HasPrefix(data, deletedMagic) {
-		return nil, false, errorf(errs.ResourceNotFound, "the collection was deleted")
+		return nil, false, 0, errorf(errs.ResourceNotFound, "the collection was deleted")
 	}
-	if len(data) < 8 || !bytes.HasPrefix(data, entryMagic) {
-		return nil, false, errorf(errs.Corrupt, "bad log entry header")
+	n, err := entryHeadLen(data)
+	if err != nil {
+		return nil, false, 0, err
 	}
-	n := int(binary.LittleEndian.Uint32(data[4:8]))
-	if 8+n > len(data) {
-		return nil, false, errorf(errs.Corrupt, "short log entry")
+	if n > len(data) {
+		return nil, false, 0, errorf(errs.Corrupt, "short log entry")
 	}
-	e := &entry{}
-	if err := json.Unmarshal(data[8:8+n], e); err != nil {
-		return nil, false, &errs.Error{Code: errs.Corrupt, Message: "bad log entry", Err: err}
+	e = &entry{}
+	if err := json.Unmarshal(data[8:n], e); err != nil {
+		return nil, false, 0, &errs.Error{Code: errs.Corrupt, Message: "bad log entry", Err: err}
 	}
-	rest := data[8+n:]
-	if len(rest) != len(e.Added)*dim*4 {
-		return nil, false, errorf(errs.Corrupt, "log entry has %d vector bytes, want %d", len(rest), len(e.Added)*dim*4)
+	if want := int64(len(e.Added) * dim * 4); size-int64(n) != want {
+		return nil, false, 0, errorf(errs.Corrupt, "log entry has %d vector bytes, want %d", size-int64(n), want)
 	}
-	for i := range e.Added {
-		e.vectors = append(e.vectors, bytesFloat32(rest[i*dim*4:(i+1)*dim*4]))
+	if vectors {
+		rest := data[n:]
+		if int64(len(data)) != size {
+			return nil, false, 0, errorf(errs.Corrupt, "short log entry")
+		}
+		for i := range e.Added {
+			e.vectors = append(e.vectors, bytesFloat32(rest[i*dim*4:(i+1)*dim*4]))
+		}
 	}
-	return e, false, nil
+	return e, false, int64(n), nil
 }
 
 func float32Bytes(v []float32) []byte {
@@ -150,8 +172,12 @@ type snapshot struct {
 	Generation uint64        `json:"generation"`
 	Dir        string        `json:"dir"` // relative to snap/
 	Segments   []segmentInfo `json:"segments"`
-	FaceCount  int64         `json:"faceCount"`
-	UserCount  int64         `json:"userCount"`
+	// Records are the chunks of face records, in the order of the segments' vectors (record
+	// i of the snapshot is vector i); absent in snapshots written before chunks, whose
+	// records.json holds them all, in that order too.
+	Records   []segmentInfo `json:"records,omitempty"`
+	FaceCount int64         `json:"faceCount"`
+	UserCount int64         `json:"userCount"`
 	// Tokens is the object in Dir holding the live token records, in commit order; empty
 	// when there are none, and in snapshots made before tokens were recorded.
 	Tokens string `json:"tokens,omitempty"`
@@ -163,7 +189,7 @@ type segmentInfo struct {
 }
 
 // userSnap is a user in users.json: the faces, so that a shard learns face -> user from
-// this small object and never needs records.json.
+// this object and never needs the records.
 type userSnap struct {
 	UserID string   `json:"userId"`
 	Token  string   `json:"token,omitempty"`
@@ -172,16 +198,17 @@ type userSnap struct {
 
 // A segment: "FSS1", uint32 dimension, uint32 count, then count times (16-byte FaceId,
 // dimension little-endian float32).
-func encodeSegment(dim int, ids []uuid.UUID, vecs [][]float32) []byte {
-	b := make([]byte, 12, 12+len(ids)*(16+4*dim))
+const segHeader = 12
+
+func segEntryBytes(dim int) int64 { return 16 + 4*int64(dim) }
+
+// segmentObject is where a snapshot segment's vectors are, for vecLoc.
+func segmentObject(key string, dim int) vecObject {
+	return vecObject{key: key, base: segHeader + 16, stride: segEntryBytes(dim), idBefore: true}
+}
+
+func putSegmentHeader(b []byte, dim, n int) {
 	copy(b, segMagic)
 	binary.LittleEndian.PutUint32(b[4:], uint32(dim))
-	binary.LittleEndian.PutUint32(b[8:], uint32(len(ids)))
-	for i, id := range ids {
-		b = append(b, id[:]...)
-		for _, x := range vecs[i] {
-			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-		}
-	}
-	return b
+	binary.LittleEndian.PutUint32(b[8:], uint32(n))
 }

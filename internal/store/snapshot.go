@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"strings"
 
-	"github.com/google/uuid"
-
 	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
@@ -63,47 +61,69 @@ func (s *Store) snapObject(c *Collection, sn *snapshot, name string) string {
 	return s.snapPrefix(c.ID, c.Incarnation) + sn.Dir + "/" + name
 }
 
+// loadSnapshotState reads the newest snapshot's records, users and token records, not its
+// vectors: record i of the snapshot is vector i of its segments, which is all a writer keeps
+// of it. The records are read one chunk at a time.
 func (s *Store) loadSnapshotState(ctx context.Context, c *Collection) (*state, error) {
 	var st *state
 	err := s.withSnapshot(ctx, c, func(sn *snapshot) error {
-		st = newState(s.opts.IdempotencyTTL)
+		st = newState(c.Dimension, s.opts.IdempotencyTTL)
 		if sn == nil {
 			return nil
 		}
 		st.gen = sn.Generation
-		data, err := s.get(ctx, s.snapObject(c, sn, "records.json"))
-		if err != nil {
-			return err
-		}
-		var recs []FaceRecord
-		if err := json.Unmarshal(data, &recs); err != nil {
-			return &errs.Error{Code: errs.Corrupt, Message: "bad records", Err: err}
-		}
-		vecs := map[uuid.UUID][]float32{}
-		for _, info := range sn.Segments {
-			seg, err := s.readSegment(ctx, c, sn, info)
-			if err != nil {
-				return err
-			}
-			for i := 0; i < seg.n; i++ {
-				v := make([]float32, c.Dimension)
-				seg.vector(i, v)
-				vecs[seg.id(i)] = v
-			}
-		}
-		for _, r := range recs {
-			st.addFace(r, vecs[uuid.MustParse(r.FaceID)])
-		}
+		// Users first: a record's UserId adds the face to its user.
 		users, err := s.readUsers(ctx, c, sn)
 		if err != nil {
 			return err
 		}
 		for _, u := range users {
-			us := &userState{token: u.Token, faces: map[string]bool{}}
-			for _, f := range u.Faces {
-				us.faces[f] = true
+			st.users[u.UserID] = &userState{token: u.Token}
+		}
+		segs := make([]uint32, len(sn.Segments))
+		for i, info := range sn.Segments {
+			segs[i] = st.objs.add(segmentObject(s.snapObject(c, sn, info.Name), c.Dimension))
+		}
+		seg, pos := 0, 0
+		add := func(recs []FaceRecord) error {
+			for _, r := range recs {
+				for seg < len(sn.Segments) && pos == sn.Segments[seg].Count {
+					seg, pos = seg+1, 0
+				}
+				if seg == len(sn.Segments) {
+					return errorf(errs.Corrupt, "snapshot %d has more records than vectors", sn.Generation)
+				}
+				if err := st.addFace(r, vecLoc{obj: segs[seg], pos: uint32(pos)}); err != nil {
+					return err
+				}
+				pos++
 			}
-			st.users[u.UserID] = us
+			return nil
+		}
+		chunks := sn.Records
+		if chunks == nil && sn.FaceCount > 0 {
+			chunks = []segmentInfo{{Name: "records.json", Count: int(sn.FaceCount)}}
+		}
+		for _, info := range chunks {
+			recs, err := s.readRecords(ctx, c, sn, info)
+			if err != nil {
+				return err
+			}
+			if err := add(recs); err != nil {
+				return err
+			}
+		}
+		if int64(len(st.faces)) != sn.FaceCount {
+			return errorf(errs.Corrupt, "snapshot %d has %d records, want %d", sn.Generation, len(st.faces), sn.FaceCount)
+		}
+		// Users whose faces the records do not name keep them anyway, as users.json says.
+		for _, u := range users {
+			us := st.users[u.UserID]
+			for _, f := range u.Faces {
+				if id, ok := parseID(f); ok {
+					us.add(id)
+				}
+			}
 		}
 		if sn.Tokens != "" {
 			recs, err := s.readTokens(ctx, c, sn)
@@ -119,9 +139,25 @@ func (s *Store) loadSnapshotState(ctx context.Context, c *Collection) (*state, e
 	return st, err
 }
 
+// readRecords reads a chunk of records (or an old snapshot's records.json).
+func (s *Store) readRecords(ctx context.Context, c *Collection, sn *snapshot, info segmentInfo) ([]FaceRecord, error) {
+	data, err := s.getLarge(ctx, s.snapObject(c, sn, info.Name))
+	if err != nil {
+		return nil, err
+	}
+	var recs []FaceRecord
+	if err := json.Unmarshal(data, &recs); err != nil {
+		return nil, &errs.Error{Code: errs.Corrupt, Message: "bad records", Err: err}
+	}
+	if len(recs) != info.Count {
+		return nil, errorf(errs.Corrupt, "%s holds %d records, its snapshot says %d", info.Name, len(recs), info.Count)
+	}
+	return recs, nil
+}
+
 // readUsers reads a snapshot's users.json.
 func (s *Store) readUsers(ctx context.Context, c *Collection, sn *snapshot) ([]userSnap, error) {
-	data, err := s.get(ctx, s.snapObject(c, sn, "users.json"))
+	data, err := s.getLarge(ctx, s.snapObject(c, sn, "users.json"))
 	if err != nil {
 		return nil, err
 	}

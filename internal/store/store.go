@@ -45,12 +45,14 @@ func (s *Store) CommitStats() CommitStats {
 	return CommitStats{Commits: s.commits.Load(), LostRaces: s.lostRaces.Load()}
 }
 
-// collState caches one collection's state; mu serialises this process's writers.
+// collState caches one collection's state; mu serialises this process's writers, and
+// compactMu its compactions.
 type collState struct {
-	mu   sync.Mutex
-	coll *Collection
-	etag string
-	st   *state
+	mu        sync.Mutex
+	compactMu sync.Mutex
+	coll      *Collection
+	etag      string
+	st        *state
 }
 
 // NewClient builds a minio-go client that retries little, so that an outage surfaces as a
@@ -76,6 +78,15 @@ func New(client *minio.Client, bucket, prefix string, opts Options) *Store {
 	}
 	if opts.SegmentVectors <= 0 {
 		opts.SegmentVectors = 65536
+	}
+	if opts.RecordsPerChunk <= 0 {
+		opts.RecordsPerChunk = 65536
+	}
+	if opts.CompactionRate == 0 {
+		opts.CompactionRate = DefaultCompactionRate
+	}
+	if opts.MarkerGrace <= 0 {
+		opts.MarkerGrace = DefaultMarkerGrace
 	}
 	if opts.IdempotencyTTL <= 0 {
 		opts.IdempotencyTTL = time.Hour

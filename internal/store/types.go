@@ -36,6 +36,18 @@ type Options struct {
 	RequestTimeout time.Duration
 	// SegmentVectors is how many vectors compaction puts in one segment; default 65536.
 	SegmentVectors int
+	// RecordsPerChunk is how many face records compaction puts in one records object;
+	// default 65536.
+	RecordsPerChunk int
+	// MarkerGrace is how old a compacted commit's marker must be before compaction deletes
+	// it; a commit is sent within half of it from the LIST it was decided on, or decided
+	// again. Default DefaultMarkerGrace; every process of a bucket must use the same (tests
+	// shorten it).
+	MarkerGrace time.Duration
+	// CompactionRate is the bytes per second a compaction reads and writes at most, so
+	// that searches and commits keep their latency meanwhile; default
+	// DefaultCompactionRate, negative for no limit.
+	CompactionRate int64
 	// IdempotencyTTL is how long a ClientRequestToken's record answers a retry; default 1h,
 	// as the HTTP handler's cache.
 	IdempotencyTTL time.Duration
@@ -45,6 +57,10 @@ type Options struct {
 	// silent before it is held dead and subscribed again; default
 	// DefaultNotificationSilence. MinIO sends a keep-alive every 10 s.
 	NotificationSilence time.Duration
+
+	// compactStep runs after each step of a compaction (tests: an error stops it there, as
+	// if the process died).
+	compactStep func(step string) error
 }
 
 // Collection is a collection's fixed description: its manifest.

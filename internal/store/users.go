@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"slices"
 	"sort"
+
+	"github.com/google/uuid"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
 )
@@ -143,7 +146,8 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 	}
 	call := idempotent(opAssociateFaces, coll, opts.UserOptions, userParams{UserID: userID, FaceIDs: faceIDs, Threshold: threshold})
 	var res *AssociateFacesResult
-	err := s.commit(ctx, coll, func(_ *Collection, st *state) (*entry, error) {
+	vecs := map[uuid.UUID][]float32{} // read once for all attempts: a face's vector never changes
+	err := s.commit(ctx, coll, func(c *Collection, st *state) (*entry, error) {
 		if r, err := s.replay(st, call); r != nil || err != nil {
 			if r != nil {
 				res = replayed(r)
@@ -154,6 +158,18 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 		if u == nil {
 			return nil, errorf(errs.ResourceNotFound, "user %s not found", userID)
 		}
+		// The vectors the threshold needs: the candidates' and the user's faces'.
+		if len(u.faces) > 0 {
+			want := slices.Clone(u.faces)
+			for _, id := range faceIDs {
+				if slot, ok := st.face(id); ok && st.userOf(slot) == "" {
+					want = append(want, st.recs[slot].id)
+				}
+			}
+			if err := s.faceVectors(ctx, c, st, want, vecs); err != nil {
+				return nil, err
+			}
+		}
 		res = &AssociateFacesResult{}
 		e := &entry{AssocUser: userID}
 		seen := map[string]bool{}
@@ -163,23 +179,28 @@ func (s *Store) AssociateFaces(ctx context.Context, coll, userID string, faceIDs
 				continue
 			}
 			seen[id] = true
-			f := st.faces[id]
+			slot, ok := st.face(id)
+			owner := ""
+			if ok {
+				owner = st.userOf(slot)
+			}
 			switch {
-			case f == nil:
+			case !ok:
 				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, Reasons: []string{ReasonFaceNotFound}})
 				continue
-			case f.rec.UserID == userID:
+			case owner == userID:
 				res.Associated = append(res.Associated, id) // already there: ignored
 				continue
-			case f.rec.UserID != "":
-				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, UserID: f.rec.UserID, Reasons: []string{ReasonAssociatedToADifferentUser}})
+			case owner != "":
+				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, UserID: owner, Reasons: []string{ReasonAssociatedToADifferentUser}})
 				continue
 			}
 			if len(u.faces) > 0 {
 				best := float32(-1)
-				for fid := range u.faces {
-					if g := st.faces[fid]; g != nil {
-						best = max(best, dot(f.vec, g.vec))
+				v := vecs[st.recs[slot].id]
+				for _, fid := range u.faces {
+					if g, ok := vecs[fid]; ok {
+						best = max(best, dot(v, g))
 					}
 				}
 				if conf := sim(best); conf < threshold {
@@ -236,12 +257,12 @@ func (s *Store) DisassociateFaces(ctx context.Context, coll, userID string, face
 				continue
 			}
 			seen[id] = true
-			f := st.faces[id]
+			slot, ok := st.face(id)
 			switch {
-			case f == nil:
+			case !ok:
 				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, Reasons: []string{ReasonFaceNotFound}})
-			case f.rec.UserID != userID:
-				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, UserID: f.rec.UserID, Reasons: []string{ReasonAssociatedToADifferentUser}})
+			case st.userOf(slot) != userID:
+				res.Unsuccessful = append(res.Unsuccessful, FaceAssociationFailure{FaceID: id, UserID: st.userOf(slot), Reasons: []string{ReasonAssociatedToADifferentUser}})
 			default:
 				e.Disassociate = append(e.Disassociate, id)
 				res.Associated = append(res.Associated, id)
@@ -278,7 +299,7 @@ func (s *Store) EraseUser(ctx context.Context, coll, userID string) (int, error)
 		if u == nil {
 			return nil, nil
 		}
-		e := &entry{DeleteUser: userID, Deleted: sortedKeys(u.faces)}
+		e := &entry{DeleteUser: userID, Deleted: u.sortedFaces()}
 		erased = len(e.Deleted)
 		return e, nil
 	})
@@ -300,7 +321,7 @@ func (s *Store) EraseUserFaces(ctx context.Context, coll, userID string, faceIDs
 		erased = nil
 		seen := map[string]bool{}
 		for _, id := range faceIDs {
-			if f := st.faces[id]; f != nil && !seen[id] && (f.rec.UserID == userID || f.rec.UserID == "") {
+			if slot, ok := st.face(id); ok && !seen[id] && (st.userOf(slot) == userID || st.userOf(slot) == "") {
 				seen[id] = true
 				erased = append(erased, id)
 			}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/google/uuid"
@@ -232,7 +233,7 @@ func (s *Store) Changes(ctx context.Context, coll string, after uint64, opts Loa
 
 func (s *Store) changes(ctx context.Context, c *Collection, after uint64, opts LoadVectorsOptions) ([]Change, error) {
 	var out []Change
-	compacted, err := s.walkLog(ctx, c, after, func(g uint64, e *entry) error {
+	compacted, err := s.walkLog(ctx, c, after, true, func(g uint64, _ string, e *entry, _ int64) error {
 		ch := Change{Generation: g, User: e.AssocUser, DeleteUser: e.DeleteUser}
 		for i, r := range e.Added {
 			id := uuid.MustParse(r.FaceID)
@@ -284,4 +285,108 @@ func (ch Change) ApplyUsers(userOf map[uuid.UUID]string) {
 			}
 		}
 	}
+}
+
+// FaceVectors returns the stored (L2-normalised) vectors of faces by FaceId; faces that do
+// not exist are absent from the map. It reads those vectors alone, with ranged GETs grouped
+// per object, whatever the collection's size; the collection's lock is held only to look
+// their places up.
+func (s *Store) FaceVectors(ctx context.Context, coll string, faceIDs []string) (map[string][]float32, error) {
+	cs := s.collState(coll)
+	var moved map[string]bool // objects a read found compacted
+	for attempt := 0; ; attempt++ {
+		dim, reads, err := s.locate(ctx, coll, cs, faceIDs, moved)
+		if err != nil {
+			return nil, err
+		}
+		err = s.readVectors(ctx, dim, reads, 4, nil)
+		if errors.Is(err, errVectorMoved) && attempt == 0 {
+			// Compacted meanwhile: look the places up again (a compaction in this process
+			// has moved them already; another process's needs the new snapshot loaded).
+			moved = map[string]bool{}
+			for _, r := range reads {
+				moved[r.obj.key] = true
+			}
+			continue
+		}
+		if errors.Is(err, errVectorMoved) {
+			return nil, &errs.Error{Code: errs.StorageUnavailable, Message: "vectors moved by compactions twice in a row", Retryable: true}
+		}
+		if err != nil {
+			return nil, err
+		}
+		out := make(map[string][]float32, len(reads))
+		for _, r := range reads {
+			v := make([]float32, dim)
+			decodeFloat32s(v, r.dst)
+			out[r.id.String()] = v
+		}
+		return out, nil
+	}
+}
+
+// locate returns where the faces' vectors are, with buffers to read them into. If one of
+// them is still in an object of moved, the collection is loaded again first.
+func (s *Store) locate(ctx context.Context, coll string, cs *collState, faceIDs []string, moved map[string]bool) (int, []vecRead, error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for reload := 0; ; reload++ {
+		if err := s.sync(ctx, coll, cs); err != nil {
+			return 0, nil, err
+		}
+		st := cs.st
+		reads := make([]vecRead, 0, len(faceIDs))
+		seen := map[uint32]bool{}
+		stale := false
+		for _, id := range faceIDs {
+			slot, ok := st.face(id)
+			if !ok || seen[slot] {
+				continue
+			}
+			seen[slot] = true
+			r := st.vecRead(slot)
+			stale = stale || moved[r.obj.key]
+			reads = append(reads, r)
+		}
+		if !stale || reload > 0 {
+			return st.dim, reads, nil
+		}
+		cs.st = nil
+	}
+}
+
+// vecRead asks for the vector of the face in slot, into a buffer of its own.
+func (st *state) vecRead(slot uint32) vecRead {
+	f := &st.recs[slot]
+	return vecRead{obj: st.objs.objs[f.vec.obj], pos: f.vec.pos, id: f.id, dst: make([]byte, 4*st.dim)}
+}
+
+// faceVectors reads the vectors of faces of st (cs.mu held) that vecs lacks into it. It
+// returns errVectorMoved if another process compacted them: commit loads the collection
+// again and decides again.
+func (s *Store) faceVectors(ctx context.Context, c *Collection, st *state, ids []uuid.UUID, vecs map[uuid.UUID][]float32) error {
+	var reads []vecRead
+	for _, id := range ids {
+		if _, ok := vecs[id]; ok {
+			continue
+		}
+		if slot, ok := st.faces[id]; ok {
+			reads = append(reads, st.vecRead(slot))
+			vecs[id] = nil // asked for once
+		}
+	}
+	if len(reads) == 0 {
+		return nil
+	}
+	err := s.readVectors(ctx, c.Dimension, reads, 4, nil)
+	for _, r := range reads {
+		if err != nil {
+			delete(vecs, r.id)
+			continue
+		}
+		v := make([]float32, c.Dimension)
+		decodeFloat32s(v, r.dst)
+		vecs[r.id] = v
+	}
+	return err
 }

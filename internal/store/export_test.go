@@ -1,0 +1,153 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/minio/minio-go/v7"
+)
+
+// SetCompactStep makes fn run after each step of s's compactions; an error stops the
+// compaction there, as if its process died.
+func SetCompactStep(s *Store, fn func(step string) error) { s.opts.compactStep = fn }
+
+// SetMultipart makes snapshot objects larger than from bytes go in parts of size bytes, and
+// returns a function that restores the sizes.
+func SetMultipart(from, size int) (restore func()) {
+	f, p := multipartFrom, partSize
+	multipartFrom, partSize = from, size
+	return func() { multipartFrom, partSize = f, p }
+}
+
+// The compaction steps, for the tests.
+const (
+	StepCapture        = stepCapture
+	StepSegment        = stepSegment
+	StepRecords        = stepRecords
+	StepUsers          = stepUsers
+	StepPublish        = stepPublish
+	StepSwap           = stepSwap
+	StepMarkers        = stepMarkers
+	StepMarkerDeletion = stepMarkerDeletion
+	StepOldSnapshots   = stepOldSnapshots
+)
+
+// WriteLegacySnapshot compacts coll the way the store did before records were chunked and
+// compaction stopped blocking: one records.json, segments in FaceId order, and markers over
+// the log up to the snapshot's generation (never deleted). The vectors are read back from
+// storage. It leaves older snapshots alone.
+func WriteLegacySnapshot(ctx context.Context, s *Store, coll string) error {
+	cs := s.collState(coll)
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if err := s.sync(ctx, coll, cs); err != nil {
+		return err
+	}
+	c, st := cs.coll, cs.st
+	ids := slices.Clone(st.sortedFaceIDs())
+	reads := make([]vecRead, len(ids))
+	for i, id := range ids {
+		reads[i] = st.vecRead(st.faces[id])
+	}
+	if err := s.readVectors(ctx, c.Dimension, reads, 2, nil); err != nil {
+		return err
+	}
+	dir := fmt.Sprintf("%020d-%s", st.gen, uuid.NewString())
+	base := s.snapPrefix(c.ID, c.Incarnation) + dir + "/"
+	sn := &snapshot{Generation: st.gen, Dir: dir, FaceCount: int64(len(ids)), UserCount: int64(len(st.users))}
+	for start := 0; start < len(ids); start += s.opts.SegmentVectors {
+		end := min(start+s.opts.SegmentVectors, len(ids))
+		b := make([]byte, segHeader)
+		putSegmentHeader(b, c.Dimension, end-start)
+		for i := start; i < end; i++ {
+			b = append(b, ids[i][:]...)
+			b = append(b, reads[i].dst...)
+		}
+		name := fmt.Sprintf("seg-%05d", len(sn.Segments))
+		if err := s.putLarge(ctx, base+name, b, nil); err != nil {
+			return err
+		}
+		sn.Segments = append(sn.Segments, segmentInfo{Name: name, Count: end - start})
+	}
+	var recs []FaceRecord
+	for _, id := range ids {
+		recs = append(recs, st.record(st.faces[id]))
+	}
+	js, _ := json.Marshal(recs)
+	if err := s.putLarge(ctx, base+"records.json", js, nil); err != nil {
+		return err
+	}
+	var users []userSnap
+	for _, id := range st.sortedUserIDs() {
+		u := st.users[id]
+		users = append(users, userSnap{UserID: id, Token: u.token, Faces: u.sortedFaces()})
+	}
+	js, _ = json.Marshal(users)
+	if err := s.put(ctx, base+"users.json", js, minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	js, _ = json.Marshal(sn)
+	if err := s.put(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", st.gen), js, minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	commits, err := s.listLog(ctx, c, 0, 0)
+	if err != nil {
+		return err
+	}
+	for _, k := range commits {
+		if k.gen <= st.gen {
+			if err := s.put(ctx, k.key, markerMagic, minio.PutObjectOptions{}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// IsLegacySnapshotKey says whether key is an object only the old layout has.
+func IsLegacySnapshotKey(key string) bool { return strings.HasSuffix(key, "/records.json") }
+
+// LogPrefix is the prefix of a collection's commits.
+func (s *Store) LogPrefix(c *Collection) string { return s.logPrefix(c.ID, c.Incarnation) }
+
+// FakeCompactedLog makes coll (empty, just created) look like a collection of n commits
+// compacted the old way: markers at generations 1..n, kept, and an empty snapshot of n.
+// The markers are written directly, parallel at a time.
+func FakeCompactedLog(ctx context.Context, s *Store, coll string, n uint64, parallel int) error {
+	c, _, err := s.readManifest(ctx, coll)
+	if err != nil {
+		return err
+	}
+	gens := make(chan uint64)
+	errc := make(chan error, parallel)
+	for w := 0; w < parallel; w++ {
+		go func() {
+			var first error
+			for g := range gens {
+				if err := s.put(ctx, s.logKey(c.ID, c.Incarnation, g), markerMagic, minio.PutObjectOptions{}); err != nil && first == nil {
+					first = err
+				}
+			}
+			errc <- first
+		}()
+	}
+	for g := uint64(1); g <= n; g++ {
+		gens <- g
+	}
+	close(gens)
+	for w := 0; w < parallel; w++ {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	dir := fmt.Sprintf("%020d-%s", n, uuid.NewString())
+	if err := s.put(ctx, s.snapPrefix(c.ID, c.Incarnation)+dir+"/users.json", []byte("null"), minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	js, _ := json.Marshal(&snapshot{Generation: n, Dir: dir})
+	return s.put(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", n), js, minio.PutObjectOptions{})
+}
