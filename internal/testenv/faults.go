@@ -79,10 +79,23 @@ func NewFaultProxy(t testing.TB, endpoint string) *FaultProxy {
 			n.publish(r.URL.Path)
 		}
 	}))
-	t.Cleanup(srv.Close)
-	// Before srv.Close (cleanups run last first), which waits for the streams to end: a
-	// MinIO's own notification stream, proxied, ends only when its connection does.
-	t.Cleanup(srv.CloseClientConnections)
+	// srv.Close waits for every connection to end, and a notification stream (MinIO's own,
+	// proxied) ends only when its connection does; a watcher of the code under test may also
+	// open a new one between a CloseClientConnections and Close. So: Close (which first stops
+	// the listener, so no connection is opened after it) while the connections left are cut
+	// until it returns.
+	t.Cleanup(func() {
+		closed := make(chan struct{})
+		go func() { srv.Close(); close(closed) }()
+		for {
+			select {
+			case <-closed:
+				return
+			case <-time.After(50 * time.Millisecond):
+				srv.CloseClientConnections()
+			}
+		}
+	})
 	t.Cleanup(p.stopNotifications)
 	p.Endpoint = strings.TrimPrefix(srv.URL, "http://")
 	return p
