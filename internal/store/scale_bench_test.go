@@ -31,12 +31,22 @@ import (
 //	FACESEARCH_BENCH_COMMITS  commit counts of BenchmarkLogCostByCommits (1000,100000)
 //	FACESEARCH_BENCH_IDLE     how long BenchmarkReadsDuringCompaction measures without a compaction (15s)
 //	FACESEARCH_BENCH_RATE     its compaction's rate, MiB/s (store.DefaultCompactionRate; -1: no limit)
+//
+// Under -short (make test's bench-smoke, which only checks that each benchmark still runs)
+// the defaults are small: 2000 faces, 100 and 1000 commits, 2 s without a compaction.
+
+var shortDefaults = map[string]string{
+	"FACESEARCH_BENCH_FACES": "2000", "FACESEARCH_BENCH_COMMITS": "100,1000", "FACESEARCH_BENCH_IDLE": "2",
+}
 
 func envInts(b *testing.B, name, def string) []int {
 	b.Helper()
 	v := os.Getenv(name)
 	if v == "" {
 		v = def
+		if small, ok := shortDefaults[name]; ok && testing.Short() {
+			v = small
+		}
 	}
 	var out []int
 	for _, s := range strings.Split(v, ",") {
