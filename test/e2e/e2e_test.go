@@ -117,7 +117,7 @@ spec:
       - name: minio
         image: %[2]s
         imagePullPolicy: Never
-        command: [/minio, server, /data, --address, ":9000", --quiet]
+        command: [/minio, server, /data, --address, ":9000"]
         env:
         - {name: MINIO_ROOT_USER, value: %[3]s}
         - {name: MINIO_ROOT_PASSWORD, value: %[4]s}
@@ -140,14 +140,27 @@ spec:
 	})
 	mc := e.minioClient(t)
 	ctx := context.Background()
-	// MinIO reports ready a moment before it takes every request (longer on a loaded machine).
-	eventually(t, 90*time.Second, "bucket "+bucket+" made", func() (bool, string) {
+	// MinIO reports ready a moment before it takes every request.
+	made := func() (bool, string) {
 		err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{})
 		if err == nil || minio.ToErrorResponse(err).Code == "BucketAlreadyOwnedByYou" {
 			return true, ""
 		}
 		return false, err.Error()
-	})
+	}
+	// Twice in this project's runs (of about ten), a MinIO pod answered every PUT of the bucket
+	// with NoSuchBucket while its readiness probe passed, and went on so for 90 s; the cause is
+	// not known (its log, with --quiet then, said nothing). The suite is about the operator, so
+	// it logs what MinIO says and replaces the pod once before it gives up.
+	if ok, why := within(t, 30*time.Second, "bucket "+bucket+" made", made); !ok {
+		logs, _ := e.try("", e.kubectl, "-n", minioNamespace, "logs", "-l", "app=minio", "--tail=50")
+		t.Logf("MinIO refuses the bucket after 30 s (%s); its log:\n%s\nreplacing its pod once", why, logs)
+		e.kubectlRun(t, "-n", minioNamespace, "delete", "pod", "-l", "app=minio", "--wait=true")
+		eventually(t, 2*time.Minute, "MinIO ready again", func() (bool, string) {
+			return e.podsReady(minioNamespace, client.MatchingLabels{"app": "minio"}, 1)
+		})
+		eventually(t, 90*time.Second, "bucket "+bucket+" made", made)
+	}
 	ph := photos{enrol: map[string][]string{}, search: map[string][]string{}}
 	for _, p := range people {
 		dir := filepath.Join(e.testfaces, "johns", p)

@@ -121,19 +121,27 @@ func (e *env) apply(t *testing.T, manifest string) {
 // reason it gave is in the failure.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
+	if ok, why := within(t, timeout, what, cond); !ok {
+		t.Fatalf("%s: not after %s (%s)", what, timeout, why)
+	}
+}
+
+// within is eventually without the failure: whether cond held in time, and its last reason.
+func within(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) (bool, string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for {
 		ok, why := cond()
 		if ok {
-			return
+			return true, ""
 		}
 		if why != last {
 			t.Logf("waiting for %s: %s", what, why)
 			last = why
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s (%s)", what, timeout, why)
+			return false, why
 		}
 		time.Sleep(time.Second)
 	}
