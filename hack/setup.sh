@@ -21,6 +21,8 @@ golangcilint=$(step golangci-lint bash "$root/hack/install-golangci-lint.sh")
 jssdk=$(step jssdk bash "$root/hack/install-jssdk.sh")
 # Prints nothing, and says why, where Chromium cannot be installed: the browser tests skip then.
 chromium=$(step chromium bash "$root/hack/install-chromium.sh")
+# Prints nothing, and says why, where Debian's webp package cannot be fetched: the WebP tests skip then.
+cwebp=$(step cwebp bash "$root/hack/install-webp.sh")
 
 mkdir -p "$root/bin"
 cat > "$root/bin/assets.env" <<ENV
@@ -41,5 +43,8 @@ ENV
 if [ -n "$chromium" ]; then
   echo "FACESEARCH_CHROMIUM=$chromium" >> "$root/bin/assets.env"
   echo "FACESEARCH_CHROMIUM_VERSION=$("$chromium" --version 2>/dev/null | awk '{print $2; exit}')" >> "$root/bin/assets.env"
+fi
+if [ -n "$cwebp" ]; then
+  echo "FACESEARCH_CWEBP=$cwebp" >> "$root/bin/assets.env"
 fi
 log "setup done in $(( $(date +%s) - start ))s; paths in bin/assets.env"

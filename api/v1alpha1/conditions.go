@@ -58,7 +58,7 @@ const (
 	// ImageNotKeptReason: a recorded search (its image a digest) whose answer was never
 	// written, as the endpoint stopped between its two writes; it cannot be run again.
 	ImageNotKeptReason = "ImageNotKept"
-	// InvalidImageFormatReason: the image is not a JPEG or PNG that can be decoded.
+	// InvalidImageFormatReason: the image is not a JPEG, PNG or WebP that can be decoded.
 	InvalidImageFormatReason = "InvalidImageFormat"
 	// ImageTooLargeReason: the image is over the size or pixel limit.
 	ImageTooLargeReason = "ImageTooLarge"

@@ -336,7 +336,7 @@ func (e *enrolment) printSummary(w io.Writer) int {
 // isPhoto says whether a file is one the endpoint takes, by its name.
 func isPhoto(name string) bool {
 	switch strings.ToLower(filepath.Ext(name)) {
-	case ".jpg", ".jpeg", ".png":
+	case ".jpg", ".jpeg", ".png", ".webp":
 		return !strings.HasPrefix(name, ".")
 	}
 	return false

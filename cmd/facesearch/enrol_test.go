@@ -25,7 +25,7 @@ func TestEnrolExternalImageIDs(t *testing.T) {
 // their path from the working directory.
 func TestEnrolPhotos(t *testing.T) {
 	dir := t.TempDir()
-	for _, f := range []string{"alice/1.jpg", "alice/2.PNG", "alice/notes.txt", "alice/.hidden.jpg", "bob/a.jpeg",
+	for _, f := range []string{"alice/1.jpg", "alice/2.PNG", "alice/notes.txt", "alice/.hidden.jpg", "bob/a.jpeg", "bob/b.webp",
 		"stray.jpg", ".git/x.jpg", "carol/sub/deep.jpg"} {
 		p := filepath.Join(dir, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -43,6 +43,7 @@ func TestEnrolPhotos(t *testing.T) {
 		{user: "alice", path: filepath.Join(dir, "alice/1.jpg"), externalID: "alice:1.jpg"},
 		{user: "alice", path: filepath.Join(dir, "alice/2.PNG"), externalID: "alice:2.PNG"},
 		{user: "bob", path: filepath.Join(dir, "bob/a.jpeg"), externalID: "bob:a.jpeg"},
+		{user: "bob", path: filepath.Join(dir, "bob/b.webp"), externalID: "bob:b.webp"},
 	}
 	if !reflect.DeepEqual(photos, want) || ignored != 1 {
 		t.Fatalf("dirPhotos:\n got %+v, %d ignored\nwant %+v, 1 ignored", photos, ignored, want)

@@ -43,7 +43,7 @@ func runLocal(ctx context.Context, args []string) error {
 	minioPort := fs.Int("minio-port", 0, "MinIO port on 127.0.0.1 (0: a free one)")
 	accessKey := fs.String("minio-access-key", "facesearch-demo", "MinIO root access key")
 	secretKey := fs.String("minio-secret-key", "facesearch-demo-secret-key", "MinIO root secret key")
-	upload := fs.String("upload", "", "BUCKET=DIR:PREFIX: upload the JPEG and PNG files under DIR to BUCKET under PREFIX before starting")
+	upload := fs.String("upload", "", "BUCKET=DIR:PREFIX: upload the JPEG, PNG and WebP files under DIR to BUCKET under PREFIX before starting")
 	keysFile := fs.String("api-credentials-file", "", "more access keys besides the environment's administrator key, with the entries of the api's access-key Secret (<id>=secret, <id>.scope=..., <id>.collections=...), one NAME=VALUE a line as kubectl create secret generic --from-env-file reads them; read once, at start")
 	envFile := fs.String("env-file", "", "write MINIO_ENDPOINT, KUBECONFIG, API_ENDPOINT (host:port), API_URL and CONSOLE_URL lines here once they all answer, just before the serving line")
 	var ef engineFlags
@@ -325,7 +325,7 @@ func uploadTree(ctx context.Context, mio *local.MinIOServer, spec string) error 
 			return err
 		}
 		ext := strings.ToLower(filepath.Ext(path))
-		if ext != ".jpg" && ext != ".jpeg" && ext != ".png" {
+		if ext != ".jpg" && ext != ".jpeg" && ext != ".png" && ext != ".webp" {
 			return nil
 		}
 		rel, _ := filepath.Rel(dir, path)

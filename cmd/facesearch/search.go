@@ -7,7 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	_ "image/jpeg" // the photos the endpoint takes: JPEG and PNG
+	_ "image/jpeg" // the photos the endpoint takes: JPEG, PNG and WebP
 	"image/png"
 	"io"
 	"os"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	_ "golang.org/x/image/webp"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition"
@@ -56,10 +58,10 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	img, format, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("%s: not a JPEG or PNG photo: %w", photo, err)
+		return fmt.Errorf("%s: not a JPEG, PNG or WebP photo: %w", photo, err)
 	}
-	if format != "jpeg" && format != "png" {
-		return fmt.Errorf("%s is a %s image; the endpoint takes JPEG and PNG", photo, format)
+	if format != "jpeg" && format != "png" && format != "webp" {
+		return fmt.Errorf("%s is a %s image; the endpoint takes JPEG, PNG and WebP", photo, format)
 	}
 	client, err := cf.client()
 	if err != nil {

@@ -3,6 +3,10 @@
 // support), rank-1 identification, detection recall on the annotated example photos, each
 // on clean images and after degradations, and per-stage latency; with several model packs,
 // side by side. Run it with `go run ./hack/faceeval`; docs/face-evaluation.md is its output.
+//
+// With --dataset DIR it measures the packs on a folder of one's own photos instead: one
+// subfolder of photos per person and, optionally, group photos with their face counts
+// (dataset.go; docs/face-engine.md, "Evaluating on your own photos").
 package main
 
 import (
@@ -29,11 +33,42 @@ func main() {
 	lib := flag.String("onnxruntime", "", "libonnxruntime.so (default: the installed one)")
 	faces := flag.String("testfaces", "", "labelled test faces directory (default: the installed one)")
 	out := flag.String("o", "", "also write the report to this file")
+	dataset := flag.String("dataset", "", "evaluate on this folder instead: DIR/<person>/<photos>, optionally DIR/groups/ with expected.txt (see dataset.go)")
+	groupWidth := flag.Int("group-width", 0, "with --dataset, also run each group photo scaled to this many pixels wide (issue 16's photos were 2000)")
 	flag.Parse()
-	if err := run(*pack, *lib, *faces, *out); err != nil {
+	var err error
+	if *dataset != "" {
+		err = runDatasetFlags(*pack, *lib, *dataset, *groupWidth, *out)
+	} else {
+		err = run(*pack, *lib, *faces, *out)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "faceeval:", err)
 		os.Exit(1)
 	}
+}
+
+// runDatasetFlags is --dataset: the packs and library as run's, the report on stdout (and
+// in outPath).
+func runDatasetFlags(packList, lib, dir string, groupWidth int, outPath string) error {
+	var err error
+	packs := strings.FieldsFunc(packList, func(r rune) bool { return r == ',' })
+	if len(packs) == 0 {
+		if packs, err = assets.InstalledModelPacks(); err != nil {
+			return err
+		}
+	}
+	if lib, err = orDefault(lib, assets.ONNXRuntimeLibrary); err != nil {
+		return err
+	}
+	var sb strings.Builder
+	if err := runDataset(packs, lib, dir, groupWidth, io.MultiWriter(os.Stdout, &sb)); err != nil {
+		return err
+	}
+	if outPath != "" {
+		return os.WriteFile(outPath, []byte(sb.String()), 0o644)
+	}
+	return nil
 }
 
 func orDefault(v string, a assets.Asset) (string, error) {

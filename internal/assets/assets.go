@@ -1,7 +1,7 @@
 // Package assets finds the external parts that hack/ installs into the version-keyed cache
 // (ONNX Runtime, model packs, MinIO, the control plane, test faces, the JavaScript SDK,
-// Chromium): one place for every role and test, so that the production binary needs nothing
-// of the local dev stack to find them.
+// Chromium, cwebp): one place for every role and test, so that the production binary needs
+// nothing of the local dev stack to find them.
 package assets
 
 import (
@@ -44,6 +44,9 @@ var (
 	// Chromium is the browser binary for the browser tests: Debian's package, linked into
 	// the cache by its installer (which needs root, so it may be missing where others are not).
 	Chromium = Asset{Env: "FACESEARCH_CHROMIUM", Glob: "chromium/*/chromium", Install: "hack/install-chromium.sh"}
+	// CWebP is cwebp, the reference WebP encoder (Debian's webp package, unpacked into the
+	// cache), with which the tests make WebP images: Go has no WebP encoder.
+	CWebP = Asset{Env: "FACESEARCH_CWEBP", Glob: "webp/*/cwebp", Install: "hack/install-webp.sh"}
 )
 
 // CacheDir is where hack/ scripts keep what they build, outside any checkout.

@@ -133,14 +133,14 @@ func (h *handler) searchRequest(w http.ResponseWriter, r *http.Request, s *sessi
 func (h *handler) searchRequestImage(ctx context.Context, collectionID string, img facesearchv1.ImageSource) (data []byte, done func(), note string) {
 	switch {
 	case len(img.Bytes) > 0:
-		return img.Bytes, func() {}, "the image is not a JPEG or PNG"
+		return img.Bytes, func() {}, "the image is not a JPEG, PNG or WebP"
 	case img.S3Object != nil:
 		o := search.S3Object{Bucket: img.S3Object.Bucket, Name: img.S3Object.Name, Version: img.S3Object.Version}
 		data, done, err := h.opts.Search.ReadImage(ctx, collectionID, o)
 		if err != nil {
 			return nil, done, "the image could not be read from the collection's image sources (" + h.message(err) + ")"
 		}
-		return data, done, "the image is not a JPEG or PNG"
+		return data, done, "the image is not a JPEG, PNG or WebP"
 	case img.Digest != nil:
 		return nil, func() {}, "the search was recorded without its image"
 	}

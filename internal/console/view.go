@@ -126,11 +126,11 @@ func statusDetail(d facesearchv1.FaceDetail) face.FaceDetail {
 		BoundingBox: face.BoundingBox{Left: f(b.Left), Top: f(b.Top), Width: f(b.Width), Height: f(b.Height)}}
 }
 
-// dataURL is the image as a data: URL, for JPEG and PNG only: the only formats searched, and
-// the type named is the one the bytes are, never one a client chose.
+// dataURL is the image as a data: URL, for JPEG, PNG and WebP only: the only formats
+// searched, and the type named is the one the bytes are, never one a client chose.
 func dataURL(data []byte) template.URL {
 	ct := http.DetectContentType(data)
-	if ct != "image/jpeg" && ct != "image/png" {
+	if ct != "image/jpeg" && ct != "image/png" && ct != "image/webp" {
 		return ""
 	}
 	// The bytes are base64 and the type fixed: nothing in the URL comes from a client as text.

@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	facesearchv1 "github.com/facesearch/facesearch-operator/api/v1alpha1"
@@ -91,6 +92,24 @@ func TestEstimatedCanvasWidth(t *testing.T) {
 	for _, tc := range cases {
 		if got := estimatedCanvasWidth(tc.faces); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestDataURL: the console shows only the image formats searched, typed by their bytes.
+func TestDataURL(t *testing.T) {
+	tests := []struct {
+		name, data, want string
+	}{
+		{"jpeg", "\xff\xd8\xff\xe0\x00\x10JFIF\x00", "data:image/jpeg;base64,"},
+		{"png", "\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR", "data:image/png;base64,"},
+		{"webp", "RIFF\x24\x00\x00\x00WEBPVP8 ", "data:image/webp;base64,"},
+		{"gif", "GIF89a\x01\x00\x01\x00", ""},
+		{"html", "<html><script>alert(1)</script>", ""},
+	}
+	for _, tt := range tests {
+		if got := string(dataURL([]byte(tt.data))); !strings.HasPrefix(got, tt.want) || (tt.want == "") != (got == "") {
+			t.Errorf("%s: %.40q, want it to start %q", tt.name, got, tt.want)
 		}
 	}
 }

@@ -35,7 +35,7 @@ const (
 	InvalidParameter Code = "InvalidParameter"
 	// InvalidPaginationToken means a NextToken this service did not make.
 	InvalidPaginationToken Code = "InvalidPaginationToken"
-	// InvalidImageFormat means the image is not a JPEG or PNG that decodes.
+	// InvalidImageFormat means the image is not a JPEG, PNG or WebP that decodes.
 	InvalidImageFormat Code = "InvalidImageFormat"
 	// ImageTooLarge means the image is over the byte or pixel limit.
 	ImageTooLarge Code = "ImageTooLarge"

@@ -54,34 +54,63 @@ func TestDecodeCostCoversAllocation(t *testing.T) {
 		{"png smallest", zeroPNG(80, 80, 6, 8, false)},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			hdr, err := inspectImage(tt.data, ImageLimits{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			alloc := int64(-1)
-			for try := 0; try < 3; try++ {
-				pixPool = sync.Pool{} // a pooled buffer would hide the RGB copy
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				img, _, err := hdr.decode(tt.data)
-				runtime.ReadMemStats(&after)
-				if err != nil {
-					t.Fatal(err)
-				}
-				img.release()
-				if a := int64(after.TotalAlloc - before.TotalAlloc); alloc < 0 || a < alloc {
-					alloc = a
-				}
-			}
-			t.Logf("%s: %dx%d, cost %d, allocated %d (%.2f bytes a pixel)", hdr.kind, hdr.w, hdr.h, hdr.cost, alloc, float64(alloc)/float64(hdr.w*hdr.h))
-			if hdr.cost < alloc {
-				t.Errorf("cost %d under the %d bytes the decode allocated", hdr.cost, alloc)
-			}
-			if hdr.cost > alloc+alloc/10+decodeOverhead {
-				t.Errorf("cost %d far over the %d bytes the decode allocated", hdr.cost, alloc)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkDecodeCost(t, tt.data, false) })
+	}
+	// WebP images cwebp makes of the noise; lossless ones (and lossless alpha) are costed
+	// at the most Huffman tables the decoder builds, far over what these take.
+	translucent, opaque := image.NewNRGBA(noise.Rect), image.NewRGBA(noise.Rect)
+	copy(translucent.Pix, noise.Pix)
+	copy(opaque.Pix, noise.Pix)
+	for i := 3; i < len(opaque.Pix); i += 4 {
+		opaque.Pix[i] = 255
+	}
+	for _, tt := range []struct {
+		name    string
+		src     image.Image
+		options []string
+		worst   bool
+	}{
+		{"webp lossy", opaque, []string{"-q", "80"}, false},
+		{"webp lossy with raw alpha", translucent, []string{"-q", "80", "-alpha_method", "0"}, false},
+		{"webp lossy with lossless alpha", translucent, []string{"-q", "80"}, true},
+		{"webp lossless", opaque, []string{"-lossless", "-z", "0"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) { checkDecodeCost(t, webpOf(t, tt.src, tt.options...), tt.worst) })
+	}
+	// Every Huffman table the VP8L decoder allows, in a 300 KB file: what the cost of a
+	// lossless WebP is for.
+	t.Run("webp lossless, every huffman table", func(t *testing.T) { checkDecodeCost(t, vp8lTablesBomb(204, 204), false) })
+}
+
+// checkDecodeCost decodes data and checks its cost against the bytes the decode allocated:
+// never under, and at most 10% + decodeOverhead over unless costed at a worst case.
+func checkDecodeCost(t *testing.T, data []byte, worstCase bool) {
+	t.Helper()
+	hdr, err := inspectImage(data, ImageLimits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := int64(-1)
+	for try := 0; try < 3; try++ {
+		pixPool = sync.Pool{} // a pooled buffer would hide the RGB copy
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		img, _, err := hdr.decode(data)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img.release()
+		if a := int64(after.TotalAlloc - before.TotalAlloc); alloc < 0 || a < alloc {
+			alloc = a
+		}
+	}
+	t.Logf("%s: %dx%d, %d bytes, cost %d, allocated %d (%.2f bytes a pixel)", hdr.kind, hdr.w, hdr.h, len(data), hdr.cost, alloc, float64(alloc)/float64(hdr.w*hdr.h))
+	if hdr.cost < alloc {
+		t.Errorf("cost %d under the %d bytes the decode allocated", hdr.cost, alloc)
+	}
+	if !worstCase && hdr.cost > alloc+alloc/10+decodeOverhead {
+		t.Errorf("cost %d far over the %d bytes the decode allocated", hdr.cost, alloc)
 	}
 }
 

@@ -22,6 +22,7 @@ const decodeOverhead = 256 << 10
 //   - PNG: 1, 2, 4 or 8 bytes per pixel by colour type and depth (grey with a tRNS colour
 //     key becomes NRGBA), twice that when Adam7-interlaced (each pass has its own image
 //     beside the full one), and the scanline buffers.
+//   - WebP (golang.org/x/image/webp): see webpDecodeBytes.
 //
 // The worst case is a progressive four-component JPEG: 27 bytes per pixel, 30 with a turn,
 // against 4.5 (7.5) for an ordinary 4:2:0 photo.
@@ -33,10 +34,13 @@ func decodeCost(data []byte, format imageFormat, w, h, orientation int) (int64, 
 	}
 	var dec int64
 	var kind string
-	if format == formatJPEG {
+	switch format {
+	case formatJPEG:
 		dec, kind = jpegDecodeBytes(data, w, h)
-	} else {
+	case formatPNG:
 		dec, kind = pngDecodeBytes(data, w, h)
+	default:
+		dec, kind = webpDecodeBytes(data, w, h)
 	}
 	return dec + rgb + decodeOverhead, kind
 }
@@ -224,4 +228,94 @@ func pngHasTRNS(data []byte) bool {
 		i = int(next)
 	}
 	return true
+}
+
+// vp8lTablesBytes bounds the Huffman tables Go's VP8L decoder builds for one image, whatever
+// its size: up to 2600 groups (it refuses more) of five tables, plus one for each transform
+// and the group map, of up to 3136 symbols between them (2328 with the largest colour
+// cache) at 24 bytes a symbol (code lengths, codes, tree nodes) and 5 look-up tables of 536
+// bytes. A file of about 100 KB can declare them all, so every lossless WebP is costed so.
+const vp8lTablesBytes = (2600 + 6) * (24*3136 + 5*536 + 5*400)
+
+// webpDecodeBytes follows golang.org/x/image/webp:
+//
+//   - lossy (VP8): a YCbCr 4:2:0 image padded to whole 16x16 macroblocks (384 bytes each)
+//     with 4 bytes of filter state per macroblock, and a copy of the frame's data;
+//   - lossless (VP8L): 4 bytes per pixel, and 4 more when a colour-indexing transform
+//     expands them (assumed, as telling needs the entropy-coded data), plus the Huffman
+//     tables (vp8lTablesBytes);
+//   - an alpha channel (ALPH in an extended file): a byte per pixel, stored raw or
+//     decoded by the VP8L decoder first (as above).
+//
+// A file whose chunks cannot be walked is costed as lossy with lossless alpha, the most.
+func webpDecodeBytes(data []byte, w, h int) (int64, string) {
+	px := int64(w) * int64(h)
+	l := readWebPLayout(data)
+	var dec int64
+	kind := "lossy WebP"
+	if l.alpha {
+		dec += px
+		kind = "lossy WebP with alpha"
+		if l.alphaLossless {
+			dec += 8*px + vp8lTablesBytes
+			kind = "lossy WebP with lossless alpha"
+		}
+	}
+	if l.lossless {
+		dec += 8*px + vp8lTablesBytes
+		kind = "lossless WebP"
+	} else {
+		mbs := int64((w+15)/16) * int64((h+15)/16)
+		dec += 388*mbs + l.frameBytes
+	}
+	return dec, kind
+}
+
+// webpLayout is what the chunks of a WebP file say about how it is coded.
+type webpLayout struct {
+	lossless      bool // a VP8L frame
+	alpha         bool // an alpha channel (ALPH) before a lossy frame
+	alphaLossless bool // ... coded by VP8L
+	animated      bool // an animation (VP8X flag), which the decoder cannot read
+	frameBytes    int64
+}
+
+// readWebPLayout walks the RIFF chunks up to the first frame as the decoder does; where the
+// walk fails it assumes the costliest layout.
+func readWebPLayout(data []byte) webpLayout {
+	worst := webpLayout{alpha: true, alphaLossless: true, frameBytes: int64(len(data))}
+	var l webpLayout
+	for i := 12; i+8 <= len(data); {
+		id := string(data[i : i+4])
+		n := int64(binary.LittleEndian.Uint32(data[i+4:]))
+		if int64(i)+8+n > int64(len(data)) {
+			return worst
+		}
+		payload := data[i+8 : i+8+int(n)]
+		switch id {
+		case "VP8X":
+			if len(payload) < 1 {
+				return worst
+			}
+			l.alpha = payload[0]&0x10 != 0
+			l.animated = payload[0]&0x02 != 0
+			l.alphaLossless = l.alpha // until its ALPH chunk says
+		case "ALPH":
+			if len(payload) < 1 {
+				return worst
+			}
+			l.alpha, l.alphaLossless = true, payload[0]&0x03 == 1
+		case "VP8 ":
+			l.frameBytes = n
+			return l
+		case "VP8L":
+			l.lossless = true
+			return l
+		}
+		i += 8 + int(n) + int(n&1) // chunks are padded to an even length
+	}
+	if l.animated {
+		return l
+	}
+	return worst
 }

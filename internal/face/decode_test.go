@@ -3,10 +3,12 @@ package face
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
+	"runtime"
 	"testing"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
@@ -96,6 +98,20 @@ func TestDecodeErrors(t *testing.T) {
 		{"progressive jpeg over the pixel cap", progressiveJPEG(7072, 7072, yuv420, -1), ImageLimits{}, errs.ImageTooLarge},
 		{"progressive jpeg", progressiveJPEG(3000, 2000, yuv420, -1), ImageLimits{}, ""},
 		{"progressive jpeg over a lower decode limit", progressiveJPEG(3000, 2000, yuv420, -1), ImageLimits{MaxDecodeBytes: 32 << 20}, errs.ImageTooLarge},
+		// WebP headers claiming more pixels than the cap, with no data: refused from the
+		// header, as the decoder reads the size before it allocates.
+		{"lossy webp bomb", riffWebP(vp8HeaderChunk(16383, 16383)), ImageLimits{}, errs.ImageTooLarge},
+		{"lossless webp bomb", riffWebP(webpChunk("VP8L", vp8lHeader(16384, 16384))), ImageLimits{}, errs.ImageTooLarge},
+		{"extended webp bomb", riffWebP(vp8xChunk(16384, 16384, 0), vp8HeaderChunk(16384, 16384)), ImageLimits{}, errs.ImageTooLarge},
+		// Over the format's own limit (a canvas of at most 2^31-1 pixels): a bad file.
+		{"extended webp over the format's limit", riffWebP(vp8xChunk(1<<24, 1<<24, 0)), ImageLimits{}, errs.InvalidImageFormat},
+		{"webp riff only", riffWebP(), ImageLimits{}, errs.InvalidImageFormat},
+		{"webp header only", riffWebP(vp8HeaderChunk(200, 200)), ImageLimits{}, errs.InvalidImageFormat},
+		{"webp canvas and frame differ", riffWebP(vp8xChunk(200, 200, 0), vp8HeaderChunk(300, 200)), ImageLimits{}, errs.InvalidImageFormat},
+		{"animated webp", riffWebP(vp8xChunk(200, 200, 0x02), webpChunk("ANIM", make([]byte, 6))), ImageLimits{}, errs.InvalidImageFormat},
+		{"webp too small", riffWebP(vp8HeaderChunk(79, 200)), ImageLimits{}, errs.InvalidParameter},
+		// Any lossless WebP is costed at the most Huffman tables the decoder builds.
+		{"lossless webp over a lower decode limit", riffWebP(webpChunk("VP8L", vp8lHeader(100, 100))), ImageLimits{MaxDecodeBytes: 64 << 20}, errs.ImageTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -219,5 +235,119 @@ func TestEXIFOrientationParsing(t *testing.T) {
 		if got := exifOrientation(tt.data); got != tt.want {
 			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
 		}
+	}
+}
+
+// vp8lHeader is a lossless frame's header claiming w x h, with no data after it.
+func vp8lHeader(w, h int) []byte {
+	v := &vp8lWriter{}
+	v.header(w, h)
+	return v.bytes()
+}
+
+// webpOf encodes m with cwebp's options; without cwebp the test is skipped.
+func webpOf(t testing.TB, m image.Image, options ...string) []byte {
+	t.Helper()
+	b, err := facetest.WebP(m, options...)
+	if errors.Is(err, facetest.ErrNoWebPEncoder) {
+		t.Skipf("WebP images are made with cwebp: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDecodeWebP decodes WebP images cwebp made of a photo, lossless, lossy and with an
+// alpha channel (transparent pixels come out black, as PNG's do): the pixels are the
+// photo's, exactly when lossless.
+func TestDecodeWebP(t *testing.T) {
+	photo := loadRGBA(t, photoPath(t, "2008_001009.jpg"))
+	half := image.NewNRGBA(photo.Rect) // the left half transparent
+	for y := 0; y < photo.Rect.Dy(); y++ {
+		for x := photo.Rect.Dx() / 2; x < photo.Rect.Dx(); x++ {
+			half.SetNRGBA(x, y, color.NRGBA(photo.RGBAAt(x, y)))
+		}
+	}
+	// Lossy WebP stores studio-swing YCbCr: black and white must stay black and white.
+	ramp := image.NewGray(image.Rect(0, 0, 256, 96))
+	for i := range ramp.Pix {
+		ramp.Pix[i] = uint8(i % 256)
+	}
+	tests := []struct {
+		name    string
+		src     image.Image
+		options []string
+		kind    string
+		meanErr float64 // the most mean absolute difference per channel
+	}{
+		{"lossless", photo, []string{"-lossless"}, "lossless WebP", 0},
+		{"lossy", photo, []string{"-q", "90"}, "lossy WebP", 3},
+		{"lossy grey ramp", ramp, []string{"-q", "100"}, "lossy WebP", 0.5},
+		{"lossy, lossless alpha", half, []string{"-q", "90"}, "lossy WebP with lossless alpha", 3},
+		{"lossy, raw alpha", half, []string{"-q", "90", "-alpha_method", "0"}, "lossy WebP with alpha", 3},
+		{"lossless with alpha", half, []string{"-lossless"}, "lossless WebP", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := webpOf(t, tt.src, tt.options...)
+			hdr, err := inspectImage(data, ImageLimits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hdr.kind != tt.kind {
+				t.Errorf("kind %q, want %q", hdr.kind, tt.kind)
+			}
+			img, oc, err := hdr.decode(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := tt.src.Bounds()
+			if oc != "" || img.W != b.Dx() || img.H != b.Dy() {
+				t.Fatalf("%v, OrientationCorrection %q", img, oc)
+			}
+			var sum float64
+			for y := 0; y < img.H; y++ {
+				for x := 0; x < img.W; x++ {
+					// Premultiplied: a transparent pixel is black.
+					r, g, bl, _ := tt.src.At(x, y).RGBA()
+					o := 3 * (y*img.W + x)
+					for c, v := range []uint32{r >> 8, g >> 8, bl >> 8} {
+						d := float64(img.Pix[o+c]) - float64(v)
+						sum += max(d, -d)
+					}
+				}
+			}
+			if mean := sum / float64(3*img.W*img.H); mean > tt.meanErr {
+				t.Errorf("mean difference %.2f per channel, want at most %.1f", mean, tt.meanErr)
+			}
+		})
+	}
+}
+
+// TestWebPBombsRefusedBeforeAllocating: a WebP whose header claims 16383x16383 pixels is
+// refused having allocated next to nothing, not after the decoder took its 400 MB.
+func TestWebPBombsRefusedBeforeAllocating(t *testing.T) {
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"lossy", riffWebP(vp8HeaderChunk(16383, 16383))},
+		{"lossless", riffWebP(webpChunk("VP8L", vp8lHeader(16384, 16384)))},
+		{"extended, lossy", riffWebP(vp8xChunk(16383, 16383, 0x10), webpChunk("ALPH", []byte{0}), vp8HeaderChunk(16383, 16383))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, _, err := decodeImage(tt.data, ImageLimits{})
+			runtime.ReadMemStats(&after)
+			if errs.CodeOf(err) != errs.ImageTooLarge {
+				t.Fatalf("err %v, want ImageTooLarge", err)
+			}
+			if a := after.TotalAlloc - before.TotalAlloc; a > 1<<20 {
+				t.Errorf("allocated %d bytes before refusing", a)
+			}
+		})
 	}
 }

@@ -4,8 +4,8 @@
 // An Engine loads a model pack (a directory with manifest.json and ONNX files, see
 // Manifest) and runs it with ONNX Runtime:
 //
-//  1. decode: JPEG or PNG only, size and pixel limits checked before pixels are allocated,
-//     EXIF orientation applied (decodeImage);
+//  1. decode: JPEG, PNG or WebP only, size and pixel limits checked before pixels are
+//     allocated, EXIF orientation applied (decodeImage);
 //  2. detect: the whole image at the detector's input size, plus overlapping tiles when
 //     the image is large enough that a 40 px face would shrink below the detector's reach;
 //     boxes merged with NMS (detectionRegions, decodeUltraFace);

@@ -541,3 +541,37 @@ func TestLabelledPhotosScaledUp(t *testing.T) {
 		}
 	}
 }
+
+// TestWebPSearchedAsItsJPEG: a WebP of a labelled face, lossless or lossy, gives the face
+// its JPEG gives, for every pack (WebP goes beyond Rekognition, which refuses it).
+func TestWebPSearchedAsItsJPEG(t *testing.T) {
+	j := johns(t)
+	var crops []string
+	for _, p := range people(j)[:3] {
+		crops = append(crops, j[p][0])
+	}
+	for _, e := range packEngines(t) {
+		t.Run(e.FaceModelVersion(), func(t *testing.T) {
+			lowest := float32(1)
+			for _, crop := range crops {
+				jr, err := e.SearchImage(context.Background(), readFile(t, crop), SearchOptions{})
+				if err != nil || jr.Face == nil {
+					t.Fatalf("%s as JPEG: face %v, err %v", crop, jr != nil && jr.Face != nil, err)
+				}
+				for _, options := range [][]string{{"-lossless"}, {"-q", "90"}} {
+					data := webpOf(t, loadRGBA(t, crop), options...)
+					wr, err := e.SearchImage(context.Background(), data, SearchOptions{})
+					if err != nil || wr.Face == nil {
+						t.Fatalf("%s as WebP %v: face %v, err %v", crop, options, wr != nil && wr.Face != nil, err)
+					}
+					c := Cosine(jr.Face.Embedding, wr.Face.Embedding)
+					if c < 0.99 {
+						t.Errorf("%s as WebP %v: cosine %.4f to its JPEG's face, want at least 0.99", crop, options, c)
+					}
+					lowest = min(lowest, c)
+				}
+			}
+			t.Logf("lowest cosine to the JPEG's face: %.4f", lowest)
+		})
+	}
+}

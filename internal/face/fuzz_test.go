@@ -35,6 +35,10 @@ func FuzzDecode(f *testing.F) {
 		zeroPNG(81, 80, 0, 16, false),
 		pngHeaderOnly(100, 100),
 		jpg[:len(jpg)/2],
+		blackVP8L(96, 88),
+		riffWebP(vp8HeaderChunk(96, 88)),
+		riffWebP(vp8xChunk(96, 88, 0x10), webpChunk("ALPH", []byte{1}), vp8HeaderChunk(96, 88)),
+		riffWebP(vp8xChunk(96, 88, 0x02)),
 		[]byte("GIF89a"),
 		{},
 	} {

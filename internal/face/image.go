@@ -9,6 +9,8 @@ import (
 	"image/png"
 	"sync"
 
+	"golang.org/x/image/webp"
+
 	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
@@ -51,6 +53,8 @@ const (
 	formatUnknown imageFormat = iota
 	formatJPEG
 	formatPNG
+	// formatWebP goes beyond Rekognition, which refuses WebP (docs/http-api.md).
+	formatWebP
 )
 
 func sniff(data []byte) imageFormat {
@@ -59,6 +63,8 @@ func sniff(data []byte) imageFormat {
 		return formatJPEG
 	case len(data) >= 8 && string(data[:8]) == "\x89PNG\r\n\x1a\n":
 		return formatPNG
+	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
+		return formatWebP
 	}
 	return formatUnknown
 }
@@ -95,7 +101,7 @@ func inspectImage(data []byte, lim ImageLimits) (hdr imageHeader, err error) {
 	}
 	format := sniff(data)
 	if format == formatUnknown {
-		return hdr, errs.New(errs.InvalidImageFormat, "image is neither JPEG nor PNG")
+		return hdr, errs.New(errs.InvalidImageFormat, "image is not JPEG, PNG or WebP")
 	}
 	// The standard decoders are not known to panic, but a request must never take the
 	// process down, so a panic is reported as a bad image.
@@ -105,10 +111,15 @@ func inspectImage(data []byte, lim ImageLimits) (hdr imageHeader, err error) {
 		}
 	}()
 	var cfg image.Config
-	if format == formatJPEG {
+	switch format {
+	case formatJPEG:
 		cfg, err = jpeg.DecodeConfig(bytes.NewReader(data))
-	} else {
+	case formatPNG:
 		cfg, err = png.DecodeConfig(bytes.NewReader(data))
+	default:
+		// The canvas size of an extended (VP8X) file, else the VP8 or VP8L frame's; the
+		// decoder refuses a frame of another size than the canvas before allocating it.
+		cfg, err = webp.DecodeConfig(bytes.NewReader(data))
 	}
 	if err != nil {
 		return hdr, errs.New(errs.InvalidImageFormat, "image header: %v", err)
@@ -122,6 +133,9 @@ func inspectImage(data []byte, lim ImageLimits) (hdr imageHeader, err error) {
 	hdr = imageHeader{format: format, w: cfg.Width, h: cfg.Height}
 	if format == formatJPEG {
 		hdr.orientation = exifOrientation(data)
+	}
+	if format == formatWebP && readWebPLayout(data).animated {
+		return imageHeader{}, errs.New(errs.InvalidImageFormat, "image is an animated WebP, which is not supported")
 	}
 	hdr.cost, hdr.kind = decodeCost(data, format, cfg.Width, cfg.Height, hdr.orientation)
 	if hdr.cost > lim.MaxDecodeBytes {
@@ -144,10 +158,13 @@ func (hdr *imageHeader) decode(data []byte) (img *rgbImage, oc OrientationCorrec
 		}
 	}()
 	var m image.Image
-	if hdr.format == formatJPEG {
+	switch hdr.format {
+	case formatJPEG:
 		m, err = jpeg.Decode(bytes.NewReader(data))
-	} else {
+	case formatPNG:
 		m, err = png.Decode(bytes.NewReader(data))
+	default:
+		m, err = webp.Decode(bytes.NewReader(data))
 	}
 	if err != nil {
 		return nil, "", errs.New(errs.InvalidImageFormat, "image could not be decoded: %v", err)
@@ -156,7 +173,12 @@ func (hdr *imageHeader) decode(data []byte) (img *rgbImage, oc OrientationCorrec
 	if b.Dx() != hdr.w || b.Dy() != hdr.h {
 		return nil, "", errs.New(errs.InvalidImageFormat, "image header says %dx%d, data %dx%d", hdr.w, hdr.h, b.Dx(), b.Dy())
 	}
-	rgb := toRGB(m)
+	var rgb *rgbImage
+	if hdr.format == formatWebP {
+		rgb = webpToRGB(m)
+	} else {
+		rgb = toRGB(m)
+	}
 	if hdr.orientation > 1 {
 		r := reorient(rgb, hdr.orientation)
 		rgb.release()
@@ -337,6 +359,55 @@ func ycbcrRowsToRGB(src *image.YCbCr, w, h int, p []uint8) {
 			o[0], o[1], o[2] = clamp16(r), clamp16(g), clamp16(b)
 		}
 	}
+}
+
+// webpToRGB converts what the WebP decoder returns. A lossy frame's YCbCr is BT.601 with
+// studio swing (Y from 16 to 235), which image.YCbCr's JFIF arithmetic would wash out (black
+// at 16, white at 234), so it is converted as libwebp does (its fixed point, without its
+// chroma interpolation); a transparent pixel counts as black, as for PNG. Lossless frames
+// are NRGBA.
+func webpToRGB(m image.Image) *rgbImage {
+	var src *image.YCbCr
+	var alpha *image.NYCbCrA
+	switch v := m.(type) {
+	case *image.YCbCr:
+		src = v
+	case *image.NYCbCrA:
+		src, alpha = &v.YCbCr, v
+	}
+	if src == nil || src.Rect.Min != (image.Point{}) || src.SubsampleRatio != image.YCbCrSubsampleRatio420 {
+		return toRGB(m)
+	}
+	w, h := src.Rect.Dx(), src.Rect.Dy()
+	out := &rgbImage{W: w, H: h, Pix: getPix(3 * w * h)}
+	mulHi := func(v, c int32) int32 { return v * c >> 8 }
+	clip := func(v int32) uint8 {
+		if v&^16383 == 0 {
+			return uint8(v >> 6)
+		}
+		if v < 0 {
+			return 0
+		}
+		return 255
+	}
+	for y := 0; y < h; y++ {
+		yrow := src.Y[y*src.YStride : y*src.YStride+w]
+		co := (y >> 1) * src.CStride
+		o := out.Pix[3*w*y : 3*w*(y+1)]
+		for x, yv := range yrow {
+			yy := mulHi(int32(yv), 19077)
+			u, v := int32(src.Cb[co+x>>1]), int32(src.Cr[co+x>>1])
+			r := clip(yy + mulHi(v, 26149) - 14234)
+			g := clip(yy - mulHi(u, 6419) - mulHi(v, 13320) + 8708)
+			b := clip(yy + mulHi(u, 33050) - 17685)
+			if alpha != nil {
+				a := uint32(alpha.A[y*alpha.AStride+x])
+				r, g, b = uint8(uint32(r)*a/255), uint8(uint32(g)*a/255), uint8(uint32(b)*a/255)
+			}
+			o[3*x], o[3*x+1], o[3*x+2] = r, g, b
+		}
+	}
+	return out
 }
 
 func clamp16(v int32) uint8 {
