@@ -51,14 +51,8 @@ func main() {
 // runDatasetFlags is --dataset: the packs and library as run's, the report on stdout (and
 // in outPath).
 func runDatasetFlags(packList, lib, dir string, groupWidth int, outPath string) error {
-	var err error
-	packs := strings.FieldsFunc(packList, func(r rune) bool { return r == ',' })
-	if len(packs) == 0 {
-		if packs, err = assets.InstalledModelPacks(); err != nil {
-			return err
-		}
-	}
-	if lib, err = orDefault(lib, assets.ONNXRuntimeLibrary); err != nil {
+	packs, lib, err := packsAndLibrary(packList, lib)
+	if err != nil {
 		return err
 	}
 	var sb strings.Builder
@@ -151,15 +145,25 @@ type latency struct{ decode, detect, landmarks, align, embed, total, faces float
 // latencySets names the image sets latency is measured on.
 var latencySets = [3]string{"150x150 crops", "example photos", "1920x1080 scenes"}
 
-func run(packList, lib, facesDir, outPath string) error {
+// packsAndLibrary are the packs of --packs (default: every installed one) and the ONNX
+// Runtime library of --onnxruntime (default: the installed one).
+func packsAndLibrary(packList, lib string) ([]string, string, error) {
 	var err error
 	packs := strings.FieldsFunc(packList, func(r rune) bool { return r == ',' })
 	if len(packs) == 0 {
 		if packs, err = assets.InstalledModelPacks(); err != nil {
-			return err
+			return nil, "", err
 		}
 	}
 	if lib, err = orDefault(lib, assets.ONNXRuntimeLibrary); err != nil {
+		return nil, "", err
+	}
+	return packs, lib, nil
+}
+
+func run(packList, lib, facesDir, outPath string) error {
+	packs, lib, err := packsAndLibrary(packList, lib)
+	if err != nil {
 		return err
 	}
 	if facesDir, err = orDefault(facesDir, assets.TestFaces); err != nil {

@@ -3,7 +3,6 @@ package face
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -248,14 +247,7 @@ func vp8lHeader(w, h int) []byte {
 // webpOf encodes m with cwebp's options; without cwebp the test is skipped.
 func webpOf(t testing.TB, m image.Image, options ...string) []byte {
 	t.Helper()
-	b, err := facetest.WebP(m, options...)
-	if errors.Is(err, facetest.ErrNoWebPEncoder) {
-		t.Skipf("WebP images are made with cwebp: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return facetest.WebPOrSkip(t, m, options...)
 }
 
 // TestDecodeWebP decodes WebP images cwebp made of a photo, lossless, lossy and with an

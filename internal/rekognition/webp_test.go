@@ -3,7 +3,6 @@ package rekognition
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"sort"
 	"testing"
@@ -23,14 +22,7 @@ func webpOf(t *testing.T, path string, options ...string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := facetest.WebP(m, options...)
-	if errors.Is(err, facetest.ErrNoWebPEncoder) {
-		t.Skipf("WebP images are made with cwebp: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return facetest.WebPOrSkip(t, m, options...)
 }
 
 // TestWebPImagesSDK: the endpoint takes WebP, beyond Rekognition (which refuses it). Faces

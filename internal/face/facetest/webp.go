@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
 
 	"github.com/facesearch/facesearch-operator/internal/assets"
 )
@@ -42,4 +43,17 @@ func WebP(m image.Image, options ...string) ([]byte, error) {
 		return nil, fmt.Errorf("cwebp %v: %w: %s", options, err, out)
 	}
 	return os.ReadFile(dst)
+}
+
+// WebPOrSkip is WebP for a test: without cwebp the test is skipped, saying so.
+func WebPOrSkip(t testing.TB, m image.Image, options ...string) []byte {
+	t.Helper()
+	b, err := WebP(m, options...)
+	if errors.Is(err, ErrNoWebPEncoder) {
+		t.Skipf("WebP images are made with cwebp: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
