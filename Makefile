@@ -103,7 +103,7 @@ eval: bin/assets.env ## Face engine evaluation on the labelled faces; refreshes 
 .PHONY: bench
 bench: bin/assets.env ## Go benchmarks of the face engine, the index and SearchRequests end to end.
 	$(ASSETS) $(GO) test -run '^$$' -bench . -benchtime 3s ./internal/face
-	$(ASSETS) $(GO) test ./internal/index/ -run '^$$' -bench . -benchtime 20x -args -benchsizes=100000,1000000 -benchgraph=20000 -benchload=100000
+	$(ASSETS) $(GO) test ./internal/index/ -run '^$$' -bench . -benchtime 20x -args -benchsizes=100000,1000000 -benchload=100000
 	$(ASSETS) $(GO) test ./controllers -run '^$$' -bench SearchRequest -benchtime 40x
 
 # The packages that hold a benchmark (tracked or new files); only they are linked and run.

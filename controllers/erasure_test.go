@@ -3,9 +3,7 @@ package controllers
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"io"
-	"math"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -14,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/vectors"
 )
 
 // TestDeletingAUserErasesTheirFace deletes a User and checks that, once the controller has
@@ -52,23 +51,21 @@ func TestDeletingAUserErasesTheirFace(t *testing.T) {
 	g.Expect(bucketHolds(g, bucket, kept)).To(BeTrue(), "compaction lost another user's face")
 }
 
-// vectorBytes is a face's vector as stored: little-endian float32s. A prefix of 64 values
-// is specific enough to find it and to rule out a chance match.
-func vectorBytes(vs *store.VectorSet, faceID string) []byte {
+// vectorBytes are the forms a face's vector has in storage (vectors.StoredForms: float32 in
+// a commit, fp16 and int8 codes in a snapshot), each of its first 64 values: specific
+// enough to find it and to rule out a chance match.
+func vectorBytes(vs *store.VectorSet, faceID string) [][]byte {
 	for i, id := range vs.IDs {
 		if id.String() == faceID {
-			var b bytes.Buffer
-			for _, v := range vs.Vectors[i*vs.Dimension : i*vs.Dimension+64] {
-				_ = binary.Write(&b, binary.LittleEndian, math.Float32bits(v))
-			}
-			return b.Bytes()
+			f32, f16, i8 := vectors.StoredForms(vs.Vectors[i*vs.Dimension:(i+1)*vs.Dimension], 64)
+			return [][]byte{f32, f16, i8}
 		}
 	}
 	return nil
 }
 
-// bucketHolds says whether any object of the bucket contains needle.
-func bucketHolds(g *WithT, bucket string, needle []byte) bool {
+// bucketHolds says whether any object of the bucket contains one of the needles.
+func bucketHolds(g *WithT, bucket string, needles [][]byte) bool {
 	ctx := context.Background()
 	for obj := range minioClient.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true}) {
 		g.Expect(obj.Err).NotTo(HaveOccurred())
@@ -80,8 +77,10 @@ func bucketHolds(g *WithT, bucket string, needle []byte) bool {
 			continue // removed by a compaction between the listing and the read
 		}
 		g.Expect(err).NotTo(HaveOccurred())
-		if bytes.Contains(data, needle) {
-			return true
+		for _, needle := range needles {
+			if bytes.Contains(data, needle) {
+				return true
+			}
 		}
 	}
 	return false

@@ -2,7 +2,7 @@
 // bandwidth first, then every search figure as a ratio to it or to the float32 scan.
 //
 //	go run ./hack/indexbench                 # the full run (about 4.5 GB of RAM at peak)
-//	go run ./hack/indexbench -sizes 100000 -graph 20000 -load 100000   # a quick one
+//	go run ./hack/indexbench -sizes 100000 -load 100000   # a quick one
 package main
 
 import (
@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/coder/hnsw"
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/index/benchdata"
 	"github.com/facesearch/facesearch-operator/internal/local"
@@ -29,7 +28,6 @@ func main() {
 	sizes := flag.String("sizes", "100000,1000000", "shard sizes to search")
 	dim := flag.Int("dim", 512, "vector dimension")
 	queries := flag.Int("queries", 100, "queries per measurement")
-	graphN := flag.Int("graph", 100000, "vectors in the HNSW comparison (0 skips it)")
 	loadN := flag.Int("load", 1000000, "vectors written to MinIO and loaded into a shard (0 skips it)")
 	memLimit := flag.Int64("memlimit", 5<<30, "soft heap limit in bytes (the machine is shared)")
 	flag.Parse()
@@ -56,25 +54,19 @@ func main() {
 	bwSampler = bwm
 
 	fmt.Fprintf(out, "## Search (one query at a time, each using all cores)\n\n")
-	fmt.Fprintf(out, "| Vectors | Kernel | p50 | p99 | QPS | Bytes scanned/s at p50 | vs B | Speed-up vs float32 (p50) | Recall@10 vs exact | Memory per 1M vectors |\n")
+	fmt.Fprintf(out, "| Vectors | Kernel | p50 | p99 | QPS | Bytes scanned/s at p50 | vs B | Speed-up vs fp16 exact (p50) | Recall@10 vs exact | Memory per 1M vectors |\n")
 	fmt.Fprintf(out, "|---|---|---|---|---|---|---|---|---|---|\n")
-	var baseVS *benchSet
 	for _, sz := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(sz))
 		if err != nil {
 			fail(err)
 		}
 		vs, qs := benchdata.FaceLike(n, *dim, *queries, 42)
-		before := heapInUse() - int64(len(vs.Vectors))*4 - int64(len(vs.IDs))*16
-		set := &benchSet{n: n, qs: qs}
-		shard := index.NewShardFromVectors(vs, index.ShardOptions{GraphAbove: -1})
+		before := heapInUse()
+		shard := index.NewShardFromVectors(vs, index.ShardOptions{})
 		perM := float64(heapInUse()-before) / float64(n) * 1e6
-		if *graphN > 0 && n >= *graphN && baseVS == nil {
-			// A copy for the graph comparison, made after the memory figure.
-			baseVS, set.sub = set, benchdata.Subset(vs, *graphN)
-		}
 		vs = nil
-		fB := float64(n) * float64(*dim) * 4
+		fB := float64(n) * float64(*dim) * 2
 		cB := float64(n) * float64(*dim+4)
 		exact := measureBytes(ctx, shard, qs, index.SearchOptions{K: 10, Exact: true}, fB)
 		compact := measureBytes(ctx, shard, qs, index.SearchOptions{K: 10}, cB)
@@ -84,27 +76,14 @@ func main() {
 			fmt.Fprintf(out, "| %d | %s | %s | %s | %.0f | %.1f GB/s | %.0f%% | %s | %s | %s |\n",
 				n, name, ms(m.p50), ms(m.p99), 1/m.mean.Seconds(), bps/1e9, 100*m.ratio, speed, rec, mem)
 		}
-		row("float32 exact (AVX2+FMA)", exact, fB, "1.00x", "1 (reference)", fmt.Sprintf("%.2f GB (float32 + int8 + ids)", perM/1e9))
-		row("int8 scan + exact re-rank", compact, cB, fmt.Sprintf("%.2fx", exact.p50.Seconds()/compact.p50.Seconds()), fmt.Sprintf("%.4f", recall), "")
-		if baseVS == set {
-			set.exact = exact
-		}
+		row("fp16 exact (AVX2+FMA)", exact, fB, "1.00x", "1 (reference)", fmt.Sprintf("%.2f GB (fp16 + int8 + ids + maps)", perM/1e9))
+		row("int8 scan + fp16 re-rank", compact, cB, fmt.Sprintf("%.2fx", exact.p50.Seconds()/compact.p50.Seconds()), fmt.Sprintf("%.4f", recall), "")
 		runtime.GC()
-	}
-	if baseVS != nil {
-		graphs(ctx, out, baseVS)
 	}
 	debug.FreeOSMemory()
 	if *loadN > 0 {
 		load(ctx, out, *loadN, *dim, bw)
 	}
-}
-
-type benchSet struct {
-	n     int
-	qs    [][]float32
-	sub   *store.VectorSet
-	exact *measurement
 }
 
 var bwSampler *benchdata.Bandwidth
@@ -176,73 +155,6 @@ func meanRecall(got, want [][]index.Match) float64 {
 	return sum / float64(len(got))
 }
 
-type coderSearcher struct{ g *hnsw.Graph[int] }
-
-func (c coderSearcher) Search(_ context.Context, q []float32, opts index.SearchOptions) ([]index.Match, error) {
-	nodes := c.g.Search(q, opts.K)
-	out := make([]index.Match, len(nodes))
-	for i, n := range nodes {
-		out[i] = index.Match{FaceID: strconv.Itoa(n.Key)}
-	}
-	return out, nil
-}
-
-func graphs(ctx context.Context, out io.Writer, set *benchSet) {
-	sub := set.sub
-	n := len(sub.IDs)
-	dim := sub.Dimension
-	fmt.Fprintf(out, "\n## Approximate index: HNSW, ours against github.com/coder/hnsw (%d vectors, same data, M=16, ef=64)\n\n", n)
-	exactShard := index.NewShardFromVectors(benchdata.Subset(sub, n), index.ShardOptions{GraphAbove: -1})
-	exact := measure(ctx, exactShard, set.qs, index.SearchOptions{K: 10, Exact: true})
-	keyOf := map[string]int{}
-	for i, id := range sub.IDs {
-		keyOf[id.String()] = i
-	}
-	exactKeys := make([][]index.Match, len(exact.results))
-	for i, r := range exact.results {
-		for _, m := range r {
-			exactKeys[i] = append(exactKeys[i], index.Match{FaceID: strconv.Itoa(keyOf[m.FaceID])})
-		}
-	}
-
-	fmt.Fprintf(out, "| Index | Build time | Build vectors/s | p50 | QPS (one core per query) | Recall@10 vs exact | QPS vs exact scan |\n|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(out, "| exact float32 scan (reference) | - | - | %s | %.0f | 1 | 1.00x |\n", ms(exact.p50), 1/exact.mean.Seconds())
-
-	start := time.Now()
-	own := index.NewShardFromVectors(benchdata.Subset(sub, n), index.ShardOptions{GraphAbove: -1, Graph: index.HNSWOptions{M: 16, EfConstruction: 100, EfSearch: 64}})
-	own.BuildGraph()
-	ownBuild := time.Since(start)
-	prev := runtime.GOMAXPROCS(1)
-	om := measure(ctx, own, set.qs, index.SearchOptions{K: 10})
-	runtime.GOMAXPROCS(prev)
-	ownKeys := make([][]index.Match, len(om.results))
-	for i, r := range om.results {
-		for _, m := range r {
-			ownKeys[i] = append(ownKeys[i], index.Match{FaceID: strconv.Itoa(keyOf[m.FaceID])})
-		}
-	}
-	fmt.Fprintf(out, "| ours (int8 navigation, exact re-rank) | %s | %.0f | %s | %.0f | %.4f | %.1fx |\n",
-		ownBuild.Round(time.Millisecond), float64(n)/ownBuild.Seconds(), ms(om.p50), 1/om.mean.Seconds(), meanRecall(ownKeys, exactKeys), exact.mean.Seconds()/om.mean.Seconds())
-	own = nil
-	runtime.GC()
-
-	g := hnsw.NewGraph[int]()
-	g.M = 16
-	g.EfSearch = 64
-	g.Distance = hnsw.CosineDistance
-	start = time.Now()
-	for i := 0; i < n; i++ {
-		g.Add(hnsw.MakeNode(i, sub.Vectors[i*dim:(i+1)*dim]))
-	}
-	coderBuild := time.Since(start)
-	prev = runtime.GOMAXPROCS(1)
-	cm := measure(ctx, coderSearcher{g}, set.qs, index.SearchOptions{K: 10})
-	runtime.GOMAXPROCS(prev)
-	fmt.Fprintf(out, "| github.com/coder/hnsw v0.6.1 (float32, cosine) | %s | %.0f | %s | %.0f | %.4f | %.1fx |\n",
-		coderBuild.Round(time.Millisecond), float64(n)/coderBuild.Seconds(), ms(cm.p50), 1/cm.mean.Seconds(), meanRecall(cm.results, exactKeys), exact.mean.Seconds()/cm.mean.Seconds())
-	fmt.Fprintf(out, "\nThe exact scan uses all cores; the graphs answer one query on one core (GOMAXPROCS=1 while measured).\n")
-}
-
 func load(ctx context.Context, out io.Writer, n, dim int, bw float64) {
 	fmt.Fprintf(out, "\n## From MinIO to a ready shard (%d vectors of %d)\n\n", n, dim)
 	srv, err := local.StartMinIO(ctx, local.MinIOOptions{})
@@ -292,7 +204,7 @@ func load(ctx context.Context, out io.Writer, n, dim int, bw float64) {
 	reader := store.New(c, "bench", "", store.Options{RequestTimeout: 30 * time.Second})
 	before := heapInUse()
 	start = time.Now()
-	shard := index.NewShard(reader, "bench", index.ShardOptions{GraphAbove: -1})
+	shard := index.NewShard(reader, "bench", index.ShardOptions{})
 	if err := shard.Load(ctx); err != nil {
 		fail(err)
 	}

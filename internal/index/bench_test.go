@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/hnsw"
-
 	"github.com/facesearch/facesearch-operator/internal/index"
 	"github.com/facesearch/facesearch-operator/internal/index/benchdata"
 	"github.com/facesearch/facesearch-operator/internal/store"
@@ -24,7 +22,6 @@ import (
 // so that every benchmark runs in seconds; its figures then mean nothing.
 var (
 	benchSizes = flag.String("benchsizes", "100000", "comma-separated shard sizes for BenchmarkSearch (-short: 1000)")
-	benchGraph = flag.Int("benchgraph", 20000, "vectors for BenchmarkHNSW (-short: 1000)")
 	benchLoad  = flag.Int("benchload", 100000, "vectors for BenchmarkLoadFromMinIO (-short: 1000)")
 	benchIdle  = flag.Duration("benchidle", 20*time.Second, "how long BenchmarkFollowRequests watches an idle shard (-short: 500ms)")
 )
@@ -95,13 +92,13 @@ func BenchmarkSearch(b *testing.B) {
 	ctx := context.Background()
 	for _, n := range sizes(b) {
 		vs, qs := benchdata.FaceLike(n, benchDim, 64, 42)
-		shard := index.NewShardFromVectors(vs, index.ShardOptions{GraphAbove: -1})
+		shard := index.NewShardFromVectors(vs, index.ShardOptions{})
 		for _, mode := range []struct {
 			name  string
 			opts  index.SearchOptions
 			bytes int64
 		}{
-			{"float32", index.SearchOptions{K: 10, Exact: true}, int64(n) * benchDim * 4},
+			{"fp16-exact", index.SearchOptions{K: 10, Exact: true}, int64(n) * benchDim * 2},
 			{"int8+rerank", index.SearchOptions{K: 10}, int64(n) * (benchDim + 4)},
 		} {
 			b.Run(fmt.Sprintf("n=%d/%s", n, mode.name), func(b *testing.B) {
@@ -145,69 +142,6 @@ func overlap(got, want []index.Match) int {
 	return n
 }
 
-// BenchmarkHNSW compares our graph with github.com/coder/hnsw on the same vectors.
-func BenchmarkHNSW(b *testing.B) {
-	ctx := context.Background()
-	n := smokeValue("benchgraph", *benchGraph, 1000)
-	vs, qs := benchdata.FaceLike(n, benchDim, 64, 43)
-	exact := index.NewShardFromVectors(benchdata.Subset(vs, n), index.ShardOptions{GraphAbove: -1})
-	keyOf := map[string]int{}
-	for i, id := range vs.IDs {
-		keyOf[id.String()] = i
-	}
-	truth := make([]map[int]bool, len(qs))
-	for i, q := range qs {
-		m, _ := exact.Search(ctx, q, index.SearchOptions{K: 10, Exact: true})
-		truth[i] = map[int]bool{}
-		for _, x := range m {
-			truth[i][keyOf[x.FaceID]] = true
-		}
-	}
-	start := time.Now()
-	own := index.NewShardFromVectors(benchdata.Subset(vs, n), index.ShardOptions{GraphAbove: -1})
-	own.BuildGraph()
-	ownBuild := time.Since(start)
-	g := hnsw.NewGraph[int]()
-	g.M, g.EfSearch, g.Distance = 16, 64, hnsw.CosineDistance
-	start = time.Now()
-	for i := 0; i < n; i++ {
-		g.Add(hnsw.MakeNode(i, vs.Vectors[i*benchDim:(i+1)*benchDim]))
-	}
-	coderBuild := time.Since(start)
-	b.Run("ours", func(b *testing.B) {
-		hits, total, i := 0, 0, 0
-		for b.Loop() {
-			m, err := own.Search(ctx, qs[i%len(qs)], index.SearchOptions{K: 10})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, x := range m {
-				if truth[i%len(qs)][keyOf[x.FaceID]] {
-					hits++
-				}
-			}
-			total += 10
-			i++
-		}
-		b.ReportMetric(float64(hits)/float64(total), "recall@10")
-		b.ReportMetric(ownBuild.Seconds(), "build-s")
-	})
-	b.Run("coder-hnsw", func(b *testing.B) {
-		hits, total, i := 0, 0, 0
-		for b.Loop() {
-			for _, x := range g.Search(qs[i%len(qs)], 10) {
-				if truth[i%len(qs)][x.Key] {
-					hits++
-				}
-			}
-			total += 10
-			i++
-		}
-		b.ReportMetric(float64(hits)/float64(total), "recall@10")
-		b.ReportMetric(coderBuild.Seconds(), "build-s")
-	})
-}
-
 // BenchmarkLoadFromMinIO times a shard's load from a real MinIO server (written and
 // compacted once, outside the timer).
 func BenchmarkLoadFromMinIO(b *testing.B) {
@@ -229,10 +163,10 @@ func BenchmarkLoadFromMinIO(b *testing.B) {
 	if err := st.Compact(ctx, "bench"); err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(n) * (16 + 4*benchDim))
+	b.SetBytes(int64(n) * (20 + 3*benchDim))
 	b.ResetTimer()
 	for b.Loop() {
-		shard := index.NewShard(bucket.Store(), "bench", index.ShardOptions{GraphAbove: -1})
+		shard := index.NewShard(bucket.Store(), "bench", index.ShardOptions{})
 		if err := shard.Load(ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -1,82 +1,28 @@
 package index
 
 import (
-	"math"
 	"runtime"
 	"sync"
+
+	"github.com/facesearch/facesearch-operator/internal/vectors"
 )
 
-// flat is a shard's vectors: float32 for exact scoring and an int8 copy (one scale per
-// vector) that a scan reads four times faster.
-type flat struct {
-	dim    int
-	vecs   []float32
-	codes  []int8
-	scales []float32
+// A shard keeps its vectors as the snapshot stores them (vectors.Columns): int8 codes with
+// one scale per vector, which the scan reads (four times fewer bytes than float32), and fp16
+// copies, which re-rank the scan's best candidates. About 1.5 KB a 512-d face in all,
+// against 2.6 KB with float32 copies (docs/scaling.md).
+
+// part is the shard's faces of a range of buckets. A load replaces one part at a time, so
+// that the shard never holds two copies of itself.
+type part struct {
+	lo, hi int // buckets [lo, hi)
+	cols   vectors.Columns
 }
 
-func (f *flat) len() int {
-	if f.dim == 0 {
-		return 0
-	}
-	return len(f.vecs) / f.dim
-}
+// ref is a vector's place: its part in the high 32 bits, its index in the low.
+func ref(p, i int) int64 { return int64(p)<<32 | int64(i) }
 
-// quantize writes v as int8 codes: code = round(x * 127 / max|x|); x ~ code * scale.
-func quantize(v []float32, codes []int8) (scale float32) {
-	var m float32
-	for _, x := range v {
-		m = max(m, float32(math.Abs(float64(x))))
-	}
-	if m == 0 {
-		return 0
-	}
-	inv := 127 / m
-	for i, x := range v {
-		codes[i] = int8(math.Round(float64(x * inv)))
-	}
-	return m / 127
-}
-
-func newFlat(dim int, vecs []float32) flat {
-	n := len(vecs) / dim
-	f := flat{dim: dim, vecs: vecs, codes: make([]int8, len(vecs)), scales: make([]float32, n)}
-	var wg sync.WaitGroup
-	w := workers(n, 4096)
-	for p := 0; p < w; p++ {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				f.scales[i] = quantize(vecs[i*dim:(i+1)*dim], f.codes[i*dim:(i+1)*dim])
-			}
-		}(n*p/w, n*(p+1)/w)
-	}
-	wg.Wait()
-	return f
-}
-
-func (f *flat) appendVectors(vecs []float32) {
-	f.vecs = append(f.vecs, vecs...)
-	n := len(vecs) / f.dim
-	start := len(f.codes)
-	f.codes = append(f.codes, make([]int8, len(vecs))...)
-	for i := 0; i < n; i++ {
-		f.scales = append(f.scales, quantize(vecs[i*f.dim:(i+1)*f.dim], f.codes[start+i*f.dim:start+(i+1)*f.dim]))
-	}
-}
-
-// remove moves the last vector into slot i.
-func (f *flat) remove(i int) {
-	last := f.len() - 1
-	d := f.dim
-	copy(f.vecs[i*d:(i+1)*d], f.vecs[last*d:])
-	copy(f.codes[i*d:(i+1)*d], f.codes[last*d:])
-	f.scales[i] = f.scales[last]
-	f.vecs = f.vecs[:last*d]
-	f.codes = f.codes[:last*d]
-	f.scales = f.scales[:last]
-}
+func unref(r int64) (p, i int) { return int(r >> 32), int(uint32(r)) }
 
 const scanBlock = 256
 
@@ -89,19 +35,31 @@ func workers(n, minPer int) int {
 	return w
 }
 
-// parallel runs fn over w contiguous ranges of [0, n) and returns their heaps.
-func parallel(n, k int, fn func(lo, hi int, t *topK)) []*topK {
+// parallel runs fn over the parts' vectors, split into a few contiguous runs, each run
+// going part by part, and returns the runs' heaps.
+func parallel(parts []*part, n, k int, fn func(c *vectors.Columns, p, lo, hi int, t *topK)) []*topK {
 	w := workers(n, 16384)
 	heaps := make([]*topK, w)
 	var wg sync.WaitGroup
-	for p := 0; p < w; p++ {
-		lo, hi := n*p/w, n*(p+1)/w
-		heaps[p] = newTopK(k)
+	for r := 0; r < w; r++ {
+		from, to := n*r/w, n*(r+1)/w
+		heaps[r] = newTopK(k)
 		wg.Add(1)
 		go func(t *topK) {
 			defer wg.Done()
-			fn(lo, hi, t)
-		}(heaps[p])
+			at := 0 // index of the first vector of part p
+			for p, pt := range parts {
+				m := pt.cols.Len()
+				lo, hi := max(from, at), min(to, at+m)
+				if lo < hi {
+					fn(&pt.cols, p, lo-at, hi-at, t)
+				}
+				at += m
+				if at >= to {
+					break
+				}
+			}
+		}(heaps[r])
 	}
 	wg.Wait()
 	return heaps
@@ -120,47 +78,51 @@ func mergeHeaps(heaps []*topK, k int) *topK {
 	return out
 }
 
-// exactTopK scans all float32 vectors.
-func (f *flat) exactTopK(q []float32, k int) *topK {
-	heaps := parallel(f.len(), k, func(lo, hi int, t *topK) {
+// exactTopK scores every vector's fp16 copy.
+func exactTopK(parts []*part, n int, q []float32, k int) *topK {
+	d := len(q)
+	heaps := parallel(parts, n, k, func(c *vectors.Columns, p, lo, hi int, t *topK) {
 		var buf [scanBlock]float32
-		d := f.dim
+		vecs := make([]float32, scanBlock*d)
 		for i := lo; i < hi; i += scanBlock {
-			n := min(scanBlock, hi-i)
-			dotBatchF32(q, f.vecs[i*d:(i+n)*d], buf[:n])
-			t.pushBatch(buf[:n], i)
+			m := min(scanBlock, hi-i)
+			vectors.FromHalf(c.Half[i*d:(i+m)*d], vecs[:m*d])
+			dotBatchF32(q, vecs[:m*d], buf[:m])
+			t.pushBatch(buf[:m], ref(p, i))
 		}
 	})
 	return mergeHeaps(heaps, k)
 }
 
-// compactTopK scans the int8 codes for the best candidates, then re-ranks them with exact
-// float32 cosines.
-func (f *flat) compactTopK(q []float32, k, candidates int) *topK {
-	d := f.dim
+// compactTopK scans the int8 codes for the best candidates, then re-ranks them with the
+// fp16 copies.
+func compactTopK(parts []*part, n int, q []float32, k, candidates int) *topK {
+	d := len(q)
 	qc := make([]int8, d)
-	qs := quantize(q, qc)
+	vectors.Quantize(q, qc)
 	q16 := make([]int16, d)
 	for i, c := range qc {
 		q16[i] = int16(c)
 	}
-	heaps := parallel(f.len(), candidates, func(lo, hi int, t *topK) {
+	heaps := parallel(parts, n, candidates, func(c *vectors.Columns, p, lo, hi int, t *topK) {
 		var ibuf [scanBlock]int32
 		var buf [scanBlock]float32
 		for i := lo; i < hi; i += scanBlock {
-			n := min(scanBlock, hi-i)
-			dotBatchI8(q16, f.codes[i*d:(i+n)*d], ibuf[:n])
-			for j := 0; j < n; j++ {
-				buf[j] = float32(ibuf[j]) * f.scales[i+j]
+			m := min(scanBlock, hi-i)
+			dotBatchI8(q16, c.Codes[i*d:(i+m)*d], ibuf[:m])
+			for j := 0; j < m; j++ {
+				buf[j] = float32(ibuf[j]) * c.Scales[i+j]
 			}
-			t.pushBatch(buf[:n], i)
+			t.pushBatch(buf[:m], ref(p, i))
 		}
 	})
 	cands := mergeHeaps(heaps, candidates)
 	out := newTopK(k)
-	for _, i := range cands.idx {
-		out.push(dot(q, f.vecs[int(i)*d:(int(i)+1)*d]), i)
+	v := make([]float32, d)
+	for _, r := range cands.idx {
+		p, i := unref(r)
+		parts[p].cols.Vector(i, v)
+		out.push(dot(q, v), r)
 	}
-	_ = qs
 	return out
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/vectors"
 )
 
 // faceLike makes n unit vectors shaped like face embeddings: identities (cluster centres)
@@ -80,9 +81,19 @@ func recallAt(got, want []Match) float64 {
 	return float64(hit) / float64(len(want))
 }
 
+// cosineOf is the cosine want gives a face, or def if it is not there.
+func cosineOf(want []Match, face string, def float32) float32 {
+	for _, m := range want {
+		if m.FaceID == face {
+			return m.Cosine
+		}
+	}
+	return def
+}
+
 func TestExactSearchMatchesBruteForce(t *testing.T) {
 	vs, qs := faceLike(20000, 128, 20, 1)
-	s := NewShardFromVectors(vs, ShardOptions{GraphAbove: -1})
+	s := NewShardFromVectors(vs, ShardOptions{})
 	for _, q := range qs {
 		got, err := s.Search(context.Background(), q, SearchOptions{K: 10, Exact: true})
 		if err != nil {
@@ -90,22 +101,19 @@ func TestExactSearchMatchesBruteForce(t *testing.T) {
 		}
 		want := bruteForce(vs, q, 10)
 		for i := range want {
-			if got[i].FaceID != want[i].FaceID || math.Abs(float64(got[i].Cosine-want[i].Cosine)) > 1e-5 {
+			// The exact scan scores the fp16 copies: cosines within 1e-3 of float32's, and
+			// the order may differ only between faces that close.
+			if math.Abs(float64(got[i].Cosine-want[i].Cosine)) > 1e-3 || (got[i].FaceID != want[i].FaceID && math.Abs(float64(want[i].Cosine-cosineOf(want, got[i].FaceID, got[i].Cosine))) > 1e-3) {
 				t.Fatalf("rank %d: got %+v, want %+v", i, got[i], want[i])
 			}
 		}
 	}
 }
 
-func TestCompactAndGraphRecall(t *testing.T) {
+func TestCompactRecall(t *testing.T) {
 	vs, qs := faceLike(20000, 128, 50, 2)
-	compact := NewShardFromVectors(vs, ShardOptions{GraphAbove: -1})
-	graph := NewShardFromVectors(vs, ShardOptions{GraphAbove: -1})
-	graph.BuildGraph()
-	if graph.graph == nil {
-		t.Fatal("no graph was built")
-	}
-	var rc, rg float64
+	compact := NewShardFromVectors(vs, ShardOptions{})
+	var rc float64
 	for _, q := range qs {
 		want := bruteForce(vs, q, 10)
 		got, err := compact.Search(context.Background(), q, SearchOptions{K: 10})
@@ -113,20 +121,11 @@ func TestCompactAndGraphRecall(t *testing.T) {
 			t.Fatal(err)
 		}
 		rc += recallAt(got, want)
-		got, err = graph.Search(context.Background(), q, SearchOptions{K: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		rg += recallAt(got, want)
 	}
 	rc /= float64(len(qs))
-	rg /= float64(len(qs))
-	t.Logf("recall@10: int8 scan + re-rank %.4f, HNSW %.4f", rc, rg)
+	t.Logf("recall@10: int8 scan + fp16 re-rank %.4f", rc)
 	if rc < 0.99 {
 		t.Fatalf("int8 recall@10 %.4f < 0.99", rc)
-	}
-	if rg < 0.95 {
-		t.Fatalf("HNSW recall@10 %.4f < 0.95", rg)
 	}
 }
 
@@ -139,6 +138,10 @@ func TestShardsMergeToTheExactTopK(t *testing.T) {
 	}
 	const n = 3
 	var shards []Searcher
+	// The shards score fp16 copies: the reference does too, so that ties are alike.
+	rounded := make([]uint16, len(vs.Vectors))
+	vectors.ToHalf(vs.Vectors, rounded)
+	vectors.FromHalf(rounded, vs.Vectors)
 	for sh := 0; sh < n; sh++ {
 		part := &store.VectorSet{Dimension: vs.Dimension, UserOf: vs.UserOf}
 		for i, id := range vs.IDs {
@@ -204,15 +207,13 @@ func TestMinCosineAndNotReady(t *testing.T) {
 	}
 }
 
-// A shard with a graph follows commits: new faces are found, deleted ones never returned.
-func TestGraphFollowsChanges(t *testing.T) {
+// A shard follows commits: new faces are found, deleted ones never returned, in every part.
+func TestShardFollowsChanges(t *testing.T) {
 	vs, _ := faceLike(3000, 64, 0, 5)
 	extra, _ := faceLike(200, 64, 0, 6)
-	s := NewShardFromVectors(vs, ShardOptions{GraphAbove: -1})
+	s := NewShardFromVectors(vs, ShardOptions{})
 	deleted := slices.Clone(vs.IDs[:100])
-	// One change before the graph exists (reconcile must pick it up), one after.
 	s.apply([]store.Change{{Generation: 1, Added: extra.IDs[:100], Vectors: extra.Vectors[:100*64], Deleted: deleted[:50]}})
-	s.BuildGraph()
 	s.apply([]store.Change{{Generation: 2, Added: extra.IDs[100:], Vectors: extra.Vectors[100*64:], Deleted: deleted[50:]}})
 	gone := map[string]bool{}
 	for _, id := range deleted {
@@ -231,6 +232,16 @@ func TestGraphFollowsChanges(t *testing.T) {
 			if gone[x.FaceID] {
 				t.Fatalf("deleted face %s returned", x.FaceID)
 			}
+		}
+	}
+	if n := s.Len(); n != 3000+200-100 {
+		t.Fatalf("%d vectors, want %d", n, 3000+200-100)
+	}
+	// Every face left is found by its own vector, wherever its part put it.
+	for i, id := range vs.IDs[100:] {
+		m, _ := s.Search(context.Background(), vs.Vectors[(100+i)*64:(101+i)*64], SearchOptions{K: 1})
+		if len(m) != 1 || m[0].FaceID != id.String() {
+			t.Fatalf("face %s not found by its vector: %+v", id, m)
 		}
 	}
 	for i := range deleted {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/store"
+	"github.com/facesearch/facesearch-operator/internal/vectors"
 )
 
 // MaxK is the most faces one search may ask for: Rekognition's largest MaxFaces (4096), plus
@@ -70,11 +71,6 @@ type ShardOptions struct {
 	// Candidates is how many int8 candidates are re-ranked per result wanted; default 10
 	// (at least 100 in all).
 	Candidates int
-	// GraphAbove builds an HNSW graph once the shard holds more vectors than this; 0 means
-	// 1,000,000, negative never.
-	GraphAbove int
-	// Graph tunes the HNSW graph.
-	Graph HNSWOptions
 	// MaxStaleness bounds how long since the shard last reached storage it may answer: an
 	// erasure made meanwhile would not be reflected, so past it a search fails (the index
 	// is not ready) rather than name a person who may have been erased. 0 means 30s;
@@ -114,18 +110,26 @@ type Shard struct {
 	// OnChange, if set, is called after a load or a followed change with the vector count.
 	OnChange func(vectors int, generation uint64)
 
-	mu     sync.RWMutex
-	gen    uint64
-	dim    int
-	ids    []uuid.UUID
-	pos    map[uuid.UUID]int
-	userOf map[uuid.UUID]string
-	f      flat
-	graph  *graphIndex
-	epoch  uint64 // counts loads: a graph built for an older load is thrown away
+	// loadMu makes loads one at a time; loads counts them, so that a load that waited for
+	// another does not do the same again.
+	loadMu sync.Mutex
+	loads  atomic.Uint64
 
-	graphMu sync.Mutex // one graph build at a time
+	mu  sync.RWMutex
+	gen uint64
+	dim int
+	// parts split the shard's buckets (store.ShardBuckets) into shardParts ranges, as the
+	// last load read them; the last part, the tail, holds the faces added since (lo = hi =
+	// -1), so that the loaded parts keep no spare capacity.
+	parts  []*part
+	n      int
+	pos    map[uuid.UUID]int64 // see ref
+	userOf map[uuid.UUID]string
 }
+
+// shardParts is how many parts a shard is split into: a load holds one part twice at most,
+// 1/16 of the shard.
+const shardParts = 16
 
 // NewShard returns a shard of a collection; Load or Run fills it.
 func NewShard(st *store.Store, collection string, opts ShardOptions) *Shard {
@@ -139,9 +143,6 @@ func NewShard(st *store.Store, collection string, opts ShardOptions) *Shard {
 	if opts.Candidates <= 0 {
 		opts.Candidates = 10
 	}
-	if opts.GraphAbove == 0 {
-		opts.GraphAbove = 1_000_000
-	}
 	if opts.Shards <= 0 {
 		opts.Shards = 1
 	}
@@ -151,11 +152,21 @@ func NewShard(st *store.Store, collection string, opts ShardOptions) *Shard {
 	return &Shard{st: st, coll: collection, opts: opts, catching: make(chan struct{}, 1)}
 }
 
-// NewShardFromVectors builds a ready shard from vectors already in memory (tests,
-// benchmarks); the shard takes vs over.
+// NewShardFromVectors builds a ready shard from vectors in memory (tests, benchmarks).
 func NewShardFromVectors(vs *store.VectorSet, opts ShardOptions) *Shard {
 	s := NewShard(nil, "", opts)
-	s.set(vs)
+	s.mu.Lock()
+	s.init(vs.Dimension)
+	s.parts[s.tail()].cols = vectors.New(vs.Dimension, len(vs.IDs))
+	for i, id := range vs.IDs {
+		s.addLocked(id, vs.Vectors[i*vs.Dimension:(i+1)*vs.Dimension])
+	}
+	s.gen = vs.Generation
+	for id, u := range vs.UserOf {
+		s.userOf[id] = u
+	}
+	s.mu.Unlock()
+	s.ready.Store(true)
 	return s
 }
 
@@ -166,7 +177,18 @@ func (s *Shard) Ready() bool { return s.ready.Load() }
 func (s *Shard) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return len(s.ids)
+	return s.n
+}
+
+// Bytes is the memory the shard's vectors and FaceIds take (not its maps).
+func (s *Shard) Bytes() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var b int64
+	for _, p := range s.parts {
+		b += p.cols.Bytes()
+	}
+	return b
 }
 
 // Generation is the last commit the shard reflects.
@@ -176,106 +198,168 @@ func (s *Shard) Generation() uint64 {
 	return s.gen
 }
 
-func (s *Shard) set(vs *store.VectorSet) {
-	// The shard takes vs's vectors over: no copy of the float32 data.
-	f := newFlat(vs.Dimension, vs.Vectors)
-	pos := make(map[uuid.UUID]int, len(vs.IDs))
-	for i, id := range vs.IDs {
-		pos[id] = i
-	}
-	s.mu.Lock()
-	s.gen, s.dim, s.ids, s.pos, s.userOf, s.f, s.graph = vs.Generation, vs.Dimension, vs.IDs, pos, vs.UserOf, f, nil
-	s.epoch++
-	n := len(s.ids)
-	s.mu.Unlock()
-	s.ready.Store(true)
-	if s.OnChange != nil {
-		s.OnChange(n, vs.Generation)
-	}
-	if s.opts.GraphAbove > 0 && n > s.opts.GraphAbove {
-		// Ready at once: the int8 scan answers until the graph is built in the background.
-		go s.BuildGraph()
-	}
-}
-
-// BuildGraph builds the shard's HNSW graph now (searches use it once it is there) and
-// returns when it is in place. Loads start it by themselves above ShardOptions.GraphAbove.
-func (s *Shard) BuildGraph() {
-	s.graphMu.Lock()
-	defer s.graphMu.Unlock()
-	s.mu.RLock()
-	if s.graph != nil {
-		s.mu.RUnlock()
+// init splits the shard's buckets into empty parts and a tail, once.
+func (s *Shard) init(dim int) {
+	if s.parts != nil {
 		return
 	}
-	epoch, dim := s.epoch, s.dim
-	codes := slices.Clone(s.f.codes)
-	scales := slices.Clone(s.f.scales)
-	ids := slices.Clone(s.ids)
-	s.mu.RUnlock()
-	g := buildGraph(dim, codes, scales, ids, s.opts.Graph)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.epoch == epoch {
-		g.reconcile(&s.f, s.ids, s.pos)
-		s.graph = g
+	s.dim = dim
+	lo, hi := store.ShardBuckets(s.opts.Shard, s.opts.Shards)
+	np := min(shardParts, hi-lo)
+	for i := 0; i < np; i++ {
+		s.parts = append(s.parts, &part{lo: lo + (hi-lo)*i/np, hi: lo + (hi-lo)*(i+1)/np, cols: vectors.New(dim, 0)})
+	}
+	s.parts = append(s.parts, &part{lo: -1, hi: -1, cols: vectors.New(dim, 0)})
+	s.pos = map[uuid.UUID]int64{}
+	s.userOf = map[uuid.UUID]string{}
+}
+
+// tail is the index of the part that holds the faces added since the last load.
+func (s *Shard) tail() int { return len(s.parts) - 1 }
+
+func (s *Shard) addLocked(id uuid.UUID, v []float32) {
+	if _, dup := s.pos[id]; dup {
+		return
+	}
+	p := s.tail()
+	c := &s.parts[p].cols
+	s.pos[id] = ref(p, c.Len())
+	c.Append(id, v)
+	s.n++
+}
+
+func (s *Shard) removeLocked(id uuid.UUID) {
+	s.dropLocked(id)
+	delete(s.userOf, id)
+}
+
+// dropLocked removes a face's vector, keeping its user (a load swaps it for the snapshot's).
+func (s *Shard) dropLocked(id uuid.UUID) {
+	r, ok := s.pos[id]
+	if !ok {
+		return
+	}
+	p, i := unref(r)
+	c := &s.parts[p].cols
+	if last := c.Len() - 1; i != last {
+		s.pos[c.IDs[last]] = ref(p, i)
+	}
+	c.Remove(i)
+	delete(s.pos, id)
+	s.n--
+}
+
+// Load reads the shard from the store: the newest snapshot's buckets of the shard, a part
+// at a time, then the commits after it. A shard that is loaded already keeps answering
+// meanwhile: each part is swapped in as it is read, so that the shard never holds more than
+// itself and one part. Until the commits after the snapshot are applied it says it reflects
+// the generation it had: each face is as it was then or newer, so that no face erased by
+// then can be found (see Search's MinGeneration).
+func (s *Shard) Load(ctx context.Context) error {
+	before := s.loads.Load()
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.loads.Load() != before {
+		return nil // another load ran while this one waited
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.loadOnce(ctx)
+		if errs.Is(err, errs.GenerationGone) && attempt < 10 {
+			continue // compacted while we read: start again from the new snapshot
+		}
+		if err != nil {
+			return fmt.Errorf("while loading shard %d/%d of %s: %w", s.opts.Shard, s.opts.Shards, s.coll, err)
+		}
+		s.loads.Add(1)
+		return nil
 	}
 }
 
-// Load reads the shard from the store.
-func (s *Shard) Load(ctx context.Context) error {
+func (s *Shard) loadOnce(ctx context.Context) error {
 	start := time.Now()
-	vs, err := s.st.LoadVectors(ctx, s.coll, store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
+	opts := store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards}
+	ss, err := s.st.OpenShardSnapshot(ctx, s.coll, opts)
 	if err != nil {
-		return fmt.Errorf("while loading shard %d/%d of %s: %w", s.opts.Shard, s.opts.Shards, s.coll, err)
+		return err
 	}
-	s.set(vs)
+	s.mu.Lock()
+	s.init(ss.Dimension)
+	parts := slices.Clone(s.parts[:s.tail()])
+	s.mu.Unlock()
+	userOf := map[uuid.UUID]string{}
+	for p, pt := range parts {
+		cols, uo, err := ss.Read(ctx, pt.lo, pt.hi)
+		if err != nil {
+			return err
+		}
+		for id, u := range uo {
+			userOf[id] = u
+		}
+		s.mu.Lock()
+		s.swapLocked(p, cols)
+		s.mu.Unlock()
+	}
+	changes, err := s.st.Changes(ctx, s.coll, ss.Generation, opts)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.userOf = userOf
+	s.gen = ss.Generation
+	s.applyLocked(changes)
+	n, gen := s.n, s.gen
+	s.mu.Unlock()
+	s.ready.Store(true)
 	s.synced.Store(start.UnixNano())
+	if s.OnChange != nil {
+		s.OnChange(n, gen)
+	}
 	return nil
+}
+
+// swapLocked replaces part p with cols, and drops the tail's faces of its buckets: the
+// snapshot has them, as they were then.
+func (s *Shard) swapLocked(p int, cols vectors.Columns) {
+	pt, t := s.parts[p], &s.parts[s.tail()].cols
+	for i := t.Len() - 1; i >= 0; i-- {
+		if b := store.BucketOf(t.IDs[i]); b >= pt.lo && b < pt.hi {
+			s.dropLocked(t.IDs[i])
+		}
+	}
+	for _, id := range pt.cols.IDs {
+		delete(s.pos, id)
+	}
+	s.n += cols.Len() - pt.cols.Len()
+	for i, id := range cols.IDs {
+		s.pos[id] = ref(p, i)
+	}
+	pt.cols = cols
 }
 
 // apply applies followed commits.
 func (s *Shard) apply(changes []store.Change) {
 	s.mu.Lock()
+	s.applyLocked(changes)
+	n, gen := s.n, s.gen
+	s.mu.Unlock()
+	if s.OnChange != nil {
+		s.OnChange(n, gen)
+	}
+}
+
+func (s *Shard) applyLocked(changes []store.Change) {
 	for _, ch := range changes {
 		if ch.Generation <= s.gen {
 			continue
 		}
 		for i, id := range ch.Added {
-			if _, dup := s.pos[id]; dup {
-				continue
-			}
-			s.pos[id] = len(s.ids)
-			s.ids = append(s.ids, id)
-			s.f.appendVectors(ch.Vectors[i*s.dim : (i+1)*s.dim])
-			if s.graph != nil {
-				p := len(s.ids) - 1
-				s.graph.add(s.f.codes[p*s.dim:(p+1)*s.dim], s.f.scales[p], id, p)
-			}
+			s.addLocked(id, ch.Vectors[i*s.dim:(i+1)*s.dim])
 		}
 		for _, id := range ch.Deleted {
-			i, ok := s.pos[id]
-			if !ok {
-				continue
-			}
-			last := len(s.ids) - 1
-			if s.graph != nil {
-				s.graph.remove(i, last)
-			}
-			s.f.remove(i)
-			s.ids[i] = s.ids[last]
-			s.pos[s.ids[i]] = i
-			s.ids = s.ids[:last]
-			delete(s.pos, id)
-			delete(s.userOf, id)
+			s.removeLocked(id)
 		}
 		ch.ApplyUsers(s.userOf)
 		s.gen = ch.Generation
-	}
-	n, gen := len(s.ids), s.gen
-	s.mu.Unlock()
-	if s.OnChange != nil {
-		s.OnChange(n, gen)
 	}
 }
 
@@ -552,26 +636,24 @@ func (s *Shard) Search(ctx context.Context, query []float32, opts SearchOptions)
 	if err != nil {
 		return nil, err
 	}
-	if len(s.ids) == 0 {
+	if s.n == 0 {
 		return nil, nil
 	}
 	// No more results than vectors, and no heap larger than that either.
-	k = min(k, len(s.ids))
+	k = min(k, s.n)
 	var t *topK
-	switch {
-	case opts.Exact:
-		t = s.f.exactTopK(q, k)
-	case s.graph != nil:
-		t = s.graph.search(&s.f, q, k)
-	default:
-		t = s.f.compactTopK(q, k, min(max(100, k*s.opts.Candidates), len(s.ids)))
+	if opts.Exact {
+		t = exactTopK(s.parts, s.n, q, k)
+	} else {
+		t = compactTopK(s.parts, s.n, q, k, min(max(100, k*s.opts.Candidates), s.n))
 	}
 	out := make([]Match, 0, len(t.idx))
-	for j, i := range t.idx {
+	for j, r := range t.idx {
 		if t.scores[j] < opts.MinCosine {
 			continue
 		}
-		id := s.ids[i]
+		p, i := unref(r)
+		id := s.parts[p].cols.IDs[i]
 		out = append(out, Match{FaceID: id.String(), UserID: s.userOf[id], Cosine: t.scores[j]})
 	}
 	return MergeTopK([][]Match{out}, k), nil

@@ -73,17 +73,17 @@ func AggregateUsers(matches []Match, maxUsers int) []UserMatch {
 type topK struct {
 	k      int
 	scores []float32
-	idx    []int32
+	idx    []int64
 }
 
 func newTopK(k int) *topK {
-	return &topK{k: k, scores: make([]float32, 0, k), idx: make([]int32, 0, k)}
+	return &topK{k: k, scores: make([]float32, 0, k), idx: make([]int64, 0, k)}
 }
 
 // floor is the score a candidate must beat once the heap is full.
 func (t *topK) full() bool { return len(t.scores) == t.k }
 
-func (t *topK) push(score float32, i int32) {
+func (t *topK) push(score float32, i int64) {
 	if len(t.scores) < t.k {
 		t.scores = append(t.scores, score)
 		t.idx = append(t.idx, i)
@@ -130,10 +130,10 @@ func (t *topK) down(j int) {
 }
 
 // pushBatch offers scores[i] for indexes base+i.
-func (t *topK) pushBatch(scores []float32, base int) {
+func (t *topK) pushBatch(scores []float32, base int64) {
 	for i, s := range scores {
 		if len(t.scores) < t.k || s > t.scores[0] {
-			t.push(s, int32(base+i))
+			t.push(s, base+int64(i))
 		}
 	}
 }

@@ -3,18 +3,22 @@ package store
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/google/uuid"
 	"github.com/minio/minio-go/v7"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
+	"github.com/facesearch/facesearch-operator/internal/vectors"
 )
 
 // The steps of a compaction, in order; Options.compactStep (tests) runs after each, and a
@@ -118,7 +122,8 @@ type capture struct {
 
 type capturedFace struct {
 	faceRec
-	slot uint32
+	slot   uint32
+	bucket int32
 }
 
 type capturedUser struct {
@@ -142,7 +147,7 @@ func (s *Store) capture(ctx context.Context, coll string, cs *collState) (*captu
 	cp.faces = make([]capturedFace, 0, n)
 	for slot := range recs {
 		if recs[slot].id != uuid.Nil {
-			cp.faces = append(cp.faces, capturedFace{faceRec: recs[slot], slot: uint32(slot)})
+			cp.faces = append(cp.faces, capturedFace{faceRec: recs[slot], slot: uint32(slot), bucket: int32(BucketOf(recs[slot].id))})
 		}
 	}
 	return cp, nil
@@ -188,43 +193,107 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture, p *pacer) (sn *s
 	for r, i := range byKey {
 		rank[i] = r
 	}
+	// Bucket order, so that a shard reads one range of each column; within a bucket, the
+	// order of the sources, so that each is read front to back (the previous snapshot's
+	// faces are in bucket order already: they are read in order).
 	slices.SortFunc(cp.faces, func(a, b capturedFace) int {
+		if c := cmp.Compare(a.bucket, b.bucket); c != 0 {
+			return c
+		}
 		if c := cmp.Compare(rank[a.vec.obj], rank[b.vec.obj]); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.vec.pos, b.vec.pos)
 	})
-	sn = &snapshot{Generation: cp.gen, Dir: dir, FaceCount: int64(len(cp.faces)), UserCount: int64(len(cp.users))}
+	sn = &snapshot{Generation: cp.gen, Dir: dir, FaceCount: int64(len(cp.faces)), UserCount: int64(len(cp.users)), Format: 2}
 
-	// Segments, one in memory at a time.
-	entryBytes := int(segEntryBytes(dim))
-	var buf []byte
+	// Segments of columns, one in memory at a time.
+	var buf, raw []byte
+	vec := make([]float32, dim)
+	half := make([]uint16, dim)
 	for start := 0; start < len(cp.faces); start += s.opts.SegmentVectors {
 		faces := cp.faces[start:min(start+s.opts.SegmentVectors, len(cp.faces))]
-		size := segHeader + len(faces)*entryBytes
+		n := len(faces)
+		var userIDs []string
+		userIdx := map[uint32]uint32{}
+		for i := range faces {
+			if u := faces[i].user; u != 0 {
+				if _, ok := userIdx[u]; !ok {
+					userIDs = append(userIDs, cp.strs.get(u))
+					userIdx[u] = uint32(len(userIDs))
+				}
+			}
+		}
+		size := int(colsBytes(dim, n, len(userIDs) > 0))
 		if cap(buf) < size {
 			buf = make([]byte, size)
 		}
 		buf = buf[:size]
-		putSegmentHeader(buf, dim, len(faces))
-		reads := make([]vecRead, len(faces))
+		if cap(raw) < n*4*dim {
+			raw = make([]byte, n*4*dim)
+		}
+		raw = raw[:n*4*dim]
+		copy(buf, colsMagic)
+		binary.LittleEndian.PutUint32(buf[4:], uint32(dim))
+		binary.LittleEndian.PutUint32(buf[8:], uint32(n))
+		flags := uint32(0)
+		if len(userIDs) > 0 {
+			flags = 1
+		}
+		binary.LittleEndian.PutUint32(buf[12:], flags)
+		lay := colsLayout(dim, n)
+		reads := make([]vecRead, n)
 		for i := range faces {
 			f := &faces[i]
-			off := segHeader + i*entryBytes
-			copy(buf[off:], f.id[:])
-			reads[i] = vecRead{obj: cp.objs[f.vec.obj], pos: f.vec.pos, id: f.id, dst: buf[off+16 : off+entryBytes]}
+			reads[i] = vecRead{obj: cp.objs[f.vec.obj], pos: f.vec.pos, id: f.id, dst: raw[i*4*dim : (i+1)*4*dim]}
 		}
 		if err := s.readVectors(ctx, dim, reads, compactionReads, p); err != nil {
 			return nil, false, err
 		}
-		name := fmt.Sprintf("seg-%05d", len(sn.Segments))
-		if err := s.putLarge(ctx, base+name, buf, p); err != nil {
+		for i := range faces {
+			f := &faces[i]
+			copy(buf[lay.ids+int64(16*i):], f.id[:])
+			decodeFloat32s(vec, raw[i*4*dim:])
+			codes := unsafe.Slice((*int8)(unsafe.Pointer(&buf[lay.codes+int64(i*dim)])), dim)
+			binary.LittleEndian.PutUint32(buf[lay.scales+int64(4*i):], math.Float32bits(vectors.Encode(vec, codes, half)))
+			for j, h := range half {
+				binary.LittleEndian.PutUint16(buf[lay.half+int64(2*(i*dim+j)):], h)
+			}
+			if flags != 0 {
+				binary.LittleEndian.PutUint32(buf[lay.users+int64(4*i):], userIdx[f.user])
+			}
+		}
+		info := segmentInfo{Name: fmt.Sprintf("cols-%05d", len(sn.Segments)), Count: n}
+		if err := s.putLarge(ctx, base+info.Name, buf, p); err != nil {
 			return nil, false, storageError("writing a segment", err)
 		}
-		sn.Segments = append(sn.Segments, segmentInfo{Name: name, Count: len(faces)})
+		if len(userIDs) > 0 {
+			info.Users = info.Name + ".users"
+			js, _ := json.Marshal(userIDs)
+			if err := s.putLarge(ctx, base+info.Users, js, p); err != nil {
+				return nil, false, storageError("writing a segment", err)
+			}
+		}
+		sn.Segments = append(sn.Segments, info)
 		if err := s.step(stepSegment); err != nil {
 			return nil, false, err
 		}
+	}
+	raw = nil //nolint:ineffassign,wastedassign // not needed for the records
+	// Where each bucket starts.
+	starts := make([]byte, 4*(Buckets+1))
+	b := 0
+	for i := range cp.faces {
+		for ; b <= int(cp.faces[i].bucket); b++ {
+			binary.LittleEndian.PutUint32(starts[4*b:], uint32(i))
+		}
+	}
+	for ; b <= Buckets; b++ {
+		binary.LittleEndian.PutUint32(starts[4*b:], uint32(len(cp.faces)))
+	}
+	sn.Buckets = "buckets"
+	if err := s.putLarge(ctx, base+sn.Buckets, starts, p); err != nil {
+		return nil, false, storageError("writing the bucket index", err)
 	}
 	buf = nil //nolint:ineffassign,wastedassign // the segment buffer is not needed for the records
 
@@ -315,7 +384,7 @@ func (s *Store) swapLocations(cs *collState, cp *capture, sn *snapshot) {
 		}
 		if start == 0 {
 			for i, info := range sn.Segments {
-				segs[i] = st.objs.add(segmentObject(s.snapObject(c, sn, info.Name), c.Dimension))
+				segs[i] = st.objs.add(segmentObject(s.snapObject(c, sn, info.Name), c.Dimension, info.Count, sn.Format))
 			}
 		}
 		for i := start; i < min(start+swapBatch, len(cp.faces)); i++ {

@@ -3,10 +3,8 @@ package store_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"testing"
 
 	"github.com/minio/minio-go/v7"
@@ -14,10 +12,12 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/errs"
 	"github.com/facesearch/facesearch-operator/internal/store"
 	"github.com/facesearch/facesearch-operator/internal/testenv"
+	"github.com/facesearch/facesearch-operator/internal/vectors"
 )
 
-// storedBytes are the bytes a stored vector has in storage (vectors are stored normalised,
-// so they are read back rather than computed).
+// storedBytes are the byte forms a stored vector may have in storage (vectors.StoredForms:
+// float32 in a commit, fp16 and int8 in a snapshot), three per face; vectors are stored
+// normalised, so they are read back rather than computed.
 func storedBytes(t *testing.T, st *store.Store, coll string) [][]byte {
 	t.Helper()
 	vs, err := st.LoadVectors(context.Background(), coll, store.LoadVectorsOptions{Shards: 1})
@@ -26,13 +26,15 @@ func storedBytes(t *testing.T, st *store.Store, coll string) [][]byte {
 	}
 	var out [][]byte
 	for i := range vs.IDs {
-		var b bytes.Buffer
-		for _, v := range vs.Vectors[i*vs.Dimension : (i+1)*vs.Dimension] {
-			_ = binary.Write(&b, binary.LittleEndian, math.Float32bits(v))
-		}
-		out = append(out, b.Bytes())
+		out = append(out, forms(vs.Vectors[i*vs.Dimension:(i+1)*vs.Dimension])...)
 	}
 	return out
+}
+
+// forms are a vector's byte forms in storage.
+func forms(v []float32) [][]byte {
+	f32, f16, i8 := vectors.StoredForms(v, len(v))
+	return [][]byte{f32, f16, i8}
 }
 
 // holding lists the objects of the bucket that contain any of the needles.
@@ -98,7 +100,7 @@ func TestDeleteCollectionNeverLies(t *testing.T) {
 		mustCreate(t, st, coll)
 		fill(t, st, coll)
 		vectors := storedBytes(t, b.Store(), coll)
-		if len(vectors) != 12 || len(holding(t, b, vectors)) == 0 {
+		if len(vectors) != 3*12 || len(holding(t, b, vectors)) == 0 {
 			t.Fatalf("step %d: the scan cannot find the stored vectors (%d)", step, len(vectors))
 		}
 
@@ -151,16 +153,9 @@ func TestCommitInFlightCannotLandAfterDeletion(t *testing.T) {
 	mustCreate(t, writer, "c")
 	fill(t, writer, "c")
 
-	// The scan finds a face's vector bytes as face() makes them (a unit vector is stored as
-	// it is): checked on a face that is stored, so that its absence below means something.
-	prefixOf := func(img int) []byte {
-		var v bytes.Buffer
-		for _, x := range vec(img) {
-			_ = binary.Write(&v, binary.LittleEndian, math.Float32bits(x))
-		}
-		return v.Bytes()[:32]
-	}
-	if keys := holding(t, b, [][]byte{prefixOf(3)}); len(keys) == 0 {
+	// The scan finds a face's vector in one of its forms (a unit vector is stored as it is):
+	// checked on a face that is stored, so that its absence below means something.
+	if keys := holding(t, b, forms(vec(3))); len(keys) == 0 {
 		t.Fatal("the scan does not find a stored face's vector")
 	}
 
@@ -179,7 +174,7 @@ func TestCommitInFlightCannotLandAfterDeletion(t *testing.T) {
 	if err := <-done; !errs.Is(err, errs.ResourceNotFound) {
 		t.Fatalf("the commit in flight answered %v, want ResourceNotFound", err)
 	}
-	if keys := holding(t, b, [][]byte{prefixOf(99)}); len(keys) > 0 {
+	if keys := holding(t, b, forms(vec(99))); len(keys) > 0 {
 		t.Fatalf("the commit in flight landed after the deletion: %v", keys)
 	}
 }

@@ -50,14 +50,34 @@ func parseGen(name string) (uint64, bool) {
 	return g, err == nil
 }
 
-// ShardOf is the shard (0..shards-1) that holds a face: an FNV-1a hash of its 16 bytes.
+// Buckets is how many buckets a collection's faces are spread over: a face's bucket is the
+// top 16 bits of an FNV-1a hash of its 16 bytes. Snapshots store faces in bucket order and
+// shard s of N holds the contiguous buckets [ShardBuckets(s, N)), so that a shard reads one
+// range of each column, whatever N is, and resharding moves buckets, not faces.
+const Buckets = 1 << 16
+
+// BucketOf is the bucket a face is in.
+func BucketOf(faceID uuid.UUID) int {
+	h := fnv.New32a()
+	h.Write(faceID[:])
+	return int(h.Sum32() >> 16)
+}
+
+// ShardBuckets is the range of buckets [lo, hi) that shard holds of shards.
+func ShardBuckets(shard, shards int) (lo, hi int) {
+	if shards <= 1 {
+		return 0, Buckets
+	}
+	return (shard*Buckets + shards - 1) / shards, ((shard+1)*Buckets + shards - 1) / shards
+}
+
+// ShardOf is the shard (0..shards-1) that holds a face: the one whose bucket range holds
+// the face's bucket.
 func ShardOf(faceID uuid.UUID, shards int) int {
 	if shards <= 1 {
 		return 0
 	}
-	h := fnv.New32a()
-	h.Write(faceID[:])
-	return int(h.Sum32() % uint32(shards))
+	return BucketOf(faceID) * shards / Buckets
 }
 
 var (
@@ -67,6 +87,7 @@ var (
 	// erased and the key stays taken, so that no commit in flight can land on it.
 	deletedMagic = []byte("FSD1")
 	segMagic     = []byte("FSS1")
+	colsMagic    = []byte("FSS2")
 )
 
 // entry is one commit.
@@ -181,11 +202,19 @@ type snapshot struct {
 	// Tokens is the object in Dir holding the live token records, in commit order; empty
 	// when there are none, and in snapshots made before tokens were recorded.
 	Tokens string `json:"tokens,omitempty"`
+	// Format 2: segments of columns in bucket order, and Buckets names the object that says
+	// where each bucket starts (Buckets+1 uint32, little-endian: the index of the first face
+	// of bucket b, then the face count). Absent (format 1): segments of FaceIds and float32
+	// vectors, in no particular order.
+	Format  int    `json:"format,omitempty"`
+	Buckets string `json:"buckets,omitempty"`
 }
 
 type segmentInfo struct {
 	Name  string `json:"name"`
 	Count int    `json:"count"`
+	// Users names the segment's users object (format 2), when a face of it has a user.
+	Users string `json:"users,omitempty"`
 }
 
 // userSnap is a user in users.json: the faces, so that a shard learns face -> user from
@@ -196,14 +225,47 @@ type userSnap struct {
 	Faces  []string `json:"faces,omitempty"`
 }
 
-// A segment: "FSS1", uint32 dimension, uint32 count, then count times (16-byte FaceId,
-// dimension little-endian float32).
+// A segment of a snapshot before columns (format 1): "FSS1", uint32 dimension, uint32
+// count, then count times (16-byte FaceId, dimension little-endian float32). Still read.
 const segHeader = 12
 
 func segEntryBytes(dim int) int64 { return 16 + 4*int64(dim) }
 
+// A segment of format 2 stores its faces column by column, in bucket order: "FSS2", uint32
+// dimension, uint32 count, uint32 flags (1: a user column follows), then the FaceIds (16
+// bytes each), the int8 codes' scales (float32), the int8 codes (dimension bytes each), the
+// fp16 re-rank vectors (2*dimension bytes each) and, with flag 1, each face's user as a
+// uint32 (0: none; k: entry k-1 of the segment's users object, a JSON list of UserIds).
+// All numbers are little-endian.
+const colsHeader = 16
+
+// colsBytes is the size of a format-2 segment of n faces.
+func colsBytes(dim, n int, users bool) int64 {
+	b := colsHeader + int64(n)*(20+3*int64(dim))
+	if users {
+		b += 4 * int64(n)
+	}
+	return b
+}
+
+// colsOffsets are where a format-2 segment of n faces keeps each column.
+type colsOffsets struct{ ids, scales, codes, half, users int64 }
+
+func colsLayout(dim, n int) colsOffsets {
+	N, D := int64(n), int64(dim)
+	o := colsOffsets{ids: colsHeader}
+	o.scales = o.ids + 16*N
+	o.codes = o.scales + 4*N
+	o.half = o.codes + D*N
+	o.users = o.half + 2*D*N
+	return o
+}
+
 // segmentObject is where a snapshot segment's vectors are, for vecLoc.
-func segmentObject(key string, dim int) vecObject {
+func segmentObject(key string, dim, n, format int) vecObject {
+	if format >= 2 {
+		return vecObject{key: key, base: colsLayout(dim, n).half, stride: 2 * int64(dim), half: true}
+	}
 	return vecObject{key: key, base: segHeader + 16, stride: segEntryBytes(dim), idBefore: true}
 }
 

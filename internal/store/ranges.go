@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
+	"github.com/facesearch/facesearch-operator/internal/vectors"
 )
 
 // errVectorMoved is a ranged read that found a vector's object compacted (its commit is a
@@ -39,6 +42,14 @@ type vecRead struct {
 }
 
 func (r *vecRead) offset() int64 { return r.obj.base + int64(r.pos)*r.obj.stride }
+
+// size is how many bytes the vector takes where it is stored.
+func (o *vecObject) size(dim int) int64 {
+	if o.half {
+		return 2 * int64(dim)
+	}
+	return 4 * int64(dim)
+}
 
 // span is one ranged GET and the vectors it serves.
 type span struct {
@@ -74,7 +85,11 @@ func (s *Store) readVectors(ctx context.Context, dim int, reads []vecRead, paral
 				if r.obj.idBefore && !bytes.Equal(buf[off-16:off], r.id[:]) {
 					return errorf(errs.Corrupt, "%s holds another face than %s at vector %d", sp.key, r.id, r.pos)
 				}
-				copy(r.dst, buf[off:off+int64(4*dim)])
+				if r.obj.half {
+					putHalfAsFloat32(r.dst, buf[off:off+2*int64(dim)])
+				} else {
+					copy(r.dst, buf[off:off+int64(4*dim)])
+				}
 			}
 			select {
 			case bufs <- buf:
@@ -84,6 +99,19 @@ func (s *Store) readVectors(ctx context.Context, dim int, reads []vecRead, paral
 		})
 	}
 	return g.Wait()
+}
+
+// putHalfAsFloat32 writes fp16 values (little-endian) as float32 (little-endian).
+func putHalfAsFloat32(dst, src []byte) {
+	h := make([]uint16, len(src)/2)
+	for i := range h {
+		h[i] = binary.LittleEndian.Uint16(src[2*i:])
+	}
+	f := make([]float32, len(h))
+	vectors.FromHalf(h, f)
+	for i, x := range f {
+		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
+	}
 }
 
 // planSpans groups the reads into ranged GETs: per object, in order, joining vectors less
@@ -106,7 +134,7 @@ func planSpans(dim int, reads []vecRead) []*span {
 		if r.obj.idBefore {
 			lo -= 16
 		}
-		hi := r.offset() + int64(4*dim)
+		hi := r.offset() + r.obj.size(dim)
 		if cur != nil && cur.key == r.obj.key && lo-cur.end <= rangeGap && hi-cur.start <= maxRangeBytes {
 			cur.end = max(cur.end, hi)
 			cur.reads = append(cur.reads, r)

@@ -82,7 +82,7 @@ func (s *Store) loadSnapshotState(ctx context.Context, c *Collection) (*state, e
 		}
 		segs := make([]uint32, len(sn.Segments))
 		for i, info := range sn.Segments {
-			segs[i] = st.objs.add(segmentObject(s.snapObject(c, sn, info.Name), c.Dimension))
+			segs[i] = st.objs.add(segmentObject(s.snapObject(c, sn, info.Name), c.Dimension, info.Count, sn.Format))
 		}
 		seg, pos := 0, 0
 		add := func(recs []FaceRecord) error {

@@ -399,7 +399,9 @@ type vecObject struct {
 	base, stride int64
 	// idBefore: the vector's 16-byte FaceId precedes it (a segment); reads check it.
 	idBefore bool
-	refs     int
+	// half: the vectors are fp16 (a segment of columns), read as float32.
+	half bool
+	refs int
 }
 
 // objTable holds the objects the faces' vectors are in, counted, so that an object no face

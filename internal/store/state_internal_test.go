@@ -10,7 +10,7 @@ import (
 func TestPlanSpans(t *testing.T) {
 	const dim = 4 // 16 bytes a vector
 	logObj := vecObject{key: "log/1", base: 100, stride: 16}
-	segObj := segmentObject("seg-00000", dim) // 32 bytes an entry, the id first
+	segObj := segmentObject("seg-00000", dim, 0, 1) // 32 bytes an entry, the id first
 	far := uint32(rangeGap/16 + 2)
 	for _, tc := range []struct {
 		name  string

@@ -3,11 +3,11 @@ package store
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/google/uuid"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
+	"github.com/facesearch/facesearch-operator/internal/vectors"
 )
 
 // VectorSet is the committed vectors of one shard of a collection, as of Generation.
@@ -45,15 +45,12 @@ type Change struct {
 	DeleteUser   string
 }
 
-// LoadVectors reads a shard's vectors: the newest snapshot's segments (a few large reads,
-// two at a time) and then the commits after it.
+// LoadVectors reads a shard's vectors as float32 (decoded from the snapshot's fp16 re-rank
+// column), then the commits after the snapshot: for tests and tools. Index shards read
+// columns a bucket range at a time (OpenShardSnapshot).
 func (s *Store) LoadVectors(ctx context.Context, coll string, opts LoadVectorsOptions) (*VectorSet, error) {
-	c, _, err := s.readManifest(ctx, coll)
-	if err != nil {
-		return nil, err
-	}
 	for attempt := 0; ; attempt++ {
-		vs, err := s.loadVectorsOnce(ctx, c, opts)
+		vs, err := s.loadVectorsOnce(ctx, coll, opts)
 		if errs.Is(err, errs.GenerationGone) && attempt < 10 {
 			continue // compacted while we read: start again from the new snapshot
 		}
@@ -61,125 +58,25 @@ func (s *Store) LoadVectors(ctx context.Context, coll string, opts LoadVectorsOp
 	}
 }
 
-func (s *Store) loadVectorsOnce(ctx context.Context, c *Collection, opts LoadVectorsOptions) (*VectorSet, error) {
-	vs := &VectorSet{Dimension: c.Dimension, FaceModelVersion: c.FaceModelVersion, UserOf: map[uuid.UUID]string{}}
-	err := s.withSnapshot(ctx, c, func(sn *snapshot) error {
-		vs.IDs, vs.Vectors, vs.Generation = nil, nil, 0
-		clear(vs.UserOf)
-		if sn == nil {
-			return nil
-		}
-		vs.Generation = sn.Generation
-		total := 0
-		for _, seg := range sn.Segments {
-			total += seg.Count
-		}
-		if opts.Shards > 1 {
-			total = total/opts.Shards + total/(8*opts.Shards) + 16
-		}
-		// With one shard every segment's place is known: the fetching goroutines decode in
-		// parallel, straight into place. Otherwise decoding filters, in order.
-		inPlace := opts.Shards <= 1
-		starts := make([]int, len(sn.Segments))
-		if inPlace {
-			for i := 1; i < len(sn.Segments); i++ {
-				starts[i] = starts[i-1] + sn.Segments[i-1].Count
-			}
-			vs.IDs = make([]uuid.UUID, total)
-			vs.Vectors = make([]float32, total*c.Dimension)
-		} else {
-			vs.IDs = make([]uuid.UUID, 0, total)
-			vs.Vectors = make([]float32, 0, total*c.Dimension)
-		}
-		// Fetch two segments at a time while decoding in order.
-		type fetched struct {
-			seg segment
-			err error
-		}
-		chans := make([]chan fetched, len(sn.Segments))
-		sem := make(chan struct{}, 2)
-		fctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		for i := range sn.Segments {
-			chans[i] = make(chan fetched, 1)
-		}
-		go func() {
-			for i, info := range sn.Segments {
-				select {
-				case sem <- struct{}{}:
-				case <-fctx.Done():
-					return
-				}
-				go func(i int, info segmentInfo) {
-					seg, err := s.readSegment(fctx, c, sn, info)
-					if err == nil && inPlace {
-						lo := starts[i]
-						for j := 0; j < seg.n; j++ {
-							vs.IDs[lo+j] = seg.id(j)
-							seg.vector(j, vs.Vectors[(lo+j)*c.Dimension:])
-						}
-						seg = segment{}
-					}
-					chans[i] <- fetched{seg, err}
-				}(i, info)
-			}
-		}()
-		for i := range sn.Segments {
-			var f fetched
-			select {
-			case f = <-chans[i]:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-			<-sem
-			if f.err != nil {
-				return f.err
-			}
-			if !inPlace {
-				vs.appendSegment(f.seg, opts)
-			}
-		}
-		users, err := s.readUsers(ctx, c, sn)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			for _, f := range u.Faces {
-				id, err := uuid.Parse(f)
-				if err == nil && opts.keep(id) {
-					vs.UserOf[id] = u.UserID
-				}
-			}
-		}
-		return nil
-	})
+func (s *Store) loadVectorsOnce(ctx context.Context, coll string, opts LoadVectorsOptions) (*VectorSet, error) {
+	ss, err := s.OpenShardSnapshot(ctx, coll, opts)
 	if err != nil {
 		return nil, err
 	}
-	changes, err := s.changes(ctx, c, vs.Generation, opts)
+	lo, hi := ShardBuckets(opts.Shard, opts.Shards)
+	cols, userOf, err := ss.Read(ctx, lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	vs := &VectorSet{Generation: ss.Generation, Dimension: ss.Dimension, FaceModelVersion: ss.FaceModelVersion,
+		IDs: cols.IDs, Vectors: make([]float32, cols.Len()*ss.Dimension), UserOf: userOf}
+	vectors.FromHalf(cols.Half, vs.Vectors)
+	changes, err := s.changes(ctx, ss.c, vs.Generation, opts)
 	if err != nil {
 		return nil, err
 	}
 	vs.Apply(changes)
 	return vs, nil
-}
-
-// appendSegment appends the segment's faces of the shard.
-func (vs *VectorSet) appendSegment(seg segment, opts LoadVectorsOptions) {
-	dim := vs.Dimension
-	for i := 0; i < seg.n; i++ {
-		id := seg.id(i)
-		if !opts.keep(id) {
-			continue
-		}
-		vs.IDs = append(vs.IDs, id)
-		start := len(vs.Vectors)
-		if cap(vs.Vectors)-start < dim {
-			vs.Vectors = slices.Grow(vs.Vectors, max(dim, start/4))
-		}
-		vs.Vectors = vs.Vectors[:start+dim] // overwritten below: no clearing
-		seg.vector(i, vs.Vectors[start:])
-	}
 }
 
 // Apply applies changes in order; changes at or below vs.Generation are skipped.
