@@ -119,6 +119,14 @@ bench-smoke: bin/assets.env ## Every Go benchmark once at its smallest sizes, so
 bench-index: bin/assets.env ## The index benchmark table (about 15 min, < 6 GB of memory).
 	$(ASSETS) $(GO) run ./hack/indexbench
 
+# BENCH_SCALE_ARGS=-quick measures at small sizes, to check the harness itself (make would
+# read a bare -quick as its own flags).
+BENCH_SCALE_ARGS ?=
+
+.PHONY: bench-scale
+bench-scale: bin/assets.env ## Issue 14's scale targets in one run (writer and shard memory, shard downloads and load, compaction, log cost, bulk enrolment): a table and "N passed, N failed"; BENCH_SCALE_ARGS=-quick for a smoke run.
+	$(ASSETS) $(GO) run ./hack/benchscale $(BENCH_SCALE_ARGS)
+
 .PHONY: fuzz
 fuzz: ## Fuzz the image decoding path for 5 minutes and dlib's model readers for 1 minute each.
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 5m ./internal/face

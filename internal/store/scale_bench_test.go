@@ -151,6 +151,7 @@ func BenchmarkWriterMemory(b *testing.B) {
 		runtime.KeepAlive(fresh)
 		rows = append(rows, r)
 		b.ReportMetric(r.loaded, fmt.Sprintf("bytes/face-%dd", dim))
+		b.ReportMetric(max(r.imported, r.compacted, r.loaded), fmt.Sprintf("peak-bytes/face-%dd", dim))
 	}
 	w := os.Stdout
 	fmt.Fprintf(w, "\nWriter memory, %d faces (live heap after GC / faces)\n\n", n)
@@ -284,6 +285,7 @@ func BenchmarkLogCostByCommits(b *testing.B) {
 			fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f |\n", m, ms(z.poll.percentile(0.5))/ms(a.poll.percentile(0.5)), mean(z.poll)/mean(a.poll),
 				ms(z.commit.percentile(0.5))/ms(a.commit.percentile(0.5)), mean(z.commit)/mean(a.commit))
 			b.ReportMetric(mean(z.poll)/mean(a.poll), "poll-ratio-"+m)
+			b.ReportMetric(mean(z.commit)/mean(a.commit), "commit-ratio-"+m)
 		}
 	}
 }
