@@ -74,7 +74,7 @@ var quickValues = map[string]string{
 func parseFlags(fs *flag.FlagSet, args []string) (*config, error) {
 	writerFaces := fs.String("writer-faces", "1000000,5000000", "faces of the writer-memory measurements, one go test process each")
 	writerDims := fs.String("writer-dims", "512,128", "dimensions of the writer-memory measurements")
-	faces := fs.Int("faces", 1000000, "faces of the collection the shards load (above 1,000,000 a shard of N=1 would start building its HNSW graph)")
+	faces := fs.Int("faces", 1000000, "faces of the collection the shards load")
 	dim := fs.Int("dim", 512, "dimension of that collection")
 	queries := fs.Int("queries", 200, "queries of the recall@10 measurement")
 	loadReps := fs.Int("load-reps", 2, "repetitions of each load timing (the best counts)")

@@ -615,18 +615,25 @@ func TestLegacySnapshotLoads(t *testing.T) {
 		t.Fatal("no records.json written")
 	}
 	checkScenario(t, b.Store(), "old", sc)
+	checkShardsSplit(t, b.Store(), "old", len(sc.live))
 	// A writer of the old snapshot goes on from it.
 	sc.add(index(t, b.Store(), "old", 50), 50)
 	checkScenario(t, b.Store(), "old", sc)
 	if err := compactor(b).Compact(ctx, "old"); err != nil {
 		t.Fatal(err)
 	}
+	columns := false
 	for _, o := range listAll(t, b, "tenant-a/collections/old/") {
 		if store.IsLegacySnapshotKey(o.key) {
 			t.Fatalf("%s left after compaction into the new layout", o.key)
 		}
+		columns = columns || strings.Contains(o.key, "/cols-")
+	}
+	if !columns {
+		t.Fatal("the compaction wrote no segment of columns")
 	}
 	checkScenario(t, b.Store(), "old", sc)
+	checkShardsSplit(t, b.Store(), "old", len(sc.live))
 	checkErased(t, b, "old", sc)
 }
 
@@ -716,4 +723,25 @@ func closeVectors(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// checkShardsSplit loads the collection as 3 shards: together they hold every face once.
+func checkShardsSplit(t *testing.T, s *store.Store, coll string, want int) {
+	t.Helper()
+	seen := map[uuid.UUID]bool{}
+	for i := 0; i < 3; i++ {
+		vs, err := s.LoadVectors(context.Background(), coll, store.LoadVectorsOptions{Shard: i, Shards: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range vs.IDs {
+			if seen[id] || store.ShardOf(id, 3) != i {
+				t.Fatalf("face %s in shard %d (its shard is %d; seen before: %v)", id, i, store.ShardOf(id, 3), seen[id])
+			}
+			seen[id] = true
+		}
+	}
+	if len(seen) != want {
+		t.Fatalf("3 shards hold %d faces, want %d", len(seen), want)
+	}
 }

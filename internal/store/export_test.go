@@ -109,7 +109,9 @@ func WriteLegacySnapshot(ctx context.Context, s *Store, coll string) error {
 }
 
 // IsLegacySnapshotKey says whether key is an object only the old layout has.
-func IsLegacySnapshotKey(key string) bool { return strings.HasSuffix(key, "/records.json") }
+func IsLegacySnapshotKey(key string) bool {
+	return strings.HasSuffix(key, "/records.json") || strings.Contains(key, "/seg-")
+}
 
 // LogPrefix is the prefix of a collection's commits.
 func (s *Store) LogPrefix(c *Collection) string { return s.logPrefix(c.ID, c.Incarnation) }
