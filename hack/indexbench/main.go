@@ -65,7 +65,6 @@ func main() {
 		before := heapInUse()
 		shard := index.NewShardFromVectors(vs, index.ShardOptions{})
 		perM := float64(heapInUse()-before) / float64(n) * 1e6
-		vs = nil
 		fB := float64(n) * float64(*dim) * 2
 		cB := float64(n) * float64(*dim+4)
 		exact := measureBytes(ctx, shard, qs, index.SearchOptions{K: 10, Exact: true}, fB)
@@ -93,10 +92,6 @@ type measurement struct {
 	results        [][]index.Match
 	// ratio is the median of the queries' scan rates over the bandwidth sampled next to them.
 	ratio float64
-}
-
-func measure(ctx context.Context, s index.Searcher, qs [][]float32, opts index.SearchOptions) *measurement {
-	return measureBytes(ctx, s, qs, opts, 0)
 }
 
 func measureBytes(ctx context.Context, s index.Searcher, qs [][]float32, opts index.SearchOptions, bytes float64) *measurement {

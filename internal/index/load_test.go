@@ -227,7 +227,7 @@ func TestShardLoadsAgainInPlace(t *testing.T) {
 	}
 	for _, i := range []int{0, 15, 25, 2999} {
 		if has(i, ids[i]) != (i >= 20) {
-			t.Fatalf("face %d found: %v", i, !(i >= 20))
+			t.Fatalf("face %d found: %v", i, i < 20)
 		}
 	}
 	for j, id := range added {

@@ -80,9 +80,6 @@ func newTopK(k int) *topK {
 	return &topK{k: k, scores: make([]float32, 0, k), idx: make([]int64, 0, k)}
 }
 
-// floor is the score a candidate must beat once the heap is full.
-func (t *topK) full() bool { return len(t.scores) == t.k }
-
 func (t *topK) push(score float32, i int64) {
 	if len(t.scores) < t.k {
 		t.scores = append(t.scores, score)
