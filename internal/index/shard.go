@@ -110,10 +110,11 @@ type Shard struct {
 	// OnChange, if set, is called after a load or a followed change with the vector count.
 	OnChange func(vectors int, generation uint64)
 
-	// loadMu makes loads one at a time; loads counts them, so that a load that waited for
-	// another does not do the same again.
-	loadMu sync.Mutex
-	loads  atomic.Uint64
+	// pulling makes loads and pulls one at a time (a pull that read commits before a load
+	// must not apply them in the middle of it); loads counts loads, so that a load that
+	// waited for another does not do the same again.
+	pulling chan struct{}
+	loads   atomic.Uint64
 
 	mu  sync.RWMutex
 	gen uint64
@@ -149,7 +150,7 @@ func NewShard(st *store.Store, collection string, opts ShardOptions) *Shard {
 	if opts.MaxStaleness == 0 {
 		opts.MaxStaleness = DefaultMaxStaleness
 	}
-	return &Shard{st: st, coll: collection, opts: opts, catching: make(chan struct{}, 1)}
+	return &Shard{st: st, coll: collection, opts: opts, catching: make(chan struct{}, 1), pulling: make(chan struct{}, 1)}
 }
 
 // NewShardFromVectors builds a ready shard from vectors in memory (tests, benchmarks).
@@ -257,11 +258,29 @@ func (s *Shard) dropLocked(id uuid.UUID) {
 // then can be found (see Search's MinGeneration).
 func (s *Shard) Load(ctx context.Context) error {
 	before := s.loads.Load()
-	s.loadMu.Lock()
-	defer s.loadMu.Unlock()
+	if err := s.lockPulls(ctx); err != nil {
+		return err
+	}
+	defer s.unlockPulls()
 	if s.loads.Load() != before {
 		return nil // another load ran while this one waited
 	}
+	return s.loadLocked(ctx)
+}
+
+// lockPulls waits for the loads and pulls in progress, as long as ctx allows.
+func (s *Shard) lockPulls(ctx context.Context) error {
+	select {
+	case s.pulling <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Shard) unlockPulls() { <-s.pulling }
+
+func (s *Shard) loadLocked(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
 		err := s.loadOnce(ctx)
 		if errs.Is(err, errs.GenerationGone) && attempt < 10 {
@@ -498,10 +517,14 @@ func (s *Shard) logWatch(l *logState) bool {
 // pull applies the commits the store has after the shard's generation (loading again when
 // they were compacted away) and records that the shard reached storage.
 func (s *Shard) pull(ctx context.Context) error {
+	if err := s.lockPulls(ctx); err != nil {
+		return err
+	}
+	defer s.unlockPulls()
 	start := time.Now()
 	changes, err := s.st.Changes(ctx, s.coll, s.Generation(), store.LoadVectorsOptions{Shard: s.opts.Shard, Shards: s.opts.Shards})
 	if errs.Is(err, errs.GenerationGone) {
-		return s.Load(ctx)
+		return s.loadLocked(ctx)
 	}
 	if err != nil {
 		return err
