@@ -223,6 +223,10 @@ func TestIndexRolePorts(t *testing.T) {
 			!strings.Contains(string(body), "facesearch_index_vectors_loaded 20") {
 			t.Errorf("%s: no vector count in %.300s", url, body)
 		}
+		if want := fmt.Sprintf("facesearch_index_vector_bytes %d", 20*(20+3*dim)); method == http.MethodGet && strings.HasSuffix(url, "/metrics") &&
+			resp.StatusCode == http.StatusOK && !strings.Contains(string(body), want) {
+			t.Errorf("%s: no %q in the metrics", url, want)
+		}
 		return resp.StatusCode
 	}
 	tlsClient := g.auth.client(t, "").HTTPClient

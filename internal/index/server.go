@@ -76,7 +76,11 @@ func registerFollowMetrics(reg prometheus.Registerer, shard *Shard) {
 		}
 		return 0
 	})
-	reg.MustRegister(pulls("notification", &p.Notified), pulls("poll", &p.Polled), pulls("catchup", &p.CaughtUp), live)
+	bytes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "facesearch", Subsystem: "index", Name: "vector_bytes",
+		Help: "Bytes of the shard's vectors and FaceIds in memory (int8 codes, scales, fp16 copies): the part of its memory that grows with the collection.",
+	}, func() float64 { return float64(shard.Bytes()) })
+	reg.MustRegister(pulls("notification", &p.Notified), pulls("poll", &p.Polled), pulls("catchup", &p.CaughtUp), live, bytes)
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
