@@ -40,12 +40,12 @@ const (
 )
 
 // writerOnly says whether a snapshot object is read by writers only, never by a shard: the
-// face records, token records and users.json (shards read the users of their faces from
+// face records, token records and users chunks (shards read the users of their faces from
 // each segment's users object). What a shard should download is the rest of the snapshot.
 // Adapt it when the layout names its objects otherwise.
 func writerOnly(key string) bool {
 	base := path.Base(key)
-	return strings.HasPrefix(base, "records") || strings.HasPrefix(base, "tokens") || base == "users.json" || strings.HasSuffix(base, ".uploading")
+	return strings.HasPrefix(base, "records") || strings.HasPrefix(base, "tokens") || strings.HasPrefix(base, "users-") || base == "users.json" || strings.HasSuffix(base, ".uploading")
 }
 
 // collection is the compacted collection the shard phases read, on a MinIO of its own.

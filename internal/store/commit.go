@@ -51,8 +51,12 @@ func (s *Store) sync(ctx context.Context, id string, cs *collState) error {
 	if etag != cs.etag || cs.coll == nil || cs.coll.Incarnation != c.Incarnation {
 		cs.coll, cs.etag, cs.st = c, etag, nil
 	}
+	// A snapshot's records take seconds per million faces to load: the load outlives the
+	// call that started it (an API request's deadline), so that the next call finds it done
+	// rather than start it again. Each of its requests has its own timeout.
+	lctx := context.WithoutCancel(ctx)
 	if cs.st == nil {
-		st, err := s.loadSnapshotState(ctx, c)
+		st, err := s.loadSnapshotState(lctx, c)
 		if err != nil {
 			return err
 		}
@@ -75,7 +79,7 @@ func (s *Store) sync(ctx context.Context, id string, cs *collState) error {
 			return err
 		}
 		// Compacted: the snapshot holds it.
-		st, err := s.loadSnapshotState(ctx, c)
+		st, err := s.loadSnapshotState(lctx, c)
 		if err != nil {
 			return err
 		}

@@ -27,7 +27,7 @@ const (
 	stepCapture        = "capture"
 	stepSegment        = "segment" // after each segment
 	stepRecords        = "records" // after each chunk of records
-	stepUsers          = "users"   // users.json and tokens.json
+	stepUsers          = "users"   // users-NNNNN and tokens.json
 	stepPublish        = "publish"
 	stepSwap           = "swap"
 	stepMarkers        = "markers"
@@ -324,15 +324,19 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture, p *pacer) (sn *s
 		users = append(users, us)
 	}
 	slices.SortFunc(users, func(a, b userSnap) int { return strings.Compare(a.UserID, b.UserID) })
-	js, _ := json.Marshal(users)
-	if len(users) == 0 {
-		js = []byte("null") // as before: an empty list was written as null
-	}
-	if err := s.putLarge(ctx, base+"users.json", js, p); err != nil {
-		return nil, false, storageError("writing users", err)
+	// In chunks, as the records: no object grows with the collection. An empty list is one
+	// empty chunk, so that a snapshot always names its users.
+	for start := 0; start == 0 || start < len(users); start += s.opts.RecordsPerChunk {
+		chunk := users[start:min(start+s.opts.RecordsPerChunk, len(users))]
+		js, _ := json.Marshal(chunk)
+		name := fmt.Sprintf("users-%05d", len(sn.Users))
+		if err := s.putLarge(ctx, base+name, js, p); err != nil {
+			return nil, false, storageError("writing users", err)
+		}
+		sn.Users = append(sn.Users, segmentInfo{Name: name, Count: len(chunk)})
 	}
 	if len(cp.tokens) > 0 {
-		js, _ = json.Marshal(cp.tokens)
+		js, _ := json.Marshal(cp.tokens)
 		if err := s.putLarge(ctx, base+"tokens.json", js, p); err != nil {
 			return nil, false, storageError("writing token records", err)
 		}
@@ -342,7 +346,7 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture, p *pacer) (sn *s
 		return nil, false, err
 	}
 
-	js, _ = json.Marshal(sn)
+	js, _ := json.Marshal(sn)
 	key := s.snapPrefix(c.ID, c.Incarnation) + fmt.Sprintf("%020d.json", cp.gen)
 	created, err = s.putNew(ctx, key, js)
 	if err != nil {

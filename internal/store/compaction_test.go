@@ -745,3 +745,43 @@ func checkShardsSplit(t *testing.T, s *store.Store, coll string, want int) {
 		t.Fatalf("3 shards hold %d faces, want %d", len(seen), want)
 	}
 }
+
+// A caller whose deadline passes while its Store loads a snapshot's records does not throw
+// the load away: the next call finds the records loaded (a large collection's load takes
+// longer than an API request may).
+func TestSnapshotLoadOutlivesItsCaller(t *testing.T) {
+	b := newFixture(t)
+	ctx := context.Background()
+	sc := fillScenario(t, b.Store(), compactor(b), "c")
+	proxy := testenv.NewFaultProxy(t, b.Server.Endpoint)
+	reader, err := store.Open(b.ProxiedConnection(proxy), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	isRecords := func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/records-")
+	}
+	held, release := proxy.Hold(isRecords)
+	defer release()
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := reader.ListFaces(cctx, "c", store.ListFacesOptions{})
+		done <- err
+	}()
+	<-held
+	cancel()
+	release()
+	<-done // cancelled or not: what matters is the next call
+	proxy.Count(isRecords)
+	faces, _, err := reader.ListFaces(ctx, "c", store.ListFacesOptions{MaxResults: store.MaxListResults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := proxy.Seen(); n != 0 {
+		t.Fatalf("the next call read %d record chunks again", n)
+	}
+	if len(faces) != len(sc.live) {
+		t.Fatalf("%d faces listed, want %d", len(faces), len(sc.live))
+	}
+}

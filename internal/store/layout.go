@@ -23,8 +23,9 @@ import (
 //	                                     so that it can never be created again; old markers are
 //	                                     deleted, the newest one always kept (see compact.go)
 //	data/<incarnation>/snap/<gen>.json   a snapshot of the state after commit gen
-//	data/<incarnation>/snap/<gen>-<uuid>/seg-<n>, records-<n>, users.json, tokens.json
-//	                                     (records.json instead of records-<n> before chunks)
+//	data/<incarnation>/snap/<gen>-<uuid>/cols-<n>, cols-<n>.users, buckets, records-<n>,
+//	                                     users-<n>, tokens.json (before: seg-<n> instead of
+//	                                     cols-<n>, records.json and users.json in one piece)
 //
 // A write is visible once its log object exists; the log object carries the face records
 // and vectors it adds, so there is no half-written face. Two writers race for the same next
@@ -202,6 +203,9 @@ type snapshot struct {
 	// Tokens is the object in Dir holding the live token records, in commit order; empty
 	// when there are none, and in snapshots made before tokens were recorded.
 	Tokens string `json:"tokens,omitempty"`
+	// Users are the chunks of users (userSnap), sorted by UserId; absent in snapshots
+	// written before chunks, whose users.json holds them all.
+	Users []segmentInfo `json:"users,omitempty"`
 	// Format 2: segments of columns in bucket order, and Buckets names the object that says
 	// where each bucket starts (Buckets+1 uint32, little-endian: the index of the first face
 	// of bucket b, then the face count). Absent (format 1): segments of FaceIds and float32
@@ -217,8 +221,8 @@ type segmentInfo struct {
 	Users string `json:"users,omitempty"`
 }
 
-// userSnap is a user in users.json: the faces, so that a shard learns face -> user from
-// this object and never needs the records.
+// userSnap is a user in a users chunk: its faces, so that a writer learns them without
+// reading every record first.
 type userSnap struct {
 	UserID string   `json:"userId"`
 	Token  string   `json:"token,omitempty"`

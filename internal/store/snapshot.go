@@ -155,15 +155,26 @@ func (s *Store) readRecords(ctx context.Context, c *Collection, sn *snapshot, in
 	return recs, nil
 }
 
-// readUsers reads a snapshot's users.json.
+// readUsers reads a snapshot's users: its chunks, or an older snapshot's users.json.
 func (s *Store) readUsers(ctx context.Context, c *Collection, sn *snapshot) ([]userSnap, error) {
-	data, err := s.getLarge(ctx, s.snapObject(c, sn, "users.json"))
-	if err != nil {
-		return nil, err
+	chunks := sn.Users
+	if chunks == nil {
+		chunks = []segmentInfo{{Name: "users.json", Count: -1}}
 	}
 	var users []userSnap
-	if err := json.Unmarshal(data, &users); err != nil {
-		return nil, &errs.Error{Code: errs.Corrupt, Message: "bad users", Err: err}
+	for _, info := range chunks {
+		data, err := s.getLarge(ctx, s.snapObject(c, sn, info.Name))
+		if err != nil {
+			return nil, err
+		}
+		var chunk []userSnap
+		if err := json.Unmarshal(data, &chunk); err != nil {
+			return nil, &errs.Error{Code: errs.Corrupt, Message: "bad users", Err: err}
+		}
+		if info.Count >= 0 && len(chunk) != info.Count {
+			return nil, errorf(errs.Corrupt, "%s holds %d users, its snapshot says %d", info.Name, len(chunk), info.Count)
+		}
+		users = append(users, chunk...)
 	}
 	return users, nil
 }
