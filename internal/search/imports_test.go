@@ -70,7 +70,9 @@ func TestPublishStored(t *testing.T) {
 	if found, err := writer.FacesOfImage(ctx, "people", img, IndexFacesOptions{MaxFaces: 1}); err != nil || len(found.Faces) != 1 {
 		t.Fatalf("FacesOfImage of an S3Object: %+v, %v", found, err)
 	}
-	e.proxy.Fail(func(r *http.Request) bool { return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/in/simm.jpg") }, 1, 3)
+	e.proxy.Fail(func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/in/simm.jpg")
+	}, 1, 3)
 	if _, err := writer.FacesOfImage(ctx, "people", img, IndexFacesOptions{MaxFaces: 1}); !errs.Is(err, errs.StorageUnavailable) || !errs.IsRetryable(err) {
 		t.Fatalf("FacesOfImage while the storage fails: %v", err)
 	}
