@@ -39,7 +39,7 @@ func benchPhotos(b *testing.B) int {
 // enrolled exactly once, and reports the resumed job's photos/s counted from the first start
 // (the stop and the restart included).
 //
-//	go test ./internal/bulk -run '^$' -bench BulkEnrol -benchtime 1x -timeout 60m
+//	go test ./internal/bulk -run '^$' -bench BulkEnrol -benchtime 1x -timeout 120m
 //	FACESEARCH_BENCH_PHOTOS=1000 go test ./internal/bulk -run '^$' -bench BulkEnrol -benchtime 1x
 func BenchmarkBulkEnrol(b *testing.B) {
 	n := benchPhotos(b)
@@ -103,8 +103,12 @@ func BenchmarkBulkEnrol(b *testing.B) {
 		if s.Restarts != 1 {
 			b.Fatalf("the stopped job: %+v", s)
 		}
-		b.Logf("%d photos: %d indexed, %d without a face, %d failed; stopped at %d done, resumed: every photo enrolled once",
-			n, s.Indexed, s.NoFace, s.Failed, doneAtStop)
+		reasons := map[string]int{}
+		for _, k := range s.Skipped {
+			reasons[k.Reason]++
+		}
+		b.Logf("%d photos: %d indexed, %d without a face, %d failed (reasons of the %d named: %v); stopped at %d done, resumed: every photo enrolled once",
+			n, s.Indexed, s.NoFace, s.Failed, len(s.Skipped), reasons, doneAtStop)
 	}
 	rate := float64(n*b.N) / full.Seconds()
 	b.ReportMetric(rate, "photos/s")
