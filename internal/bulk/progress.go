@@ -72,7 +72,7 @@ type Progress struct {
 // Skipped is a photo that gave no face on its user, and why.
 type Skipped struct {
 	Key string `json:"key"`
-	// Reason is a code: NO_FACE_DETECTED, one of Rekognition's reasons (LOW_QUALITY,
+	// Reason is a code: NO_FACE_DETECTED, one of Rekognition's reasons (LOW_SHARPNESS,
 	// LOW_MATCH_CONFIDENCE...) or an error code (InvalidImageFormat, ImageTooLarge...).
 	Reason  string `json:"reason"`
 	Message string `json:"message,omitempty"`
