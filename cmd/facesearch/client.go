@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/rekognition"
 	"github.com/aws/smithy-go"
+
+	"github.com/facesearch/facesearch-operator/internal/bulk"
 )
 
 // clientFlags are the flags of the commands that call an endpoint as any SDK client does
@@ -126,18 +128,9 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // sanitizeID makes a name fit Rekognition's ExternalImageId pattern [a-zA-Z0-9_.\-:]+ (at
-// most 255): path separators become ':', anything else outside the pattern '_'.
+// most 255): path separators become ':', anything else outside the pattern '_'. It is the
+// rule bulk-enrol names photos in a bucket by (bulk.ExternalIDOf), so that both commands give
+// a photo the same ExternalImageId.
 func sanitizeID(name string) string {
-	b := []byte(strings.ReplaceAll(name, string(os.PathSeparator), ":"))
-	for i, c := range b {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' || c == ':'
-		if !ok {
-			b[i] = '_'
-		}
-	}
-	if len(b) > 255 {
-		// The end names the file; the start is the shared folder.
-		b = b[len(b)-255:]
-	}
-	return string(b)
+	return bulk.ExternalIDOf(filepath.ToSlash(name))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/rekognition/types"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/facesearch/facesearch-operator/internal/bulk"
 	"github.com/facesearch/facesearch-operator/internal/progress"
 )
 
@@ -333,14 +334,8 @@ func (e *enrolment) printSummary(w io.Writer) int {
 	return total.failed
 }
 
-// isPhoto says whether a file is one the endpoint takes, by its name.
-func isPhoto(name string) bool {
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".jpg", ".jpeg", ".png", ".webp":
-		return !strings.HasPrefix(name, ".")
-	}
-	return false
-}
+// isPhoto says whether a file is one the endpoint takes, by its name (as bulk-enrol decides).
+func isPhoto(name string) bool { return bulk.IsPhoto(name) }
 
 // dirPhotos lists DIR/<UserId>/<photo>, users and photos in name order, and counts the
 // photos directly in DIR, which belong to no user.

@@ -4,7 +4,8 @@
 // that forwards its calls to the endpoint with the pod's token) or local (the embedded local
 // stack: control plane, MinIO, manager and api with in-process shards, used by make demo).
 // Two more are clients of the endpoint, for people: search (who is in a photo, with the
-// photo annotated) and enrol (users from folders of photos).
+// photo annotated) and enrol (users from folders of photos). bulk-enrol enrols the photos
+// under a bucket prefix straight into the store, one worker of an Indexed Job per process.
 package main
 
 import (
@@ -35,12 +36,15 @@ func main() {
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		err = runLocal(ctx, args)
 		stop()
-	case "search", "enrol":
+	case "search", "enrol", "bulk-enrol":
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		if role == "search" {
+		switch role {
+		case "search":
 			err = runSearch(ctx, args, os.Stdout, os.Stderr)
-		} else {
+		case "enrol":
 			err = runEnrol(ctx, args, os.Stdout, os.Stderr)
+		default:
+			err = runBulkEnrol(ctx, args, os.Stdout, os.Stderr)
 		}
 		stop()
 	case "-h", "--help", "help":
@@ -72,6 +76,11 @@ commands (clients of an endpoint; key pair from AWS_ACCESS_KEY_ID and AWS_SECRET
             facesearch search --collection ID [--endpoint URL] [--out result.png] PHOTO
   enrol     users from photos, one face each; can be run again after a stop
             facesearch enrol --collection ID --user USERID PHOTO... | --dir FOLDER (FOLDER/<UserId>/*.jpg)
+
+command (straight to the storage; key pair from FACESEARCH_STORAGE_ACCESS_KEY and _SECRET_KEY):
+  bulk-enrol  enrol every photo under a bucket prefix, one worker of an Indexed Job; resumes after a kill
+            facesearch bulk-enrol --collection ID --storage-endpoint HOST:PORT --bucket B --source-prefix P/ --job NAME [--workers N]
+            facesearch bulk-enrol --status --job NAME --storage-endpoint HOST:PORT --bucket B
 
 Run "facesearch <role> -h" for a role's flags.
 `)

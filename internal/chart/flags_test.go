@@ -85,7 +85,7 @@ func TestImageBinaryNeedsNoWritableTmp(t *testing.T) {
 		t.Fatal(err)
 	}
 	readOnly := filepath.Join(file, "tmp")
-	for _, role := range []string{"sidecar", "manager", "api", "index"} {
+	for _, role := range []string{"sidecar", "manager", "api", "index", "bulk-enrol"} {
 		cmd := exec.Command(facesearchBinary(t), role, "-h")
 		// No writable cache or temporary directory at all (envtest tries the cache first).
 		cmd.Env = append(os.Environ(), "TMPDIR="+readOnly, "HOME="+readOnly, "XDG_CACHE_HOME="+readOnly)

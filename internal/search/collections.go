@@ -192,6 +192,30 @@ func (s *Service) Publish(c Collection, conn store.Connection) error {
 	return nil
 }
 
+// PublishStored publishes the collection stored under conn as it is, for a process that
+// writes to it without serving searches (facesearch bulk-enrol): whoever owns it, with no
+// shards, never Ready; its S3Objects are read from imageSources. It makes, claims and changes
+// nothing, and answers the stored manifest: ResourceNotFound when no collection id is stored
+// there, FaceModelUnavailable when no pack serves its model version (loading the engine now,
+// so that a missing pack fails before any work).
+func (s *Service) PublishStored(ctx context.Context, conn store.Connection, id string, imageSources []S3Location) (*store.Collection, error) {
+	st, err := s.Stores.Acquire(s.owner(id), conn)
+	if err != nil {
+		return nil, err
+	}
+	m, err := st.Manifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.Engines.Get(m.FaceModelVersion); err != nil {
+		return nil, err
+	}
+	if err := s.Publish(Collection{ID: id, Name: id, FaceModelVersion: m.FaceModelVersion, ImageSources: imageSources}, conn); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // Unpublish stops serving a collection and lets go of its Store.
 func (s *Service) Unpublish(id string) {
 	s.Collections.remove(id)

@@ -137,6 +137,55 @@ func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image
 	if err != nil {
 		return nil, err
 	}
+	found, err := s.facesOfImage(ctx, c, eng, img, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := &IndexFacesResult{UnindexedFaces: found.UnindexedFaces, FaceModelVersion: found.FaceModelVersion, OrientationCorrection: found.OrientationCorrection}
+	if len(found.Faces) == 0 {
+		return out, nil
+	}
+	records, err := c.store.IndexFaces(ctx, c.ID, found.Faces, store.IndexFacesOptions{})
+	if err != nil {
+		return nil, err
+	}
+	// One record per face, in the engine's order (largest first): a face indexed before
+	// under this ImageId and ExternalImageId answers with its stored record.
+	if len(records) != len(found.Faces) {
+		return nil, fmt.Errorf("the store answered %d records for %d faces", len(records), len(found.Faces))
+	}
+	for i, r := range records {
+		out.FaceRecords = append(out.FaceRecords, IndexedFace{Record: r, Detail: found.Details[i]})
+	}
+	return out, nil
+}
+
+// ImageFaces are the faces IndexFaces would store for one image, not stored yet.
+type ImageFaces struct {
+	// Faces are ready for the store, largest first: named by the image's ImageId (a hash of
+	// its bytes) and the ExternalImageID asked for, so that storing them again stores
+	// nothing twice.
+	Faces []store.NewFace
+	// Details are what the engine saw of each of Faces, in the same order.
+	Details               []face.FaceDetail
+	UnindexedFaces        []face.UnindexedFace
+	FaceModelVersion      string
+	OrientationCorrection face.OrientationCorrection
+}
+
+// FacesOfImage is the first half of IndexFaces: it runs the engine of the collection's model
+// version on an image, with IndexFaces' limits, and returns the faces it would store,
+// without storing them. ImportFaces stores them later, those of many images in one commit:
+// the bulk enrolment's way (internal/bulk).
+func (s *Service) FacesOfImage(ctx context.Context, collectionID string, img Image, opts IndexFacesOptions) (*ImageFaces, error) {
+	c, eng, err := s.collection(collectionID)
+	if err != nil {
+		return nil, err
+	}
+	return s.facesOfImage(ctx, c, eng, img, opts)
+}
+
+func (s *Service) facesOfImage(ctx context.Context, c *Collection, eng *face.Engine, img Image, opts IndexFacesOptions) (*ImageFaces, error) {
 	data, limits, done, err := s.imageBytes(ctx, c, img)
 	defer done()
 	if err != nil {
@@ -146,32 +195,39 @@ func (s *Service) IndexFaces(ctx context.Context, collectionID string, img Image
 	if err != nil {
 		return nil, err
 	}
-	out := &IndexFacesResult{UnindexedFaces: res.Unindexed, FaceModelVersion: eng.FaceModelVersion(), OrientationCorrection: res.OrientationCorrection}
+	out := &ImageFaces{UnindexedFaces: res.Unindexed, FaceModelVersion: eng.FaceModelVersion(), OrientationCorrection: res.OrientationCorrection}
 	if len(res.Faces) == 0 {
 		return out, nil
 	}
 	imgID := imageID(data)
-	faces := make([]store.NewFace, len(res.Faces))
-	for i, f := range res.Faces {
-		faces[i] = store.NewFace{
+	for _, f := range res.Faces {
+		out.Faces = append(out.Faces, store.NewFace{
 			ExternalImageID: opts.ExternalImageID, ImageID: imgID,
 			BoundingBox: store.BoundingBox(f.Detail.BoundingBox), Confidence: f.Detail.Confidence,
 			Embedding: f.Embedding,
-		}
+		})
+		out.Details = append(out.Details, f.Detail)
 	}
-	records, err := c.store.IndexFaces(ctx, c.ID, faces, store.IndexFacesOptions{})
+	return out, nil
+}
+
+// ImportFaces stores faces that FacesOfImage found, of any number of images, in one commit
+// (at most store.MaxImportFaces), with IndexFaces' rules: a face of an ImageId and
+// ExternalImageId already stored answers with its stored record. It returns one record per
+// face, in order.
+func (s *Service) ImportFaces(ctx context.Context, collectionID string, faces []store.NewFace) ([]store.FaceRecord, error) {
+	c, err := s.Collection(collectionID)
 	if err != nil {
 		return nil, err
 	}
-	// One record per face, in the engine's order (largest first): a face indexed before
-	// under this ImageId and ExternalImageId answers with its stored record.
-	if len(records) != len(res.Faces) {
-		return nil, fmt.Errorf("the store answered %d records for %d faces", len(records), len(res.Faces))
+	records, err := c.store.ImportFaces(ctx, c.ID, faces, store.IndexFacesOptions{})
+	if err != nil {
+		return nil, err
 	}
-	for i, r := range records {
-		out.FaceRecords = append(out.FaceRecords, IndexedFace{Record: r, Detail: res.Faces[i].Detail})
+	if len(records) != len(faces) {
+		return nil, fmt.Errorf("the store answered %d records for %d faces", len(records), len(faces))
 	}
-	return out, nil
+	return records, nil
 }
 
 // AssociateFaces adds faces to a user, checking each new face against the user's faces

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 
 	"github.com/minio/minio-go/v7"
@@ -118,7 +119,8 @@ type ImageObject struct {
 
 // ReadImage reads an image object of at most maxBytes (plus one byte, so that the face engine
 // can tell a too-large image from a truncated one). A missing or unreadable object is
-// InvalidS3Object; a storage that does not answer is StorageUnavailable.
+// InvalidS3Object; a storage that does not answer, or answers a server error (5xx), a
+// timeout or a throttle, is StorageUnavailable.
 func (s *Store) ReadImage(ctx context.Context, o ImageObject, maxBytes int64) ([]byte, error) {
 	bucket := o.Bucket
 	if bucket == "" {
@@ -132,8 +134,12 @@ func (s *Store) ReadImage(ctx context.Context, o ImageObject, maxBytes int64) ([
 	data, err := io.ReadAll(io.LimitReader(obj, maxBytes+1))
 	if err != nil {
 		code := errs.InvalidS3Object
-		if resp := minio.ToErrorResponse(err); resp.Code == "" {
+		switch resp := minio.ToErrorResponse(err); {
+		case resp.Code == "":
 			// Not an S3 answer: the storage did not answer at all.
+			code = errs.StorageUnavailable
+		case resp.StatusCode >= 500, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests:
+			// The storage failed or is busy: the object may well be there.
 			code = errs.StorageUnavailable
 		}
 		return nil, errs.Wrap(code, err, "cannot read s3://%s/%s", bucket, o.Name)

@@ -10,6 +10,10 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/errs"
 )
 
+// ValidateUserID answers InvalidParameter for a string that is not a UserId
+// ([a-zA-Z0-9_.\-:]{1,128}), as CreateUser would.
+func ValidateUserID(id string) error { return validUserID(id) }
+
 func validUserID(id string) error {
 	if !userIDPattern.MatchString(id) {
 		return errorf(errs.InvalidParameter, "UserId %q must match [a-zA-Z0-9_.\\-:]{1,128}", id)
