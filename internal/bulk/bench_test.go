@@ -118,4 +118,7 @@ func BenchmarkBulkEnrol(b *testing.B) {
 		b.ReportMetric(float64(n*b.N)/cpu.Seconds(), "photos/cpu-s")
 	}
 	b.ReportMetric(float64(n*b.N)/resumed.Seconds(), "resumed-photos/s")
+	// Reached only if checkOnce found every photo enrolled exactly once in both runs (it
+	// fails the benchmark otherwise): make bench-scale reads this line.
+	b.ReportMetric(1, "exactly-once")
 }
