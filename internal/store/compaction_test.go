@@ -772,7 +772,7 @@ func TestSnapshotLoadOutlivesItsCaller(t *testing.T) {
 	<-held
 	cancel()
 	release()
-	<-done // cancelled or not: what matters is the next call
+	_ = <-done // cancelled or not: what matters is the next call
 	proxy.Count(isRecords)
 	faces, _, err := reader.ListFaces(ctx, "c", store.ListFacesOptions{MaxResults: store.MaxListResults})
 	if err != nil {
