@@ -772,7 +772,9 @@ func TestSnapshotLoadOutlivesItsCaller(t *testing.T) {
 	<-held
 	cancel()
 	release()
-	_ = <-done // cancelled or not: what matters is the next call
+	if err := <-done; err != nil {
+		t.Logf("the cancelled call answered %v (what matters is the next call)", err)
+	}
 	proxy.Count(isRecords)
 	faces, _, err := reader.ListFaces(ctx, "c", store.ListFacesOptions{MaxResults: store.MaxListResults})
 	if err != nil {
