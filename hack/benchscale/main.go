@@ -40,6 +40,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/facesearch/facesearch-operator/internal/index/benchdata"
 )
 
 // bulkEnrolPackage holds BenchmarkBulkEnrol (env FACESEARCH_BENCH_PHOTOS; its metrics are
@@ -178,7 +180,7 @@ func main() {
 	stop()
 	os.RemoveAll(work)
 	fmt.Printf("Scale benchmarks (issue 14): `go run ./hack/benchscale %s` on %s, %s/%s, GOMAXPROCS=%d, %s; took %s (%s).\n",
-		strings.Join(cfg.args, " "), time.Now().UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cpuModel(),
+		strings.Join(cfg.args, " "), time.Now().UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), benchdata.CPUModel(),
 		time.Since(h.start).Round(time.Second), strings.Join(times, ", "))
 	if cfg.quick {
 		fmt.Printf("-quick: sizes far below the issue's; this checks the harness, not the targets.\n")
@@ -346,17 +348,4 @@ func (h *harness) bulk(ctx context.Context) []Row {
 	}
 	res, err := h.goBench(ctx, pkg, "BulkEnrol", "FACESEARCH_BENCH_PHOTOS="+strconv.Itoa(h.cfg.photos))
 	return bulkRows(h.cfg.photos, pkg, res, err)
-}
-
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "model name") {
-			return strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
-		}
-	}
-	return "unknown CPU"
 }

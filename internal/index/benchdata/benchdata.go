@@ -6,7 +6,9 @@ package benchdata
 
 import (
 	"math"
+	"os"
 	"runtime"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -175,4 +177,18 @@ func sumGeneric(b []uint64) uint64 {
 		s0 += b[i]
 	}
 	return s0 + s1 + s2 + s3
+}
+
+// CPUModel is the machine's CPU model, for the header of a benchmark's table.
+func CPUModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			return strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+		}
+	}
+	return "unknown CPU"
 }
