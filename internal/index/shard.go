@@ -28,8 +28,8 @@ type SearchOptions struct {
 	K int `json:"k"`
 	// MinCosine drops matches below it; -1 to 1.
 	MinCosine float32 `json:"minCosine"`
-	// Exact scans every float32 vector; otherwise the int8 scan with an exact re-rank runs
-	// (or the HNSW graph, for shards that have one).
+	// Exact scores every vector's fp16 copy; otherwise the int8 scan runs and its best
+	// candidates are re-ranked with their fp16 copies.
 	Exact bool `json:"exact"`
 	// MinGeneration makes the shard first catch up with the store's commits up to this
 	// generation (the searcher's own writes), waiting at most catchUpWait in all.
