@@ -103,13 +103,8 @@ func (s *Store) readVectors(ctx context.Context, dim int, reads []vecRead, paral
 
 // putHalfAsFloat32 writes fp16 values (little-endian) as float32 (little-endian).
 func putHalfAsFloat32(dst, src []byte) {
-	h := make([]uint16, len(src)/2)
-	for i := range h {
-		h[i] = binary.LittleEndian.Uint16(src[2*i:])
-	}
-	f := make([]float32, len(h))
-	vectors.FromHalf(h, f)
-	for i, x := range f {
+	for i := 0; i < len(src)/2; i++ {
+		x := vectors.HalfFloat(binary.LittleEndian.Uint16(src[2*i:]))
 		binary.LittleEndian.PutUint32(dst[4*i:], math.Float32bits(x))
 	}
 }

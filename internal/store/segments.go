@@ -12,6 +12,7 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/facesearch/facesearch-operator/internal/errs"
+	"github.com/facesearch/facesearch-operator/internal/vectors"
 )
 
 // segment is the content of a segment object (encodeSegment's format), checked against
@@ -59,15 +60,13 @@ func (seg segment) id(i int) (id uuid.UUID) {
 	return id
 }
 
-var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(&x)) == 1 }()
-
 // vector decodes the segment's i-th vector into dst[:dim]; on a little-endian machine it is
 // a plain copy of the bytes.
 func (seg segment) vector(i int, dst []float32) {
 	dst = dst[:seg.dim]
 	off := 12 + i*(16+4*seg.dim) + 16
 	src := seg.data[off : off+4*seg.dim]
-	if littleEndian {
+	if vectors.LittleEndian {
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), 4*seg.dim), src)
 	} else {
 		decodeFloat32s(dst, src)

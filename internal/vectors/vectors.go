@@ -13,17 +13,22 @@ import (
 
 // Quantize writes v as int8 codes: code = round(x * 127 / max|x|); x ~ code * scale.
 func Quantize(v []float32, codes []int8) (scale float32) {
+	return quantize(len(v), func(i int) float32 { return v[i] }, codes)
+}
+
+// quantize is Quantize of the n values at(i).
+func quantize(n int, at func(int) float32, codes []int8) (scale float32) {
 	var m float32
-	for _, x := range v {
-		m = max(m, float32(math.Abs(float64(x))))
+	for i := 0; i < n; i++ {
+		m = max(m, float32(math.Abs(float64(at(i)))))
 	}
 	if m == 0 {
-		clear(codes[:len(v)])
+		clear(codes[:n])
 		return 0
 	}
 	inv := 127 / m
-	for i, x := range v {
-		codes[i] = int8(math.Round(float64(x * inv)))
+	for i := 0; i < n; i++ {
+		codes[i] = int8(math.Round(float64(at(i) * inv)))
 	}
 	return m / 127
 }
@@ -41,6 +46,9 @@ func FromHalf(h []uint16, dst []float32) {
 		dst[i] = halfTable[x]
 	}
 }
+
+// HalfFloat is one fp16 value as a float32.
+func HalfFloat(h uint16) float32 { return halfTable[h] }
 
 // halfTable is every fp16 value as a float32 (256 KiB): a decode is one load.
 var halfTable = func() *[1 << 16]float32 {
@@ -139,9 +147,7 @@ func (c *Columns) Bytes() int64 {
 // stored in.
 func Encode(v []float32, codes []int8, half []uint16) (scale float32) {
 	ToHalf(v, half)
-	f := make([]float32, len(v))
-	FromHalf(half[:len(v)], f)
-	return Quantize(f, codes)
+	return quantize(len(v), func(i int) float32 { return halfTable[half[i]] }, codes)
 }
 
 // StoredForms are the first n values of v in each form storage holds it: little-endian
