@@ -368,7 +368,9 @@ func tileCount(size, tile, overlap float64) int {
 // all regions, appended to out.
 func (d *blazeFaceDetector) detect(img *rgbImage, st *stageStats, out []detection) ([]detection, error) {
 	d.dets = d.dets[:0]
-	for _, r := range d.regions(img.W, img.H) {
+	rs := d.regions(img.W, img.H)
+	for i := 0; i < len(rs); i++ {
+		r := rs[i]
 		sx, sy, ox, oy := d.fill(img, r)
 		if err := d.n.run(&st.detectInfer); err != nil {
 			return out, fmt.Errorf("detector: %w", err)
@@ -378,6 +380,9 @@ func (d *blazeFaceDetector) detect(img *rgbImage, st *stageStats, out []detectio
 		d.raw = decodeBlaze(d.scores[0], d.regs[0], d.anchors[:512], d.size, d.thr, d.raw)
 		d.raw = decodeBlaze(d.scores[1], d.regs[1], d.anchors[512:], d.size, d.thr, d.raw)
 		d.dets = blazeToImage(d.raw, r, img.W, img.H, float64(d.size), sx, sy, ox, oy, d.dets)
+		if i == len(rs)-1 && len(d.dets) == 0 && r.w <= float64(img.W) {
+			rs = append(rs, paddedRegion(img.W, img.H, 0.5))
+		}
 	}
 	return append(out, weightedNMS(d.dets, d.nms)...), nil
 }

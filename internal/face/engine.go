@@ -213,6 +213,7 @@ type stageStats struct {
 	decode, detect, landmarks, align, embed time.Duration // wall time per stage
 	detectInfer, landmarksInfer, embedInfer time.Duration // of which ONNX Runtime Run
 	detectRuns, faces, embedded             int
+	rejected                                int // candidates whose landmarks do not hold (landmarkDrift)
 }
 
 func (s *stageStats) inference() time.Duration {
@@ -455,7 +456,6 @@ func (w *worker) analyse(ctx context.Context, img *rgbImage, e *Engine, st *stag
 		dets = dets[:maxDetections]
 	}
 	st.detect += time.Since(t)
-	st.faces += len(dets)
 	faces := make([]analysed, 0, len(dets))
 	W, H := float32(img.W), float32(img.H)
 	m := e.m
@@ -474,6 +474,17 @@ func (w *worker) analyse(ctx context.Context, img *rgbImage, e *Engine, st *stag
 				return nil, err
 			}
 			f.points = fivePoints(f.shape[:])
+		}
+		if det.verify && checksLandmarkDrift(m.Landmarks.Type) {
+			ok, err := w.verify(img, det, f.shape, m, st)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				st.landmarks += time.Since(t)
+				st.rejected++
+				continue
+			}
 		}
 		st.landmarks += time.Since(t)
 		t = time.Now()
@@ -501,6 +512,7 @@ func (w *worker) analyse(ctx context.Context, img *rgbImage, e *Engine, st *stag
 		st.align += time.Since(t)
 		faces = append(faces, f)
 	}
+	st.faces += len(faces)
 	return faces, nil
 }
 

@@ -141,13 +141,22 @@ func TestTilesReportOnlySmallFaces(t *testing.T) {
 	}
 	scores := []float32{0.01, 0.99, 0.01, 0.99}
 	boxes := append(box(250), box(60)...)
-	got := decodeUltraFace(scores, boxes, tile, w, h, 0.6, nil)
+	got := decodeUltraFace(scores, boxes, tile, w, h, 320, 240, 0.6, nil)
 	if len(got) != 1 || got[0].x2-got[0].x1 > 70 {
 		t.Fatalf("tile kept %+v, want only the 60 px face", got)
 	}
+	if !got[0].verify {
+		t.Error("a tile's face is not marked for the landmark check")
+	}
+	// The whole-image pass keeps both; only the small one (40x30 px, 5.5 input px) is
+	// marked for the landmark check, not the 400x375 one (62 input px).
 	whole := region{0, 0, w, h, 0}
-	wb := []float32{0.4, 0.4, 0.5, 0.55, 0.45, 0.45, 0.47, 0.47}
-	if got := decodeUltraFace(scores, wb, whole, w, h, 0.6, nil); len(got) != 2 {
+	wb := []float32{0.3, 0.3, 0.5, 0.55, 0.45, 0.45, 0.47, 0.47}
+	got = decodeUltraFace(scores, wb, whole, w, h, 320, 240, 0.6, nil)
+	if len(got) != 2 {
 		t.Fatalf("whole-image pass kept %d boxes, want 2", len(got))
+	}
+	if got[0].verify || !got[1].verify {
+		t.Errorf("verify marks: large %v, small %v; want false, true", got[0].verify, got[1].verify)
 	}
 }

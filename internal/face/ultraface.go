@@ -2,6 +2,7 @@ package face
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 )
 
@@ -16,9 +17,10 @@ type faceDetector interface {
 // ultraFaceDetector runs an UltraFace network over the whole image and, for large images,
 // over tiles (detectionRegions).
 type ultraFaceDetector struct {
-	net     *net
-	spec    *ModelSpec
-	scratch []int32
+	net       *net
+	spec      *ModelSpec
+	scratch   []int32
+	confirmed []detection
 }
 
 func newUltraFaceDetector(dir string, spec *ModelSpec, threads int) (*ultraFaceDetector, error) {
@@ -39,15 +41,59 @@ func newUltraFaceDetector(dir string, spec *ModelSpec, threads int) (*ultraFaceD
 
 func (d *ultraFaceDetector) detect(img *rgbImage, st *stageStats, out []detection) ([]detection, error) {
 	s := d.spec
-	for _, r := range detectionRegions(img.W, img.H, s.InputWidth, s.InputHeight) {
+	first := len(out)
+	pass := func(r region) error {
 		fillTensor(d.net.in.GetData(), img, r.x, r.y, r.w, r.h, s.InputWidth, s.InputHeight, s, &d.scratch)
 		if err := d.net.run(&st.detectInfer); err != nil {
-			return nil, err
+			return err
 		}
 		st.detectRuns++
-		out = decodeUltraFace(d.net.outs[0].GetData(), d.net.outs[1].GetData(), r, img.W, img.H, s.ScoreThreshold, out)
+		out = decodeUltraFace(d.net.outs[0].GetData(), d.net.outs[1].GetData(), r, img.W, img.H, s.InputWidth, s.InputHeight, s.ScoreThreshold, out)
+		return nil
+	}
+	for _, r := range detectionRegions(img.W, img.H, s.InputWidth, s.InputHeight) {
+		if err := pass(r); err != nil {
+			return nil, err
+		}
+	}
+	if len(out) == first {
+		if err := pass(paddedRegion(img.W, img.H, 0.25)); err != nil {
+			return nil, err
+		}
 	}
 	return nms(out, s.NMSIoU), nil
 }
 
 func (d *ultraFaceDetector) destroy() { d.net.destroy() }
+
+// confirm runs the detector again on det's surroundings, framed so that det is about a
+// quarter of the view's width (a size the network sees well), and reports the best score of
+// a box there that overlaps det (IoU 0.4 or more).
+func (d *ultraFaceDetector) confirm(img *rgbImage, det detection, st *stageStats) (float32, error) {
+	s := d.spec
+	side := float64(max(det.x2-det.x1, det.y2-det.y1))
+	cx, cy := float64(det.x1+det.x2)/2, float64(det.y1+det.y2)/2
+	rw := confirmZoom * side
+	rh := rw * float64(s.InputHeight) / float64(s.InputWidth)
+	r := region{cx - rw/2, cy - rh/2, rw, rh, 0}
+	fillTensor(d.net.in.GetData(), img, r.x, r.y, r.w, r.h, s.InputWidth, s.InputHeight, s, &d.scratch)
+	if err := d.net.run(&st.detectInfer); err != nil {
+		return 0, err
+	}
+	st.detectRuns++
+	// As a whole-image pass: nothing is dropped for touching the view's edges.
+	d.confirmed = decodeUltraFace(d.net.outs[0].GetData(), d.net.outs[1].GetData(), r, int(math.Ceil(rw)), int(math.Ceil(rh)), s.InputWidth, s.InputHeight, confirmScore, d.confirmed[:0])
+	var best float32
+	for _, c := range d.confirmed {
+		if iou(c, det) >= 0.4 && c.score > best {
+			best = c.score
+		}
+	}
+	return best, nil
+}
+
+// confirmZoom: the view is this many times the candidate's side wide.
+const confirmZoom = 4
+
+// confirmScore is the lowest score confirm considers.
+const confirmScore = 0.3
