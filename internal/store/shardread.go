@@ -27,9 +27,9 @@ type ShardSnapshot struct {
 	Dimension        int
 	FaceModelVersion string
 
-	s      *Store
-	c      *Collection
-	sn     *snapshot
+	s    *Store
+	c    *Collection
+	sn   *snapshot
 	opts LoadVectorsOptions
 	runs []shardRun // format 2 and up
 
