@@ -405,8 +405,27 @@ func (s *Store) writeSegment(ctx context.Context, cp *capture, w *segmentWriter,
 }
 
 // bucketIndex is the bucket index of a run's faces (in bucket order): where each of the
-// Buckets starts, then their count.
+// Buckets starts, then their count (Buckets+1 uint32); or, when it is smaller, as a run of
+// few faces has, the start of each bucket that has faces, as (bucket, start) uint32 pairs,
+// then (Buckets, count). The sizes tell them apart: 8 bytes a pair, 4*(Buckets+1) dense.
 func bucketIndex(faces []capturedFace) []byte {
+	used := 0
+	for i := range faces {
+		if i == 0 || faces[i].bucket != faces[i-1].bucket {
+			used++
+		}
+	}
+	if 8*(used+1) < 4*(Buckets+1) {
+		out := make([]byte, 0, 8*(used+1))
+		for i := range faces {
+			if i == 0 || faces[i].bucket != faces[i-1].bucket {
+				out = binary.LittleEndian.AppendUint32(out, uint32(faces[i].bucket))
+				out = binary.LittleEndian.AppendUint32(out, uint32(i))
+			}
+		}
+		out = binary.LittleEndian.AppendUint32(out, Buckets)
+		return binary.LittleEndian.AppendUint32(out, uint32(len(faces)))
+	}
 	starts := make([]byte, 4*(Buckets+1))
 	b := 0
 	for i := range faces {
@@ -418,6 +437,33 @@ func bucketIndex(faces []capturedFace) []byte {
 		binary.LittleEndian.PutUint32(starts[4*b:], uint32(len(faces)))
 	}
 	return starts
+}
+
+// readBucketIndex reads a bucket index of either form into where each bucket starts.
+func readBucketIndex(data []byte) ([]uint32, bool) {
+	starts := make([]uint32, Buckets+1)
+	if len(data) == 4*(Buckets+1) {
+		for i := range starts {
+			starts[i] = binary.LittleEndian.Uint32(data[4*i:])
+		}
+		return starts, true
+	}
+	if len(data) < 8 || len(data)%8 != 0 {
+		return nil, false
+	}
+	b, at := 0, uint32(0)
+	for off := 0; off < len(data); off += 8 {
+		bucket, start := int(binary.LittleEndian.Uint32(data[off:])), binary.LittleEndian.Uint32(data[off+4:])
+		last := off+8 == len(data)
+		if bucket < b || bucket > Buckets || start < at || last != (bucket == Buckets) {
+			return nil, false
+		}
+		for ; b <= bucket; b++ {
+			starts[b] = start
+		}
+		at = start
+	}
+	return starts, true
 }
 
 // swapBatch is how many faces the swap moves per hold of the lock.

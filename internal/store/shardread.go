@@ -90,13 +90,11 @@ func (ss *ShardSnapshot) readIndexes(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if len(data) != 4*(Buckets+1) {
-			return errorf(errs.Corrupt, "a bucket index of snapshot %d has %d bytes", sn.Generation, len(data))
+		starts, ok := readBucketIndex(data)
+		if !ok {
+			return errorf(errs.Corrupt, "a bad bucket index in snapshot %d (%d bytes)", sn.Generation, len(data))
 		}
-		run := shardRun{starts: make([]uint32, Buckets+1), first: first, segs: r.Segments}
-		for i := range run.starts {
-			run.starts[i] = binary.LittleEndian.Uint32(data[4*i:])
-		}
+		run := shardRun{starts: starts, first: first, segs: r.Segments}
 		faces := 0
 		for _, info := range sn.Segments[first : first+r.Segments] {
 			faces += info.Count
