@@ -48,3 +48,26 @@ func TestBucketIndex(t *testing.T) {
 		})
 	}
 }
+
+// permute puts faces in any order in place.
+func TestPermute(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 2, 7, 1000} {
+		faces := make([]capturedFace, n)
+		for i := range faces {
+			faces[i].slot = uint32(i)
+		}
+		order := make([]int32, n)
+		for i := range order {
+			order[i] = int32(i)
+		}
+		r.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+		want := slices.Clone(order)
+		permute(faces, order)
+		for k := range faces {
+			if faces[k].slot != uint32(want[k]) {
+				t.Fatalf("n %d: face %d is %d, want %d", n, k, faces[k].slot, want[k])
+			}
+		}
+	}
+}

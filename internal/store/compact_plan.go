@@ -232,12 +232,30 @@ func (s *Store) planCompaction(ctx context.Context, cp *capture, prev *snapshot,
 	if len(order) != len(cp.faces) {
 		return nil, errorf(errs.Corrupt, "compaction planned %d faces of %d", len(order), len(cp.faces))
 	}
-	faces := make([]capturedFace, len(order))
-	for k, i := range order {
-		faces[k] = cp.faces[i]
-	}
-	cp.faces = faces
+	permute(cp.faces, order)
 	return out, nil
+}
+
+// permute puts faces in order (faces[k] becomes the old faces[order[k]]) in place,
+// following its cycles: no second copy of the captured faces. order is spent.
+func permute(faces []capturedFace, order []int32) {
+	for k := range order {
+		if order[k] < 0 {
+			continue
+		}
+		tmp := faces[k]
+		j := k
+		for {
+			src := int(order[j])
+			order[j] = -1
+			if src == k {
+				faces[j] = tmp
+				break
+			}
+			faces[j] = faces[src]
+			j = src
+		}
+	}
 }
 
 // wholePlan writes every face anew, in one run.
@@ -247,17 +265,14 @@ func (s *Store) wholePlan(cp *capture) []outRun {
 		idx[i] = int32(i)
 	}
 	s.sortBySource(cp, idx)
-	faces := make([]capturedFace, len(idx))
-	for k, i := range idx {
-		faces[k] = cp.faces[i]
-	}
-	cp.faces = faces
-	if len(faces) == 0 {
+	permute(cp.faces, idx)
+	n := len(cp.faces)
+	if n == 0 {
 		return nil
 	}
-	run := outRun{n: len(faces)}
-	for start := 0; start < len(faces); start += s.opts.SegmentVectors {
-		run.segs = append(run.segs, outSeg{start: start, n: min(s.opts.SegmentVectors, len(faces)-start)})
+	run := outRun{n: n}
+	for start := 0; start < n; start += s.opts.SegmentVectors {
+		run.segs = append(run.segs, outSeg{start: start, n: min(s.opts.SegmentVectors, n-start)})
 	}
 	return []outRun{run}
 }
