@@ -27,6 +27,7 @@ const (
 	stepSegment        = "segment" // after each segment
 	stepRecords        = "records" // after each chunk of records
 	stepUsers          = "users"   // users-NNNNN and tokens.json
+	stepIntent         = "intent"  // a snapshot that keeps segments: its intent, checked
 	stepPublish        = "publish"
 	stepSwap           = "swap"
 	stepMarkers        = "markers"
@@ -278,9 +279,16 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture, prev *snapshot, 
 		return nil, false, err
 	}
 
+	js, _ := json.Marshal(sn)
 	if reused {
 		// The objects kept are prev's: a snapshot another process published since may not
-		// name them, and its cleanup remove them. Then its snapshot is the one to finish.
+		// name them, and its cleanup remove them. The intent (the snapshot, in its own
+		// directory) comes first: a cleanup that lists after it keeps what it names, and
+		// one that listed before follows a snapshot published before the check below,
+		// which then finds it and leaves the job to it.
+		if err := s.putLarge(ctx, base+intentName, js, p); err != nil {
+			return nil, false, storageError("writing the snapshot's intent", err)
+		}
 		latest, err := s.latestSnapshot(ctx, c)
 		if err != nil {
 			return nil, false, err
@@ -288,8 +296,10 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture, prev *snapshot, 
 		if latest == nil || latest.Dir != prev.Dir {
 			return nil, false, errVectorMoved
 		}
+		if err := s.step(stepIntent); err != nil {
+			return nil, false, err
+		}
 	}
-	js, _ := json.Marshal(sn)
 	key := s.snapPrefix(c.ID, c.Incarnation) + fmt.Sprintf("%020d.json", cp.gen)
 	created, err = s.putNew(ctx, key, js)
 	if err != nil {
@@ -616,22 +626,30 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 	return s.step(stepOldSnapshots)
 }
 
+// intentName is the object in a new snapshot's directory that holds the snapshot before it
+// is published, when it keeps objects of older ones: what it names is kept by the cleanups
+// of other processes that meanwhile publish a snapshot of its generation or older.
+const intentName = "snapshot.json"
+
 // referenced are the keys of the objects that sn and the snapshots newer than it name,
-// among objs (the listing of snap/).
+// or will name (their intents), among objs (the listing of snap/). An intent of an older
+// generation is not followed: its snapshot, if it comes, is not the newest, and what it
+// names may hold faces deleted since.
 func (s *Store) referenced(ctx context.Context, c *Collection, sn *snapshot, objs []minio.ObjectInfo) (map[string]bool, error) {
 	keep := map[string]bool{}
 	prefix := s.snapPrefix(c.ID, c.Incarnation)
 	for _, o := range objs {
 		name := strings.TrimPrefix(o.Key, prefix)
-		if strings.Contains(name, "/") || !strings.HasSuffix(name, ".json") {
+		dir, file, inDir := strings.Cut(name, "/")
+		if inDir && file != intentName || !inDir && !strings.HasSuffix(name, ".json") {
 			continue
 		}
-		g, ok := parseGen(name)
-		if !ok || g < sn.Generation {
+		g, ok := parseGen(strings.SplitN(dir, "-", 2)[0])
+		if !ok || g < sn.Generation || inDir && dir == sn.Dir {
 			continue
 		}
 		other := sn
-		if g != sn.Generation {
+		if inDir || g != sn.Generation {
 			data, err := s.get(ctx, o.Key)
 			if isNotFound(err) {
 				continue // removed by a newer compaction: it names nothing any more

@@ -30,6 +30,7 @@ const (
 	StepSegment        = stepSegment
 	StepRecords        = stepRecords
 	StepUsers          = stepUsers
+	StepIntent         = stepIntent
 	StepPublish        = stepPublish
 	StepSwap           = stepSwap
 	StepMarkers        = stepMarkers

@@ -226,6 +226,7 @@ func TestRunsStayBounded(t *testing.T) {
 	w, comp := b.Store(), incrementalCompactor(b)
 	sc := fillIncremental(t, w, comp, "runs")
 	most, multi := 0, 0
+	written, whole := 0, 0 // segments written, and what whole rewrites would have written
 	next := 2000
 	for round := 0; round < 40; round++ {
 		var imgs []int
@@ -244,6 +245,8 @@ func TestRunsStayBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		l := layout(t, b.Store(), "runs")
+		written += l.Segments - l.Kept
+		whole += (len(sc.live) + incrementalOptions.SegmentVectors - 1) / incrementalOptions.SegmentVectors
 		most = max(most, len(l.Runs))
 		if len(l.Runs) > 1 {
 			multi++
@@ -256,7 +259,7 @@ func TestRunsStayBounded(t *testing.T) {
 			checkShardsOnce(t, b.Store(), "runs", len(sc.live))
 		}
 	}
-	t.Logf("at most %d runs; %d of 40 snapshots had more than one", most, multi)
+	t.Logf("at most %d runs; %d of 40 snapshots had more than one; %d segments written, %d by whole rewrites", most, multi, written, whole)
 	if multi == 0 {
 		t.Fatal("no snapshot had more than one run: the test proves nothing")
 	}
@@ -366,6 +369,65 @@ func TestCleanupKeepsReferencedObjects(t *testing.T) {
 		checkScenario(t, b.Store(), "newer", sc)
 		checkErased(t, b, "newer", sc)
 	})
+}
+
+// TestConcurrentCompactionsKeepWhatTheNewestNames: a whole rewrite (B) is held before it
+// publishes, another process (A) compacts a later generation keeping segments of the
+// snapshot before, and is held after its check that this snapshot is still the newest;
+// then B publishes its older generation and cleans up, then A publishes. B's cleanup
+// keeps what A's intent names, so A's snapshot, the newest, loads whole.
+func TestConcurrentCompactionsKeepWhatTheNewestNames(t *testing.T) {
+	b := newFixture(t)
+	ctx := context.Background()
+	w := b.Store()
+	sc := fillIncremental(t, w, incrementalCompactor(b), "race")
+	held := func(s *store.Store, at string) (paused, resume chan struct{}, done chan error) {
+		paused, resume, done = make(chan struct{}), make(chan struct{}), make(chan error, 1)
+		var once sync.Once
+		store.SetCompactStep(s, func(step string) error {
+			if step == at {
+				once.Do(func() { close(paused); <-resume })
+			}
+			return nil
+		})
+		go func() { done <- s.Compact(ctx, "race") }()
+		return paused, resume, done
+	}
+	older := incrementalCompactor(b)
+	store.SetFullCompaction(older, true)
+	pausedB, resumeB, doneB := held(older, store.StepUsers)
+	<-pausedB
+	sc.add(index(t, w, "race", 6000), 6000)
+	pausedA, resumeA, doneA := held(incrementalCompactor(b), store.StepIntent)
+	<-pausedA
+	close(resumeB)
+	if err := <-doneB; err != nil {
+		t.Fatal(err)
+	}
+	close(resumeA)
+	if err := <-doneA; err != nil {
+		t.Fatal(err)
+	}
+	l := layout(t, b.Store(), "race")
+	if l.Kept == 0 {
+		t.Fatal("the newest snapshot kept no segment: the test proves nothing")
+	}
+	stored := map[string]bool{}
+	for _, o := range listAll(t, b, "tenant-a/collections/race/") {
+		stored[o.key] = true
+	}
+	for _, k := range l.Keys {
+		if !stored[k] {
+			t.Fatalf("%s, named by the newest snapshot, was removed", k)
+		}
+	}
+	checkScenario(t, b.Store(), "race", sc)
+	checkShardsOnce(t, b.Store(), "race", len(sc.live))
+	if err := incrementalCompactor(b).Compact(ctx, "race"); err != nil {
+		t.Fatal(err)
+	}
+	checkScenario(t, b.Store(), "race", sc)
+	checkErased(t, b, "race", sc)
 }
 
 // TestIncrementalCompactionKilledBetweenSteps is TestCompactionKilledBetweenSteps for a
