@@ -24,9 +24,13 @@ import (
 //	                                     so that it can never be created again; old markers are
 //	                                     deleted, the newest one always kept (see compact.go)
 //	data/<incarnation>/snap/<gen>.json   a snapshot of the state after commit gen
-//	data/<incarnation>/snap/<gen>-<uuid>/cols-<n>, cols-<n>.users, buckets, records-<n>,
-//	                                     users-<n>, tokens.json (before: seg-<n> instead of
-//	                                     cols-<n>, records.json and users.json in one piece)
+//	data/<incarnation>/snap/<gen>-<uuid>/cols-<n>, cols-<n>.users, records-<n>, buckets-<n>
+//	                                     (one per run), users-<n>, tokens.json, snapshot.json
+//	                                     (the intent of a snapshot that keeps segments); later
+//	                                     snapshots keep segments and their records by
+//	                                     reference (compact_plan.go). Before: one buckets
+//	                                     (format 2); seg-<n> instead of cols-<n>, records.json
+//	                                     and users.json in one piece (format 1)
 //
 // A write is visible once its log object exists; the log object carries the face records
 // and vectors it adds, so there is no half-written face. Two writers race for the same next
