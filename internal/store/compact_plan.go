@@ -94,9 +94,17 @@ func (s *Store) planCompaction(ctx context.Context, cp *capture, prev *snapshot,
 		segs[i] = ps
 		at += info.Count
 	}
-	var others []int32 // faces stored elsewhere: commits, or older snapshots
+	// The segment each of the captured objects is, -1 if none (a commit, an older snapshot).
+	objSeg := make([]int32, len(cp.objs))
+	for o := range cp.objs {
+		objSeg[o] = -1
+		if j, ok := byKey[cp.objs[o].key]; ok {
+			objSeg[o] = int32(j)
+		}
+	}
+	var others []int32 // faces stored elsewhere
 	for i := range cp.faces {
-		if j, ok := byKey[cp.objs[cp.faces[i].vec.obj].key]; ok {
+		if j := objSeg[cp.faces[i].vec.obj]; j >= 0 {
 			segs[j].faces = append(segs[j].faces, int32(i))
 		} else {
 			others = append(others, int32(i))
