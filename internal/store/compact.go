@@ -406,6 +406,7 @@ func (s *Store) writeSegment(ctx context.Context, cp *capture, w *segmentWriter,
 	}
 	if len(userIDs) > 0 {
 		info.Users = info.Name + ".users"
+		info.UsersHash = usersHash(len(faces), func(i int) string { return cp.strs.get(faces[i].user) })
 		js, _ := json.Marshal(userIDs)
 		if err := s.putLarge(ctx, base+info.Users, js, p); err != nil {
 			return segmentInfo{}, storageError("writing a segment", err)

@@ -3,7 +3,9 @@ package store
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -333,6 +335,14 @@ func (s *Store) segmentUnchanged(ctx context.Context, cp *capture, ps *prevSeg, 
 	if ps.info.Users == "" || !users {
 		return ps.info.Users == "" && !users, nil
 	}
+	if ps.info.UsersHash != "" {
+		byPos := make([]string, n)
+		for _, i := range ps.faces {
+			byPos[cp.faces[i].vec.pos] = cp.strs.get(cp.faces[i].user)
+		}
+		return usersHash(n, func(i int) string { return byPos[i] }) == ps.info.UsersHash, nil
+	}
+	// A segment written before the hashes: its user column is compared.
 	lay := colsLayout(cp.coll.Dimension, n)
 	col, err := s.getRange(ctx, ps.key, lay.users, lay.users+4*int64(n), nil, p)
 	if err != nil {
@@ -363,4 +373,15 @@ func (s *Store) segmentUnchanged(ctx context.Context, cp *capture, ps *prevSeg, 
 		}
 	}
 	return true, nil
+}
+
+// usersHash is a segment's users in order (user(i) of face i, "" for none), hashed: 128
+// bits of SHA-256, so that two different columns never pass for one.
+func usersHash(n int, user func(i int) string) string {
+	h := sha256.New()
+	for i := 0; i < n; i++ {
+		h.Write([]byte(user(i)))
+		h.Write([]byte{0}) // UserIds hold no NUL
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -201,7 +201,7 @@ func (s *Store) SnapPrefix(c *Collection) string { return s.snapPrefix(c.ID, c.I
 
 // WriteFormat2Snapshot turns coll's newest snapshot, a whole one of format 3 (one run, in
 // its own directory), into format 2: records in chunks of recordsPerChunk (named
-// chunk-NNNNN, the others removed), one dense bucket index.
+// chunk-NNNNN, the others removed), one dense bucket index, no hash of segments' users.
 func WriteFormat2Snapshot(ctx context.Context, s *Store, coll string, recordsPerChunk int) error {
 	c, _, err := s.readManifest(ctx, coll)
 	if err != nil {
@@ -254,6 +254,9 @@ func WriteFormat2Snapshot(ctx context.Context, s *Store, coll string, recordsPer
 		return err
 	}
 	sn.Format, sn.Runs, sn.Buckets = 2, nil, "buckets"
+	for i := range sn.Segments {
+		sn.Segments[i].UsersHash = "" // format 2 had none: its user columns are read
+	}
 	js, _ := json.Marshal(sn)
 	return s.put(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", sn.Generation), js, minio.PutObjectOptions{})
 }

@@ -582,3 +582,109 @@ func TestFormat2CompactsIncrementally(t *testing.T) {
 		})
 	}
 }
+
+// TestUserChangesRewriteSegments: a segment whose faces' users changed since the last
+// snapshot is rewritten, and one whose users are as they were is kept, whether the last
+// snapshot recorded a hash of each segment's users (format 3) or the user column has to be
+// read (format 2). Shards and writers then load each face with its user.
+func TestUserChangesRewriteSegments(t *testing.T) {
+	b := newFixture(t)
+	ctx := context.Background()
+	for i, tc := range []struct {
+		name string
+		// change is made to face f (alice's, in a segment with users) and g (no user, in
+		// a segment without any); want is then f's and g's users.
+		change         func(t *testing.T, w *store.Store, coll, f, g string)
+		wantF, wantG   string
+		rewrittenCount int
+	}{
+		{"disassociated and associated again", func(t *testing.T, w *store.Store, coll, f, g string) {
+			disassociate(t, w, coll, "alice", f)
+			associateTo(t, w, coll, "alice", f)
+		}, "alice", "", 0},
+		{"moved to another user", func(t *testing.T, w *store.Store, coll, f, g string) {
+			disassociate(t, w, coll, "alice", f)
+			associateTo(t, w, coll, "bob", f)
+		}, "bob", "", 1},
+		{"disassociated", func(t *testing.T, w *store.Store, coll, f, g string) {
+			disassociate(t, w, coll, "alice", f)
+		}, "", "", 1},
+		{"associated in a segment without users", func(t *testing.T, w *store.Store, coll, f, g string) {
+			associateTo(t, w, coll, "bob", g)
+		}, "alice", "bob", 1},
+	} {
+		for _, format := range []int{2, 3} {
+			t.Run(fmt.Sprintf("%s, format %d", tc.name, format), func(t *testing.T) {
+				coll := fmt.Sprintf("users%d-%d", i, format)
+				w := b.Store()
+				sc, byBucket := seedIncremental(t, w, coll)
+				if err := w.CreateUser(ctx, coll, "bob", store.UserOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if err := incrementalCompactor(b).Compact(ctx, coll); err != nil {
+					t.Fatal(err)
+				}
+				if format == 2 {
+					if err := store.WriteFormat2Snapshot(ctx, w, coll, incrementalOptions.SegmentVectors); err != nil {
+						t.Fatal(err)
+					}
+				}
+				f, g := byBucket[200], byBucket[600]
+				tc.change(t, w, coll, f, g)
+				if err := incrementalCompactor(b).Compact(ctx, coll); err != nil {
+					t.Fatal(err)
+				}
+				l := layout(t, b.Store(), coll)
+				if l.Segments-l.Kept != tc.rewrittenCount {
+					t.Fatalf("%d of %d segments rewritten, want %d", l.Segments-l.Kept, l.Segments, tc.rewrittenCount)
+				}
+				want := map[string]string{f: tc.wantF, g: tc.wantG}
+				vs, err := b.Store().LoadVectors(ctx, coll, store.LoadVectorsOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for id, u := range vs.UserOf {
+					if want[id.String()] != u {
+						t.Fatalf("face %s loaded with user %q, want %q", id, u, want[id.String()])
+					}
+				}
+				for _, user := range []string{"alice", "bob"} {
+					recs, _, err := b.Store().ListFaces(ctx, coll, store.ListFacesOptions{UserID: user})
+					if err != nil {
+						t.Fatal(err)
+					}
+					var got, wantIDs []string
+					for _, r := range recs {
+						got = append(got, r.FaceID)
+					}
+					for id, u := range want {
+						if u == user {
+							wantIDs = append(wantIDs, id)
+						}
+					}
+					if slices.Sort(got); !slices.Equal(got, slices.Sorted(slices.Values(wantIDs))) {
+						t.Fatalf("%s has %v, want %v", user, got, wantIDs)
+					}
+				}
+				checkShardsOnce(t, b.Store(), coll, len(sc.live))
+			})
+		}
+	}
+}
+
+func associateTo(t *testing.T, w *store.Store, coll, user, id string) {
+	t.Helper()
+	zero := float32(0)
+	res, err := w.AssociateFaces(context.Background(), coll, user, []string{id}, store.AssociateFacesOptions{UserMatchThreshold: &zero})
+	if err != nil || len(res.Associated) != 1 {
+		t.Fatalf("associating %s with %s: %+v %v", id, user, res, err)
+	}
+}
+
+func disassociate(t *testing.T, w *store.Store, coll, user, id string) {
+	t.Helper()
+	res, err := w.DisassociateFaces(context.Background(), coll, user, []string{id}, store.UserOptions{})
+	if err != nil || len(res.Associated) != 1 {
+		t.Fatalf("disassociating %s from %s: %+v %v", id, user, res, err)
+	}
+}

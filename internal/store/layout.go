@@ -233,6 +233,9 @@ type segmentInfo struct {
 	// Dir (format 3) is the directory of the objects, relative to snap/, when they are an
 	// older snapshot's; empty, the snapshot's own.
 	Dir string `json:"dir,omitempty"`
+	// UsersHash (format 3, with Users) is usersHash of the faces' users in order: the next
+	// compaction tells whether they changed without reading the user column.
+	UsersHash string `json:"usersHash,omitempty"`
 }
 
 // runInfo is a run of a format-3 snapshot: its next Segments segments, in bucket order, and
