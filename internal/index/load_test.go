@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,10 +18,12 @@ import (
 	"github.com/facesearch/facesearch-operator/internal/testenv"
 )
 
-// rangeBytes counts the bytes that ranged GETs of snapshot columns ask for.
+// rangeBytes counts the bytes that ranged GETs of snapshot columns ask for, and the
+// snapshot directories they read from.
 type rangeBytes struct {
 	mu    sync.Mutex
 	bytes int64
+	dirs  map[string]bool
 }
 
 func (r *rangeBytes) match(req *http.Request) bool {
@@ -32,6 +35,10 @@ func (r *rangeBytes) match(req *http.Request) bool {
 	if _, err := fmt.Sscanf(h, "bytes=%d-%d", &a, &b); err == nil {
 		r.mu.Lock()
 		r.bytes += b - a + 1
+		if r.dirs == nil {
+			r.dirs = map[string]bool{}
+		}
+		r.dirs[path.Dir(req.URL.Path)] = true
 		r.mu.Unlock()
 	}
 	return true
@@ -74,57 +81,82 @@ func importFaces(t *testing.T, st *store.Store, coll string, from, n int) []stri
 }
 
 // Each of N shards reads its own share of a snapshot's columns, for N = 1, 2, 4, and the
-// shards together hold every face once.
+// shards together hold every face once: a snapshot of one run, and one of three (the faces
+// added after each of two compactions make a run each; the first run's segments are kept
+// from the first snapshot), whose shards read their range of each run.
 func TestShardsReadTheirShare(t *testing.T) {
-	ctx := context.Background()
-	bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p", Store: store.Options{SegmentVectors: 1500}})
-	st := bucket.Collection(t, "c", "m1", dim)
-	const n = 6000
-	ids := importFaces(t, st, "c", 0, n)
-	if err := st.Compact(ctx, "c"); err != nil {
-		t.Fatal(err)
-	}
-	perFace := int64(20 + 3*dim)
-	for _, shards := range []int{1, 2, 4} {
-		seen := map[string]int{}
-		for i := 0; i < shards; i++ {
-			var counted rangeBytes
-			proxy := testenv.NewFaultProxy(t, bucket.Server.Endpoint)
-			proxy.Count(counted.match)
-			reader, err := store.Open(bucket.ProxiedConnection(proxy), store.Options{})
-			if err != nil {
+	for _, tc := range []struct {
+		name string
+		// added are the faces imported and compacted after the first compaction, in turn.
+		added []int
+		// dirs is how many snapshots' directories the shards read columns from.
+		dirs int
+	}{
+		{"one run", nil, 1},
+		{"three runs", []int{1000, 200}, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			bucket := testenv.NewBucket(t, testenv.BucketOptions{Prefix: "p", Store: store.Options{SegmentVectors: 1500}})
+			st := bucket.Collection(t, "c", "m1", dim)
+			n := 6000
+			ids := importFaces(t, st, "c", 0, n)
+			if err := st.Compact(ctx, "c"); err != nil {
 				t.Fatal(err)
 			}
-			s := index.NewShard(reader, "c", index.ShardOptions{Shard: i, Shards: shards})
-			if err := s.Load(ctx); err != nil {
-				t.Fatal(err)
-			}
-			got := counted.get()
-			want := int64(s.Len()) * perFace
-			if got != want {
-				t.Errorf("shard %d/%d holds %d faces and read %d bytes of columns, want %d", i, shards, s.Len(), got, want)
-			}
-			if share := float64(s.Len()) / (float64(n) / float64(shards)); share < 0.9 || share > 1.1 {
-				t.Errorf("shard %d/%d holds %d of %d faces", i, shards, s.Len(), n)
-			}
-			for j, id := range ids {
-				// K 3: a few rvec(j) have near twins.
-				m, err := s.Search(ctx, rvec(j), index.SearchOptions{K: 3})
-				if err != nil {
+			for _, m := range tc.added {
+				ids = append(ids, importFaces(t, st, "c", n, m)...)
+				n += m
+				if err := st.Compact(ctx, "c"); err != nil {
 					t.Fatal(err)
 				}
-				for _, x := range m {
-					if x.FaceID == id && x.Cosine > 0.999 {
-						seen[id]++
+			}
+			perFace := int64(20 + 3*dim)
+			for _, shards := range []int{1, 2, 4} {
+				seen := map[string]int{}
+				for i := 0; i < shards; i++ {
+					var counted rangeBytes
+					proxy := testenv.NewFaultProxy(t, bucket.Server.Endpoint)
+					proxy.Count(counted.match)
+					reader, err := store.Open(bucket.ProxiedConnection(proxy), store.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					s := index.NewShard(reader, "c", index.ShardOptions{Shard: i, Shards: shards})
+					if err := s.Load(ctx); err != nil {
+						t.Fatal(err)
+					}
+					got := counted.get()
+					want := int64(s.Len()) * perFace
+					if got != want {
+						t.Errorf("shard %d/%d holds %d faces and read %d bytes of columns, want %d", i, shards, s.Len(), got, want)
+					}
+					if len(counted.dirs) != tc.dirs {
+						t.Errorf("shard %d/%d read columns of %d snapshots, want %d", i, shards, len(counted.dirs), tc.dirs)
+					}
+					if share := float64(s.Len()) / (float64(n) / float64(shards)); share < 0.9 || share > 1.1 {
+						t.Errorf("shard %d/%d holds %d of %d faces", i, shards, s.Len(), n)
+					}
+					for j, id := range ids {
+						// K 3: a few rvec(j) have near twins.
+						m, err := s.Search(ctx, rvec(j), index.SearchOptions{K: 3})
+						if err != nil {
+							t.Fatal(err)
+						}
+						for _, x := range m {
+							if x.FaceID == id && x.Cosine > 0.999 {
+								seen[id]++
+							}
+						}
+					}
+				}
+				for _, id := range ids {
+					if seen[id] != 1 {
+						t.Fatalf("%d shards: face %s found by %d shards", shards, id, seen[id])
 					}
 				}
 			}
-		}
-		for _, id := range ids {
-			if seen[id] != 1 {
-				t.Fatalf("%d shards: face %s found by %d shards", shards, id, seen[id])
-			}
-		}
+		})
 	}
 }
 

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -28,6 +27,7 @@ const (
 	stepSegment        = "segment" // after each segment
 	stepRecords        = "records" // after each chunk of records
 	stepUsers          = "users"   // users-NNNNN and tokens.json
+	stepIntent         = "intent"  // a snapshot that keeps segments: its intent, checked
 	stepPublish        = "publish"
 	stepSwap           = "swap"
 	stepMarkers        = "markers"
@@ -70,7 +70,7 @@ func (s *Store) Compact(ctx context.Context, coll string) error {
 	}
 	p := newPacer(s.opts.CompactionRate)
 	if target == nil || target.Generation < cp.gen {
-		sn, created, err := s.writeSnapshot(ctx, cp, p)
+		sn, created, err := s.writeSnapshot(ctx, cp, target, p)
 		if errors.Is(err, errVectorMoved) {
 			// Another process compacted meanwhile and removed what this one was reading:
 			// its snapshot holds at least this capture if it is as new, and is finished here.
@@ -177,152 +177,74 @@ func (s *Store) captureLocked(ctx context.Context, coll string, cs *collState) (
 
 // writeSnapshot writes the captured state as the snapshot of its generation and publishes
 // it; created is false if another compaction published that generation first (sn is then
-// the winner's). The faces go in the order their vectors are stored, so that each source
-// object is read once, front to back; record i of the snapshot is vector i.
-func (s *Store) writeSnapshot(ctx context.Context, cp *capture, p *pacer) (sn *snapshot, created bool, err error) {
+// the winner's). It keeps what it can of prev (the newest snapshot, or nil) by reference
+// (compact_plan.go) and writes the rest; record i of the snapshot is vector i.
+func (s *Store) writeSnapshot(ctx context.Context, cp *capture, prev *snapshot, p *pacer) (sn *snapshot, created bool, err error) {
 	c := cp.coll
-	dim := c.Dimension
 	dir := fmt.Sprintf("%020d-%s", cp.gen, uuid.NewString())
 	base := s.snapPrefix(c.ID, c.Incarnation) + dir + "/"
-	rank := make([]int, len(cp.objs))
-	byKey := make([]int, 0, len(cp.objs))
-	for i := range cp.objs {
-		byKey = append(byKey, i)
+	runs, err := s.planCompaction(ctx, cp, prev, p)
+	if err != nil {
+		return nil, false, err
 	}
-	slices.SortFunc(byKey, func(a, b int) int { return strings.Compare(cp.objs[a].key, cp.objs[b].key) })
-	for r, i := range byKey {
-		rank[i] = r
-	}
-	// Bucket order, so that a shard reads one range of each column; within a bucket, the
-	// order of the sources, so that each is read front to back (the previous snapshot's
-	// faces are in bucket order already: they are read in order).
-	slices.SortFunc(cp.faces, func(a, b capturedFace) int {
-		if c := cmp.Compare(a.bucket, b.bucket); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(rank[a.vec.obj], rank[b.vec.obj]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.vec.pos, b.vec.pos)
-	})
-	sn = &snapshot{Generation: cp.gen, Dir: dir, FaceCount: int64(len(cp.faces)), UserCount: int64(len(cp.users)), Format: 2}
+	sn = &snapshot{Generation: cp.gen, Dir: dir, FaceCount: int64(len(cp.faces)), UserCount: int64(len(cp.users)), Format: snapshotFormat}
 
 	// Segments of columns, one in memory at a time.
-	var buf, raw []byte
-	vec := make([]float32, dim)
-	half := make([]uint16, dim)
-	for start := 0; start < len(cp.faces); start += s.opts.SegmentVectors {
-		faces := cp.faces[start:min(start+s.opts.SegmentVectors, len(cp.faces))]
-		n := len(faces)
-		var userIDs []string
-		userIdx := map[uint32]uint32{}
-		for i := range faces {
-			if u := faces[i].user; u != 0 {
-				if _, ok := userIdx[u]; !ok {
-					userIDs = append(userIDs, cp.strs.get(u))
-					userIdx[u] = uint32(len(userIDs))
-				}
+	w := &segmentWriter{}
+	reused := false
+	for _, r := range runs {
+		for _, o := range r.segs {
+			if o.reuse != nil {
+				sn.Segments = append(sn.Segments, *o.reuse)
+				reused = true
+				continue
 			}
-		}
-		size := int(colsBytes(dim, n, len(userIDs) > 0))
-		if cap(buf) < size {
-			buf = make([]byte, size)
-		}
-		buf = buf[:size]
-		if cap(raw) < n*4*dim {
-			raw = make([]byte, n*4*dim)
-		}
-		raw = raw[:n*4*dim]
-		copy(buf, colsMagic)
-		binary.LittleEndian.PutUint32(buf[4:], uint32(dim))
-		binary.LittleEndian.PutUint32(buf[8:], uint32(n))
-		flags := uint32(0)
-		if len(userIDs) > 0 {
-			flags = 1
-		}
-		binary.LittleEndian.PutUint32(buf[12:], flags)
-		lay := colsLayout(dim, n)
-		reads := make([]vecRead, n)
-		for i := range faces {
-			f := &faces[i]
-			reads[i] = vecRead{obj: cp.objs[f.vec.obj], pos: f.vec.pos, id: f.id, dst: raw[i*4*dim : (i+1)*4*dim]}
-		}
-		if err := s.readVectors(ctx, dim, reads, compactionReads, p); err != nil {
-			return nil, false, err
-		}
-		// An fp16 vector read costs the CPU a float32 one does (decoded, encoded again):
-		// paced as one, so that the rate bounds the faces a second as before the columns.
-		halves := 0
-		for i := range reads {
-			if reads[i].obj.half {
-				halves++
+			info, err := s.writeSegment(ctx, cp, w, base, fmt.Sprintf("cols-%05d", w.written), cp.faces[o.start:o.start+o.n], p)
+			if err != nil {
+				return nil, false, err
 			}
-		}
-		if err := p.wait(ctx, halves*2*dim); err != nil {
-			return nil, false, err
-		}
-		for i := range faces {
-			f := &faces[i]
-			copy(buf[lay.ids+int64(16*i):], f.id[:])
-			decodeFloat32s(vec, raw[i*4*dim:])
-			codes := unsafe.Slice((*int8)(unsafe.Pointer(&buf[lay.codes+int64(i*dim)])), dim)
-			binary.LittleEndian.PutUint32(buf[lay.scales+int64(4*i):], math.Float32bits(vectors.Encode(vec, codes, half)))
-			for j, h := range half {
-				binary.LittleEndian.PutUint16(buf[lay.half+int64(2*(i*dim+j)):], h)
+			sn.Segments = append(sn.Segments, info)
+			if err := s.step(stepSegment); err != nil {
+				return nil, false, err
 			}
-			if flags != 0 {
-				binary.LittleEndian.PutUint32(buf[lay.users+int64(4*i):], userIdx[f.user])
-			}
-		}
-		info := segmentInfo{Name: fmt.Sprintf("cols-%05d", len(sn.Segments)), Count: n}
-		if err := s.putLarge(ctx, base+info.Name, buf, p); err != nil {
-			return nil, false, storageError("writing a segment", err)
-		}
-		if len(userIDs) > 0 {
-			info.Users = info.Name + ".users"
-			js, _ := json.Marshal(userIDs)
-			if err := s.putLarge(ctx, base+info.Users, js, p); err != nil {
-				return nil, false, storageError("writing a segment", err)
-			}
-		}
-		sn.Segments = append(sn.Segments, info)
-		if err := s.step(stepSegment); err != nil {
-			return nil, false, err
 		}
 	}
-	raw = nil //nolint:ineffassign,wastedassign // not needed for the records
-	// Where each bucket starts.
-	starts := make([]byte, 4*(Buckets+1))
-	b := 0
-	for i := range cp.faces {
-		for ; b <= int(cp.faces[i].bucket); b++ {
-			binary.LittleEndian.PutUint32(starts[4*b:], uint32(i))
+	w = nil //nolint:ineffassign,wastedassign // the segment buffers are not needed for the records
+	// Each run's bucket index: where each bucket starts among its faces.
+	for i, r := range runs {
+		info := runInfo{Segments: len(r.segs)}
+		if r.reuse != nil {
+			info.Buckets, info.Dir = r.reuse.Buckets, r.reuse.Dir
+		} else {
+			info.Buckets = fmt.Sprintf("buckets-%05d", i)
+			if err := s.putLarge(ctx, base+info.Buckets, bucketIndex(cp.faces[r.start:r.start+r.n]), p); err != nil {
+				return nil, false, storageError("writing a bucket index", err)
+			}
 		}
+		sn.Runs = append(sn.Runs, info)
 	}
-	for ; b <= Buckets; b++ {
-		binary.LittleEndian.PutUint32(starts[4*b:], uint32(len(cp.faces)))
-	}
-	sn.Buckets = "buckets"
-	if err := s.putLarge(ctx, base+sn.Buckets, starts, p); err != nil {
-		return nil, false, storageError("writing the bucket index", err)
-	}
-	buf = nil //nolint:ineffassign,wastedassign // the segment buffer is not needed for the records
 
-	// Records, in the same order, one chunk at a time.
-	for start := 0; start < len(cp.faces); start += s.opts.RecordsPerChunk {
-		faces := cp.faces[start:min(start+s.opts.RecordsPerChunk, len(cp.faces))]
-		recs := make([]FaceRecord, len(faces))
-		for i := range faces {
-			recs[i] = cp.strs.record(&faces[i].faceRec)
-		}
-		js, _ := json.Marshal(recs)
-		name := fmt.Sprintf("records-%05d", len(sn.Records))
-		if err := s.putLarge(ctx, base+name, js, p); err != nil {
-			return nil, false, storageError("writing records", err)
-		}
-		sn.Records = append(sn.Records, segmentInfo{Name: name, Count: len(faces)})
-		if err := s.step(stepRecords); err != nil {
-			return nil, false, err
+	// Records, one chunk per segment, in the same order.
+	for _, r := range runs {
+		for _, o := range r.segs {
+			if o.records != nil {
+				sn.Records = append(sn.Records, *o.records)
+				continue
+			}
+			faces := cp.faces[o.start : o.start+o.n]
+			recs := make([]FaceRecord, len(faces))
+			for i := range faces {
+				recs[i] = cp.strs.record(&faces[i].faceRec)
+			}
+			js, _ := json.Marshal(recs)
+			name := fmt.Sprintf("records-%05d", len(sn.Records))
+			if err := s.putLarge(ctx, base+name, js, p); err != nil {
+				return nil, false, storageError("writing records", err)
+			}
+			sn.Records = append(sn.Records, segmentInfo{Name: name, Count: len(faces)})
+			if err := s.step(stepRecords); err != nil {
+				return nil, false, err
+			}
 		}
 	}
 
@@ -358,6 +280,26 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture, p *pacer) (sn *s
 	}
 
 	js, _ := json.Marshal(sn)
+	if reused {
+		// The objects kept are prev's: a snapshot another process published since may not
+		// name them, and its cleanup remove them. The intent (the snapshot, in its own
+		// directory) comes first: a cleanup that lists after it keeps what it names, and
+		// one that listed before follows a snapshot published before the check below,
+		// which then finds it and leaves the job to it.
+		if err := s.putLarge(ctx, base+intentName, js, p); err != nil {
+			return nil, false, storageError("writing the snapshot's intent", err)
+		}
+		latest, err := s.latestSnapshot(ctx, c)
+		if err != nil {
+			return nil, false, err
+		}
+		if latest == nil || latest.Dir != prev.Dir {
+			return nil, false, errVectorMoved
+		}
+		if err := s.step(stepIntent); err != nil {
+			return nil, false, err
+		}
+	}
 	key := s.snapPrefix(c.ID, c.Incarnation) + fmt.Sprintf("%020d.json", cp.gen)
 	created, err = s.putNew(ctx, key, js)
 	if err != nil {
@@ -380,6 +322,161 @@ func (s *Store) writeSnapshot(ctx context.Context, cp *capture, p *pacer) (sn *s
 	return sn, created, nil
 }
 
+// segmentWriter keeps the buffers of one segment between segments.
+type segmentWriter struct {
+	buf, raw []byte
+	vec      []float32
+	half     []uint16
+	written  int
+}
+
+// writeSegment writes faces as segment name of the new snapshot: their vectors read from
+// where they are, encoded (fp16 and int8).
+func (s *Store) writeSegment(ctx context.Context, cp *capture, w *segmentWriter, base, name string, faces []capturedFace, p *pacer) (segmentInfo, error) {
+	dim := cp.coll.Dimension
+	if w.vec == nil {
+		w.vec, w.half = make([]float32, dim), make([]uint16, dim)
+	}
+	vec, half := w.vec, w.half
+	n := len(faces)
+	var userIDs []string
+	userIdx := map[uint32]uint32{}
+	for i := range faces {
+		if u := faces[i].user; u != 0 {
+			if _, ok := userIdx[u]; !ok {
+				userIDs = append(userIDs, cp.strs.get(u))
+				userIdx[u] = uint32(len(userIDs))
+			}
+		}
+	}
+	size := int(colsBytes(dim, n, len(userIDs) > 0))
+	if cap(w.buf) < size {
+		w.buf = make([]byte, size)
+	}
+	buf := w.buf[:size]
+	if cap(w.raw) < n*4*dim {
+		w.raw = make([]byte, n*4*dim)
+	}
+	raw := w.raw[:n*4*dim]
+	copy(buf, colsMagic)
+	binary.LittleEndian.PutUint32(buf[4:], uint32(dim))
+	binary.LittleEndian.PutUint32(buf[8:], uint32(n))
+	flags := uint32(0)
+	if len(userIDs) > 0 {
+		flags = 1
+	}
+	binary.LittleEndian.PutUint32(buf[12:], flags)
+	lay := colsLayout(dim, n)
+	reads := make([]vecRead, n)
+	for i := range faces {
+		f := &faces[i]
+		reads[i] = vecRead{obj: cp.objs[f.vec.obj], pos: f.vec.pos, id: f.id, dst: raw[i*4*dim : (i+1)*4*dim]}
+	}
+	if err := s.readVectors(ctx, dim, reads, compactionReads, p); err != nil {
+		return segmentInfo{}, err
+	}
+	// An fp16 vector read costs the CPU a float32 one does (decoded, encoded again):
+	// paced as one, so that the rate bounds the faces a second as before the columns.
+	halves := 0
+	for i := range reads {
+		if reads[i].obj.half {
+			halves++
+		}
+	}
+	if err := p.wait(ctx, halves*2*dim); err != nil {
+		return segmentInfo{}, err
+	}
+	for i := range faces {
+		f := &faces[i]
+		copy(buf[lay.ids+int64(16*i):], f.id[:])
+		decodeFloat32s(vec, raw[i*4*dim:])
+		codes := unsafe.Slice((*int8)(unsafe.Pointer(&buf[lay.codes+int64(i*dim)])), dim)
+		binary.LittleEndian.PutUint32(buf[lay.scales+int64(4*i):], math.Float32bits(vectors.Encode(vec, codes, half)))
+		for j, h := range half {
+			binary.LittleEndian.PutUint16(buf[lay.half+int64(2*(i*dim+j)):], h)
+		}
+		if flags != 0 {
+			binary.LittleEndian.PutUint32(buf[lay.users+int64(4*i):], userIdx[f.user])
+		}
+	}
+	info := segmentInfo{Name: name, Count: n}
+	w.written++
+	if err := s.putLarge(ctx, base+info.Name, buf, p); err != nil {
+		return segmentInfo{}, storageError("writing a segment", err)
+	}
+	if len(userIDs) > 0 {
+		info.Users = info.Name + ".users"
+		info.UsersHash = usersHash(len(faces), func(i int) string { return cp.strs.get(faces[i].user) })
+		js, _ := json.Marshal(userIDs)
+		if err := s.putLarge(ctx, base+info.Users, js, p); err != nil {
+			return segmentInfo{}, storageError("writing a segment", err)
+		}
+	}
+	return info, nil
+}
+
+// bucketIndex is the bucket index of a run's faces (in bucket order): where each of the
+// Buckets starts, then their count (Buckets+1 uint32); or, when it is smaller, as a run of
+// few faces has, the start of each bucket that has faces, as (bucket, start) uint32 pairs,
+// then (Buckets, count). The sizes tell them apart: 8 bytes a pair, 4*(Buckets+1) dense.
+func bucketIndex(faces []capturedFace) []byte {
+	used := 0
+	for i := range faces {
+		if i == 0 || faces[i].bucket != faces[i-1].bucket {
+			used++
+		}
+	}
+	if 8*(used+1) < 4*(Buckets+1) {
+		out := make([]byte, 0, 8*(used+1))
+		for i := range faces {
+			if i == 0 || faces[i].bucket != faces[i-1].bucket {
+				out = binary.LittleEndian.AppendUint32(out, uint32(faces[i].bucket))
+				out = binary.LittleEndian.AppendUint32(out, uint32(i))
+			}
+		}
+		out = binary.LittleEndian.AppendUint32(out, Buckets)
+		return binary.LittleEndian.AppendUint32(out, uint32(len(faces)))
+	}
+	starts := make([]byte, 4*(Buckets+1))
+	b := 0
+	for i := range faces {
+		for ; b <= int(faces[i].bucket); b++ {
+			binary.LittleEndian.PutUint32(starts[4*b:], uint32(i))
+		}
+	}
+	for ; b <= Buckets; b++ {
+		binary.LittleEndian.PutUint32(starts[4*b:], uint32(len(faces)))
+	}
+	return starts
+}
+
+// readBucketIndex reads a bucket index of either form into where each bucket starts.
+func readBucketIndex(data []byte) ([]uint32, bool) {
+	starts := make([]uint32, Buckets+1)
+	if len(data) == 4*(Buckets+1) {
+		for i := range starts {
+			starts[i] = binary.LittleEndian.Uint32(data[4*i:])
+		}
+		return starts, true
+	}
+	if len(data) < 8 || len(data)%8 != 0 {
+		return nil, false
+	}
+	b, at := 0, uint32(0)
+	for off := 0; off < len(data); off += 8 {
+		bucket, start := int(binary.LittleEndian.Uint32(data[off:])), binary.LittleEndian.Uint32(data[off+4:])
+		last := off+8 == len(data)
+		if bucket < b || bucket > Buckets || start < at || last != (bucket == Buckets) {
+			return nil, false
+		}
+		for ; b <= bucket; b++ {
+			starts[b] = start
+		}
+		at = start
+	}
+	return starts, true
+}
+
 // swapBatch is how many faces the swap moves per hold of the lock.
 const swapBatch = 65536
 
@@ -390,6 +487,7 @@ const swapBatch = 65536
 func (s *Store) swapLocations(cs *collState, cp *capture, sn *snapshot) {
 	c := cp.coll
 	segs := make([]uint32, len(sn.Segments))
+	seg, pos := 0, 0 // where face i of the snapshot is
 	for start := 0; start < len(cp.faces); start += swapBatch {
 		cs.mu.Lock()
 		st := cs.st
@@ -399,18 +497,24 @@ func (s *Store) swapLocations(cs *collState, cp *capture, sn *snapshot) {
 		}
 		if start == 0 {
 			for i, info := range sn.Segments {
-				segs[i] = st.objs.add(segmentObject(s.snapObject(c, sn, info.Name), c.Dimension, info.Count, sn.Format))
+				segs[i] = st.objs.add(segmentObject(s.partObject(c, sn, info, info.Name), c.Dimension, info.Count, sn.Format))
 			}
 		}
 		for i := start; i < min(start+swapBatch, len(cp.faces)); i++ {
+			for seg < len(sn.Segments) && pos == sn.Segments[seg].Count {
+				seg, pos = seg+1, 0
+			}
 			f := &cp.faces[i]
 			r := &st.recs[f.slot]
+			at := pos
+			pos++
 			if r.id != f.id {
 				continue // deleted meanwhile
 			}
-			seg := i / s.opts.SegmentVectors
+			// A kept segment is the same object, a new entry for it: the old one goes
+			// with its last face.
 			st.objs.unref(r.vec.obj)
-			r.vec = vecLoc{obj: segs[seg], pos: uint32(i % s.opts.SegmentVectors)}
+			r.vec = vecLoc{obj: segs[seg], pos: uint32(at)}
 			st.objs.ref(r.vec.obj)
 		}
 		if start+swapBatch >= len(cp.faces) {
@@ -495,12 +599,18 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 	if err != nil {
 		return storageError("listing snapshots", err)
 	}
+	// A snapshot keeps objects of older ones by reference: what this one, or a newer one
+	// (another process's), names stays.
+	keep, err := s.referenced(ctx, c, sn, objs)
+	if err != nil {
+		return err
+	}
 	var stale []string
 	for _, o := range objs {
 		name := strings.TrimPrefix(o.Key, s.snapPrefix(c.ID, c.Incarnation))
 		dir, _, isDir := strings.Cut(name, "/")
 		og, ok := parseGen(strings.SplitN(dir, "-", 2)[0])
-		if !ok {
+		if !ok || keep[strings.TrimSuffix(o.Key, uploadingSuffix)] {
 			continue
 		}
 		if og < g || (og == g && isDir && dir != sn.Dir) {
@@ -515,6 +625,79 @@ func (s *Store) finishCompaction(ctx context.Context, c *Collection, sn *snapsho
 		return storageError("removing an old snapshot", err)
 	}
 	return s.step(stepOldSnapshots)
+}
+
+// intentName is the object in a new snapshot's directory that holds the snapshot before it
+// is published, when it keeps objects of older ones: what it names is kept by the cleanups
+// of other processes that meanwhile publish a snapshot of its generation or older.
+const intentName = "snapshot.json"
+
+// referenced are the keys of the objects that sn and the snapshots newer than it name,
+// or will name (their intents), among objs (the listing of snap/). An intent of an older
+// generation is not followed: its snapshot, if it comes, is not the newest, and what it
+// names may hold faces deleted since.
+func (s *Store) referenced(ctx context.Context, c *Collection, sn *snapshot, objs []minio.ObjectInfo) (map[string]bool, error) {
+	keep := map[string]bool{}
+	prefix := s.snapPrefix(c.ID, c.Incarnation)
+	for _, o := range objs {
+		name := strings.TrimPrefix(o.Key, prefix)
+		dir, file, inDir := strings.Cut(name, "/")
+		if inDir && file != intentName || !inDir && !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		g, ok := parseGen(strings.SplitN(dir, "-", 2)[0])
+		if !ok || g < sn.Generation || inDir && dir == sn.Dir {
+			continue
+		}
+		other := sn
+		if inDir || g != sn.Generation {
+			data, err := s.get(ctx, o.Key)
+			if isNotFound(err) {
+				continue // removed by a newer compaction: it names nothing any more
+			}
+			if err != nil {
+				return nil, storageError("reading a snapshot", err)
+			}
+			other = &snapshot{}
+			if err := json.Unmarshal(data, other); err != nil {
+				return nil, &errs.Error{Code: errs.Corrupt, Message: "bad snapshot", Err: err}
+			}
+		}
+		for _, k := range s.snapshotKeys(c, other) {
+			keep[k] = true
+		}
+	}
+	return keep, nil
+}
+
+// snapshotKeys are the keys of the objects a snapshot names.
+func (s *Store) snapshotKeys(c *Collection, sn *snapshot) []string {
+	var keys []string
+	for _, info := range sn.Segments {
+		keys = append(keys, s.partObject(c, sn, info, info.Name))
+		if info.Users != "" {
+			keys = append(keys, s.partObject(c, sn, info, info.Users))
+		}
+	}
+	for _, info := range sn.Records {
+		keys = append(keys, s.partObject(c, sn, info, info.Name))
+	}
+	for _, r := range sn.runs() {
+		keys = append(keys, s.snapPrefix(c.ID, c.Incarnation)+r.Dir+"/"+r.Buckets)
+	}
+	for _, info := range sn.Users {
+		keys = append(keys, s.snapObject(c, sn, info.Name))
+	}
+	if sn.Tokens != "" {
+		keys = append(keys, s.snapObject(c, sn, sn.Tokens))
+	}
+	if sn.Records == nil {
+		keys = append(keys, s.snapObject(c, sn, "records.json"))
+	}
+	if sn.Users == nil {
+		keys = append(keys, s.snapObject(c, sn, "users.json"))
+	}
+	return keys
 }
 
 // abortUploads aborts the uploads in parts whose intent objects are among keys: a process

@@ -338,73 +338,92 @@ func TestCompactionStorageFaults(t *testing.T) {
 
 // TestWritersDuringCompaction holds a compaction at one of its steps while writers (the
 // compacting Store itself and another) index, delete and associate, and readers read: none
-// of them waits for the compaction, and no write is lost.
+// of them waits for the compaction, and no write is lost. The compaction is a whole
+// rewrite, or one that keeps segments (and has one step more).
 func TestWritersDuringCompaction(t *testing.T) {
 	b := newFixture(t)
-	for i, at := range []string{store.StepSegment, store.StepPublish, store.StepSwap, store.StepMarkers} {
-		t.Run(at, func(t *testing.T) {
-			coll := fmt.Sprintf("during%d", i)
-			other := b.Store()
-			sc := fillScenario(t, b.Store(), compactor(b), coll)
-			// It writes too: the default grace, whose window a commit keeps.
-			comp := store.New(b.Client, b.Name, b.Prefix, store.Options{SegmentVectors: 7, RecordsPerChunk: 6})
-			paused, resume := make(chan struct{}), make(chan struct{})
-			var once sync.Once
-			store.SetCompactStep(comp, func(step string) error {
-				if step == at {
-					once.Do(func() { close(paused); <-resume })
-				}
-				return nil
+	for _, kind := range []struct {
+		name  string
+		fill  func(t *testing.T, w, comp *store.Store, coll string) *scenario
+		opts  store.Options
+		keeps bool // segments of the last snapshot
+		at    []string
+	}{
+		{"whole", fillScenario, compactorOptions, false, []string{store.StepSegment, store.StepPublish, store.StepSwap, store.StepMarkers}},
+		{"incremental", fillIncremental, incrementalOptions, true, []string{store.StepSegment, store.StepIntent, store.StepPublish, store.StepSwap, store.StepMarkers}},
+	} {
+		for i, at := range kind.at {
+			t.Run(kind.name+"/"+at, func(t *testing.T) {
+				writersDuringCompaction(t, b, fmt.Sprintf("during-%s%d", kind.name, i), kind.fill, kind.opts, at, kind.keeps)
 			})
-			done := make(chan error, 1)
-			go func() { done <- comp.Compact(context.Background(), coll) }()
-			<-paused
-			// Nothing below may wait for the compaction: it would deadlock.
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			ids := slices.Sorted(maps.Keys(sc.live))
-			sc.add(index(t, comp, coll, 40), 40)
-			sc.add(index(t, other, coll, 41), 41)
-			var mine string
-			for _, id := range ids {
-				if !slices.Contains(sc.user, id) {
-					mine = id
-					break
-				}
-			}
-			var gone []string
-			for _, id := range ids {
-				if id != mine && !slices.Contains(sc.user, id) && len(gone) < 2 {
-					gone = append(gone, id)
-				}
-			}
-			sc.remove(t, comp, coll, gone[0])
-			sc.remove(t, other, coll, gone[1])
-			zero := float32(0)
-			res, err := comp.AssociateFaces(ctx, coll, "alice", []string{mine}, store.AssociateFacesOptions{UserMatchThreshold: &zero})
-			if err != nil || len(res.Associated) != 1 {
-				t.Fatalf("AssociateFaces during the compaction: %+v %v", res, err)
-			}
-			sc.user = append(sc.user, mine)
-			checkScenario(t, comp, coll, sc)
-			if ctx.Err() != nil {
-				t.Fatal("the calls waited for the compaction")
-			}
-			close(resume)
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			checkScenario(t, comp, coll, sc)
-			checkScenario(t, other, coll, sc)
-			checkScenario(t, b.Store(), coll, sc)
-			// The faces deleted during the compaction go with the next one.
-			if err := comp.Compact(context.Background(), coll); err != nil {
-				t.Fatal(err)
-			}
-			checkScenario(t, b.Store(), coll, sc)
-			checkErased(t, b, coll, sc)
-		})
+		}
 	}
+}
+
+func writersDuringCompaction(t *testing.T, b *testenv.Bucket, coll string, fill func(t *testing.T, w, comp *store.Store, coll string) *scenario, opts store.Options, at string, keeps bool) {
+	other := b.Store()
+	sc := fill(t, b.Store(), store.New(b.Client, b.Name, b.Prefix, opts), coll)
+	// It writes too: the default grace, whose window a commit keeps.
+	opts.MarkerGrace = 0
+	comp := store.New(b.Client, b.Name, b.Prefix, opts)
+	paused, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	store.SetCompactStep(comp, func(step string) error {
+		if step == at {
+			once.Do(func() { close(paused); <-resume })
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() { done <- comp.Compact(context.Background(), coll) }()
+	<-paused
+	// Nothing below may wait for the compaction: it would deadlock.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ids := slices.Sorted(maps.Keys(sc.live))
+	sc.add(index(t, comp, coll, 40), 40)
+	sc.add(index(t, other, coll, 41), 41)
+	var mine string
+	for _, id := range ids {
+		if !slices.Contains(sc.user, id) {
+			mine = id
+			break
+		}
+	}
+	var gone []string
+	for _, id := range ids {
+		if id != mine && !slices.Contains(sc.user, id) && len(gone) < 2 {
+			gone = append(gone, id)
+		}
+	}
+	sc.remove(t, comp, coll, gone[0])
+	sc.remove(t, other, coll, gone[1])
+	zero := float32(0)
+	res, err := comp.AssociateFaces(ctx, coll, "alice", []string{mine}, store.AssociateFacesOptions{UserMatchThreshold: &zero})
+	if err != nil || len(res.Associated) != 1 {
+		t.Fatalf("AssociateFaces during the compaction: %+v %v", res, err)
+	}
+	sc.user = append(sc.user, mine)
+	checkScenario(t, comp, coll, sc)
+	if ctx.Err() != nil {
+		t.Fatal("the calls waited for the compaction")
+	}
+	close(resume)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if l, err := store.Layout(context.Background(), b.Store(), coll); err != nil || keeps != (l.Kept > 0) {
+		t.Fatalf("%d segments kept (%v); want some: %v", l.Kept, err, keeps)
+	}
+	checkScenario(t, comp, coll, sc)
+	checkScenario(t, other, coll, sc)
+	checkScenario(t, b.Store(), coll, sc)
+	// The faces deleted during the compaction go with the next one.
+	if err := comp.Compact(context.Background(), coll); err != nil {
+		t.Fatal(err)
+	}
+	checkScenario(t, b.Store(), coll, sc)
+	checkErased(t, b, coll, sc)
 }
 
 func cosine(a, b []float32) float32 {

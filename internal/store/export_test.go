@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -29,6 +30,7 @@ const (
 	StepSegment        = stepSegment
 	StepRecords        = stepRecords
 	StepUsers          = stepUsers
+	StepIntent         = stepIntent
 	StepPublish        = stepPublish
 	StepSwap           = stepSwap
 	StepMarkers        = stepMarkers
@@ -152,4 +154,109 @@ func FakeCompactedLog(ctx context.Context, s *Store, coll string, n uint64, para
 	}
 	js, _ := json.Marshal(&snapshot{Generation: n, Dir: dir})
 	return s.put(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", n), js, minio.PutObjectOptions{})
+}
+
+// SetFullCompaction makes s's compactions rewrite the whole snapshot, as before they were
+// incremental.
+func SetFullCompaction(s *Store, on bool) { s.opts.fullCompaction = on }
+
+// SnapshotLayout describes a collection's newest snapshot.
+type SnapshotLayout struct {
+	Generation uint64
+	Format     int
+	Dir        string // its key's prefix: snap/<dir>/
+	Runs       []int  // the segments of each run
+	Segments   int
+	// Kept are the segments whose objects are an older snapshot's.
+	Kept int
+	// Keys are the objects it names.
+	Keys []string
+}
+
+// Layout describes coll's newest snapshot; Generation is 0 if there is none.
+func Layout(ctx context.Context, s *Store, coll string) (SnapshotLayout, error) {
+	c, _, err := s.readManifest(ctx, coll)
+	if err != nil {
+		return SnapshotLayout{}, err
+	}
+	sn, err := s.latestSnapshot(ctx, c)
+	if err != nil || sn == nil {
+		return SnapshotLayout{}, err
+	}
+	l := SnapshotLayout{Generation: sn.Generation, Format: sn.Format, Dir: s.snapPrefix(c.ID, c.Incarnation) + sn.Dir + "/",
+		Segments: len(sn.Segments), Keys: s.snapshotKeys(c, sn)}
+	for _, r := range sn.runs() {
+		l.Runs = append(l.Runs, r.Segments)
+	}
+	for _, info := range sn.Segments {
+		if info.Dir != "" && info.Dir != sn.Dir {
+			l.Kept++
+		}
+	}
+	return l, nil
+}
+
+// SnapPrefix is the prefix of a collection's snapshots.
+func (s *Store) SnapPrefix(c *Collection) string { return s.snapPrefix(c.ID, c.Incarnation) }
+
+// WriteFormat2Snapshot turns coll's newest snapshot, a whole one of format 3 (one run, in
+// its own directory), into format 2: records in chunks of recordsPerChunk (named
+// chunk-NNNNN, the others removed), one dense bucket index, no hash of segments' users.
+func WriteFormat2Snapshot(ctx context.Context, s *Store, coll string, recordsPerChunk int) error {
+	c, _, err := s.readManifest(ctx, coll)
+	if err != nil {
+		return err
+	}
+	sn, err := s.latestSnapshot(ctx, c)
+	if err != nil {
+		return err
+	}
+	if sn == nil || sn.Format != 3 || len(sn.Runs) != 1 || sn.Runs[0].Dir != "" {
+		return fmt.Errorf("not a whole snapshot of format 3")
+	}
+	var recs []FaceRecord
+	for _, info := range sn.Records {
+		chunk, err := s.readRecords(ctx, c, sn, info)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, chunk...)
+		if err := s.client.RemoveObject(ctx, s.bucket, s.snapObject(c, sn, info.Name), minio.RemoveObjectOptions{}); err != nil {
+			return err
+		}
+	}
+	sn.Records = nil
+	for start := 0; start < len(recs); start += recordsPerChunk {
+		chunk := recs[start:min(start+recordsPerChunk, len(recs))]
+		js, _ := json.Marshal(chunk)
+		name := fmt.Sprintf("chunk-%05d", len(sn.Records))
+		if err := s.put(ctx, s.snapObject(c, sn, name), js, minio.PutObjectOptions{}); err != nil {
+			return err
+		}
+		sn.Records = append(sn.Records, segmentInfo{Name: name, Count: len(chunk)})
+	}
+	data, err := s.get(ctx, s.snapObject(c, sn, sn.Runs[0].Buckets))
+	if err != nil {
+		return err
+	}
+	starts, ok := readBucketIndex(data)
+	if !ok {
+		return fmt.Errorf("bad bucket index")
+	}
+	dense := make([]byte, 0, 4*len(starts))
+	for _, x := range starts {
+		dense = binary.LittleEndian.AppendUint32(dense, x)
+	}
+	if err := s.put(ctx, s.snapObject(c, sn, "buckets"), dense, minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, s.snapObject(c, sn, sn.Runs[0].Buckets), minio.RemoveObjectOptions{}); err != nil {
+		return err
+	}
+	sn.Format, sn.Runs, sn.Buckets = 2, nil, "buckets"
+	for i := range sn.Segments {
+		sn.Segments[i].UsersHash = "" // format 2 had none: its user columns are read
+	}
+	js, _ := json.Marshal(sn)
+	return s.put(ctx, s.snapPrefix(c.ID, c.Incarnation)+fmt.Sprintf("%020d.json", sn.Generation), js, minio.PutObjectOptions{})
 }

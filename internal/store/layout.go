@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -23,9 +24,13 @@ import (
 //	                                     so that it can never be created again; old markers are
 //	                                     deleted, the newest one always kept (see compact.go)
 //	data/<incarnation>/snap/<gen>.json   a snapshot of the state after commit gen
-//	data/<incarnation>/snap/<gen>-<uuid>/cols-<n>, cols-<n>.users, buckets, records-<n>,
-//	                                     users-<n>, tokens.json (before: seg-<n> instead of
-//	                                     cols-<n>, records.json and users.json in one piece)
+//	data/<incarnation>/snap/<gen>-<uuid>/cols-<n>, cols-<n>.users, records-<n>, buckets-<n>
+//	                                     (one per run), users-<n>, tokens.json, snapshot.json
+//	                                     (the intent of a snapshot that keeps segments); later
+//	                                     snapshots keep segments and their records by
+//	                                     reference (compact_plan.go). Before: one buckets
+//	                                     (format 2); seg-<n> instead of cols-<n>, records.json
+//	                                     and users.json in one piece (format 1)
 //
 // A write is visible once its log object exists; the log object carries the face records
 // and vectors it adds, so there is no half-written face. Two writers race for the same next
@@ -212,6 +217,12 @@ type snapshot struct {
 	// vectors, in no particular order.
 	Format  int    `json:"format,omitempty"`
 	Buckets string `json:"buckets,omitempty"`
+	// Runs (format 3) split Segments into runs, each in bucket order with its own bucket
+	// index, in the order of Segments: a snapshot reuses the segments of the one before that
+	// no change touched, and adds the faces since in a run of their own. Records[i] then
+	// holds the records of Segments[i], and a segment, its users object and its records
+	// may be in an older snapshot's directory (their Dir).
+	Runs []runInfo `json:"runs,omitempty"`
 }
 
 type segmentInfo struct {
@@ -219,6 +230,47 @@ type segmentInfo struct {
 	Count int    `json:"count"`
 	// Users names the segment's users object (format 2), when a face of it has a user.
 	Users string `json:"users,omitempty"`
+	// Dir (format 3) is the directory of the objects, relative to snap/, when they are an
+	// older snapshot's; empty, the snapshot's own.
+	Dir string `json:"dir,omitempty"`
+	// UsersHash (format 3, with Users) is usersHash of the faces' users in order: the next
+	// compaction tells whether they changed without reading the user column.
+	UsersHash string `json:"usersHash,omitempty"`
+}
+
+// runInfo is a run of a format-3 snapshot: its next Segments segments, in bucket order, and
+// its bucket index (in Dir, or the snapshot's own directory when empty), which says where
+// each bucket starts among the run's faces (Buckets+1 uint32, as format 2's).
+type runInfo struct {
+	Segments int    `json:"segments"`
+	Buckets  string `json:"buckets"`
+	Dir      string `json:"dir,omitempty"`
+}
+
+// snapshotFormat is the format compaction writes.
+const snapshotFormat = 3
+
+// runs are a snapshot's runs (format 2: one), with their directories and segments' made
+// explicit; nil before format 2.
+func (sn *snapshot) runs() []runInfo {
+	switch {
+	case sn.Format < 2:
+		return nil
+	case sn.Format == 2:
+		return []runInfo{{Segments: len(sn.Segments), Buckets: sn.Buckets, Dir: sn.Dir}}
+	}
+	out := make([]runInfo, len(sn.Runs))
+	for i, r := range sn.Runs {
+		out[i] = r
+		out[i].Dir = cmp.Or(r.Dir, sn.Dir)
+	}
+	return out
+}
+
+// placed is info with its directory made explicit.
+func (sn *snapshot) placed(info segmentInfo) segmentInfo {
+	info.Dir = cmp.Or(info.Dir, sn.Dir)
+	return info
 }
 
 // userSnap is a user in a users chunk: its faces, so that a writer learns them without

@@ -17,8 +17,8 @@ import (
 
 // ShardSnapshot is the newest snapshot of a collection as one shard reads it: its faces a
 // bucket range at a time (Read), so that a shard that loads again can swap its buckets in
-// place. A snapshot of columns (format 2) is read with ranged GETs of the shard's range of
-// each column, into the memory the shard keeps: the shard downloads its share of the
+// place. A snapshot of columns (format 2, or 3: several runs) is read with ranged GETs of
+// the shard's range of each column of each run, into the memory the shard keeps: the shard downloads its share of the
 // collection and nothing is converted. An older snapshot (format 1) is read whole once, at
 // open, and converted.
 type ShardSnapshot struct {
@@ -27,11 +27,11 @@ type ShardSnapshot struct {
 	Dimension        int
 	FaceModelVersion string
 
-	s      *Store
-	c      *Collection
-	sn     *snapshot
-	opts   LoadVectorsOptions
-	starts []uint32 // format 2: where each bucket starts
+	s    *Store
+	c    *Collection
+	sn   *snapshot
+	opts LoadVectorsOptions
+	runs []shardRun // format 2 and up
 
 	mu    sync.Mutex
 	users map[int][]string // format 2: the users objects of segments read so far
@@ -55,27 +55,13 @@ func (s *Store) OpenShardSnapshot(ctx context.Context, coll string, opts LoadVec
 	}
 	ss := &ShardSnapshot{Dimension: c.Dimension, FaceModelVersion: c.FaceModelVersion, s: s, c: c, opts: opts, users: map[int][]string{}}
 	err = s.withSnapshot(ctx, c, func(sn *snapshot) error {
-		ss.sn, ss.Generation, ss.starts, ss.legacy, ss.legacyUserOf = sn, 0, nil, nil, nil
+		ss.sn, ss.Generation, ss.runs, ss.legacy, ss.legacyUserOf = sn, 0, nil, nil, nil
 		if sn == nil {
 			return nil
 		}
 		ss.Generation = sn.Generation
 		if sn.Format >= 2 {
-			data, err := s.getLarge(ctx, s.snapObject(c, sn, sn.Buckets))
-			if err != nil {
-				return err
-			}
-			if len(data) != 4*(Buckets+1) {
-				return errorf(errs.Corrupt, "the bucket index of snapshot %d has %d bytes", sn.Generation, len(data))
-			}
-			ss.starts = make([]uint32, Buckets+1)
-			for i := range ss.starts {
-				ss.starts[i] = binary.LittleEndian.Uint32(data[4*i:])
-			}
-			if int64(ss.starts[Buckets]) != sn.FaceCount {
-				return errorf(errs.Corrupt, "the bucket index of snapshot %d counts %d faces, want %d", sn.Generation, ss.starts[Buckets], sn.FaceCount)
-			}
-			return nil
+			return ss.readIndexes(ctx)
 		}
 		return ss.readLegacy(ctx)
 	})
@@ -83,6 +69,47 @@ func (s *Store) OpenShardSnapshot(ctx context.Context, coll string, opts LoadVec
 		return nil, err
 	}
 	return ss, nil
+}
+
+// shardRun is a run of a snapshot as a shard reads it: where each bucket starts among its
+// faces, and its segments (sn.Segments[first:first+segs]).
+type shardRun struct {
+	starts      []uint32
+	first, segs int
+}
+
+// readIndexes reads the bucket index of each run (format 2 has one).
+func (ss *ShardSnapshot) readIndexes(ctx context.Context) error {
+	s, c, sn := ss.s, ss.c, ss.sn
+	first, total := 0, int64(0)
+	for _, r := range sn.runs() {
+		if r.Segments < 0 || first+r.Segments > len(sn.Segments) {
+			return errorf(errs.Corrupt, "the runs of snapshot %d name more segments than it has", sn.Generation)
+		}
+		data, err := s.getLarge(ctx, s.snapPrefix(c.ID, c.Incarnation)+r.Dir+"/"+r.Buckets)
+		if err != nil {
+			return err
+		}
+		starts, ok := readBucketIndex(data)
+		if !ok {
+			return errorf(errs.Corrupt, "a bad bucket index in snapshot %d (%d bytes)", sn.Generation, len(data))
+		}
+		run := shardRun{starts: starts, first: first, segs: r.Segments}
+		faces := 0
+		for _, info := range sn.Segments[first : first+r.Segments] {
+			faces += info.Count
+		}
+		if int(run.starts[Buckets]) != faces {
+			return errorf(errs.Corrupt, "a bucket index of snapshot %d counts %d faces, its segments %d", sn.Generation, run.starts[Buckets], faces)
+		}
+		ss.runs = append(ss.runs, run)
+		first += r.Segments
+		total += int64(faces)
+	}
+	if first != len(sn.Segments) || total != sn.FaceCount {
+		return errorf(errs.Corrupt, "the runs of snapshot %d hold %d segments and %d faces, want %d and %d", sn.Generation, first, total, len(sn.Segments), sn.FaceCount)
+	}
+	return nil
 }
 
 // readLegacy reads the shard's faces of a format-1 snapshot, converting them.
@@ -142,8 +169,10 @@ func (ss *ShardSnapshot) Read(ctx context.Context, lo, hi int) (vectors.Columns,
 		}
 		return out, userOf, nil
 	}
-	a, b := int(ss.starts[lo]), int(ss.starts[hi])
-	n := b - a
+	n := 0
+	for _, r := range ss.runs {
+		n += int(r.starts[hi] - r.starts[lo])
+	}
 	cols := vectors.Columns{Dimension: d, IDs: make([]uuid.UUID, n), Scales: make([]float32, n),
 		Codes: make([]int8, n*d), Half: make([]uint16, n*d)}
 	var userCol []uint32
@@ -164,27 +193,34 @@ func (ss *ShardSnapshot) Read(ctx context.Context, lo, hi int) (vectors.Columns,
 		seg, at, n int
 	}
 	var withUsers []segUsers
-	start := 0
-	for si, info := range ss.sn.Segments {
-		end := start + info.Count
-		x, y := max(a, start), min(b, end)
-		if x < y {
-			lx, m, at := int64(x-start), y-x, x-a
-			lay := colsLayout(d, info.Count)
-			key := ss.s.snapObject(ss.c, ss.sn, info.Name)
-			read(key, lay.ids+16*lx, vectors.AsBytes(cols.IDs[at:at+m]))
-			read(key, lay.scales+4*lx, vectors.AsBytes(cols.Scales[at:at+m]))
-			read(key, lay.codes+int64(d)*lx, vectors.AsBytes(cols.Codes[at*d:(at+m)*d]))
-			read(key, lay.half+2*int64(d)*lx, vectors.AsBytes(cols.Half[at*d:(at+m)*d]))
-			if info.Users != "" {
-				if userCol == nil {
-					userCol = make([]uint32, n)
+	out := 0 // where the run's faces go in cols
+	for _, r := range ss.runs {
+		// The run's faces of buckets [lo, hi) are its faces [a, b), in its segments.
+		a, b := int(r.starts[lo]), int(r.starts[hi])
+		start := 0
+		for si := r.first; si < r.first+r.segs; si++ {
+			info := ss.sn.Segments[si]
+			end := start + info.Count
+			x, y := max(a, start), min(b, end)
+			if x < y {
+				lx, m, at := int64(x-start), y-x, out+x-a
+				lay := colsLayout(d, info.Count)
+				key := ss.s.partObject(ss.c, ss.sn, info, info.Name)
+				read(key, lay.ids+16*lx, vectors.AsBytes(cols.IDs[at:at+m]))
+				read(key, lay.scales+4*lx, vectors.AsBytes(cols.Scales[at:at+m]))
+				read(key, lay.codes+int64(d)*lx, vectors.AsBytes(cols.Codes[at*d:(at+m)*d]))
+				read(key, lay.half+2*int64(d)*lx, vectors.AsBytes(cols.Half[at*d:(at+m)*d]))
+				if info.Users != "" {
+					if userCol == nil {
+						userCol = make([]uint32, n)
+					}
+					read(key, lay.users+4*lx, vectors.AsBytes(userCol[at:at+m]))
+					withUsers = append(withUsers, segUsers{si, at, m})
 				}
-				read(key, lay.users+4*lx, vectors.AsBytes(userCol[at:at+m]))
-				withUsers = append(withUsers, segUsers{si, at, m})
 			}
+			start = end
 		}
-		start = end
+		out += b - a
 	}
 	if err := g.Wait(); err != nil {
 		return vectors.Columns{}, nil, ss.readError(err)
@@ -205,9 +241,9 @@ func (ss *ShardSnapshot) Read(ctx context.Context, lo, hi int) (vectors.Columns,
 			}
 		}
 	}
-	for i, id := range cols.IDs {
+	for _, id := range cols.IDs {
 		if bk := BucketOf(id); bk < lo || bk >= hi {
-			return vectors.Columns{}, nil, errorf(errs.Corrupt, "snapshot %d holds face %d of bucket %d where buckets [%d, %d) should be", ss.Generation, a+i, bk, lo, hi)
+			return vectors.Columns{}, nil, errorf(errs.Corrupt, "snapshot %d holds face %s of bucket %d where buckets [%d, %d) should be", ss.Generation, id, bk, lo, hi)
 		}
 	}
 	return cols, userOf, nil
@@ -220,7 +256,8 @@ func (ss *ShardSnapshot) segmentUsers(ctx context.Context, seg int) ([]string, e
 	if t, ok := ss.users[seg]; ok {
 		return t, nil
 	}
-	data, err := ss.s.getLarge(ctx, ss.s.snapObject(ss.c, ss.sn, ss.sn.Segments[seg].Users))
+	info := ss.sn.Segments[seg]
+	data, err := ss.s.getLarge(ctx, ss.s.partObject(ss.c, ss.sn, info, info.Users))
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,12 @@ func (s *Store) snapObject(c *Collection, sn *snapshot, name string) string {
 	return s.snapPrefix(c.ID, c.Incarnation) + sn.Dir + "/" + name
 }
 
+// partObject is the key of an object of a segment or record chunk (name: its own, or its
+// users object's), which may be an older snapshot's (format 3).
+func (s *Store) partObject(c *Collection, sn *snapshot, info segmentInfo, name string) string {
+	return s.snapPrefix(c.ID, c.Incarnation) + sn.placed(info).Dir + "/" + name
+}
+
 // loadSnapshotState reads the newest snapshot's records, users and token records, not its
 // vectors: record i of the snapshot is vector i of its segments, which is all a writer keeps
 // of it. The records are read one chunk at a time.
@@ -82,7 +88,7 @@ func (s *Store) loadSnapshotState(ctx context.Context, c *Collection) (*state, e
 		}
 		segs := make([]uint32, len(sn.Segments))
 		for i, info := range sn.Segments {
-			segs[i] = st.objs.add(segmentObject(s.snapObject(c, sn, info.Name), c.Dimension, info.Count, sn.Format))
+			segs[i] = st.objs.add(segmentObject(s.partObject(c, sn, info, info.Name), c.Dimension, info.Count, sn.Format))
 		}
 		seg, pos := 0, 0
 		add := func(recs []FaceRecord) error {
@@ -141,7 +147,7 @@ func (s *Store) loadSnapshotState(ctx context.Context, c *Collection) (*state, e
 
 // readRecords reads a chunk of records (or an old snapshot's records.json).
 func (s *Store) readRecords(ctx context.Context, c *Collection, sn *snapshot, info segmentInfo) ([]FaceRecord, error) {
-	data, err := s.getLarge(ctx, s.snapObject(c, sn, info.Name))
+	data, err := s.getLarge(ctx, s.partObject(c, sn, info, info.Name))
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,8 @@ type Options struct {
 	// compactStep runs after each step of a compaction (tests: an error stops it there, as
 	// if the process died).
 	compactStep func(step string) error
+	// fullCompaction makes every compaction rewrite the whole snapshot (tests compare).
+	fullCompaction bool
 }
 
 // Collection is a collection's fixed description: its manifest.
