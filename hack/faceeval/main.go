@@ -7,6 +7,10 @@
 // With --dataset DIR it measures the packs on a folder of one's own photos instead: one
 // subfolder of photos per person and, optionally, group photos with their face counts
 // (dataset.go; docs/face-engine.md, "Evaluating on your own photos").
+//
+// With --calibrate it reports instead how each pack's Similarity points sit against the
+// genuine and impostor cosines of the labelled faces and of any --dataset folders, with
+// suggested points (calibrate.go; docs/face-engine.md, "Calibrating a pack").
 package main
 
 import (
@@ -33,13 +37,20 @@ func main() {
 	lib := flag.String("onnxruntime", "", "libonnxruntime.so (default: the installed one)")
 	faces := flag.String("testfaces", "", "labelled test faces directory (default: the installed one)")
 	out := flag.String("o", "", "also write the report to this file")
-	dataset := flag.String("dataset", "", "evaluate on this folder instead: DIR/<person>/<photos>, optionally DIR/groups/ with expected.txt (see dataset.go)")
+	dataset := flag.String("dataset", "", "evaluate on this folder instead: DIR/<person>/<photos>, optionally DIR/groups/ with expected.txt (see dataset.go); with --calibrate, a comma-separated list of folders to pool")
 	groupWidth := flag.Int("group-width", 0, "with --dataset, also run each group photo scaled to this many pixels wide (issue 16's photos were 2000)")
+	calibrate := flag.Bool("calibrate", false, "report each pack's Similarity calibration on every clean pair of the labelled faces and the --dataset folders, with suggested points (see calibrate.go)")
 	flag.Parse()
+	datasets := strings.FieldsFunc(*dataset, func(r rune) bool { return r == ',' })
 	var err error
-	if *dataset != "" {
-		err = runDatasetFlags(*pack, *lib, *dataset, *groupWidth, *out)
-	} else {
+	switch {
+	case *calibrate:
+		err = runCalibrateFlags(*pack, *lib, *faces, datasets, *out)
+	case len(datasets) > 1:
+		err = fmt.Errorf("--dataset takes one folder (several only with --calibrate)")
+	case len(datasets) == 1:
+		err = runDatasetFlags(*pack, *lib, datasets[0], *groupWidth, *out)
+	default:
 		err = run(*pack, *lib, *faces, *out)
 	}
 	if err != nil {
@@ -48,15 +59,48 @@ func main() {
 	}
 }
 
-// runDatasetFlags is --dataset: the packs and library as run's, the report on stdout (and
-// in outPath).
+// runDatasetFlags is --dataset: the packs and library as run's.
 func runDatasetFlags(packList, lib, dir string, groupWidth int, outPath string) error {
 	packs, lib, err := packsAndLibrary(packList, lib)
 	if err != nil {
 		return err
 	}
+	return writeReport(outPath, func(w io.Writer) error { return runDataset(packs, lib, dir, groupWidth, w) })
+}
+
+// runCalibrateFlags is --calibrate: the labelled faces' johns set and each dataset's people
+// (not its group photos, which are unlabelled) pooled.
+func runCalibrateFlags(packList, lib, facesDir string, datasets []string, outPath string) error {
+	packs, lib, err := packsAndLibrary(packList, lib)
+	if err != nil {
+		return err
+	}
+	if facesDir, err = orDefault(facesDir, assets.TestFaces); err != nil {
+		return err
+	}
+	samples, people, err := loadJohns(filepath.Join(facesDir, "johns"))
+	if err != nil {
+		return err
+	}
+	johns := labelledSet{name: "johns", people: people}
+	for _, s := range samples {
+		johns.photos = append(johns.photos, labelled{person: s.person, file: s.file, raw: s.raw})
+	}
+	sets := []labelledSet{johns}
+	for _, dir := range datasets {
+		photos, people, _, err := loadDataset(dir)
+		if err != nil {
+			return err
+		}
+		sets = append(sets, labelledSet{name: filepath.Base(filepath.Clean(dir)), people: people, photos: photos})
+	}
+	return writeReport(outPath, func(w io.Writer) error { return runCalibrate(packs, lib, sets, w) })
+}
+
+// writeReport writes a report on stdout and, when outPath is set, in that file.
+func writeReport(outPath string, report func(io.Writer) error) error {
 	var sb strings.Builder
-	if err := runDataset(packs, lib, dir, groupWidth, io.MultiWriter(os.Stdout, &sb)); err != nil {
+	if err := report(io.MultiWriter(os.Stdout, &sb)); err != nil {
 		return err
 	}
 	if outPath != "" {

@@ -172,7 +172,13 @@ func (m *Manifest) validate(dir string) error {
 	if m.Detector.NMSIoU <= 0 || m.Detector.NMSIoU >= 1 {
 		return fmt.Errorf("detector nmsIoU must be in (0,1)")
 	}
-	p := m.Similarity.Points
+	return m.Similarity.Validate()
+}
+
+// Validate checks the points as a manifest needs them; hack/faceeval checks the points it
+// suggests with it too.
+func (s SimilaritySpec) Validate() error {
+	p := s.Points
 	if len(p) < 2 {
 		return fmt.Errorf("similarity needs at least 2 points")
 	}
