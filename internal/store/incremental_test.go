@@ -598,18 +598,18 @@ func TestUserChangesRewriteSegments(t *testing.T) {
 		wantF, wantG   string
 		rewrittenCount int
 	}{
-		{"disassociated and associated again", func(t *testing.T, w *store.Store, coll, f, g string) {
+		{"disassociated and associated again", func(t *testing.T, w *store.Store, coll, f, _ string) {
 			disassociate(t, w, coll, "alice", f)
 			associateTo(t, w, coll, "alice", f)
 		}, "alice", "", 0},
-		{"moved to another user", func(t *testing.T, w *store.Store, coll, f, g string) {
+		{"moved to another user", func(t *testing.T, w *store.Store, coll, f, _ string) {
 			disassociate(t, w, coll, "alice", f)
 			associateTo(t, w, coll, "bob", f)
 		}, "bob", "", 1},
-		{"disassociated", func(t *testing.T, w *store.Store, coll, f, g string) {
+		{"disassociated", func(t *testing.T, w *store.Store, coll, f, _ string) {
 			disassociate(t, w, coll, "alice", f)
 		}, "", "", 1},
-		{"associated in a segment without users", func(t *testing.T, w *store.Store, coll, f, g string) {
+		{"associated in a segment without users", func(t *testing.T, w *store.Store, coll, _, g string) {
 			associateTo(t, w, coll, "bob", g)
 		}, "alice", "bob", 1},
 	} {
