@@ -27,8 +27,12 @@ import (
 //	DIR/<person>/<photo>     photos of one person each, any size; the largest face is theirs
 //	DIR/groups/<photo>       photos of several people (or of one, upper body), unlabelled
 //	DIR/groups/expected.txt  one line per group photo: its name, how many faces it shows and,
-//	                         optionally, the box of its largest face: "bbt1.jpg 4" or
-//	                         "bbt1.jpg 4 largest=476,136,91,142" (x,y,w,h in pixels)
+//	                         optionally, the box of every face and of its largest face:
+//	                         "bbt1.jpg 4", "bbt1.jpg 4 largest=476,136,91,142" or
+//	                         "party.jpg 2 boxes=476,136,91,142;80,120,60,70" (x,y,w,h in
+//	                         pixels of the photo at its own size; the count must be the
+//	                         number of boxes; the largest face is the largest box unless
+//	                         largest= says otherwise)
 //
 // Names starting with "." are skipped; the engine takes JPEG, PNG and WebP.
 
@@ -44,7 +48,8 @@ type groupPhoto struct {
 	file     string
 	raw      []byte
 	expected int
-	largest  *box // the largest real face, in pixels of the photo; nil when not given
+	largest  *box  // the largest real face, in pixels of the photo; nil when not given
+	boxes    []box // every face, in pixels of the photo; nil when not given
 }
 
 func loadDataset(dir string) (photos []labelled, people []string, groups []groupPhoto, err error) {
@@ -149,32 +154,71 @@ func loadGroups(dir string) ([]groupPhoto, error) {
 	return out, nil
 }
 
-// parseExpected reads "photo.jpg 3" or "photo.jpg 3 largest=x,y,w,h".
+// parseExpected reads "photo.jpg 3", then optionally largest=x,y,w,h and
+// boxes=x,y,w,h;x,y,w,h;... in either order ("boxes=" alone: no faces).
 func parseExpected(line string) (groupPhoto, error) {
 	fields := strings.Fields(line)
-	if len(fields) < 2 || len(fields) > 3 {
-		return groupPhoto{}, fmt.Errorf("%q: want \"<photo> <faces> [largest=x,y,w,h]\"", line)
+	if len(fields) < 2 || len(fields) > 4 {
+		return groupPhoto{}, fmt.Errorf("%q: want \"<photo> <faces> [largest=x,y,w,h] [boxes=x,y,w,h;...]\"", line)
 	}
 	g := groupPhoto{file: fields[0]}
 	var err error
 	if g.expected, err = strconv.Atoi(fields[1]); err != nil || g.expected < 0 {
 		return groupPhoto{}, fmt.Errorf("%q: the face count %q is no number", line, fields[1])
 	}
-	if len(fields) == 3 {
-		v, ok := strings.CutPrefix(fields[2], "largest=")
-		parts := strings.Split(v, ",")
-		if !ok || len(parts) != 4 {
-			return groupPhoto{}, fmt.Errorf("%q: want largest=x,y,w,h", line)
+	for _, f := range fields[2:] {
+		if v, ok := strings.CutPrefix(f, "largest="); ok && g.largest == nil {
+			b, err := parseBox(v)
+			if err != nil {
+				return groupPhoto{}, fmt.Errorf("%q: largest=: %w", line, err)
+			}
+			g.largest = &b
+		} else if v, ok := strings.CutPrefix(f, "boxes="); ok && g.boxes == nil {
+			g.boxes = []box{} // given, even if empty
+			for _, s := range strings.Split(v, ";") {
+				if s == "" && v == "" {
+					break
+				}
+				b, err := parseBox(s)
+				if err != nil {
+					return groupPhoto{}, fmt.Errorf("%q: boxes=: %w", line, err)
+				}
+				g.boxes = append(g.boxes, b)
+			}
+		} else {
+			return groupPhoto{}, fmt.Errorf("%q: %q is neither largest=x,y,w,h nor boxes=x,y,w,h;... (each at most once)", line, f)
 		}
-		var b [4]float64
-		for i, s := range parts {
-			if b[i], err = strconv.ParseFloat(s, 64); err != nil {
-				return groupPhoto{}, fmt.Errorf("%q: %w", line, err)
+	}
+	if g.boxes != nil && len(g.boxes) != g.expected {
+		return groupPhoto{}, fmt.Errorf("%q: %d faces but %d boxes", line, g.expected, len(g.boxes))
+	}
+	if g.largest == nil {
+		for i, b := range g.boxes {
+			if g.largest == nil || b.w*b.h > g.largest.w*g.largest.h {
+				g.largest = &g.boxes[i]
 			}
 		}
-		g.largest = &box{b[0], b[1], b[2], b[3]}
 	}
 	return g, nil
+}
+
+// parseBox reads "x,y,w,h" in pixels.
+func parseBox(s string) (box, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 4 {
+		return box{}, fmt.Errorf("%q: want x,y,w,h", s)
+	}
+	var b [4]float64
+	for i, p := range parts {
+		var err error
+		if b[i], err = strconv.ParseFloat(p, 64); err != nil {
+			return box{}, fmt.Errorf("%q: %w", s, err)
+		}
+	}
+	if b[2] <= 0 || b[3] <= 0 {
+		return box{}, fmt.Errorf("%q: empty box", s)
+	}
+	return box{b[0], b[1], b[2], b[3]}, nil
 }
 
 // datasetResult is one pack's figures on a dataset.
@@ -198,8 +242,67 @@ type groupResult struct {
 	expected, found int
 	verdict         string // how the largest face was judged: real, false, unconfirmed
 	how             string
-	largestBox      string // the largest detection, x,y,w,h in pixels, when not judged real
-	identified      string // the person the largest face was searched to, at 80 or more
+	largestBox      string    // the largest detection, x,y,w,h in pixels of the photo, when not judged real
+	identified      string    // the person the largest face was searched to, at 80 or more
+	boxes           *boxScore // nil when expected.txt gives no boxes
+}
+
+// boxScore is the detections of a group photo against its expected.txt boxes.
+type boxScore struct {
+	tp, fp, missed int
+	falseBoxes     []string // each unmatched detection, x,y,w,h in pixels of the photo (confidence)
+	largestBox     int      // the box the largest detection matched, -1 for none
+}
+
+// scoreBoxes pairs the detections (the largest first) with the boxes one-to-one, as the
+// labelled example photos are; W x H is the photo at its own size, the one the boxes are in,
+// whatever size the detections were made at (their boxes are relative).
+func scoreBoxes(dets []face.FaceDetail, W, H int, boxes []box) boxScore {
+	paired := pairBoxes(dets, W, H, boxes)
+	matched := make([]int, len(dets))
+	for i := range matched {
+		matched[i] = -1
+	}
+	for j, i := range paired {
+		if i >= 0 {
+			matched[i] = j
+		}
+	}
+	s := boxScore{largestBox: -1}
+	for i, d := range dets {
+		if matched[i] >= 0 {
+			s.tp++
+			continue
+		}
+		s.fp++
+		s.falseBoxes = append(s.falseBoxes, pixelBox(d, W, H))
+	}
+	if len(dets) > 0 {
+		s.largestBox = matched[0]
+	}
+	s.missed = len(boxes) - s.tp
+	return s
+}
+
+// pixelBox is a detection as "x,y,w,h (confidence%)" in pixels of a W x H photo.
+func pixelBox(d face.FaceDetail, W, H int) string {
+	b := d.BoundingBox
+	return fmt.Sprintf("%.0f,%.0f,%.0f,%.0f (%.1f%%)", float64(b.Left)*float64(W), float64(b.Top)*float64(H),
+		float64(b.Width)*float64(W), float64(b.Height)*float64(H), d.Confidence)
+}
+
+// detectionTotals sums the scores of the group photos with boxes: true and false positives
+// and boxes; n is how many photo sizes were scored.
+func detectionTotals(groups []groupResult) (tp, fp, boxes, n int) {
+	for _, g := range groups {
+		if g.boxes != nil {
+			tp += g.boxes.tp
+			fp += g.boxes.fp
+			boxes += g.boxes.tp + g.boxes.missed
+			n++
+		}
+	}
+	return tp, fp, boxes, n
 }
 
 // runDataset evaluates every pack on the dataset and prints a Markdown report.
@@ -328,17 +431,20 @@ func evalDataset(eng *face.Engine, photos []labelled, people []string, groups []
 	return r, nil
 }
 
-// evalGroup counts the faces of a group photo (scaled to width px when width > 0) and judges
-// its largest: inside the expected.txt box when there is one; else, with one face expected
-// and one found, by the count; else by identity: searched to an enrolled person at 80 or
-// more is a real face, anything else unconfirmed (a stranger's face, or a false one).
+// evalGroup counts the faces of a group photo (scaled to width px when width > 0), scores them
+// against its expected.txt boxes when there are some, and judges its largest: paired with
+// one of those boxes; else inside the largest= box when there is one; else, with one face
+// expected and one found, by the count; else by identity: searched to an enrolled person at
+// 80 or more is a real face, anything else unconfirmed (a stranger's face, or a false one).
 func evalGroup(ctx context.Context, eng *face.Engine, g groupPhoto, width int, identify func([]float32) (string, float32)) (groupResult, error) {
 	raw, largest := g.raw, g.largest
+	W, H := 0, 0 // the photo at its own size: boxes are reported in its pixels at every width
 	if width > 0 {
 		m, _, err := image.Decode(bytes.NewReader(g.raw))
 		if err != nil {
 			return groupResult{}, err
 		}
+		W, H = m.Bounds().Dx(), m.Bounds().Dy()
 		scale := float64(width) / float64(m.Bounds().Dx())
 		raw = facetest.JPEG(facetest.Scale(m, scale), 92)
 		if largest != nil {
@@ -351,6 +457,13 @@ func evalGroup(ctx context.Context, eng *face.Engine, g groupPhoto, width int, i
 		return res, err
 	}
 	res.width, res.found = d.ImageWidth, len(d.Faces)
+	if width == 0 {
+		W, H = d.ImageWidth, d.ImageHeight
+	}
+	if g.boxes != nil {
+		s := scoreBoxes(d.Faces, W, H, g.boxes)
+		res.boxes = &s
+	}
 	if len(d.Faces) == 0 {
 		res.verdict, res.how = "none found", ""
 		return res, nil
@@ -368,6 +481,14 @@ func evalGroup(ctx context.Context, eng *face.Engine, g groupPhoto, width int, i
 	cx := (float64(b.Left) + float64(b.Width)/2) * float64(d.ImageWidth)
 	cy := (float64(b.Top) + float64(b.Height)/2) * float64(d.ImageHeight)
 	switch {
+	case res.boxes != nil:
+		res.how, res.verdict = "boxes", "false"
+		if j := res.boxes.largestBox; j >= 0 {
+			res.verdict = "real"
+			if g.boxes[j] != *g.largest {
+				res.how = "boxes, not the largest face"
+			}
+		}
 	case largest != nil:
 		res.how = "box"
 		res.verdict = "false"
@@ -382,8 +503,7 @@ func evalGroup(ctx context.Context, eng *face.Engine, g groupPhoto, width int, i
 		res.how, res.verdict = "identity", "unconfirmed"
 	}
 	if res.verdict != "real" {
-		W, H := float64(d.ImageWidth), float64(d.ImageHeight)
-		res.largestBox = fmt.Sprintf("%.0f,%.0f,%.0f,%.0f (%.1f%%)", float64(b.Left)*W, float64(b.Top)*H, float64(b.Width)*W, float64(b.Height)*H, d.Faces[0].Confidence)
+		res.largestBox = pixelBox(d.Faces[0], W, H)
 	}
 	return res, nil
 }
@@ -407,10 +527,10 @@ func reportDataset(w io.Writer, dir string, photos []labelled, people []string, 
 	fmt.Fprintf(w, "- Verification: every unordered pair of photos at Similarity 80 (each pack's calibration); a photo without a face matches nothing. Genuine min and impostor max are over the pairs of photos with a face; margin: the one less the other (positive: one threshold separates them all).\n")
 	fmt.Fprintf(w, "- Identification: each person's first two photos (by name) enrolled as one user (its similarity is its best face's); the others are probes. Rank-1: the best user is the probe's person; at 80: and its similarity is 80 or more, as SearchUsersByImage would answer.\n")
 	if len(groups) > 0 {
-		fmt.Fprintf(w, "- Group photos: %d, faces counted with DetectFaces; the largest face (the one search uses) is judged by the box in expected.txt when given, else by the count when one face is expected and one found, else by identity (searched to an enrolled person at 80 or more: real; else unconfirmed, a stranger or a false face).\n", len(groups))
+		fmt.Fprintf(w, "- Group photos: %d, faces counted with DetectFaces. Where expected.txt gives every face's box, the detections are paired with the boxes one-to-one as the labelled example photos' are (centre within half the box size of the box centre, size 0.5x-2x): true positives, false positives (detections paired with no box) and misses, boxes in pixels of the photo as stored at every width; detection precision TP/(TP+FP) and recall TP/boxes are over those photos at every width. The largest face (the one search uses) is judged by those boxes when given (real: paired with one), else by the largest box in expected.txt when given, else by the count when one face is expected and one found, else by identity (searched to an enrolled person at 80 or more: real; else unconfirmed, a stranger or a false face).\n", len(groups))
 	}
-	fmt.Fprintf(w, "\n| Model pack | Photos without a face | Verification accuracy at 80 | TAR / FAR at 80 | Genuine min / impostor max similarity (margin) | Rank-1 / at 80 | Group faces found / expected | Largest face real / false / unconfirmed |\n")
-	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "\n| Model pack | Photos without a face | Verification accuracy at 80 | TAR / FAR at 80 | Genuine min / impostor max similarity (margin) | Rank-1 / at 80 | Group faces found / expected | Detection precision / recall | TP / FP / boxes | Largest face real / false / unconfirmed |\n")
+	fmt.Fprintf(w, "|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		acc := float64(r.accepted+r.impostor-r.falseAccepted) / float64(r.genuine+r.impostor)
 		found, expected, counts := 0, 0, map[string]int{}
@@ -419,11 +539,16 @@ func reportDataset(w io.Writer, dir string, photos []labelled, people []string, 
 			expected += g.expected
 			counts[g.verdict]++
 		}
-		fmt.Fprintf(w, "| `%s` | %d/%d | %s | %s / %s | %.1f / %.1f (%+.1f) | %d/%d / %d/%d | %d / %d | %d / %d / %d |\n",
+		rates, sums := "no boxes", ""
+		if tp, fp, boxes, n := detectionTotals(r.groups); n > 0 {
+			rates = pct(float64(tp)/float64(max(1, tp+fp))) + " / " + pct(float64(tp)/float64(max(1, boxes)))
+			sums = fmt.Sprintf("%d / %d / %d", tp, fp, boxes)
+		}
+		fmt.Fprintf(w, "| `%s` | %d/%d | %s | %s / %s | %.1f / %.1f (%+.1f) | %d/%d / %d/%d | %d / %d | %s | %s | %d / %d / %d |\n",
 			r.version, r.noFace, r.photos, pct(acc),
 			pct(float64(r.accepted)/float64(max(1, r.genuine))), pct(float64(r.falseAccepted)/float64(max(1, r.impostor))),
 			r.genuineMin, r.impostorMax, r.genuineMin-r.impostorMax,
-			r.rank1, r.probes, r.rank1At80, r.probes, found, expected,
+			r.rank1, r.probes, r.rank1At80, r.probes, found, expected, rates, sums,
 			counts["real"], counts["false"], counts["unconfirmed"])
 	}
 	for _, r := range results {
@@ -437,9 +562,14 @@ func reportDataset(w io.Writer, dir string, photos []labelled, people []string, 
 		if len(r.groups) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "\n| Group photo | Width | Faces found / expected | Largest face | Judged by | Searched to (at 80) | Largest box if not real (confidence) |\n|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "\n| Group photo | Width | Faces found / expected | TP / FP / missed | Largest face | Judged by | Searched to (at 80) | Largest box if not real (confidence) | False detections (confidence) |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range r.groups {
-			fmt.Fprintf(w, "| %s | %d | %d / %d | %s | %s | %s | %s |\n", g.file, g.width, g.found, g.expected, g.verdict, g.how, g.identified, g.largestBox)
+			score, falses := "", ""
+			if g.boxes != nil {
+				score = fmt.Sprintf("%d / %d / %d", g.boxes.tp, g.boxes.fp, g.boxes.missed)
+				falses = strings.Join(g.boxes.falseBoxes, "; ")
+			}
+			fmt.Fprintf(w, "| %s | %d | %d / %d | %s | %s | %s | %s | %s | %s |\n", g.file, g.width, g.found, g.expected, score, g.verdict, g.how, g.identified, g.largestBox, falses)
 		}
 	}
 }

@@ -529,9 +529,22 @@ func countBoxes(ps []photo) int {
 // match pairs detections with annotated boxes greedily; it returns matched and unmatched
 // detection counts.
 func match(dets []face.FaceDetail, W, H int, boxes []box) (int, int) {
-	used := make([]bool, len(dets))
 	hit := 0
-	for _, b := range boxes {
+	for _, d := range pairBoxes(dets, W, H, boxes) {
+		if d >= 0 {
+			hit++
+		}
+	}
+	return hit, len(dets) - hit
+}
+
+// pairBoxes pairs each annotated box, in order, with the nearest unused detection (W x H
+// the pixels the boxes are in) whose centre is within half the box size of the box centre
+// and whose size is within 0.5x-2x of it; it returns the detection of each box, -1 for none.
+func pairBoxes(dets []face.FaceDetail, W, H int, boxes []box) []int {
+	used := make([]bool, len(dets))
+	paired := make([]int, len(boxes))
+	for j, b := range boxes {
 		cx, cy, size := b.x+b.w/2, b.y+b.h/2, math.Sqrt(b.w*b.h)
 		best, bestD := -1, math.Inf(1)
 		for i, d := range dets {
@@ -549,10 +562,10 @@ func match(dets []face.FaceDetail, W, H int, boxes []box) (int, int) {
 		}
 		if best >= 0 {
 			used[best] = true
-			hit++
 		}
+		paired[j] = best
 	}
-	return hit, len(dets) - hit
+	return paired
 }
 
 func allDetails(r *face.IndexResult) []face.FaceDetail {
