@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 )
 
 // Asset names the external parts that hack/ installs into the cache. Each can be pointed
@@ -103,14 +104,21 @@ func InstalledModelPacks() ([]string, error) {
 	}
 	manifests, _ := filepath.Glob(filepath.Join(CacheDir(), "models", "*", "manifest.json"))
 	sort.Strings(manifests)
+	// Newest by the manifest's time: hack/install-models.sh writes it on every run, so an
+	// older build of a pack (another converter's, say) left in the cache is not chosen.
 	newest := map[string]string{} // FaceModelVersion -> directory
+	written := map[string]time.Time{}
 	for _, m := range manifests {
 		dir := filepath.Dir(m)
 		if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
 			continue // an interrupted install
 		}
-		if v := version(dir); v != "" {
-			newest[v] = dir
+		fi, err := os.Stat(m)
+		if err != nil {
+			continue
+		}
+		if v := version(dir); v != "" && !fi.ModTime().Before(written[v]) {
+			newest[v], written[v] = dir, fi.ModTime()
 		}
 	}
 	out := []string{def}
