@@ -17,7 +17,7 @@ import (
 // Measured with faceplugin-1.0's 68-point net: on real faces 0.03-0.28 in group photos of
 // 600-4000 px (profiles up to 70 degrees of yaw included), up to 0.57 on the labelled
 // example photos' 16-50 px faces blurred or downscaled; on the false faces of the group
-// photos at 2000-4000 px, 0.75-1.6. Moving the box up is left out: cutting the chin makes
+// photos at 2000-4000 px and of synthetic group scenes, 0.51-1.6 (maxLandmarkDrift). Moving the box up is left out: cutting the chin makes
 // the net redraw the jaw on real faces too (0.2-1.1).
 //
 // dlib's 5-point regression trees are not checked: they hold still on large frontal faces
@@ -68,10 +68,10 @@ type confirmer interface {
 	confirm(img *rgbImage, det detection, st *stageStats) (float32, error)
 }
 
-// minConfirm is the score a candidate's second look must give it. On the development
-// photos at 2000-4000 px, real faces scored 0.88-1.00 (one cut by the image's edge the
-// lowest) and two false faces that the landmarks let through by a small margin (a
-// shirt's print at drift 0.51) 0.00 and 0.44.
+// minConfirm is the score a tile candidate's second look must give it. Real faces found in
+// tiles scored 0.99-1.00 (the 55 labelled faces at 40 px in 1080p scenes, the synthetic
+// group scenes of TestNoLargeFalseFacesInLargeImages); false faces that the landmarks let
+// through 0.00-0.70 (a shirt's print at drift 0.51: 0.44).
 const minConfirm = 0.9
 
 // verify tells whether a candidate marked for it (detection.verify) is a face: its

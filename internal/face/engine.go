@@ -213,7 +213,6 @@ type stageStats struct {
 	decode, detect, landmarks, align, embed time.Duration // wall time per stage
 	detectInfer, landmarksInfer, embedInfer time.Duration // of which ONNX Runtime Run
 	detectRuns, faces, embedded             int
-	rejected                                int // candidates whose landmarks do not hold (landmarkDrift)
 }
 
 func (s *stageStats) inference() time.Duration {
@@ -482,7 +481,6 @@ func (w *worker) analyse(ctx context.Context, img *rgbImage, e *Engine, st *stag
 			}
 			if !ok {
 				st.landmarks += time.Since(t)
-				st.rejected++
 				continue
 			}
 		}
