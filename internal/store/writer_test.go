@@ -40,7 +40,11 @@ func runWriter() int {
 	coll := cfg[4]
 	ctx := context.Background()
 	// retry runs op until it succeeds or fails for a reason retrying cannot fix.
+	// A step still failing after two minutes is reported rather than retried forever: the
+	// test then fails with the error instead of hanging until its timeout (it once did, for
+	// 40 minutes, while a benchmark beside it starved MinIO).
 	retry := func(op func() error) {
+		start := time.Now()
 		for {
 			err := op()
 			if err == nil {
@@ -49,6 +53,10 @@ func runWriter() int {
 			if !errs.IsRetryable(err) {
 				fmt.Fprintln(os.Stderr, "fatal:", err)
 				os.Exit(3)
+			}
+			if time.Since(start) > 2*time.Minute {
+				fmt.Fprintln(os.Stderr, "fatal: still failing after 2 minutes:", err)
+				os.Exit(4)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
