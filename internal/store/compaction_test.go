@@ -227,53 +227,95 @@ func checkErased(t *testing.T, b *testenv.Bucket, coll string, sc *scenario) {
 
 var errKilled = errors.New("killed")
 
+// compactionKind is a way a compaction writes its snapshot, with the scenario that makes it
+// write that way.
+type compactionKind struct {
+	name string
+	fill func(t *testing.T, w, comp *store.Store, coll string) *scenario
+	opts store.Options
+	// keeps: the compaction keeps segments of the snapshot before. The tests then also
+	// check that it kept some, and what kept segments could get wrong that checkScenario
+	// does not see (users as a shard loads them, each face in one shard).
+	keeps bool
+}
+
+// compactionKinds: fillScenario's small collection, changed all over, and fillIncremental's,
+// of which a compaction keeps most segments.
+var compactionKinds = []compactionKind{
+	{"whole", fillScenario, compactorOptions, false},
+	{"incremental", fillIncremental, incrementalOptions, true},
+}
+
+func (k compactionKind) compactor(b *testenv.Bucket) *store.Store {
+	return store.New(b.Client, b.Name, b.Prefix, k.opts)
+}
+
 // TestCompactionKilledBetweenSteps stops a compaction after each of its steps in turn, as
 // if its process died there. Whatever the step, another process then finds every live face
 // once and no deleted one, and its own compaction finishes the job: no byte of a deleted
-// face is left in storage.
+// face is left in storage. Both kinds of compaction, each with its own steps.
 func TestCompactionKilledBetweenSteps(t *testing.T) {
-	b := newFixture(t)
-	ctx := context.Background()
-	// The steps of one compaction of the scenario, in order.
-	var steps []string
-	comp := compactor(b)
-	fillScenario(t, b.Store(), comp, "steps")
-	store.SetCompactStep(comp, func(step string) error { steps = append(steps, step); return nil })
-	if err := comp.Compact(ctx, "steps"); err != nil {
-		t.Fatal(err)
-	}
-	for _, want := range []string{store.StepCapture, store.StepSegment, store.StepRecords, store.StepUsers, store.StepPublish,
-		store.StepSwap, store.StepMarkers, store.StepMarkerDeletion, store.StepOldSnapshots} {
-		if !slices.Contains(steps, want) {
-			t.Fatalf("a compaction ran steps %v, without %s", steps, want)
-		}
-	}
-	if n := strings.Count(strings.Join(steps, ","), store.StepSegment); n < 2 {
-		t.Fatalf("%d segments: the test wants several", n)
-	}
-	for i, after := range steps {
-		t.Run(fmt.Sprintf("%02d-%s", i, after), func(t *testing.T) {
-			coll := fmt.Sprintf("kill%d", i)
-			sc := fillScenario(t, b.Store(), compactor(b), coll)
-			killed := compactor(b)
-			n := 0
-			store.SetCompactStep(killed, func(string) error {
-				if n++; n > i {
-					return errKilled
-				}
-				return nil
-			})
-			if err := killed.Compact(ctx, coll); !errors.Is(err, errKilled) {
-				t.Fatalf("the compaction was not stopped after %s: %v", after, err)
-			}
-			checkScenario(t, b.Store(), coll, sc)
-			// A writer goes on, and the next compaction finishes the job.
-			sc.add(index(t, b.Store(), coll, 30), 30)
-			if err := compactor(b).Compact(ctx, coll); err != nil {
+	for _, kind := range compactionKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			b := newFixture(t)
+			ctx := context.Background()
+			// The steps of one compaction of the scenario, in order.
+			var steps []string
+			comp := kind.compactor(b)
+			kind.fill(t, b.Store(), comp, "steps")
+			store.SetCompactStep(comp, func(step string) error { steps = append(steps, step); return nil })
+			if err := comp.Compact(ctx, "steps"); err != nil {
 				t.Fatal(err)
 			}
-			checkScenario(t, b.Store(), coll, sc)
-			checkErased(t, b, coll, sc)
+			want := []string{store.StepCapture, store.StepSegment, store.StepRecords, store.StepUsers, store.StepPublish,
+				store.StepSwap, store.StepMarkers, store.StepMarkerDeletion, store.StepOldSnapshots}
+			if kind.keeps {
+				want = append(want, store.StepIntent)
+				if l := layout(t, b.Store(), "steps"); l.Kept == 0 {
+					t.Fatal("the compaction kept no segment: the test proves nothing")
+				}
+			}
+			for _, want := range want {
+				if !slices.Contains(steps, want) {
+					t.Fatalf("a compaction ran steps %v, without %s", steps, want)
+				}
+			}
+			if n := strings.Count(strings.Join(steps, ","), store.StepSegment); n < 2 {
+				t.Fatalf("%d segments: the test wants several", n)
+			}
+			for i, after := range steps {
+				t.Run(fmt.Sprintf("%02d-%s", i, after), func(t *testing.T) {
+					coll := fmt.Sprintf("kill%d", i)
+					sc := kind.fill(t, b.Store(), kind.compactor(b), coll)
+					killed := kind.compactor(b)
+					n := 0
+					store.SetCompactStep(killed, func(string) error {
+						if n++; n > i {
+							return errKilled
+						}
+						return nil
+					})
+					if err := killed.Compact(ctx, coll); !errors.Is(err, errKilled) {
+						t.Fatalf("the compaction was not stopped after %s: %v", after, err)
+					}
+					checkScenario(t, b.Store(), coll, sc)
+					if kind.keeps {
+						checkUsersLoaded(t, b.Store(), coll, sc)
+					}
+					// A writer goes on (an image neither scenario has), and the next
+					// compaction finishes the job.
+					sc.add(index(t, b.Store(), coll, 3000), 3000)
+					if err := kind.compactor(b).Compact(ctx, coll); err != nil {
+						t.Fatal(err)
+					}
+					checkScenario(t, b.Store(), coll, sc)
+					if kind.keeps {
+						checkUsersLoaded(t, b.Store(), coll, sc)
+						checkShardsOnce(t, b.Store(), coll, len(sc.live))
+					}
+					checkErased(t, b, coll, sc)
+				})
+			}
 		})
 	}
 }
@@ -284,53 +326,66 @@ func isRangedRead(r *http.Request) bool {
 }
 
 // TestCompactionStorageFaults fails each storage write of a compaction in turn, then each
-// of its ranged reads (three requests in a row: more than the client retries). The
+// of its ranged reads (three requests in a row: more than the client retries), for both
+// kinds of compaction (an incremental one reads the user columns of kept segments). The
 // collection stays whole for every reader (the compacting Store too); a compaction that
 // reports success has erased the deleted faces (the writes in parallel may each get
 // through on a retry), and one that reports the error is finished by the same Store's
 // next compaction.
 func TestCompactionStorageFaults(t *testing.T) {
-	b := newFixture(t)
-	proxy := testenv.NewFaultProxy(t, b.Server.Endpoint)
-	conn := b.ProxiedConnection(proxy)
-	ctx := context.Background()
-	for _, kind := range []struct {
-		name  string
-		match func(*http.Request) bool
-	}{{"write", testenv.IsWrite}, {"ranged-read", isRangedRead}} {
+	for _, kind := range compactionKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			for n := 1; ; n++ {
-				coll := fmt.Sprintf("%s%d", kind.name, n)
-				sc := fillScenario(t, b.Store(), compactor(b), coll)
-				comp, err := store.Open(conn, compactorOptions)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := comp.DescribeCollection(ctx, coll); err != nil {
-					t.Fatal(err)
-				}
-				proxy.Fail(kind.match, n, 3)
-				err = comp.Compact(ctx, coll)
-				reached := proxy.Seen() >= n
-				proxy.Count(kind.match)
-				if !reached {
-					if err != nil {
-						t.Fatalf("failed with no fault injected: %v", err)
+			b := newFixture(t)
+			proxy := testenv.NewFaultProxy(t, b.Server.Endpoint)
+			conn := b.ProxiedConnection(proxy)
+			ctx := context.Background()
+			for _, fault := range []struct {
+				name  string
+				match func(*http.Request) bool
+			}{{"write", testenv.IsWrite}, {"ranged-read", isRangedRead}} {
+				t.Run(fault.name, func(t *testing.T) {
+					for n := 1; ; n++ {
+						coll := fmt.Sprintf("%s%d", fault.name, n)
+						sc := kind.fill(t, b.Store(), kind.compactor(b), coll)
+						comp, err := store.Open(conn, kind.opts)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if _, err := comp.DescribeCollection(ctx, coll); err != nil {
+							t.Fatal(err)
+						}
+						proxy.Fail(fault.match, n, 3)
+						err = comp.Compact(ctx, coll)
+						reached := proxy.Seen() >= n
+						proxy.Count(fault.match)
+						if !reached {
+							if err != nil {
+								t.Fatalf("failed with no fault injected: %v", err)
+							}
+							if kind.keeps {
+								if l := layout(t, b.Store(), coll); l.Kept == 0 {
+									t.Fatal("the compaction kept no segment: the test proves nothing")
+								}
+							}
+							t.Logf("a compaction makes %d %ss; each was failed in turn", n-1, fault.name)
+							return
+						}
+						checkScenario(t, comp, coll, sc)
+						checkScenario(t, b.Store(), coll, sc)
+						if err == nil {
+							checkErased(t, b, coll, sc)
+							continue
+						}
+						if err := comp.Compact(ctx, coll); err != nil {
+							t.Fatalf("after %s %d failed, the next compaction: %v", fault.name, n, err)
+						}
+						checkScenario(t, comp, coll, sc)
+						if kind.keeps {
+							checkUsersLoaded(t, comp, coll, sc)
+						}
+						checkErased(t, b, coll, sc)
 					}
-					t.Logf("a compaction makes %d %ss; each was failed in turn", n-1, kind.name)
-					return
-				}
-				checkScenario(t, comp, coll, sc)
-				checkScenario(t, b.Store(), coll, sc)
-				if err == nil {
-					checkErased(t, b, coll, sc)
-					continue
-				}
-				if err := comp.Compact(ctx, coll); err != nil {
-					t.Fatalf("after %s %d failed, the next compaction: %v", kind.name, n, err)
-				}
-				checkScenario(t, comp, coll, sc)
-				checkErased(t, b, coll, sc)
+				})
 			}
 		})
 	}
@@ -342,40 +397,44 @@ func TestCompactionStorageFaults(t *testing.T) {
 // rewrite, or one that keeps segments (and has one step more).
 func TestWritersDuringCompaction(t *testing.T) {
 	b := newFixture(t)
-	for _, kind := range []struct {
-		name  string
-		fill  func(t *testing.T, w, comp *store.Store, coll string) *scenario
-		opts  store.Options
-		keeps bool // segments of the last snapshot
-		at    []string
+	for _, tc := range []struct {
+		kind compactionKind
+		at   []string
 	}{
-		{"whole", fillScenario, compactorOptions, false, []string{store.StepSegment, store.StepPublish, store.StepSwap, store.StepMarkers}},
-		{"incremental", fillIncremental, incrementalOptions, true, []string{store.StepSegment, store.StepIntent, store.StepPublish, store.StepSwap, store.StepMarkers}},
+		{compactionKinds[0], []string{store.StepSegment, store.StepPublish, store.StepSwap, store.StepMarkers}},
+		{compactionKinds[1], []string{store.StepSegment, store.StepIntent, store.StepPublish, store.StepSwap, store.StepMarkers}},
 	} {
-		for i, at := range kind.at {
-			t.Run(kind.name+"/"+at, func(t *testing.T) {
-				writersDuringCompaction(t, b, fmt.Sprintf("during-%s%d", kind.name, i), kind.fill, kind.opts, at, kind.keeps)
+		for i, at := range tc.at {
+			t.Run(tc.kind.name+"/"+at, func(t *testing.T) {
+				writersDuringCompaction(t, b, fmt.Sprintf("during-%s%d", tc.kind.name, i), tc.kind, at)
 			})
 		}
 	}
 }
 
-func writersDuringCompaction(t *testing.T, b *testenv.Bucket, coll string, fill func(t *testing.T, w, comp *store.Store, coll string) *scenario, opts store.Options, at string, keeps bool) {
-	other := b.Store()
-	sc := fill(t, b.Store(), store.New(b.Client, b.Name, b.Prefix, opts), coll)
-	// It writes too: the default grace, whose window a commit keeps.
-	opts.MarkerGrace = 0
-	comp := store.New(b.Client, b.Name, b.Prefix, opts)
-	paused, resume := make(chan struct{}), make(chan struct{})
+// holdCompaction starts a compaction of coll by s that pauses after the step at until
+// resume is closed; paused is closed when it pauses, done has its result.
+func holdCompaction(s *store.Store, coll, at string) (paused, resume chan struct{}, done chan error) {
+	paused, resume, done = make(chan struct{}), make(chan struct{}), make(chan error, 1)
 	var once sync.Once
-	store.SetCompactStep(comp, func(step string) error {
+	store.SetCompactStep(s, func(step string) error {
 		if step == at {
 			once.Do(func() { close(paused); <-resume })
 		}
 		return nil
 	})
-	done := make(chan error, 1)
-	go func() { done <- comp.Compact(context.Background(), coll) }()
+	go func() { done <- s.Compact(context.Background(), coll) }()
+	return paused, resume, done
+}
+
+func writersDuringCompaction(t *testing.T, b *testenv.Bucket, coll string, kind compactionKind, at string) {
+	other := b.Store()
+	sc := kind.fill(t, b.Store(), kind.compactor(b), coll)
+	// It writes too: the default grace, whose window a commit keeps.
+	opts := kind.opts
+	opts.MarkerGrace = 0
+	comp := store.New(b.Client, b.Name, b.Prefix, opts)
+	paused, resume, done := holdCompaction(comp, coll, at)
 	<-paused
 	// Nothing below may wait for the compaction: it would deadlock.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -412,8 +471,8 @@ func writersDuringCompaction(t *testing.T, b *testenv.Bucket, coll string, fill 
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if l, err := store.Layout(context.Background(), b.Store(), coll); err != nil || keeps != (l.Kept > 0) {
-		t.Fatalf("%d segments kept (%v); want some: %v", l.Kept, err, keeps)
+	if l, err := store.Layout(context.Background(), b.Store(), coll); err != nil || kind.keeps != (l.Kept > 0) {
+		t.Fatalf("%d segments kept (%v); want some: %v", l.Kept, err, kind.keeps)
 	}
 	checkScenario(t, comp, coll, sc)
 	checkScenario(t, other, coll, sc)

@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -329,16 +328,7 @@ func TestCleanupKeepsReferencedObjects(t *testing.T) {
 		sc := fillIncremental(t, w, incrementalCompactor(b), "newer")
 		slow := incrementalCompactor(b)
 		store.SetFullCompaction(slow, true)
-		paused, resume := make(chan struct{}), make(chan struct{})
-		var once sync.Once
-		store.SetCompactStep(slow, func(step string) error {
-			if step == store.StepUsers {
-				once.Do(func() { close(paused); <-resume })
-			}
-			return nil
-		})
-		done := make(chan error, 1)
-		go func() { done <- slow.Compact(ctx, "newer") }()
+		paused, resume, done := holdCompaction(slow, "newer", store.StepUsers)
 		<-paused
 		sc.add(index(t, w, "newer", 5000), 5000)
 		if err := incrementalCompactor(b).Compact(ctx, "newer"); err != nil {
@@ -361,14 +351,20 @@ func TestCleanupKeepsReferencedObjects(t *testing.T) {
 				t.Fatalf("%s, named by the newer snapshot, was removed by the older compaction's cleanup", k)
 			}
 		}
-		checkScenario(t, b.Store(), "newer", sc)
-		checkShardsOnce(t, b.Store(), "newer", len(sc.live))
-		if err := incrementalCompactor(b).Compact(ctx, "newer"); err != nil {
-			t.Fatal(err)
-		}
-		checkScenario(t, b.Store(), "newer", sc)
-		checkErased(t, b, "newer", sc)
+		checkThenErased(t, b, "newer", sc)
 	})
+}
+
+// checkThenErased: coll loads whole, and the next compaction erases the deleted faces.
+func checkThenErased(t *testing.T, b *testenv.Bucket, coll string, sc *scenario) {
+	t.Helper()
+	checkScenario(t, b.Store(), coll, sc)
+	checkShardsOnce(t, b.Store(), coll, len(sc.live))
+	if err := incrementalCompactor(b).Compact(context.Background(), coll); err != nil {
+		t.Fatal(err)
+	}
+	checkScenario(t, b.Store(), coll, sc)
+	checkErased(t, b, coll, sc)
 }
 
 // TestConcurrentCompactionsKeepWhatTheNewestNames: a whole rewrite (B) is held before it
@@ -378,27 +374,14 @@ func TestCleanupKeepsReferencedObjects(t *testing.T) {
 // keeps what A's intent names, so A's snapshot, the newest, loads whole.
 func TestConcurrentCompactionsKeepWhatTheNewestNames(t *testing.T) {
 	b := newFixture(t)
-	ctx := context.Background()
 	w := b.Store()
 	sc := fillIncremental(t, w, incrementalCompactor(b), "race")
-	held := func(s *store.Store, at string) (paused, resume chan struct{}, done chan error) {
-		paused, resume, done = make(chan struct{}), make(chan struct{}), make(chan error, 1)
-		var once sync.Once
-		store.SetCompactStep(s, func(step string) error {
-			if step == at {
-				once.Do(func() { close(paused); <-resume })
-			}
-			return nil
-		})
-		go func() { done <- s.Compact(ctx, "race") }()
-		return paused, resume, done
-	}
 	older := incrementalCompactor(b)
 	store.SetFullCompaction(older, true)
-	pausedB, resumeB, doneB := held(older, store.StepUsers)
+	pausedB, resumeB, doneB := holdCompaction(older, "race", store.StepUsers)
 	<-pausedB
 	sc.add(index(t, w, "race", 6000), 6000)
-	pausedA, resumeA, doneA := held(incrementalCompactor(b), store.StepIntent)
+	pausedA, resumeA, doneA := holdCompaction(incrementalCompactor(b), "race", store.StepIntent)
 	<-pausedA
 	close(resumeB)
 	if err := <-doneB; err != nil {
@@ -421,110 +404,7 @@ func TestConcurrentCompactionsKeepWhatTheNewestNames(t *testing.T) {
 			t.Fatalf("%s, named by the newest snapshot, was removed", k)
 		}
 	}
-	checkScenario(t, b.Store(), "race", sc)
-	checkShardsOnce(t, b.Store(), "race", len(sc.live))
-	if err := incrementalCompactor(b).Compact(ctx, "race"); err != nil {
-		t.Fatal(err)
-	}
-	checkScenario(t, b.Store(), "race", sc)
-	checkErased(t, b, "race", sc)
-}
-
-// TestIncrementalCompactionKilledBetweenSteps is TestCompactionKilledBetweenSteps for a
-// compaction that keeps segments: stopped after each of its steps in turn, it leaves every
-// live face loadable once, and the next compaction (incremental again) erases the deleted.
-func TestIncrementalCompactionKilledBetweenSteps(t *testing.T) {
-	b := newFixture(t)
-	ctx := context.Background()
-	for i := 0; ; i++ {
-		coll := fmt.Sprintf("ikill%d", i)
-		sc := fillIncremental(t, b.Store(), incrementalCompactor(b), coll)
-		killed := incrementalCompactor(b)
-		n := 0
-		var last string
-		store.SetCompactStep(killed, func(step string) error {
-			if n++; n > i {
-				return errKilled
-			}
-			last = step
-			return nil
-		})
-		err := killed.Compact(ctx, coll)
-		if err == nil {
-			if l := layout(t, b.Store(), coll); l.Kept == 0 {
-				t.Fatalf("the compaction kept no segment: the test proves nothing")
-			}
-			t.Logf("a compaction has %d steps; it was stopped after each", i)
-			return
-		}
-		if !errors.Is(err, errKilled) {
-			t.Fatalf("stopped after step %d (%s): %v", i, last, err)
-		}
-		checkScenario(t, b.Store(), coll, sc)
-		checkUsersLoaded(t, b.Store(), coll, sc)
-		sc.add(index(t, b.Store(), coll, 3000), 3000)
-		if err := incrementalCompactor(b).Compact(ctx, coll); err != nil {
-			t.Fatal(err)
-		}
-		checkScenario(t, b.Store(), coll, sc)
-		checkUsersLoaded(t, b.Store(), coll, sc)
-		checkShardsOnce(t, b.Store(), coll, len(sc.live))
-		checkErased(t, b, coll, sc)
-	}
-}
-
-// TestIncrementalCompactionStorageFaults is TestCompactionStorageFaults for a compaction
-// that keeps segments: each of its writes, then each of its ranged reads (the user columns
-// of kept segments among them), fails in turn.
-func TestIncrementalCompactionStorageFaults(t *testing.T) {
-	b := newFixture(t)
-	proxy := testenv.NewFaultProxy(t, b.Server.Endpoint)
-	conn := b.ProxiedConnection(proxy)
-	ctx := context.Background()
-	for _, kind := range []struct {
-		name  string
-		match func(*http.Request) bool
-	}{{"write", testenv.IsWrite}, {"ranged-read", isRangedRead}} {
-		t.Run(kind.name, func(t *testing.T) {
-			for n := 1; ; n++ {
-				coll := fmt.Sprintf("i%s%d", kind.name, n)
-				sc := fillIncremental(t, b.Store(), incrementalCompactor(b), coll)
-				comp, err := store.Open(conn, incrementalOptions)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := comp.DescribeCollection(ctx, coll); err != nil {
-					t.Fatal(err)
-				}
-				proxy.Fail(kind.match, n, 3)
-				err = comp.Compact(ctx, coll)
-				reached := proxy.Seen() >= n
-				proxy.Count(kind.match)
-				if !reached {
-					if err != nil {
-						t.Fatalf("failed with no fault injected: %v", err)
-					}
-					if l := layout(t, b.Store(), coll); l.Kept == 0 {
-						t.Fatal("the compaction kept no segment: the test proves nothing")
-					}
-					t.Logf("a compaction makes %d %ss; each was failed in turn", n-1, kind.name)
-					return
-				}
-				checkScenario(t, comp, coll, sc)
-				checkScenario(t, b.Store(), coll, sc)
-				if err == nil {
-					checkErased(t, b, coll, sc)
-					continue
-				}
-				if err := comp.Compact(ctx, coll); err != nil {
-					t.Fatalf("after %s %d failed, the next compaction: %v", kind.name, n, err)
-				}
-				checkScenario(t, comp, coll, sc)
-				checkUsersLoaded(t, comp, coll, sc)
-				checkErased(t, b, coll, sc)
-			}
-		})
-	}
+	checkThenErased(t, b, "race", sc)
 }
 
 // TestFormat2CompactsIncrementally reads a snapshot of format 2 (one run, record chunks
