@@ -91,6 +91,41 @@ func (r *CollectionReconciler) publish(_ context.Context, s *collectionScope) (c
 type lastCompaction struct {
 	generation uint64
 	at         time.Time
+	// waitingSince is when a due compaction began to wait for the index's rollout.
+	waitingSince time.Time
+}
+
+// compactionPlan is what reconcileCompaction does now.
+type compactionPlan struct {
+	compact bool
+	// waitSince is set when a due compaction waits for a rollout (kept while it waits).
+	waitSince    time.Time
+	requeueAfter time.Duration
+}
+
+// planCompaction decides whether a collection with pending commits since last compacts now.
+// A compaction is due after compactionCommits commits or once the interval has passed. While
+// the index rolls out it waits: pods of an older image may not read the snapshot format this
+// binary writes. It waits one interval at most, so that a stuck rollout delays erasure by one
+// interval, not for ever.
+func planCompaction(now time.Time, last lastCompaction, pending uint64, interval time.Duration, rollingOut bool) compactionPlan {
+	if pending == 0 {
+		return compactionPlan{}
+	}
+	if pending < compactionCommits && now.Sub(last.at) < interval {
+		return compactionPlan{requeueAfter: interval - now.Sub(last.at)}
+	}
+	if !rollingOut {
+		return compactionPlan{compact: true}
+	}
+	since := last.waitingSince
+	if since.IsZero() {
+		since = now
+	}
+	if now.Sub(since) >= interval {
+		return compactionPlan{compact: true, waitSince: since}
+	}
+	return compactionPlan{waitSince: since, requeueAfter: min(indexPollAfter, interval-now.Sub(since))}
 }
 
 // reconcileCompaction compacts the collection's log when commits piled up or when changes
@@ -111,12 +146,18 @@ func (r *CollectionReconciler) reconcileCompaction(ctx context.Context, s *colle
 		interval = defaultCompactionInterval
 	}
 	pending := s.desc.Generation - min(last.generation, s.desc.Generation)
-	due := pending > 0 && (pending >= compactionCommits || time.Since(last.at) >= interval)
-	if !due {
-		if pending > 0 {
-			return ctrl.Result{RequeueAfter: interval - time.Since(last.at)}, false, nil
+	plan := planCompaction(time.Now(), last, pending, interval, s.index != nil && s.index.RollingOut)
+	if !plan.compact {
+		if !plan.waitSince.IsZero() && last.waitingSince.IsZero() {
+			log.FromContext(ctx).Info("Compaction waits for the index rollout", "collectionId", s.desc.ID, "commits", pending)
 		}
-		return ctrl.Result{}, false, nil
+		last.waitingSince = plan.waitSince
+		r.compactions.Store(key, last)
+		return ctrl.Result{RequeueAfter: plan.requeueAfter}, false, nil
+	}
+	if !plan.waitSince.IsZero() {
+		log.FromContext(ctx).Info("Compacting before the index rollout ended: pods of an older image may fail to load the new snapshot",
+			"collectionId", s.desc.ID, "waited", time.Since(plan.waitSince).Round(time.Second))
 	}
 	if err := r.Search.InNamespace(s.col.Namespace).Compact(ctx, s.desc.ID); err != nil {
 		log.FromContext(ctx).Error(err, "Compaction failed; will retry", "collectionId", s.desc.ID)

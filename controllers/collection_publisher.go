@@ -43,6 +43,9 @@ type CollectionPublisher struct {
 	// Namespaces are those whose Collections are published: the endpoint's own, where
 	// access keys reach, and those whose pods search with their ServiceAccount tokens.
 	Namespaces []string
+	// WarmUpTimeout bounds how long Synced waits for the records of the collections that
+	// existed at the first look to load (0: it does not wait for them).
+	WarmUpTimeout time.Duration
 
 	// published maps each resource (namespace/name) to the CollectionId it was published under, so that
 	// it can be withdrawn once the resource is gone.
@@ -51,6 +54,10 @@ type CollectionPublisher struct {
 	// Collections that existed at the first look were.
 	seen   sync.Map
 	synced atomic.Bool
+	// warming holds, per resource, when the load of its records began, until it ends;
+	// warmMu has the loads run one at a time.
+	warming sync.Map
+	warmMu  sync.Mutex
 }
 
 // The api role's RBAC markers are in cmd/facesearch/apirole.go: they make a ClusterRole of
@@ -106,11 +113,32 @@ func (p *CollectionPublisher) Reconcile(ctx context.Context, req ctrl.Request) (
 	}, conn); err != nil {
 		return ctrl.Result{}, err
 	}
-	p.published.Store(req.String(), id)
+	if prev, loaded := p.published.Swap(req.String(), id); !loaded || prev.(string) != id {
+		p.warm(ctx, svc, req.String(), id)
+	}
 	if !state.Ready {
 		return ctrl.Result{RequeueAfter: publishPollAfter}, nil
 	}
 	return ctrl.Result{RequeueAfter: publishRefreshAfter}, nil
+}
+
+// warm loads a newly published collection's records in the background: at 20M faces they
+// take minutes, which the first calls after an api replica's start would otherwise wait for,
+// past their timeout.
+func (p *CollectionPublisher) warm(ctx context.Context, svc *search.Service, key, id string) {
+	logger := log.FromContext(ctx).WithValues("collectionId", id)
+	p.warming.Store(key, time.Now())
+	go func() {
+		defer p.warming.Delete(key)
+		p.warmMu.Lock()
+		defer p.warmMu.Unlock()
+		start := time.Now()
+		if err := svc.Warm(context.WithoutCancel(ctx), id); err != nil {
+			logger.Info("Records not loaded ahead; the first call that needs them loads them", "reason", err.Error())
+			return
+		}
+		logger.Info("Loaded the collection's records", "took", time.Since(start).Round(time.Millisecond))
+	}()
 }
 
 func (p *CollectionPublisher) withdraw(svc *search.Service, key types.NamespacedName) {
@@ -121,8 +149,9 @@ func (p *CollectionPublisher) withdraw(svc *search.Service, key types.Namespaced
 }
 
 // Synced says whether every Collection of the served namespaces that existed when it was first asked
-// has been reconciled once: until then an api replica does not take requests, as it would
-// answer ResourceNotFound for collections that exist.
+// has been reconciled once, and the records of those published have loaded (or failed to, or
+// WarmUpTimeout passed): until then an api replica does not take requests, as it would
+// answer ResourceNotFound for collections that exist, or keep calls waiting for a load.
 func (p *CollectionPublisher) Synced(ctx context.Context, reader client.Reader) (bool, error) {
 	if p.synced.Load() {
 		return true, nil
@@ -133,7 +162,11 @@ func (p *CollectionPublisher) Synced(ctx context.Context, reader client.Reader) 
 			return false, err
 		}
 		for i := range list.Items {
-			if _, ok := p.seen.Load(client.ObjectKeyFromObject(&list.Items[i]).String()); !ok {
+			key := client.ObjectKeyFromObject(&list.Items[i]).String()
+			if _, ok := p.seen.Load(key); !ok {
+				return false, nil
+			}
+			if since, ok := p.warming.Load(key); ok && time.Since(since.(time.Time)) < p.WarmUpTimeout {
 				return false, nil
 			}
 		}

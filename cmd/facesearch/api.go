@@ -49,6 +49,9 @@ type apiFlags struct {
 	recordTTL        time.Duration
 	// console serves the web console under /console/ on the endpoint's listener.
 	console bool
+	// warmUpTimeout bounds how long the api role's readiness waits for the records of the
+	// collections it publishes at start to load.
+	warmUpTimeout time.Duration
 }
 
 // namespaces are every namespace whose Collections the endpoint serves, its own first.

@@ -84,7 +84,7 @@ func ptrTo[T any](v T) *T { return &v }
 func runAPI(args []string) error {
 	fs := flag.NewFlagSet("api", flag.ContinueOnError)
 	metricsAddr := fs.String("metrics-bind-address", ":8080", "address of the metrics endpoint; 0 disables it")
-	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of the health probes (/readyz: listening, collections published, not draining)")
+	probeAddr := fs.String("health-probe-bind-address", ":8081", "address of the health probes (/readyz: listening, collections published and their records loaded, not draining)")
 	domain := fs.String("cluster-domain", "cluster.local", "the cluster's DNS domain")
 	serviceName := fs.String("api-service-name", "", "the endpoint's Service: the replicas behind it share the rate limit (each allows its share); empty: this replica allows all of it")
 	drain := fs.Duration("shutdown-delay", 5*time.Second, "on SIGTERM, how long the endpoint keeps serving while failing readiness, so that no new connection is routed to a stopping pod")
@@ -92,6 +92,7 @@ func runAPI(args []string) error {
 	ef.bind(fs)
 	var af apiFlags
 	af.bind(fs, ":8443")
+	fs.DurationVar(&af.warmUpTimeout, "warm-up-timeout", 10*time.Minute, "how long readiness waits, at start, for the records of the collections that exist to load (seconds per million faces); 0: it does not wait")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -165,7 +166,8 @@ func newAPIRole(mgr ctrl.Manager, af *apiFlags, svc *search.Service, indexes wor
 		return nil, err
 	}
 	r := &apiRole{af: af, endpoint: endpoint,
-		publisher: &controllers.CollectionPublisher{Client: mgr.GetClient(), Search: svc, Indexes: indexes, Namespaces: af.namespaces()}}
+		publisher: &controllers.CollectionPublisher{Client: mgr.GetClient(), Search: svc, Indexes: indexes, Namespaces: af.namespaces(),
+			WarmUpTimeout: af.warmUpTimeout}}
 	if err := r.publisher.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("while setting up the collection publisher: %w", err)
 	}
@@ -180,7 +182,7 @@ func newAPIRole(mgr ctrl.Manager, af *apiFlags, svc *search.Service, indexes wor
 }
 
 // ready: the endpoint listens, is not draining, and has published every collection that
-// existed when it started.
+// existed when it started, with its records loaded (within --warm-up-timeout).
 func (r *apiRole) ready(ctx context.Context, reader client.Reader) error {
 	switch {
 	case r.draining.Load():

@@ -103,6 +103,13 @@ func TestAPIRoleServesWhatTheManagerMade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Faces for the api role to load its records of at start (its warm-up).
+	if _, err := st.ImportFaces(ctx, col.Spec.CollectionID, []store.NewFace{
+		{ImageID: "00000000-0000-4000-8000-000000000001", Confidence: 99, Embedding: []float32{1, 0, 0, 0}},
+		{ImageID: "00000000-0000-4000-8000-000000000002", Confidence: 99, Embedding: []float32{0, 1, 0, 0}},
+	}, store.IndexFacesOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	setReady := func(ready int32) {
 		t.Helper()
 		dep := &appsv1.Deployment{}
@@ -147,7 +154,7 @@ func TestAPIRoleServesWhatTheManagerMade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	af := &apiFlags{addr: "127.0.0.1:0", namespace: ns, credentialsSecret: "api-keys"}
+	af := &apiFlags{addr: "127.0.0.1:0", namespace: ns, credentialsSecret: "api-keys", warmUpTimeout: time.Minute}
 	api, err := newAPIRole(mgr, af, svc, &workload.Deployer{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Scheme: mgr.GetScheme()}, creds)
 	if err != nil {
 		t.Fatal(err)
@@ -197,6 +204,10 @@ func TestAPIRoleServesWhatTheManagerMade(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the api role is not ready: %v", err)
 		}
+	}
+	// Ready means the records are in memory: no call has asked for them yet.
+	if !svc.InNamespace(ns).Loaded(col.Spec.CollectionID) {
+		t.Error("the api role is ready without the records of the collection it published")
 	}
 	published(true)
 

@@ -36,6 +36,17 @@ func (s *Store) KnownGeneration(coll string) uint64 {
 	return cs.st.gen
 }
 
+// Loaded says whether this Store holds a collection's records now, without waiting for a
+// load under way (which holds the collection's lock: then it answers false).
+func (s *Store) Loaded(coll string) bool {
+	cs := s.collState(coll)
+	if !cs.mu.TryLock() {
+		return false
+	}
+	defer cs.mu.Unlock()
+	return cs.st != nil
+}
+
 // sync brings cs up to the last commit. cs.mu must be held.
 func (s *Store) sync(ctx context.Context, id string, cs *collState) error {
 	if err := validCollectionID(id); err != nil {

@@ -133,6 +133,7 @@ func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState
 			state.Ready = false
 			waiting = append(waiting, strconv.Itoa(i))
 		}
+		state.RollingOut = state.RollingOut || !rolledOut(dep)
 		state.Replicas = append(state.Replicas, ShardReplicas{Ready: dep.Status.ReadyReplicas, Desired: spec.Replicas})
 		state.Shards = append(state.Shards, d.shardClient(key, i, n, clientOpts))
 	}
@@ -147,6 +148,17 @@ func (d *Deployer) EnsureIndex(ctx context.Context, spec IndexSpec) (*IndexState
 		state.Message = fmt.Sprintf("%d of %d shards have a ready replica (none yet: shard %s)", n-len(waiting), n, strings.Join(waiting, ", "))
 	}
 	return state, nil
+}
+
+// rolledOut says whether every pod of dep runs its current template: the Deployment
+// controller has seen the newest spec and no pod of an older ReplicaSet is left.
+func rolledOut(dep *appsv1.Deployment) bool {
+	want := int32(1)
+	if dep.Spec.Replicas != nil {
+		want = *dep.Spec.Replicas
+	}
+	st := dep.Status
+	return st.ObservedGeneration >= dep.Generation && st.UpdatedReplicas == want && st.Replicas == want
 }
 
 // shardClient reaches shard i of n, and takes only answers of that layout.

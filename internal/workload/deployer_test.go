@@ -70,7 +70,7 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if state.Ready || len(state.Shards) != 3 || state.Message != "0 of 3 shards have a ready replica (none yet: shard 0, 1, 2)" {
+	if state.Ready || !state.RollingOut || len(state.Shards) != 3 || state.Message != "0 of 3 shards have a ready replica (none yet: shard 0, 1, 2)" {
 		t.Fatalf("fresh Deployments cannot be ready: %+v", state)
 	}
 
@@ -115,8 +115,8 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready || state.Message != "" {
-		t.Fatalf("all shards ready, got %+v %v", state, err)
+	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready || state.RollingOut || state.Message != "" {
+		t.Fatalf("all shards ready and rolled out, got %+v %v", state, err)
 	}
 
 	// A rollout (a new image, a reshard) leaves the index Ready as long as every shard keeps
@@ -133,13 +133,14 @@ func TestDeployerBuildsShardWorkloads(t *testing.T) {
 		}
 	}
 	col.Spec.Index.Resources = &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")}}
-	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready {
-		t.Fatalf("a changed pod template, not yet observed: want still Ready, got %+v %v", state, err)
+	// Compaction waits for RollingOut to end: old pods may not read a newer snapshot format.
+	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready || !state.RollingOut {
+		t.Fatalf("a changed pod template, not yet observed: want still Ready and rolling out, got %+v %v", state, err)
 	}
 	// Mid-rollout: one surge pod, two old ones ready, the new one loading.
 	setStatus(0, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 3, UpdatedReplicas: 1, ReadyReplicas: 2, AvailableReplicas: 2, UnavailableReplicas: 1})
-	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready {
-		t.Fatalf("mid-rollout with ready replicas: want Ready, got %+v %v", state, err)
+	if state, err = d.EnsureIndex(ctx, workload.IndexSpecOf(col, conn)); err != nil || !state.Ready || !state.RollingOut {
+		t.Fatalf("mid-rollout with ready replicas: want Ready and rolling out, got %+v %v", state, err)
 	}
 	// A shard without any ready replica is not searchable: not Ready, and the message says which.
 	setStatus(1, appsv1.DeploymentStatus{ObservedGeneration: 2, Replicas: 1, UpdatedReplicas: 1, UnavailableReplicas: 1})

@@ -73,4 +73,7 @@ type IndexState struct {
 	Endpoint string
 	// Message says what is still missing when not ready.
 	Message string
+	// RollingOut: some shard still runs pods of an earlier template, maybe an older image
+	// that cannot read the snapshot format this binary writes; compaction waits for it.
+	RollingOut bool
 }

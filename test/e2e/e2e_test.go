@@ -75,6 +75,7 @@ func TestE2E(t *testing.T) {
 		{"HelmUpgradeRollsPods", func(t *testing.T) { e.helmUpgrade(t, ph) }},
 		{"ManagerPodKilled", func(t *testing.T) { e.managerKilled(t, ph) }},
 		{"CollectionDeletedErasesStorage", e.deleteCollection},
+		{"BulkEnrolIndexedJob", func(t *testing.T) { e.bulkEnrolJob(t, ph) }},
 		{"ExpiredTokenRefused", e.expiredToken},
 	}
 	for _, s := range steps {
@@ -275,20 +276,7 @@ func (e *env) getCollection(t *testing.T) *facesearchv1.Collection {
 }
 
 // collectionReady says whether the Collection is Ready for its current generation.
-func (e *env) collectionReady() (bool, string) {
-	var col facesearchv1.Collection
-	if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: releaseNamespace, Name: collectionName}, &col); err != nil {
-		return false, err.Error()
-	}
-	c := apimeta.FindStatusCondition(col.Status.Conditions, facesearchv1.ReadyCondition)
-	if c == nil {
-		return false, "no Ready condition"
-	}
-	if c.Status != metav1.ConditionTrue || col.Status.ObservedGeneration != col.Generation {
-		return false, fmt.Sprintf("Ready=%s %s: %s (generation %d observed %d)", c.Status, c.Reason, c.Message, col.Generation, col.Status.ObservedGeneration)
-	}
-	return true, ""
-}
+func (e *env) collectionReady() (bool, string) { return e.namedCollectionReady(collectionName) }
 
 func indexPods() client.MatchingLabels {
 	return client.MatchingLabels{"app.kubernetes.io/component": "index", "facesearch.io/collection": collectionName}
