@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -863,5 +864,70 @@ func TestSnapshotLoadOutlivesItsCaller(t *testing.T) {
 	}
 	if len(faces) != len(sc.live) {
 		t.Fatalf("%d faces listed, want %d", len(faces), len(sc.live))
+	}
+}
+
+// TestCompactionReadsTheLogOnce: compacting large imports reads about the log's bytes, not
+// the log once per segment written. An import's faces are stored in bucket order, so each
+// segment's share of a commit is one range; in request order every segment's share spanned
+// the whole commit (16 reads of the log at 1M faces, 77 at 5M).
+func TestCompactionReadsTheLogOnce(t *testing.T) {
+	const (
+		dim       = 256
+		commits   = 4
+		perCommit = 4096
+		segment   = 512 // 32 segments
+	)
+	ctx := context.Background()
+	b := testenv.NewBucket(t, testenv.BucketOptions{})
+	proxy, err := testenv.NewCountingProxy(b.Server.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	conn := b.Connection()
+	conn.Endpoint = proxy.Endpoint
+	st, err := store.Open(conn, store.Options{SegmentVectors: segment})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.CreateCollection(t, st, "imports", "bench-1", dim)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range commits {
+		batch := make([]store.NewFace, perCommit)
+		for i := range batch {
+			v := make([]float32, dim)
+			for j := range v {
+				v[j] = float32(rng.NormFloat64())
+			}
+			batch[i] = store.NewFace{ImageID: uuid.NewString(), Confidence: 99, Embedding: v}
+		}
+		if _, err := st.ImportFaces(ctx, "imports", batch, store.IndexFacesOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logBytes int64
+	for o := range b.Client.ListObjects(ctx, b.Name, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		if strings.Contains(o.Key, "/log/") {
+			logBytes += o.Size
+		}
+	}
+	proxy.Take()
+	if err := st.Compact(ctx, "imports"); err != nil {
+		t.Fatal(err)
+	}
+	read, requests := proxy.Take()
+	t.Logf("compaction of %d faces in %d commits into %d segments: read %d bytes in %d requests; the log is %d bytes (%.2fx)",
+		commits*perCommit, commits, commits*perCommit/segment, read, requests, logBytes, float64(read)/float64(logBytes))
+	if read > logBytes*3/2 {
+		t.Errorf("the compaction read %.1fx the log's bytes, want at most 1.5x", float64(read)/float64(logBytes))
+	}
+	// Every face is still there, once, with its vector.
+	d, err := b.Store().DescribeCollection(ctx, "imports")
+	if err != nil || d.FaceCount != commits*perCommit {
+		t.Fatalf("after the compaction: %+v %v", d, err)
 	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"math"
 	"slices"
@@ -79,12 +80,34 @@ func (s *Store) indexFaces(ctx context.Context, coll string, faces []NewFace) ([
 		if len(e.Added) == 0 {
 			return nil, nil
 		}
+		sortAddedByBucket(e)
 		return e, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// sortAddedByBucket puts a commit's new faces (records and vectors alike) in bucket order.
+// Snapshot segments hold contiguous bucket ranges, so a compaction then reads each segment's
+// share of the commit as one range; in request order the share of a large import was spread
+// over the whole object, and a compaction read every such commit once per segment (at 1M
+// faces, 16 times the log).
+func sortAddedByBucket(e *entry) {
+	type added struct {
+		bucket int
+		rec    FaceRecord
+		vec    []float32
+	}
+	all := make([]added, len(e.Added))
+	for i, r := range e.Added {
+		all[i] = added{bucket: BucketOf(uuid.MustParse(r.FaceID)), rec: r, vec: e.vectors[i]}
+	}
+	slices.SortStableFunc(all, func(a, b added) int { return cmp.Compare(a.bucket, b.bucket) })
+	for i := range all {
+		e.Added[i], e.vectors[i] = all[i].rec, all[i].vec
+	}
 }
 
 // sameFaceIoU is the overlap (intersection over union of the bounding boxes) from which a
