@@ -118,10 +118,10 @@ func IsLegacySnapshotKey(key string) bool {
 // LogPrefix is the prefix of a collection's commits.
 func (s *Store) LogPrefix(c *Collection) string { return s.logPrefix(c.ID, c.Incarnation) }
 
-// FakeCompactedLog makes coll (empty, just created) look like a collection of n commits
-// compacted the old way: markers at generations 1..n, kept, and an empty snapshot of n.
-// The markers are written directly, parallel at a time.
-func FakeCompactedLog(ctx context.Context, s *Store, coll string, n uint64, parallel int) error {
+// FakeCompactedLog makes coll (just created, or faked up to generation from-1) look like a
+// collection of n commits compacted the old way: markers at generations from..n, kept, and
+// an empty snapshot of n. The markers are written directly, parallel at a time.
+func FakeCompactedLog(ctx context.Context, s *Store, coll string, from, n uint64, parallel int) error {
 	c, _, err := s.readManifest(ctx, coll)
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func FakeCompactedLog(ctx context.Context, s *Store, coll string, n uint64, para
 			errc <- first
 		}()
 	}
-	for g := uint64(1); g <= n; g++ {
+	for g := from; g <= n; g++ {
 		gens <- g
 	}
 	close(gens)

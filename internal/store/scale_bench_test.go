@@ -188,6 +188,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 //
 //	go test ./internal/store -run '^$' -bench LogCostByCommits -benchtime 1x -timeout 30m
 func BenchmarkLogCostByCommits(b *testing.B) {
+	const logWave = 1000
 	counts := envInts(b, "FACESEARCH_BENCH_COMMITS", "1000,100000")
 	f := testenv.NewBucket(b, testenv.BucketOptions{Prefix: "bench"})
 	ctx := context.Background()
@@ -215,7 +216,7 @@ func BenchmarkLogCostByCommits(b *testing.B) {
 		}
 		for i := 0; i < 100; i++ {
 			start := time.Now()
-			if err := w.CreateUser(ctx, coll, fmt.Sprintf("%s-%d", r.markers, i), store.UserOptions{}); err != nil {
+			if err := w.CreateUser(ctx, coll, fmt.Sprintf("%s-%d", strings.ReplaceAll(r.markers, " ", "-"), i), store.UserOptions{}); err != nil {
 				b.Fatal(err)
 			}
 			r.commit.d = append(r.commit.d, time.Since(start))
@@ -235,7 +236,7 @@ func BenchmarkLogCostByCommits(b *testing.B) {
 		coll := fmt.Sprintf("log-%d", n)
 		s := f.Store()
 		testenv.CreateCollection(b, s, coll, "bench-1", 16)
-		if err := store.FakeCompactedLog(ctx, s, coll, uint64(n), 16); err != nil {
+		if err := store.FakeCompactedLog(ctx, s, coll, 1, uint64(n), 16); err != nil {
 			b.Fatal(err)
 		}
 		kept := &row{commits: n, markers: "kept"}
@@ -246,13 +247,32 @@ func BenchmarkLogCostByCommits(b *testing.B) {
 		if err := del.Compact(ctx, coll); err != nil {
 			b.Fatal(err)
 		}
+		atOnce := &row{commits: n, markers: "deleted at once", deleteDuration: time.Since(start)}
+		measure(atOnce, coll)
+
+		// As the product's log evolves: compacted every logWave commits (the controller
+		// compacts after 256), so that the log never holds more than a wave of keys. MinIO
+		// keeps an object as a directory, and an ext4 directory keeps the size it once had:
+		// deleted at once, 100k keys leave a directory that every LIST reads through.
+		waves := fmt.Sprintf("log-%d-waves", n)
+		testenv.CreateCollection(b, s, waves, "bench-1", 16)
+		start = time.Now()
+		for from := 1; from <= n; from += logWave {
+			if err := store.FakeCompactedLog(ctx, s, waves, uint64(from), uint64(min(from+logWave-1, n)), 16); err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+			if err := del.Compact(ctx, waves); err != nil {
+				b.Fatal(err)
+			}
+		}
 		deleted := &row{commits: n, markers: "deleted", deleteDuration: time.Since(start)}
-		measure(deleted, coll)
-		rows = append(rows, kept, deleted)
+		measure(deleted, waves)
+		rows = append(rows, kept, atOnce, deleted)
 	}
 	w := os.Stdout
 	fmt.Fprintf(w, "\nLog cost by commits ever made (p50 and mean of 200 polls, 100 commits)\n\n")
-	fmt.Fprintln(w, "| commits | markers | log keys | poll p50 ms | poll mean ms | commit p50 ms | commit mean ms | compaction that deleted them s |")
+	fmt.Fprintln(w, "| commits | markers | log keys | poll p50 ms | poll mean ms | commit p50 ms | commit mean ms | deleting them s (waves: with writing them) |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	mean := func(l latencies) float64 {
 		var t time.Duration
@@ -263,7 +283,7 @@ func BenchmarkLogCostByCommits(b *testing.B) {
 	}
 	for _, r := range rows {
 		del := ""
-		if r.markers == "deleted" {
+		if r.markers != "kept" {
 			del = fmt.Sprintf("%.1f", r.deleteDuration.Seconds())
 		}
 		fmt.Fprintf(w, "| %d | %s | %d | %.2f | %.2f | %.2f | %.2f | %s |\n", r.commits, r.markers, r.keys,
@@ -272,7 +292,7 @@ func BenchmarkLogCostByCommits(b *testing.B) {
 	if len(counts) > 1 {
 		lo, hi := counts[0], counts[len(counts)-1]
 		fmt.Fprintf(w, "\nratio %d/%d commits, same run:\n\n| markers | poll p50 | poll mean | commit p50 | commit mean |\n|---|---|---|---|---|\n", hi, lo)
-		for _, m := range []string{"kept", "deleted"} {
+		for _, m := range []string{"kept", "deleted at once", "deleted"} {
 			var a, z *row
 			for _, r := range rows {
 				if r.markers == m && r.commits == lo {
@@ -284,8 +304,9 @@ func BenchmarkLogCostByCommits(b *testing.B) {
 			}
 			fmt.Fprintf(w, "| %s | %.2f | %.2f | %.2f | %.2f |\n", m, ms(z.poll.percentile(0.5))/ms(a.poll.percentile(0.5)), mean(z.poll)/mean(a.poll),
 				ms(z.commit.percentile(0.5))/ms(a.commit.percentile(0.5)), mean(z.commit)/mean(a.commit))
-			b.ReportMetric(mean(z.poll)/mean(a.poll), "poll-ratio-"+m)
-			b.ReportMetric(mean(z.commit)/mean(a.commit), "commit-ratio-"+m)
+			unit := strings.ReplaceAll(m, " ", "-")
+			b.ReportMetric(mean(z.poll)/mean(a.poll), "poll-ratio-"+unit)
+			b.ReportMetric(mean(z.commit)/mean(a.commit), "commit-ratio-"+unit)
 		}
 	}
 }
