@@ -182,8 +182,8 @@ func (e *env) sampleBulkJob(t *testing.T) *batchv1.Job {
 	pod := &job.Spec.Template.Spec
 	c := &pod.Containers[0]
 	c.Image, c.ImagePullPolicy = e.image, corev1.PullNever
-	// One CPU each: two workers and the rest of the suite share the node's two cores.
-	c.Resources.Requests[corev1.ResourceCPU] = resource.MustParse("500m")
+	// One CPU at most each, a quarter requested: two workers and the suite share two cores.
+	c.Resources.Requests[corev1.ResourceCPU] = resource.MustParse("250m")
 	c.Resources.Limits[corev1.ResourceCPU] = resource.MustParse("1")
 	set := map[string]string{
 		"--collection": bulkCollection, "--storage-endpoint": "minio.minio.svc:9000", "--bucket": bucket,
