@@ -56,19 +56,7 @@ func (e *env) bulkEnrolJob(t *testing.T, ph photos) {
 			total++
 		}
 	}
-	e.apply(t, fmt.Sprintf(`apiVersion: facesearch.io/v1alpha1
-kind: Collection
-metadata: {name: %s, namespace: %s}
-spec:
-  storage:
-    endpoint: minio.minio.svc:9000
-    bucket: %s
-    prefix: %s
-    credentialsSecretRef: {name: minio-credentials}
-  imageSources: [{prefix: photos/}]
-  index: {shards: 1, replicas: 1}
-  deletionPolicy: Delete
-`, bulkCollection, releaseNamespace, bucket, bulkPrefix))
+	e.applyNamedCollection(t, bulkCollection, bulkPrefix, 1, 1)
 	eventually(t, 3*time.Minute, "Collection "+bulkCollection+" Ready", func() (bool, string) { return e.namedCollectionReady(bulkCollection) })
 
 	job := e.sampleBulkJob(t)

@@ -283,6 +283,12 @@ func indexPods() client.MatchingLabels {
 }
 
 func (e *env) applyCollection(t *testing.T, shards int) {
+	e.applyNamedCollection(t, collectionName, collectionPrefix, shards, 2)
+}
+
+// applyNamedCollection applies a Collection of the release namespace stored in the suite's
+// MinIO under prefix.
+func (e *env) applyNamedCollection(t *testing.T, name, prefix string, shards, replicas int) {
 	e.apply(t, fmt.Sprintf(`apiVersion: facesearch.io/v1alpha1
 kind: Collection
 metadata: {name: %s, namespace: %s}
@@ -293,9 +299,9 @@ spec:
     prefix: %s
     credentialsSecretRef: {name: minio-credentials}
   imageSources: [{prefix: photos/}]
-  index: {shards: %d, replicas: 2}
+  index: {shards: %d, replicas: %d}
   deletionPolicy: Delete
-`, collectionName, releaseNamespace, bucket, collectionPrefix, shards))
+`, name, releaseNamespace, bucket, prefix, shards, replicas))
 }
 
 // collection applies a Collection of 2 shards x 2 replicas and waits for its 4 index pods.
