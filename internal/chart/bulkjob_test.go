@@ -1,6 +1,7 @@
 package chart
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -25,6 +26,14 @@ func TestBulkEnrolJobInDocs(t *testing.T) {
 	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(doc, -1)
 	if len(blocks) != 1 {
 		t.Fatalf("docs/bulk-enrolment.md has %d yaml blocks, want the Job's one", len(blocks))
+	}
+	// The docs show the sample file that the e2e suite runs on a node (BulkEnrolIndexedJob).
+	sample, err := os.ReadFile(filepath.Join(repoRoot, "config", "samples", "bulk-enrol-job.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.Index(sample, []byte("apiVersion:")); i < 0 || !bytes.Equal(sample[i:], blocks[0][1]) {
+		t.Error("docs/bulk-enrolment.md's Job is not config/samples/bulk-enrol-job.yaml (from apiVersion on)")
 	}
 	var job batchv1.Job
 	if err := yaml.UnmarshalStrict(blocks[0][1], &job); err != nil {
@@ -73,6 +82,17 @@ func TestBulkEnrolJobInDocs(t *testing.T) {
 	}
 	if keys["FACESEARCH_STORAGE_ACCESS_KEY"] != "accessKey" || keys["FACESEARCH_STORAGE_SECRET_KEY"] != "secretKey" {
 		t.Errorf("storage keys %v", keys)
+	}
+
+	// The binary writes to /tmp as it starts: a read-only root needs an emptyDir there.
+	tmp := false
+	for _, m := range c.VolumeMounts {
+		for _, v := range spec.Template.Spec.Volumes {
+			tmp = tmp || (m.MountPath == "/tmp" && !m.ReadOnly && m.Name == v.Name && v.EmptyDir != nil)
+		}
+	}
+	if !tmp {
+		t.Error("the Job's container has no writable emptyDir at /tmp")
 	}
 
 	sc, psc := c.SecurityContext, spec.Template.Spec.SecurityContext
