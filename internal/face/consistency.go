@@ -17,8 +17,9 @@ import (
 // Measured with faceplugin-1.0's 68-point net: on real faces 0.03-0.28 in group photos of
 // 600-4000 px (profiles up to 70 degrees of yaw included), up to 0.57 on the labelled
 // example photos' 16-50 px faces blurred or downscaled; on the false faces of the group
-// photos at 2000-4000 px and of synthetic group scenes, 0.51-1.6 (maxLandmarkDrift). Moving the box up is left out: cutting the chin makes
-// the net redraw the jaw on real faces too (0.2-1.1).
+// photos at 2000-4000 px and of synthetic group scenes, 0.51-1.6 (maxLandmarkDrift).
+// Moving the box up is left out: cutting the chin makes the net redraw the jaw on real
+// faces too (0.2-1.1).
 //
 // dlib's 5-point regression trees are not checked: they hold still on large frontal faces
 // (0.00-0.09) but drift 1.0-2.5 on real faces under 90 px (at shifts of 0.06 and 0.15
